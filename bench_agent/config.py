@@ -1,0 +1,144 @@
+"""Station settings: environment (``BENCH_AGENT_*``) over ``<home>/agent.toml`` over defaults.
+
+The home directory holds everything the station keeps: settings, key pair, journal, outbox,
+reports and the image cache. Default: ``/var/lib/bench-agent`` as root, else
+``~/.local/share/bench-agent``; ``BENCH_AGENT_HOME`` moves it (tests use a temporary one).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bench_agent.errors import InputError
+from bench_agent.i18n import _
+
+
+def agent_home() -> Path:
+    env = os.environ.get("BENCH_AGENT_HOME")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/bench-agent")
+    return Path.home() / ".local" / "share" / "bench-agent"
+
+
+def settings_file() -> Path:
+    return agent_home() / "agent.toml"
+
+
+class _TomlFile(PydanticBaseSettingsSource):
+    """Reads ``agent.toml``; a malformed file is an InputError naming the file."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = settings_file()
+        if not path.exists():
+            return {}
+        try:
+            return tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(
+                _("Cannot read the settings file {path}: {error}", path=path, error=exc),
+                _("Fix the TOML syntax or delete the file to use the defaults."),
+            ) from exc
+
+
+class AgentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BENCH_AGENT_", extra="ignore")
+
+    station: str = Field(default_factory=lambda: os.uname().nodename)
+    location: str = ""
+    ledger_url: str = ""
+    token: str = ""
+    profile: str = "pentium4"
+    language: str = "fr"
+    operator: str = ""
+    allow_removable: bool = False
+    post_sanitization_destination: str = "reuse"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _TomlFile(settings_cls)
+
+    @property
+    def home(self) -> Path:
+        return agent_home()
+
+    @property
+    def key_path(self) -> Path:
+        return self.home / "station.key"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.home / "journal"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.home / "outbox.sqlite"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def image_cache_dir(self) -> Path:
+        return self.home / "cache" / "images"
+
+
+def load_settings(**overrides: Any) -> AgentSettings:
+    try:
+        return AgentSettings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise InputError(
+            _(
+                "Invalid setting '{field}' in {path} or the environment: {error}",
+                field=field,
+                path=settings_file(),
+                error=first["msg"],
+            ),
+            _("Correct the value or remove it to use the default."),
+        ) from exc
+
+
+def save_settings(values: dict[str, Any]) -> Path:
+    """Merge ``values`` into ``agent.toml`` (written atomically)."""
+    path = settings_file()
+    current: dict[str, Any] = {}
+    if path.exists():
+        current = tomllib.loads(path.read_text(encoding="utf-8"))
+    current.update(values)
+    lines = []
+    for key, value in sorted(current.items()):
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int | float):
+            lines.append(f"{key} = {value}")
+        else:
+            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'{key} = "{escaped}"')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return path

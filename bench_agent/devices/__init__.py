@@ -1,0 +1,1 @@
+"""Block devices: the device guard every destructive path calls, and exclusive direct-I/O access."""

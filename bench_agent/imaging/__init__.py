@@ -1,0 +1,1 @@
+"""Imaging: the master-image catalogue, cache and fetch, and the verified block-map writer."""

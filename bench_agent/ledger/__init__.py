@@ -1,0 +1,1 @@
+"""The central ledger server (FastAPI), its store, dashboard and reports."""

@@ -1,0 +1,53 @@
+"""The bench record: everything done to one machine, signed by the station, sent to the ledger."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from bench_agent.models.base import SCHEMA_VERSION, Model
+from bench_agent.models.image import ImageReport
+from bench_agent.models.inventory import Inventory
+from bench_agent.models.verdict import Verdict
+from bench_agent.models.wipe import WipeReport
+
+GuidedStatus = Literal["pass", "fail", "not_applicable", "not_done"]
+
+
+class GuidedCheck(Model):
+    id: str  # sound, optical, keyboard, screen, mouse
+    status: GuidedStatus = "not_done"
+    note: str = ""
+    at: datetime | None = None
+
+
+class Signature(Model):
+    algorithm: Literal["ed25519"] = "ed25519"
+    key_id: str
+    public_key: str
+    value: str
+
+
+class BenchRecord(Model):
+    schema_version: int = SCHEMA_VERSION
+    record_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    station: str
+    operator: str = ""
+    asset_tag: str = ""
+    lot: str = ""
+    profile: str = ""
+    training: bool = False
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    inventory: Inventory
+    verdict: Verdict | None = None
+    guided_checks: list[GuidedCheck] = Field(default_factory=list)
+    wipes: list[WipeReport] = Field(default_factory=list)
+    image: ImageReport | None = None
+    destination: str = ""  # reuse | parts | recycling
+    evidence_sha256: str = ""  # digest of the evidence bundle kept with the record
+    extra: dict[str, Any] = Field(default_factory=dict)
+    signature: Signature | None = None

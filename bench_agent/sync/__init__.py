@@ -1,0 +1,1 @@
+"""Agent side of the ledger: enrolment, durable outbox, sender."""

@@ -1,0 +1,1 @@
+"""Textual adapters: the bench app and the supervisor terminal board."""

@@ -1,0 +1,1 @@
+"""The per-machine workflow: state machine and journal, shared by the TUI and the headless run."""

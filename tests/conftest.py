@@ -1,0 +1,88 @@
+"""Shared fixtures: a private agent home, and loop devices created and removed by the test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def agent_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own station home and English output unless it asks otherwise."""
+    home = tmp_path / "agent-home"
+    home.mkdir()
+    monkeypatch.setenv("BENCH_AGENT_HOME", str(home))
+    monkeypatch.setenv("BENCH_LANG", "en")
+    from bench_agent import i18n
+
+    monkeypatch.setattr(i18n, "_language", None)
+    return home
+
+
+def require_root() -> None:
+    """Device tests need root; fail loudly (never skip) when it is missing."""
+    if os.geteuid() != 0:
+        pytest.fail("this test creates loop/dm devices and must run as root (see README)")
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"required tool '{name}' is not installed; run scripts/setup")
+    return path
+
+
+LoopFactory = Callable[..., Path]
+
+
+@pytest.fixture
+def make_loop(tmp_path: Path) -> Iterator[LoopFactory]:
+    """Create loop devices backed by files in ``tmp_path``; all are detached at teardown.
+
+    ``make_loop(size_bytes, direct_io=False, sector_size=512, fill=None)`` returns the device
+    path. ``fill`` is ``"random"`` or ``"zero"`` (default: sparse, reads as zeros).
+    """
+    require_root()
+    require_tool("losetup")
+    created: list[str] = []
+
+    def factory(
+        size_bytes: int,
+        *,
+        direct_io: bool = False,
+        sector_size: int = 512,
+        fill: str | None = None,
+        read_only: bool = False,
+    ) -> Path:
+        backing = tmp_path / f"loop-backing-{len(created)}.img"
+        with open(backing, "wb") as handle:
+            if fill == "random":
+                remaining = size_bytes
+                while remaining:
+                    chunk = min(remaining, 4 << 20)
+                    handle.write(os.urandom(chunk))
+                    remaining -= chunk
+            else:
+                handle.truncate(size_bytes)
+        cmd = ["losetup", "--find", "--show", f"--sector-size={sector_size}"]
+        if direct_io:
+            cmd.append("--direct-io=on")
+        if read_only:
+            cmd.append("--read-only")
+        dev = subprocess.run(
+            [*cmd, str(backing)], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        created.append(dev)
+        return Path(dev)
+
+    yield factory
+    for dev in reversed(created):
+        subprocess.run(["umount", "-q", "-R", dev], capture_output=True)
+        subprocess.run(["losetup", "-d", dev], capture_output=True)

@@ -1,0 +1,77 @@
+"""Every string marked for translation has a French translation with the same placeholders."""
+
+from __future__ import annotations
+
+import ast
+import string
+from pathlib import Path
+
+import pytest
+
+import bench_agent
+from bench_agent.i18n import catalogue, set_language, translate
+
+PACKAGE = Path(bench_agent.__file__).parent
+
+
+def marked_strings() -> list[tuple[str, int, str]]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in {"_", "N_", "both"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                found.append((str(path.relative_to(PACKAGE)), node.lineno, node.args[0].value))
+    return found
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_some_strings_are_marked() -> None:
+    assert len(marked_strings()) > 10
+
+
+def test_every_marked_string_has_a_french_translation() -> None:
+    french = catalogue("fr")
+    missing = [
+        f"{where}:{line}: {text!r}" for where, line, text in marked_strings() if text not in french
+    ]
+    assert not missing, "missing French translations:\n" + "\n".join(missing)
+
+
+def test_translations_keep_placeholders() -> None:
+    wrong = [
+        msgid
+        for msgid, text in catalogue("fr").items()
+        if placeholders(msgid) != placeholders(text)
+    ]
+    assert not wrong
+
+
+def test_no_unused_translations_pile_up() -> None:
+    used = {text for _, _, text in marked_strings()}
+    extra = sorted(set(catalogue("fr")) - used)
+    assert not extra, f"translations for strings no longer in the code: {extra[:10]}"
+
+
+@pytest.mark.parametrize("lang,expected", [("fr", "erreur : boom"), ("en", "error: boom")])
+def test_translate_fills_parameters(lang: str, expected: str) -> None:
+    assert translate("error: {message}", lang, message="boom") == expected
+
+
+def test_set_language_falls_back_to_english() -> None:
+    set_language("de")
+    from bench_agent.i18n import get_language
+
+    assert get_language() == "en"
+    set_language("fr")
+    assert get_language() == "fr"
+    set_language("en")
