@@ -1,0 +1,155 @@
+"""Block-device facts from ``lsblk -J -b -O``: one parser shared by the inventory and the guard.
+
+lsblk's JSON differs between util-linux versions (booleans as ``true`` or ``"1"``, sizes as
+numbers or strings, ``mountpoint`` vs ``mountpoints``); this module accepts all of them so a
+recorded ``lsblk.json`` from any machine replays.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bench_agent.errors import InputError, ToolMissing
+from bench_agent.i18n import _
+
+LSBLK_ARGS = ["lsblk", "-J", "-b", "-O"]
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes"}
+    return bool(value)
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+class BlockDevice(BaseModel):
+    """One node of the lsblk tree (disk, part, lvm, crypt, loop, rom, raid...)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    kname: str = ""
+    path: str = ""
+    type: str = ""
+    size: int = 0
+    model: str = ""
+    vendor: str = ""
+    serial: str = ""
+    rev: str = ""
+    wwn: str = ""
+    tran: str = ""
+    rota: bool = False
+    rm: bool = False
+    hotplug: bool = False
+    ro: bool = False
+    log_sec: int = 512
+    phy_sec: int = 512
+    fstype: str = ""
+    pttype: str = ""
+    pkname: str = ""
+    subsystems: str = ""
+    mountpoints: list[str] = Field(default_factory=list)
+    children: list[BlockDevice] = Field(default_factory=list)
+
+    @field_validator("rota", "rm", "hotplug", "ro", mode="before")
+    @classmethod
+    def _bool(cls, value: Any) -> bool:
+        return _as_bool(value)
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int:
+        return _as_int(value) or 0
+
+    @field_validator("log_sec", "phy_sec", mode="before")
+    @classmethod
+    def _sector(cls, value: Any) -> int:
+        return _as_int(value) or 512
+
+    @field_validator("name", "kname", "path", "type", "model", "vendor", "serial", "rev", "wwn",
+                     "tran", "fstype", "pttype", "pkname", "subsystems", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> str:
+        return _as_text(value)
+
+    @property
+    def kernel_name(self) -> str:
+        return self.kname or self.name
+
+    def walk(self) -> Iterator[BlockDevice]:
+        """This device and every device stacked on it (partitions, dm, md...)."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def all_mountpoints(self) -> list[str]:
+        return [m for dev in self.walk() for m in dev.mountpoints]
+
+
+def _normalise(node: dict[str, Any]) -> dict[str, Any]:
+    out = {key.replace("-", "_").replace("%", "pct").replace(":", "_"): value
+           for key, value in node.items()}
+    mounts = out.get("mountpoints")
+    if not isinstance(mounts, list):
+        single = out.get("mountpoint")
+        mounts = [single] if single else []
+    out["mountpoints"] = [str(m) for m in mounts if m]
+    out["children"] = [_normalise(child) for child in out.get("children") or []]
+    return out
+
+
+def parse_lsblk(text: str, source: str = "lsblk") -> list[BlockDevice]:
+    """Parse ``lsblk -J -b -O`` output; ``source`` names the file in error messages."""
+    try:
+        data = json.loads(text)
+        nodes = data["blockdevices"]
+        return [BlockDevice.model_validate(_normalise(node)) for node in nodes]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(_("{source} is not valid 'lsblk -J -b -O' output: {error}",
+                           source=source, error=exc),
+                         _("Record it again with: lsblk -J -b -O > lsblk.json")) from exc
+
+
+def run_lsblk_text(*devices: str) -> str:
+    """Raw JSON text of lsblk for the given devices (all when none), for evidence bundles."""
+    if shutil.which("lsblk") is None:
+        raise ToolMissing(_("The 'lsblk' tool is missing."),
+                          _("Install util-linux (scripts/setup does)."))
+    result = subprocess.run([*LSBLK_ARGS, *devices], capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        raise InputError(_("lsblk failed: {error}", error=result.stderr.strip()),
+                         _("Check that the device exists: lsblk -d"))
+    return result.stdout
+
+
+def run_lsblk(*devices: str) -> list[BlockDevice]:
+    return parse_lsblk(run_lsblk_text(*devices))
+
+
+def find_device(tree: list[BlockDevice], name: str) -> BlockDevice | None:
+    """Find a node by kernel name or path anywhere in the tree."""
+    wanted = name.removeprefix("/dev/")
+    for top in tree:
+        for dev in top.walk():
+            if wanted in {dev.kernel_name, dev.name} or name == dev.path:
+                return dev
+    return None
