@@ -19,12 +19,13 @@ from bench_agent.models.inventory import (
     SoundCard,
     System,
 )
-from bench_agent.models.record import BenchRecord, GuidedCheck, Signature
+from bench_agent.models.record import AutoCheck, BenchRecord, GuidedCheck, Signature
 from bench_agent.models.verdict import Criterion, Verdict
 from bench_agent.models.wipe import BadRange, HiddenAreas, WipeReport
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AutoCheck",
     "BadRange",
     "BenchRecord",
     "Cpu",

@@ -24,6 +24,16 @@ class GuidedCheck(Model):
     at: datetime | None = None
 
 
+class AutoCheck(Model):
+    """An automatic health check beyond SMART (CPU load, RAM pattern test, device answers)."""
+
+    id: str  # cpu.load, cpu.mce, ram.pattern, ram.size, optical.answers, sound.answers...
+    status: Literal["pass", "warn", "fail", "skipped"]
+    measured: str = ""
+    message: str = ""
+    duration_s: float = 0.0
+
+
 class Signature(Model):
     algorithm: Literal["ed25519"] = "ed25519"
     key_id: str
@@ -44,9 +54,12 @@ class BenchRecord(Model):
     finished_at: datetime | None = None
     inventory: Inventory
     verdict: Verdict | None = None
+    auto_checks: list[AutoCheck] = Field(default_factory=list)
     guided_checks: list[GuidedCheck] = Field(default_factory=list)
     wipes: list[WipeReport] = Field(default_factory=list)
     image: ImageReport | None = None
+    # The signed certificate documents (JSON) of the wipes, as issued by the station.
+    certificates: list[dict[str, Any]] = Field(default_factory=list)
     destination: str = ""  # reuse | parts | recycling
     evidence_sha256: str = ""  # digest of the evidence bundle kept with the record
     extra: dict[str, Any] = Field(default_factory=dict)
