@@ -19,6 +19,7 @@ from bench_agent.i18n import _, set_language
 # One line per command group; a group adds itself here.
 COMMAND_MODULES: list[str] = [
     "bench_agent.cli.schema_cmd",
+    "bench_agent.cli.bench_cmd",
 ]
 
 

@@ -34,6 +34,16 @@ class AutoCheck(Model):
     duration_s: float = 0.0
 
 
+class Interruption(Model):
+    """A step found interrupted at restart (crash, power cut) and what was done about it."""
+
+    step: str  # wipe, image...
+    detected_at: datetime | None = None
+    action: Literal["rerun_from_scratch", "resumed", "skipped"] = "rerun_from_scratch"
+    confirmed_by: str = ""  # operator name, or "unattended-policy"
+    note: str = ""
+
+
 class Signature(Model):
     algorithm: Literal["ed25519"] = "ed25519"
     key_id: str
@@ -63,4 +73,10 @@ class BenchRecord(Model):
     destination: str = ""  # reuse | parts | recycling
     evidence_sha256: str = ""  # digest of the evidence bundle kept with the record
     extra: dict[str, Any] = Field(default_factory=dict)
+    # Steps found interrupted by a crash or power cut, and how each was resumed.
+    interruptions: list[Interruption] = Field(default_factory=list)
+    # How many "done, re-inventory" rounds the remediation took.
+    remediation_rounds: int = 0
+    # Disks the operator restricted destructive steps to (empty: every eligible disk).
+    target_devices: list[str] = Field(default_factory=list)
     signature: Signature | None = None

@@ -1,0 +1,240 @@
+"""Guided checks: what software alone cannot judge, with the operator's eyes, ears and hands.
+
+The functions here do the machine's part (play a tone on a sound card, eject and read a disc,
+list the keys to press, the screen fills, the mouse targets); the operator answers pass / fail /
+not applicable, and the workflow records it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench_agent.i18n import N_, _
+from bench_agent.models.inventory import Inventory
+
+CHECK_TITLES = {
+    "sound": N_("Sound"),
+    "optical": N_("Optical drive"),
+    "keyboard": N_("Keyboard"),
+    "screen": N_("Screen"),
+    "mouse": N_("Mouse"),
+}
+
+CHECK_QUESTIONS = {
+    "sound": N_("Did you hear the tone on every card?"),
+    "optical": N_("Did the tray open and close, and was the disc read?"),
+    "keyboard": N_("Did every key shown light up when pressed?"),
+    "screen": N_("Was every colour even, without dead pixels or dark areas?"),
+    "mouse": N_("Did the pointer reach every target and did both buttons click?"),
+}
+
+
+@dataclass
+class ActionResult:
+    ok: bool
+    message: str
+    detail: str = ""
+
+
+def _run(cmd: list[str], timeout: float) -> ActionResult:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        return ActionResult(False, _("{tool} is not installed.", tool=cmd[0]))
+    except subprocess.TimeoutExpired:
+        return ActionResult(False, _("{tool} did not finish in time.", tool=cmd[0]))
+    detail = (done.stderr or done.stdout).strip().splitlines()
+    return ActionResult(done.returncode == 0, "", detail[-1] if detail else "")
+
+
+# ----------------------------------------------------------------------------- sound
+def tone_wav(
+    path: Path, *, frequency: float = 440.0, seconds: float = 1.5, rate: int = 44100
+) -> Path:
+    """A plain 16-bit stereo sine WAV: aplay plays it on any card, even without speaker-test."""
+    frames = int(seconds * rate)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        samples = bytearray()
+        for i in range(frames):
+            value = int(12000 * math.sin(2 * math.pi * frequency * i / rate))
+            samples += struct.pack("<hh", value, value)
+        out.writeframes(bytes(samples))
+    return path
+
+
+def play_tone(card: int, *, seconds: float = 1.5) -> ActionResult:
+    """Play a 440 Hz tone on ALSA card ``card`` (speaker-test, else aplay of a generated WAV)."""
+    device = f"plughw:{card}"
+    if shutil.which("speaker-test"):
+        result = _run(
+            ["speaker-test", "-D", device, "-c", "2", "-t", "sine", "-f", "440", "-l", "1"],
+            timeout=seconds + 20,
+        )
+        if result.ok:
+            return ActionResult(True, _("Tone played on card {card}.", card=card))
+    if shutil.which("aplay"):
+        with tempfile.TemporaryDirectory() as tmp:
+            wav = tone_wav(Path(tmp) / "tone.wav", seconds=seconds)
+            result = _run(["aplay", "-q", "-D", device, str(wav)], timeout=seconds + 20)
+        if result.ok:
+            return ActionResult(True, _("Tone played on card {card}.", card=card))
+        return ActionResult(
+            False, _("Card {card} could not play: {detail}", card=card, detail=result.detail)
+        )
+    return ActionResult(False, _("{tool} is not installed.", tool="alsa-utils"))
+
+
+def play_tones(inventory: Inventory) -> list[ActionResult]:
+    if not inventory.sound:
+        return [ActionResult(False, _("No sound card was detected."))]
+    return [play_tone(card.card) for card in inventory.sound]
+
+
+# ----------------------------------------------------------------------------- optical
+def optical_devices(inventory: Inventory) -> list[str]:
+    return [f"/dev/{drive.name}" for drive in inventory.optical]
+
+
+def eject(device: str) -> ActionResult:
+    result = _run(["eject", device], timeout=30)
+    if result.ok:
+        return ActionResult(True, _("Tray of {device} opened.", device=device))
+    return ActionResult(
+        False, _("Eject failed on {device}: {detail}", device=device, detail=result.detail)
+    )
+
+
+def close_tray(device: str) -> ActionResult:
+    result = _run(["eject", "-t", device], timeout=30)
+    if result.ok:
+        return ActionResult(True, _("Tray of {device} closed.", device=device))
+    return ActionResult(
+        False, _("Eject failed on {device}: {detail}", device=device, detail=result.detail)
+    )
+
+
+def read_test(device: str, *, limit_bytes: int = 32 << 20, chunk: int = 1 << 20) -> ActionResult:
+    """Read the start of the disc; a drive that reads 32 MB cleanly reads discs."""
+    started = time.monotonic()
+    done = 0
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        return ActionResult(
+            False, _("Cannot read {device}: {error}", device=device, error=exc.strerror)
+        )
+    try:
+        while done < limit_bytes:
+            data = os.read(fd, chunk)
+            if not data:
+                break
+            done += len(data)
+    except OSError as exc:
+        return ActionResult(
+            False, _("Cannot read {device}: {error}", device=device, error=exc.strerror)
+        )
+    finally:
+        os.close(fd)
+    if done == 0:
+        return ActionResult(False, _("No disc in {device}.", device=device))
+    seconds = max(time.monotonic() - started, 1e-6)
+    return ActionResult(
+        True,
+        _(
+            "{mb} MB read from {device} at {rate} MB/s.",
+            mb=done >> 20,
+            device=device,
+            rate=f"{done / seconds / 1e6:.1f}",
+        ),
+    )
+
+
+# ----------------------------------------------------------------------------- keyboard
+KEYBOARD_ROWS = [
+    ["escape", "f1", "f5", "f12"],
+    ["1", "5", "0", "backspace"],
+    ["tab", "a", "z", "e", "p", "enter"],
+    ["q", "s", "m"],
+    ["shift", "w", "x", "n"],
+    ["ctrl", "alt", "space", "left", "up", "down", "right"],
+]
+
+
+@dataclass
+class KeyboardTest:
+    """The donated keyboard's keys to press; each counts once, in any order."""
+
+    expected: list[str] = field(default_factory=lambda: [k for row in KEYBOARD_ROWS for k in row])
+    pressed: set[str] = field(default_factory=set)
+
+    def press(self, key: str) -> bool:
+        name = key.lower().removeprefix("left_").removeprefix("right_")
+        name = {"left_shift": "shift", "control": "ctrl", "return": "enter", "esc": "escape"}.get(
+            name, name
+        )
+        if name in self.expected and name not in self.pressed:
+            self.pressed.add(name)
+            return True
+        return False
+
+    @property
+    def remaining(self) -> list[str]:
+        return [k for k in self.expected if k not in self.pressed]
+
+    @property
+    def complete(self) -> bool:
+        return not self.remaining
+
+
+# ----------------------------------------------------------------------------- screen
+SCREEN_FILLS = [
+    ("white", N_("white")),
+    ("black", N_("black")),
+    ("red", N_("red")),
+    ("green", N_("green")),
+    ("blue", N_("blue")),
+]
+
+
+# ----------------------------------------------------------------------------- mouse
+@dataclass
+class MouseTest:
+    """Targets in the four corners and the middle; each is hit by a click inside it."""
+
+    width: int
+    height: int
+    size: int = 6
+    hit: set[int] = field(default_factory=set)
+
+    def targets(self) -> list[tuple[int, int]]:
+        w, h, s = self.width, self.height, self.size
+        return [
+            (0, 0),
+            (w - s, 0),
+            (0, h - s // 2),
+            (w - s, h - s // 2),
+            ((w - s) // 2, (h - s // 2) // 2),
+        ]
+
+    def click(self, x: int, y: int) -> bool:
+        for index, (tx, ty) in enumerate(self.targets()):
+            if tx <= x < tx + self.size and ty <= y < ty + self.size // 2 and index not in self.hit:
+                self.hit.add(index)
+                return True
+        return False
+
+    @property
+    def complete(self) -> bool:
+        return len(self.hit) == len(self.targets())

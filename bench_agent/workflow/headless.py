@@ -1,0 +1,223 @@
+"""``bench-agent run``: the same workflow as the TUI, driven from the command line.
+
+Unattended, every question gets the station's policy answer (guided checks "not done",
+interrupted destructive steps re-run from scratch, remediation left for later); attended, the
+questions are asked on the terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench_agent.config import AgentSettings
+from bench_agent.errors import EXIT_FAILURE, EXIT_OK, EXIT_REJECTED, EXIT_REMEDIATE, InputError
+from bench_agent.i18n import _
+from bench_agent.progress import ProgressEvent
+from bench_agent.workflow.engines import Engines
+from bench_agent.workflow.machine import UNATTENDED, Workflow
+from bench_agent.workflow.state import MachineState, Step
+
+
+@dataclass
+class RunOptions:
+    profile: str | None = None
+    unattended: bool = False
+    asset: str = ""
+    lot: str = ""
+    evidence: Path | None = None
+    disks: list[str] = field(default_factory=list)
+    image: str = ""
+    training: bool = False
+    quick: bool = True
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+class _ProgressPrinter:
+    """One line per 10 % per job, so logs stay readable."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.last: dict[tuple[str, str], int] = {}
+
+    def __call__(self, event: ProgressEvent) -> None:
+        tenth = int(event.fraction * 10)
+        key = (event.job, event.phase)
+        if self.last.get(key) == tenth:
+            return
+        self.last[key] = tenth
+        rate = event.rate / 1e6
+        self.say(
+            _(
+                "{job} {phase}: {percent} % ({rate} MB/s)",
+                job=event.job,
+                phase=event.phase,
+                percent=tenth * 10,
+                rate=f"{rate:.1f}",
+            )
+        )
+
+
+def exit_code_for(state: MachineState) -> int:
+    """0 kept and everything verified, 1 a wipe or the image failed, 3 remediate, 4 rejected."""
+    if any(w.status not in ("erased",) for w in state.wipes):
+        return EXIT_FAILURE
+    if state.image is not None and state.image.status != "success":
+        return EXIT_FAILURE
+    outcome = state.verdict.outcome if state.verdict else "rejected"
+    if outcome == "rejected":
+        return EXIT_REJECTED
+    if outcome == "remediate":
+        return EXIT_REMEDIATE
+    return EXIT_OK
+
+
+def summary(state: MachineState) -> dict[str, Any]:
+    return {
+        "record_id": state.machine_id,
+        "asset_tag": state.asset_tag,
+        "lot": state.lot,
+        "operator": state.operator,
+        "profile": state.profile,
+        "training": state.training,
+        "step": state.step.value,
+        "outcome": state.verdict.outcome if state.verdict else None,
+        "destination": state.destination,
+        "remediation_rounds": state.remediation_rounds,
+        "guided_checks": {g.id: g.status for g in state.guided},
+        "wipes": [
+            {
+                "device": w.device,
+                "method": w.method,
+                "status": w.status,
+                "verification": w.verification_result,
+                "certificate_id": w.certificate_id,
+            }
+            for w in state.wipes
+        ],
+        "wipe_skipped": [s.model_dump() for s in state.wipe_skipped],
+        "image": (
+            {"device": state.image.device, "image": state.image.image, "status": state.image.status}
+            if state.image
+            else None
+        ),
+        "image_reasons": state.image_reasons,
+        "interruptions": [i.model_dump(mode="json") for i in state.interruptions],
+        "record_state": state.record_state,
+        "record_path": state.record_path,
+        "label_path": state.label_path,
+    }
+
+
+def run_headless(
+    settings: AgentSettings,
+    options: RunOptions,
+    *,
+    engines: Engines | None = None,
+    ask: Callable[[str], str] = input,
+    say: Callable[[str], None] = _stderr,
+) -> tuple[MachineState, int]:
+    wf = Workflow(
+        settings,
+        engines,
+        profile=options.profile,
+        training=options.training,
+        unattended=options.unattended,
+        evidence_dir=options.evidence,
+        disks=options.disks,
+        image=options.image,
+    )
+    if wf.resumed:
+        say(
+            _(
+                "Resuming machine {asset} at the step '{step}'.",
+                asset=wf.state.asset_tag or "?",
+                step=wf.step.value,
+            )
+        )
+    printer = _ProgressPrinter(say)
+    unattended = wf.state.unattended
+
+    def yes(question: str) -> bool:
+        if unattended:
+            return True
+        return ask(question + " ").strip().lower() in ("y", "yes", "o", "oui")
+
+    while True:
+        if wf.state.pending_interruption:
+            step = wf.state.pending_interruption
+            say(_("The {step} was interrupted (crash or power cut).", step=step))
+            if unattended or yes(_("Re-run the {step} from scratch? [y/N]", step=step)):
+                wf.confirm_rerun(by=UNATTENDED if unattended else wf.state.operator)
+                say(_("The {step} is re-run from scratch.", step=step))
+            else:
+                raise InputError(
+                    _("The interrupted {step} was not confirmed.", step=step),
+                    _("Run again and confirm, or move the journal aside."),
+                )
+        step = wf.step
+        if step is Step.OPERATOR:
+            name = settings.operator or ("unattended" if unattended else ask(_("Operator:") + " "))
+            wf.login(name)
+        elif step is Step.INTAKE:
+            wf.intake(options.asset, options.lot)
+            say(_("Asset {tag}", tag=wf.state.asset_tag))
+        elif step is Step.INVENTORY:
+            wf.take_inventory()
+        elif step is Step.AUTO_CHECKS:
+            wf.run_auto_checks(quick=options.quick, progress=printer)
+        elif step is Step.GUIDED:
+            for check in list(wf.state.guided):
+                if unattended:
+                    status, note = "not_done", _("unattended run")
+                else:
+                    answer = ask(
+                        _("Guided check '{check}': pass, fail or n/a? [p/f/n]", check=check.id)
+                        + " "
+                    )
+                    status = {"p": "pass", "f": "fail", "n": "not_applicable"}.get(
+                        answer.strip().lower()[:1], "not_done"
+                    )
+                    note = ""
+                wf.record_guided(check.id, status, note)
+            wf.finish_guided()
+        elif step is Step.VERDICT:
+            assert wf.state.verdict is not None
+            say(_("Verdict: {outcome}", outcome=wf.state.verdict.outcome))
+            wf.accept_verdict()
+        elif step is Step.WIPE_PLAN:
+            for target in wf.state.wipe_targets:
+                say(
+                    _(
+                        "Wipe {device} ({method}, verify {verify})",
+                        device=target.device,
+                        method=target.method,
+                        verify=target.verify,
+                    )
+                )
+            if wf.state.wipe_targets and not yes(_("Erase these disks? [y/N]")):
+                raise InputError(_("The wipe was not confirmed."))
+            wf.confirm_wipe()
+        elif step is Step.WIPE:
+            wf.run_wipe(progress=printer)
+            if wf.state.wipe_state == "aborted":
+                break
+        elif step is Step.IMAGE:
+            wf.run_image(progress=printer)
+            if wf.state.image_state == "aborted":
+                break
+        elif step is Step.RECORD:
+            wf.make_record()
+        elif step is Step.LABEL:
+            wf.make_label()
+        elif step is Step.DONE:
+            final = wf.state
+            wf.next_machine(start_next=False)
+            return final, exit_code_for(final)
+    return wf.state, EXIT_FAILURE

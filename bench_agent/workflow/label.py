@@ -1,0 +1,49 @@
+"""The label stuck on a processed machine: asset tag, outcome, image, date, and a QR code.
+
+The text file prints on any label printer driver; the QR code (SVG) carries the record id so
+a scan at the packing table or in the ledger finds the machine's history.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench_agent.i18n import _
+from bench_agent.workflow.journal import write_atomic
+from bench_agent.workflow.state import MachineState
+
+
+def label_lines(state: MachineState) -> list[str]:
+    inventory = state.inventory
+    outcome = state.verdict.outcome if state.verdict else ""
+    lines = [
+        _("Asset: {tag}", tag=state.asset_tag),
+        _("Outcome: {outcome}", outcome=outcome),
+        _("Destination: {destination}", destination=state.destination),
+    ]
+    if inventory is not None:
+        ram_mb = inventory.memory.total_bytes // (1024 * 1024)
+        lines.append(_("CPU: {cpu}", cpu=inventory.cpu.model))
+        lines.append(_("RAM: {mb} MB", mb=ram_mb))
+    if state.image is not None and state.image.status == "success":
+        lines.append(
+            _("Image: {name} {version}", name=state.image.image, version=state.image.version)
+        )
+    lines.append(_("Record: {id}", id=state.machine_id))
+    if state.training:
+        lines.insert(0, _("TRAINING - not a real machine"))
+    return lines
+
+
+def write_label(state: MachineState, folder: Path) -> Path:
+    lines = label_lines(state)
+    path = folder / f"label-{state.asset_tag or state.machine_id}.txt"
+    write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
+    try:
+        import segno
+
+        qr = segno.make(f"bench-record:{state.machine_id}", error="m")
+        qr.save(str(path.with_suffix(".svg")), scale=4)
+    except ImportError:  # the text label is enough to pack the machine
+        pass
+    return path
