@@ -40,8 +40,9 @@ class MemoryModule(Model):
 
 
 class Memory(Model):
-    total_bytes: int = 0
+    total_bytes: int = 0  # what the kernel sees (MemTotal, as psutil reports it)
     usable_bytes: int | None = None
+    installed_bytes: int | None = None  # sum of the DMI modules, when DMI is readable
     modules: list[MemoryModule] = Field(default_factory=list)
     slots: int | None = None
 
@@ -90,6 +91,11 @@ class Smart(Model):
     nvme_percentage_used: int | None = None
     attributes: list[SmartAttribute] = Field(default_factory=list)
     self_test: str = ""  # last self-test result, if any
+    # Drive's own recommended polling times (minutes), read from the SMART capabilities.
+    short_test_minutes: int | None = None
+    extended_test_minutes: int | None = None
+    nvme_available_spare: int | None = None
+    nvme_spare_threshold: int | None = None
 
 
 class Disk(Model):
@@ -110,6 +116,11 @@ class Disk(Model):
     smart: Smart = Field(default_factory=Smart)
     health: Health = "unknown"
     health_reasons: list[str] = Field(default_factory=list)
+    # Same reasons in every language, for records read later ({"en": [...], "fr": [...]}).
+    health_reasons_i18n: dict[str, list[str]] = Field(default_factory=dict)
+    kind: str = "disk"  # lsblk TYPE: disk, loop, rom...
+    bridge: str = ""  # USB/SATA bridge model when the drive sits behind one
+    mountpoints: list[str] = Field(default_factory=list)
 
 
 class OpticalDrive(Model):
@@ -123,6 +134,7 @@ class OpticalDrive(Model):
     can_read_bd: bool = False
     can_write_bd: bool = False
     media_present: bool = False
+    bus: str = ""  # ata, usb, scsi...
 
 
 class SoundCard(Model):

@@ -29,3 +29,8 @@ class Verdict(Model):
     outcome: Outcome
     criteria: list[Criterion] = Field(default_factory=list)
     destination: Literal["", "reuse", "parts", "recycling"] = ""
+    # One-line reason for the outcome, in the language of the run and in every language.
+    summary: str = ""
+    summaries: dict[str, str] = Field(default_factory=dict)
+    # The remediation actions to do before the machine is kept (language of the run).
+    actions: list[str] = Field(default_factory=list)

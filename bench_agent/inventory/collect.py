@@ -1,0 +1,412 @@
+"""Build an :class:`Inventory` from a :class:`Source`: the live machine or an evidence bundle.
+
+Every probe tolerates a missing or odd source and records a warning instead of raising, so a
+machine with a dead DMI table, no udevd or a hanging USB bridge still gets an inventory.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench_agent import __version__
+from bench_agent.i18n import N_
+from bench_agent.inventory.cpu import merge_cpu, parse_cpuinfo, parse_lscpu
+from bench_agent.inventory.devices import (
+    optical_from_cdrom_info,
+    optical_from_udev,
+    parse_asound_cards,
+    parse_cdrom_info,
+    parse_udev_db,
+)
+from bench_agent.inventory.evidence import EvidenceSource, LiveSource, Source
+from bench_agent.inventory.health import assess_disk_i18n
+from bench_agent.inventory.smartctl import SmartctlResult, parse_smartctl
+from bench_agent.inventory.system import (
+    DMI_DIR,
+    DMI_FILES,
+    build_memory,
+    is_junk_identifier,
+    machine_id,
+    parse_dmi,
+)
+from bench_agent.models.inventory import (
+    Cpu,
+    Disk,
+    Inventory,
+    NetworkInterface,
+    OpticalDrive,
+    Smart,
+    SoundCard,
+    Transport,
+)
+
+META_FILE = "bench-agent/meta.json"
+WARNINGS_FILE = "bench-agent/collection-warnings.txt"
+# Devices that never carry SMART: no point spending a smartctl run on them.
+_NO_SMART_PREFIXES = ("loop", "zram", "ram", "dm-", "md", "nbd", "vd", "xvd", "sr", "fd",
+                      "mtdblock", "ubiblock", "pmem")
+
+
+def collect_cpu(source: Source) -> Cpu:
+    cpuinfo_text = source.read("proc/cpuinfo")
+    lscpu_text = source.read("lscpu.txt") if not source.live else None
+    if source.live and cpuinfo_text is None:
+        lscpu_text = source.command("lscpu.txt", ["lscpu"], timeout_s=10)
+    arch_text = source.read("proc/sys/kernel/arch")
+    cpuinfo = parse_cpuinfo(cpuinfo_text) if cpuinfo_text else None
+    lscpu = parse_lscpu(lscpu_text) if lscpu_text else None
+    if cpuinfo is None and lscpu is None:
+        source.warn("no CPU information (neither proc/cpuinfo nor lscpu.txt)")
+    return merge_cpu(cpuinfo, lscpu, arch_text.strip() if arch_text else "")
+
+
+def _dmi_values(source: Source) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for name in DMI_FILES:
+        text = source.read(f"{DMI_DIR}/{name}")
+        if text is not None:
+            values[name] = text.strip()
+    return values
+
+
+def _transport(dev_tran: str, name: str, kind: str) -> Transport:
+    tran = dev_tran.lower()
+    if kind == "loop" or name.startswith("loop"):
+        return "loop"
+    mapping: dict[str, Transport] = {
+        "sata": "sata", "ata": "ata", "usb": "usb", "nvme": "nvme", "sas": "scsi",
+        "spi": "scsi", "fc": "scsi", "iscsi": "scsi", "mmc": "mmc", "virtio": "virtio",
+    }
+    if tran in mapping:
+        return mapping[tran]
+    if name.startswith(("vd", "xvd")):
+        return "virtio"
+    if name.startswith("nvme"):
+        return "nvme"
+    if name.startswith("mmcblk"):
+        return "mmc"
+    if name.startswith("hd"):
+        return "ata"
+    return "unknown"
+
+
+def _transport_from_smartctl(result: SmartctlResult) -> Transport:
+    hints: dict[str, Transport] = {
+        "ata": "ata", "sata": "sata", "usb": "usb", "nvme": "nvme", "scsi": "scsi",
+    }
+    if result.transport_hint in hints:
+        return hints[result.transport_hint]
+    if result.device_type == "ata" and result.ata_version:
+        # PATA-era standards (ATA/ATAPI-1..6) predate SATA drives in practice.
+        match = re.match(r"ATA/ATAPI-(\d)", result.ata_version)
+        if match and int(match.group(1)) <= 6:
+            return "ata"
+    return "unknown"
+
+
+def _smart_for(source: Source, name: str, smart: bool) -> SmartctlResult | None:
+    if not smart and source.live:
+        return None
+    return _parse_smart_text(source.command(
+        f"smartctl/{name}.txt", ["smartctl", "-x", f"/dev/{name}"], timeout_s=30))
+
+
+def _parse_smart_text(text: str | None) -> SmartctlResult | None:
+    return parse_smartctl(text) if text is not None else None
+
+
+def _apply_smart(disk: Disk, result: SmartctlResult | None, reason: str = "") -> None:
+    if result is None:
+        disk.smart = Smart(available=False, reason=reason or N_("smartctl output not collected"))
+    else:
+        disk.smart = result.smart
+        disk.firmware = disk.firmware or result.firmware
+        if result.bridge:
+            disk.bridge = result.bridge
+        elif result.smart.available and result.model:
+            # Behind a bridge lsblk shows the enclosure's name; smartctl sees the drive's.
+            disk.model = result.model
+        if result.serial and not is_junk_identifier(result.serial):
+            disk.serial = result.serial
+        if disk.rotational is None and result.rotational is not None:
+            disk.rotational = result.rotational
+        if not disk.size_bytes and result.capacity_bytes:
+            disk.size_bytes = result.capacity_bytes
+        if disk.transport == "unknown":
+            disk.transport = _transport_from_smartctl(result)
+    level, reasons = assess_disk_i18n(disk.smart)
+    disk.health = level
+    disk.health_reasons = [r["en"] for r in reasons]
+    disk.health_reasons_i18n = {
+        lang: [r[lang] for r in reasons] for lang in ("en", "fr")
+    }
+
+
+def _udev_props(source: Source, majmin: str) -> dict[str, str]:
+    if not majmin:
+        return {}
+    text = source.read(f"run/udev/data/b{majmin}")
+    return parse_udev_db(text) if text else {}
+
+
+def collect_block(
+    source: Source, smart: bool
+) -> tuple[list[Disk], list[OpticalDrive]]:
+    from bench_agent.devices.lsblk import parse_lsblk
+    from bench_agent.errors import BenchError
+
+    text = source.command("lsblk.json", ["lsblk", "-J", "-b", "-O"], timeout_s=20)
+    disks: list[Disk] = []
+    optical: list[OpticalDrive] = []
+    cdrom_text = source.read("proc/sys/dev/cdrom/info")
+    cdrom_table = parse_cdrom_info(cdrom_text) if cdrom_text else {}
+    if text is not None:
+        try:
+            tree = parse_lsblk(text, "lsblk.json")
+            raw_nodes = json.loads(text).get("blockdevices", [])
+        except (BenchError, ValueError, AttributeError) as exc:
+            source.warn(f"lsblk.json unreadable: {exc}")
+            tree, raw_nodes = [], []
+        majmins = {
+            str(node.get("kname") or node.get("name")): str(node.get("maj:min") or "")
+            for node in raw_nodes if isinstance(node, dict)
+        }
+        pending: list[tuple[Disk, str]] = []
+        for dev in tree:
+            name = dev.kernel_name
+            props = _udev_props(source, majmins.get(name, ""))
+            if dev.type == "rom":
+                drive = (optical_from_udev(name, props) if "ID_CDROM" in props
+                         else _optical_fallback(source, name, cdrom_table))
+                drive.model = drive.model or dev.model
+                drive.vendor = drive.vendor or dev.vendor
+                drive.bus = drive.bus or dev.tran
+                optical.append(drive)
+                continue
+            if dev.type not in ("disk", "loop"):
+                continue
+            rotational = dev.rota
+            if "ID_ATA_ROTATION_RATE_RPM" in props:
+                rotational = props["ID_ATA_ROTATION_RATE_RPM"] != "0"
+            disk = Disk(
+                name=name,
+                path=dev.path or f"/dev/{name}",
+                model=dev.model or props.get("ID_MODEL", "").replace("_", " "),
+                vendor=dev.vendor,
+                serial=dev.serial or props.get("ID_SERIAL_SHORT", ""),
+                firmware=dev.rev or props.get("ID_REVISION", ""),
+                wwn=dev.wwn,
+                size_bytes=dev.size,
+                logical_sector_size=dev.log_sec,
+                physical_sector_size=dev.phy_sec,
+                rotational=None if dev.type == "loop" else rotational,
+                transport=_transport(dev.tran or props.get("ID_BUS", ""), name, dev.type),
+                removable=dev.rm or dev.hotplug,
+                read_only=dev.ro,
+                kind=dev.type,
+                mountpoints=sorted(set(dev.all_mountpoints())),
+            )
+            if is_junk_identifier(disk.serial):
+                disk.serial = ""
+            disks.append(disk)
+            if name.startswith(_NO_SMART_PREFIXES) or dev.type == "loop":
+                pending.append((disk, "virtual"))
+            else:
+                pending.append((disk, "probe"))
+        to_probe = [d for d, what in pending if what == "probe"]
+        # smartctl may wait on a slow USB bridge: probe the drives side by side.
+        if to_probe:
+            with ThreadPoolExecutor(max_workers=min(4, len(to_probe))) as pool:
+                results = list(pool.map(lambda d: _smart_for(source, d.name, smart), to_probe))
+            probed = dict(zip([d.name for d in to_probe], results, strict=True))
+        else:
+            probed = {}
+        for disk, what in pending:
+            if what == "virtual":
+                _apply_smart(disk, None, N_("virtual or loop device: no SMART"))
+            elif not smart and source.live:
+                _apply_smart(disk, None, N_("SMART not read (--no-smart)"))
+            else:
+                _apply_smart(disk, probed.get(disk.name))
+    else:
+        # A bundle without lsblk.json: each smartctl/<name>.txt describes one disk.
+        for filename in source.listdir("smartctl"):
+            if not filename.endswith(".txt"):
+                continue
+            name = filename[: -len(".txt")]
+            result = _parse_smart_text(source.read(f"smartctl/{filename}"))
+            if result is None:
+                continue
+            disk = Disk(name=name, path=f"/dev/{name}", model=result.model,
+                        vendor=result.vendor, size_bytes=result.capacity_bytes or 0,
+                        logical_sector_size=result.logical_sector_size or 512,
+                        physical_sector_size=result.physical_sector_size or 512,
+                        rotational=result.rotational, kind="disk")
+            _apply_smart(disk, result)
+            disks.append(disk)
+        for name, caps in cdrom_table.items():
+            optical.append(_optical_fallback(source, name, cdrom_table) if caps else
+                           OpticalDrive(name=name))
+    return disks, optical
+
+
+def _optical_fallback(
+    source: Source, name: str, cdrom_table: dict[str, dict[str, str]]
+) -> OpticalDrive:
+    """Without udevd: the kernel's own CD-ROM capability table, plus sysfs for the model."""
+    if name in cdrom_table:
+        drive = optical_from_cdrom_info(name, cdrom_table[name])
+    else:
+        source.warn(f"no capability data for optical drive {name}")
+        drive = OpticalDrive(name=name, can_read_cd=True)
+    vendor = source.read(f"sys/block/{name}/device/vendor")
+    model = source.read(f"sys/block/{name}/device/model")
+    drive.vendor = (vendor or "").strip()
+    drive.model = (model or "").strip()
+    return drive
+
+
+def collect_sound(source: Source) -> list[SoundCard]:
+    text = source.read("proc/asound/cards")
+    for extra in ("proc/asound/version", "proc/asound/pcm", "proc/asound/devices"):
+        source.read(extra)  # kept in the bundle for disputes; "device answers" reads pcm
+    if not text:
+        return []
+    cards = parse_asound_cards(text)
+    for card in cards:
+        base = f"sys/class/sound/card{card.card}/device"
+        driver = source.readlink(f"{base}/driver")
+        bus = source.readlink(f"{base}/subsystem")
+        if driver:
+            card.driver = posixpath.basename(driver)
+        if bus:
+            card.bus = posixpath.basename(bus)
+    return cards
+
+
+def collect_network(source: Source) -> list[NetworkInterface]:
+    interfaces: list[NetworkInterface] = []
+    for name in source.listdir("sys/class/net"):
+        base = f"sys/class/net/{name}"
+        device = source.readlink(f"{base}/device")
+        if device is None:
+            continue  # virtual interface (lo, bridges, tunnels): nothing to test at the bench
+        address = (source.read(f"{base}/address") or "").strip()
+        carrier = (source.read(f"{base}/carrier") or "").strip()
+        speed = (source.read(f"{base}/speed") or "").strip()
+        driver = source.readlink(f"{base}/device/driver")
+        wireless = source.readlink(f"{base}/phy80211") is not None
+        speed_value = int(speed) if speed.lstrip("-").isdigit() else None
+        interfaces.append(NetworkInterface(
+            name=name, mac=address,
+            driver=posixpath.basename(driver) if driver else "",
+            link=(carrier == "1") if carrier in ("0", "1") else None,
+            speed_mbps=speed_value if speed_value and speed_value > 0 else None,
+            wireless=wireless,
+        ))
+    return interfaces
+
+
+def _dmidecode_memory(source: Source) -> str | None:
+    if source.live and not Path("/sys/firmware/dmi").exists():
+        return None
+    return source.command("dmidecode/memory.txt", ["dmidecode", "-t", "17"], timeout_s=10)
+
+
+def build_inventory(source: Source, *, smart: bool = True) -> Inventory:
+    """Read every probe from ``source`` and assemble the inventory (never raises)."""
+    inventory = Inventory(source="live" if source.live else "evidence")
+    probe_warnings: list[str] = []
+
+    def attempt(what: str, func: object) -> object:
+        try:
+            return func()  # type: ignore[operator]
+        except Exception as exc:  # a probe must never take the inventory down
+            probe_warnings.append(f"{what}: {type(exc).__name__}: {exc}")
+            return None
+
+    cpu = attempt("cpu", lambda: collect_cpu(source))
+    if isinstance(cpu, Cpu):
+        inventory.cpu = cpu
+    meminfo = source.read("proc/meminfo")
+    if meminfo is None:
+        source.warn("proc/meminfo missing: memory size unknown")
+    dmidecode = attempt("memory modules", lambda: _dmidecode_memory(source))
+    inventory.memory = build_memory(meminfo, dmidecode if isinstance(dmidecode, str) else None)
+    dmi = _dmi_values(source)
+    if not dmi:
+        source.warn("no DMI data (sys/class/dmi/id): system identity from hardware digest")
+    inventory.system = parse_dmi(dmi)
+    block = attempt("block devices", lambda: collect_block(source, smart))
+    if isinstance(block, tuple):
+        inventory.disks, inventory.optical = block
+    sound = attempt("sound", lambda: collect_sound(source))
+    if isinstance(sound, list):
+        inventory.sound = sound
+    network = attempt("network", lambda: collect_network(source))
+    if isinstance(network, list):
+        inventory.network = network
+    inventory.system.machine_id = machine_id(
+        inventory.system,
+        board_serial=dmi.get("board_serial", ""),
+        macs=[n.mac for n in inventory.network if not n.wireless or n.mac],
+        disk_serials=[d.serial for d in inventory.disks if d.kind == "disk"],
+    )
+    inventory.warnings = [*source.warnings, *probe_warnings]
+    return inventory
+
+
+def collect_inventory(
+    evidence_dir: Path | None = None,
+    save_evidence: Path | None = None,
+    *,
+    smart: bool = True,
+) -> Inventory:
+    """Inventory the live machine (``evidence_dir`` None) or replay a saved evidence bundle.
+
+    ``save_evidence`` records every raw source read into that directory (live only), so
+    ``collect_inventory(evidence_dir=that)`` later rebuilds the same inventory.
+    """
+    source: Source
+    if evidence_dir is not None:
+        source = EvidenceSource(Path(evidence_dir))
+        recorded = source.read(WARNINGS_FILE)
+        if recorded:
+            source.warnings.extend(line for line in recorded.splitlines() if line.strip())
+        meta_text = source.read(META_FILE)
+        inventory = build_inventory(source, smart=smart)
+        inventory.collected_at = _collected_at(meta_text)
+        return inventory
+    live = LiveSource(save_to=Path(save_evidence) if save_evidence is not None else None)
+    now = datetime.now(UTC).replace(microsecond=0)
+    inventory = build_inventory(live, smart=smart)
+    inventory.collected_at = now
+    if save_evidence is not None:
+        live.save_to = None  # the bundle's own bookkeeping is not evidence
+        target = Path(save_evidence)
+        try:
+            (target / "bench-agent").mkdir(parents=True, exist_ok=True)
+            (target / META_FILE).write_text(json.dumps({
+                "collected_at": now.isoformat(), "tool": f"bench-agent {__version__}",
+                "smart": smart,
+            }, indent=2) + "\n", encoding="utf-8")
+            (target / WARNINGS_FILE).write_text(
+                "".join(w + "\n" for w in live.warnings), encoding="utf-8")
+        except OSError as exc:
+            inventory.warnings.append(f"cannot write evidence bookkeeping: {exc}")
+    return inventory
+
+
+def _collected_at(meta_text: str | None) -> datetime | None:
+    if not meta_text:
+        return None
+    try:
+        value = json.loads(meta_text).get("collected_at")
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except (ValueError, AttributeError):
+        return None
