@@ -63,7 +63,7 @@ def test_a_killed_writer_leaves_the_old_or_the_new_state(tmp_path: Path) -> None
 def test_a_running_wipe_found_at_start_waits_for_confirmation(agent_home: Path) -> None:
     settings = load_settings(station="bench-1")
     state = MachineState(station="bench-1", operator="Marie", step=Step.WIPE, wipe_state="running")
-    Journal(settings.journal_dir).save(state.model_dump(mode="json"))
+    Journal(settings.journal_dir / "machine").save(state.model_dump(mode="json"))
 
     wf = Workflow(settings)
     assert wf.resumed and wf.step is Step.WIPE

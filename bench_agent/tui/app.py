@@ -1,12 +1,349 @@
-"""The bench app (Textual). Placeholder until the screens land: runs the headless flow."""
+"""The bench app: shows the workflow's step and asks the operator; the workflow does the work.
+
+Long work (inventory, checks, wipe, image, record) runs in thread workers that post messages
+back, so the screen never freezes. Four keys are enough for everything (next, previous,
+choose, back — remappable by binding id per operator), two in scan mode.
+"""
 
 from __future__ import annotations
 
 import argparse
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import events, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import Button
+
+from bench_agent.config import AgentSettings, load_settings
+from bench_agent.errors import BenchError
+from bench_agent.i18n import _, set_language
+from bench_agent.progress import ProgressEvent
+from bench_agent.tui.themes import BENCH_THEMES, theme_name
+from bench_agent.workflow.engines import Engines
+from bench_agent.workflow.machine import Workflow, now
+from bench_agent.workflow.operators import OperatorProfile, default_operator
+from bench_agent.workflow.state import Step
+
+KEY_LABELS = {
+    "right": "→",
+    "left": "←",
+    "up": "↑",
+    "down": "↓",
+    "enter": "Entrée/Enter",
+    "escape": "Échap/Esc",
+    "space": "Espace/Space",
+}
+
+
+class StepFinished(Message):
+    def __init__(self, error: BenchError | None) -> None:
+        super().__init__()
+        self.error = error
+
+
+class EngineProgress(Message):
+    def __init__(self, event: ProgressEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
+class LedgerState(Message):
+    def __init__(self, online: bool | None, queued: int) -> None:
+        super().__init__()
+        self.online = online
+        self.queued = queued
+
+
+class BenchApp(App[int]):
+    CSS_PATH = "bench.tcss"
+    TITLE = "Bench Agent"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("right,down", "next", "next", id="bench.next", show=False),
+        Binding("left,up", "prev", "previous", id="bench.prev", show=False),
+        Binding("enter", "select", "choose", id="bench.select", show=False),
+        Binding("escape", "go_back", "back", id="bench.back", show=False),
+    ]
+
+    def __init__(
+        self,
+        settings: AgentSettings | None = None,
+        *,
+        engines: Engines | None = None,
+        profile: str | None = None,
+        operator: OperatorProfile | None = None,
+        training: bool = False,
+        evidence: Path | None = None,
+        disks: list[str] | None = None,
+        image: str = "",
+        journal_dir: Path | None = None,
+        clock: Callable[[], datetime] = now,
+        autostart: bool = True,
+        poll_ledger: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or load_settings()
+        self.engines = engines or Engines()
+        self.autostart = autostart
+        self.poll_ledger = poll_ledger
+        self.ledger_online: bool | None = None
+        self.ledger_queued = 0
+        self.busy = ""
+        self._last_key: tuple[str, float] = ("", 0.0)
+        self._scan_timer: Any = None
+        self.resume_notice = ""
+        self.wf = Workflow(
+            self.settings,
+            self.engines,
+            profile=profile,
+            training=training,
+            evidence_dir=evidence,
+            disks=disks or [],
+            image=image,
+            journal_dir=journal_dir,
+            clock=clock,
+        )
+        if self.wf.resumed and self.wf.step not in (Step.OPERATOR, Step.INTAKE):
+            self.resume_notice = _(
+                "Resumed after a restart: machine {asset}, step '{step}'.",
+                asset=self.wf.state.asset_tag or "–",
+                step=self.wf.step.value,
+            )
+        self.operator = operator or default_operator(self.settings.operator)
+        for theme in BENCH_THEMES:
+            self.register_theme(theme)
+        self.apply_operator(self.operator)
+
+    # ------------------------------------------------------------------ operator profile
+    def apply_operator(self, profile: OperatorProfile) -> None:
+        """Language, theme, keys, bounce filter, scan mode and layout of this operator."""
+        self.operator = profile
+        set_language(profile.language)
+        self.theme = theme_name(profile.theme)
+        keymap = dict(profile.keymap)
+        if profile.scan_mode == "two-switch":
+            move, choose = [*profile.scan_keys, "space", "enter"][:2]
+            keymap.setdefault("bench.next", move)
+            keymap.setdefault("bench.select", choose)
+        elif profile.scan_mode == "auto-scan":
+            keymap.setdefault(
+                "bench.select", profile.scan_keys[-1] if profile.scan_keys else "enter"
+            )
+        self.set_keymap(keymap)
+        layout = profile.layout
+        for cls in ("-tiles-normal", "-tiles-large", "-tiles-huge", "-compact", "-one-item"):
+            self.remove_class(cls)
+        self.add_class(f"-tiles-{layout.tile_size}")
+        if layout.density == "compact":
+            self.add_class("-compact")
+        if layout.one_item_per_screen:
+            self.add_class("-one-item")
+        if self._scan_timer is not None:
+            self._scan_timer.stop()
+            self._scan_timer = None
+        if profile.scan_mode == "auto-scan" and self.is_running:
+            self._scan_timer = self.set_interval(profile.scan_rate_ms / 1000, self.action_next)
+
+    def key_for(self, binding_id: str) -> str:
+        """The first key of a binding after the operator's keymap, as shown on screen."""
+        defaults = {
+            "bench.next": "right",
+            "bench.prev": "left",
+            "bench.select": "enter",
+            "bench.back": "escape",
+        }
+        key = (self._keymap.get(binding_id) or defaults[binding_id]).split(",")[0]
+        return KEY_LABELS.get(key, key)
+
+    # ------------------------------------------------------------------ keys
+    async def on_event(self, event: events.Event) -> None:
+        # Key-bounce filter (tremor): the same key again within the window counts once.
+        if isinstance(event, events.Key) and not event.is_forwarded and self.operator.bounce_ms:
+            stamp = time.monotonic()
+            last_key, last_at = self._last_key
+            if event.key == last_key and (stamp - last_at) * 1000 < self.operator.bounce_ms:
+                event.prevent_default()
+                event.stop()
+                return
+            self._last_key = (event.key, stamp)
+        await super().on_event(event)
+
+    def _cycle(self, step: int) -> None:
+        """Move among the screen's choices only (buttons and fields), wrapping around."""
+        screen = self.screen
+        choices = [w for w in screen.query("Button, Input") if w.focusable and w.display]
+        if not choices:
+            screen.focus_next() if step > 0 else screen.focus_previous()
+            return
+        current = screen.focused
+        index = choices.index(current) if current in choices else -1
+        choices[(index + step) % len(choices)].focus()
+
+    def action_next(self) -> None:
+        self._cycle(+1)
+
+    def action_prev(self) -> None:
+        self._cycle(-1)
+
+    def action_select(self) -> None:
+        focused = self.screen.focused
+        if isinstance(focused, Button) and not focused.disabled:
+            focused.press()
+
+    def action_go_back(self) -> None:
+        back = getattr(self.screen, "action_back", None)
+        if callable(back):
+            back()
+
+    # ------------------------------------------------------------------ life cycle
+    def on_mount(self) -> None:
+        from bench_agent.tui.screens import screen_for
+
+        self.push_screen(screen_for(self.wf.step))
+        if self.operator.scan_mode == "auto-scan":
+            self._scan_timer = self.set_interval(
+                self.operator.scan_rate_ms / 1000, self.action_next
+            )
+        if self.poll_ledger and self.settings.ledger_url and not self.wf.state.training:
+            self.poll_ledger_status()
+            self.set_interval(15, self.poll_ledger_status)
+
+    @work(thread=True, exclusive=True, group="ledger")
+    def poll_ledger_status(self) -> None:
+        try:
+            online, queued = self.engines.ledger_status(self.settings)
+        except Exception:  # liveness only: the outbox keeps every record either way
+            online, queued = False, self.ledger_queued
+        self.post_message(LedgerState(bool(online), int(queued)))
+
+    def on_ledger_state(self, message: LedgerState) -> None:
+        self.ledger_online, self.ledger_queued = message.online, message.queued
+        self.refresh_header()
+
+    def refresh_header(self) -> None:
+        from bench_agent.tui.widgets import BenchHeader, StepTrail
+
+        for widget in self.screen.query(BenchHeader):
+            widget.update_from_app()
+        for trail in self.screen.query(StepTrail):
+            trail.update_from_app()
+
+    def route(self) -> None:
+        """Show the screen of the workflow's current step."""
+        from bench_agent.tui.screens import StepScreen, screen_for
+
+        current = self.screen
+        while not isinstance(current, StepScreen) and len(self.screen_stack) > 1:
+            self.pop_screen()
+            current = self.screen
+        if isinstance(current, StepScreen) and current.handles(self.wf.step):
+            current.refresh_view()
+        else:
+            self.switch_screen(screen_for(self.wf.step))
+
+    # ------------------------------------------------------------------ work
+    def run_step(self, label: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        if self.busy:
+            return
+        self.busy = label
+        self._run_step(fn, args, kwargs)
+
+    @work(thread=True, exclusive=True, group="step")
+    def _run_step(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
+        error: BenchError | None = None
+        try:
+            fn(*args, **kwargs)
+        except BenchError as exc:
+            error = exc
+        except Exception as exc:  # the one handler: shown to the operator, never a crash
+            error = BenchError(_("Unexpected error: {error}", error=f"{type(exc).__name__}: {exc}"))
+        self.post_message(StepFinished(error))
+
+    def progress(self, event: ProgressEvent) -> None:
+        """Engine callback (any thread): forwarded to the UI as a message."""
+        self.post_message(EngineProgress(event))
+
+    def on_engine_progress(self, message: EngineProgress) -> None:
+        show = getattr(self.screen, "show_progress", None)
+        if callable(show):
+            show(message.event)
+
+    def on_step_finished(self, message: StepFinished) -> None:
+        self.busy = ""
+        if message.error is not None:
+            from bench_agent.tui.screens import ErrorModal
+
+            self.cue(attention=True)
+            self.refresh_header()
+            current = self.screen
+            refresh = getattr(current, "refresh_view", None)
+            if callable(refresh):
+                refresh()
+            self.push_screen(ErrorModal(message.error))
+            return
+        self.cue()
+        self.route()
+        self.refresh_header()
+
+    def cue(self, *, attention: bool = False) -> None:
+        """Audible cue at the end of a step (and twice when the bench needs attention)."""
+        mode = self.operator.audible
+        if mode in ("bell", "both"):
+            self.bell()
+            if attention:
+                self.bell()
+        if mode in ("alsa", "both") and not self.is_headless:
+            threading.Thread(target=_alsa_cue, args=(attention,), daemon=True).start()
+
+
+def _alsa_cue(attention: bool) -> None:
+    import subprocess
+    import tempfile
+
+    from bench_agent.workflow.guided import tone_wav
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = tone_wav(Path(tmp) / "cue.wav", frequency=880 if attention else 660, seconds=0.3)
+        subprocess.run(["aplay", "-q", str(wav)], capture_output=True, timeout=10, check=False)
 
 
 def launch(args: argparse.Namespace) -> int:
-    from bench_agent.errors import ToolMissing
-    from bench_agent.i18n import _
+    """``bench-agent tui``: start the app (the training mode prepares its throwaway disks)."""
+    from bench_agent.workflow.operators import load_operator
 
-    raise ToolMissing(_("The bench app is not installed yet; use 'bench-agent run'."))
+    settings = load_settings()
+    operator = load_operator(args.operator_profile) if args.operator_profile else None
+    if getattr(args, "training", False):
+        from bench_agent.tui.training import training_session
+
+        with training_session(settings, args.evidence) as session:
+            app = BenchApp(
+                settings,
+                engines=session.engines,
+                profile=args.profile,
+                operator=operator,
+                training=True,
+                evidence=session.evidence,
+                disks=session.disks,
+                image=args.image,
+                journal_dir=settings.journal_dir / "training",
+            )
+            app.run()
+            return 0
+    app = BenchApp(
+        settings,
+        profile=args.profile,
+        operator=operator,
+        evidence=args.evidence,
+        disks=list(args.disks),
+        image=args.image,
+    )
+    app.run()
+    return 0

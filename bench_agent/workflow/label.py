@@ -8,18 +8,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench_agent.i18n import _
+from bench_agent.i18n import N_, _
 from bench_agent.workflow.journal import write_atomic
 from bench_agent.workflow.state import MachineState
+
+OUTCOME_WORDS = {
+    "kept": N_("kept"),
+    "remediate": N_("kept, to remediate"),
+    "rejected": N_("rejected"),
+}
+DESTINATION_WORDS = {"reuse": N_("reuse"), "parts": N_("parts"), "recycling": N_("recycling")}
 
 
 def label_lines(state: MachineState) -> list[str]:
     inventory = state.inventory
     outcome = state.verdict.outcome if state.verdict else ""
+    if outcome == "kept" and state.remediation_rounds:
+        outcome_text = _("kept after remediation")
+    else:
+        outcome_text = _(OUTCOME_WORDS[outcome]) if outcome in OUTCOME_WORDS else "–"
+    destination = state.destination
     lines = [
         _("Asset: {tag}", tag=state.asset_tag),
-        _("Outcome: {outcome}", outcome=outcome),
-        _("Destination: {destination}", destination=state.destination),
+        _("Outcome: {outcome}", outcome=outcome_text),
+        _(
+            "Destination: {destination}",
+            destination=_(DESTINATION_WORDS[destination])
+            if destination in DESTINATION_WORDS
+            else "–",
+        ),
     ]
     if inventory is not None:
         ram_mb = inventory.memory.total_bytes // (1024 * 1024)

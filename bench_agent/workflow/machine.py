@@ -90,7 +90,8 @@ class Workflow:
         self.settings = settings
         self.engines = engines or Engines()
         self.clock = clock
-        self.journal = Journal(journal_dir or settings.journal_dir)
+        # Own sub-folder: the engines keep their journals in journal_dir too.
+        self.journal = Journal(journal_dir or settings.journal_dir / "machine")
         self._profile_obj: Any = None
         self._plans: list[Any] | None = None
         self._catalogue: list[Any] | None = None

@@ -1,0 +1,1012 @@
+"""One screen per step of the workflow, plus the modal dialogs (confirmation, tests, errors).
+
+Every screen has the same shape: header, step trail, body, a row of large action buttons, and a
+line saying which keys do what. Every action is a button, so next/previous + choose reach all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Digits, Input, Label, Static
+
+from bench_agent.errors import BenchError
+from bench_agent.i18n import _
+from bench_agent.progress import ProgressEvent
+from bench_agent.tui.widgets import (
+    BenchHeader,
+    JobProgress,
+    StepTrail,
+    Tile,
+    human_bytes,
+    status_class,
+    status_text,
+)
+from bench_agent.workflow.guided import (
+    CHECK_QUESTIONS,
+    CHECK_TITLES,
+    SCREEN_FILLS,
+    KeyboardTest,
+    MouseTest,
+)
+from bench_agent.workflow.state import Step
+
+if TYPE_CHECKING:
+    from bench_agent.tui.app import BenchApp
+
+Action = tuple[str, str, bool]  # id, label, primary
+
+
+def step_word(step: str) -> str:
+    return _("image") if step == "image" else _("wipe")
+
+
+class StepScreen(Screen[None]):
+    """Base of the step screens."""
+
+    STEPS: ClassVar[tuple[Step, ...]] = ()
+
+    @property
+    def bench(self) -> BenchApp:
+        return self.app  # type: ignore[return-value]
+
+    def handles(self, step: Step) -> bool:
+        return step in self.STEPS
+
+    def title_text(self) -> str:
+        return ""
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def actions(self) -> list[Action]:
+        return []
+
+    def compose(self) -> ComposeResult:
+        yield BenchHeader(id="header")
+        yield StepTrail(id="trail")
+        if self.bench.resume_notice:
+            yield Label("⟲ " + self.bench.resume_notice, id="resume-notice")
+        yield Label(self.title_text(), id="title")
+        with VerticalScroll(id="body", can_focus=False):
+            yield from self.body()
+        actions = self.actions()
+        if self.bench.operator.layout.handed == "left":
+            actions = sorted(actions, key=lambda a: not a[2])
+        else:
+            actions = sorted(actions, key=lambda a: a[2])
+        with Horizontal(id="actions"):
+            for action_id, label, primary in actions:
+                yield Button(
+                    label,
+                    id=f"act-{action_id}",
+                    classes="action -primary" if primary else "action",
+                )
+        yield Label(self.key_hint(), id="keys")
+
+    def key_hint(self) -> str:
+        app = self.bench
+        if app.operator.scan_mode == "two-switch":
+            return _(
+                "{move}: next choice · {choose}: choose",
+                move=app.key_for("bench.next"),
+                choose=app.key_for("bench.select"),
+            )
+        return _(
+            "{prev} {next}: move · {choose}: choose · {back}: back",
+            prev=app.key_for("bench.prev"),
+            next=app.key_for("bench.next"),
+            choose=app.key_for("bench.select"),
+            back=app.key_for("bench.back"),
+        )
+
+    def on_mount(self) -> None:
+        self.focus_primary()
+        self.start()
+
+    def start(self) -> None:
+        """Start the step's automatic work, if any."""
+
+    def focus_primary(self) -> None:
+        primary = self.query(".action.-primary")
+        if primary:
+            primary.first().focus()
+        else:
+            buttons = self.query(Button)
+            if buttons:
+                buttons.first().focus()
+
+    def refresh_view(self) -> None:
+        async def redo() -> None:
+            await self.recompose()
+            self.focus_primary()
+            self.start()
+
+        self.call_later(redo)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        button_id = event.button.id or ""
+        if button_id.startswith("act-") and not self.bench.busy:
+            event.stop()
+            self.act(button_id.removeprefix("act-"))
+
+    def act(self, action_id: str) -> None:
+        """Do what the action button says."""
+
+    def action_back(self) -> None:
+        """Esc: most screens have no way back (the workflow only moves forward)."""
+
+
+# ---------------------------------------------------------------------------------- operator
+class OperatorScreen(StepScreen):
+    STEPS = (Step.OPERATOR,)
+
+    def title_text(self) -> str:
+        return _("Who is at the bench? Choose your profile.")
+
+    def actions(self) -> list[Action]:
+        from bench_agent.workflow.operators import list_operators
+
+        self._profiles = {p.name: p for p in list_operators()}
+        return [
+            (f"op-{name}", p.label, i == 0) for i, (name, p) in enumerate(self._profiles.items())
+        ]
+
+    def body(self) -> ComposeResult:
+        yield Static(
+            _("Your profile sets the language, the colours, the keys and the pace of the bench."),
+            classes="explain",
+        )
+
+    def act(self, action_id: str) -> None:
+        profile = self._profiles[action_id.removeprefix("op-")]
+        self.bench.apply_operator(profile)
+        self.bench.run_step("login", self.bench.wf.login, profile.label)
+
+
+# ---------------------------------------------------------------------------------- intake
+class IntakeScreen(StepScreen):
+    STEPS = (Step.INTAKE,)
+
+    def title_text(self) -> str:
+        return _("New machine: scan its asset tag")
+
+    def body(self) -> ComposeResult:
+        yield Label(_("Asset tag (barcode reader, or Enter alone for a new tag)"))
+        yield Input(id="asset", placeholder=_("scan or type"))
+        yield Label(_("Donor lot (optional)"))
+        yield Input(id="lot", placeholder=_("e.g. LOT-2026-014"))
+
+    def actions(self) -> list[Action]:
+        return [("generate", _("New tag and continue"), True), ("continue", _("Continue"), False)]
+
+    def focus_primary(self) -> None:
+        # A barcode reader types like a keyboard: the tag field takes the focus, unless the
+        # operator uses scan switches (then the buttons do).
+        if self.bench.operator.scan_mode == "off":
+            self.query_one("#asset", Input).focus()
+        else:
+            super().focus_primary()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.act("continue")
+
+    def act(self, action_id: str) -> None:
+        asset = "" if action_id == "generate" else self.query_one("#asset", Input).value
+        lot = self.query_one("#lot", Input).value
+        self.bench.run_step("intake", self.bench.wf.intake, asset, lot)
+
+
+# ---------------------------------------------------------------------------------- inventory
+def inventory_tiles(app: BenchApp) -> list[Tile]:
+    inv = app.wf.state.inventory
+    if inv is None:
+        return []
+    tiles = [
+        Tile(
+            _("Processor"),
+            "pass" if inv.cpu.model else "unknown",
+            [
+                inv.cpu.model or "–",
+                _("{n} CPU, {mhz} MHz", n=inv.cpu.logical_cpus, mhz=int(inv.cpu.mhz or 0)),
+                _("64-bit: {yes}", yes=_("yes") if inv.cpu.is_64bit else _("no")),
+            ],
+        ),
+        Tile(
+            _("Memory"),
+            "pass" if inv.memory.total_bytes else "unknown",
+            [_("{mb} MB", mb=inv.memory.total_bytes // (1024 * 1024))],
+        ),
+    ]
+    for disk in inv.disks:
+        tiles.append(
+            Tile(
+                _("Disk {name}", name=disk.name),
+                disk.health,
+                [disk.model or "–", human_bytes(disk.size_bytes), *disk.health_reasons[:2]],
+            )
+        )
+    if not inv.disks:
+        tiles.append(Tile(_("Disk"), "missing", [_("no disk found")]))
+    tiles.append(
+        Tile(
+            _("Optical drive"),
+            "pass" if inv.optical else "missing",
+            [d.model or d.name for d in inv.optical] or [_("none found")],
+        )
+    )
+    tiles.append(
+        Tile(
+            _("Sound"),
+            "pass" if inv.sound else "missing",
+            [c.name or c.id for c in inv.sound] or [_("none found")],
+        )
+    )
+    tiles.append(
+        Tile(
+            _("Network"),
+            "pass" if inv.network else "missing",
+            [n.name for n in inv.network][:3] or [_("none found")],
+        )
+    )
+    system = " ".join(x for x in (inv.system.vendor, inv.system.product) if x)
+    tiles.append(
+        Tile(_("System"), "pass" if system else "unknown", [system or "–", inv.system.serial])
+    )
+    for check in app.wf.state.auto_checks:
+        tiles.append(Tile(check.id, check.status, [check.measured, check.message]))
+    return tiles
+
+
+class InventoryScreen(StepScreen):
+    STEPS = (Step.INVENTORY, Step.AUTO_CHECKS)
+
+    def title_text(self) -> str:
+        if self.bench.wf.step is Step.INVENTORY:
+            return _("Inventory in progress…")
+        return _("What the bench found")
+
+    def body(self) -> ComposeResult:
+        if self.bench.wf.step is Step.INVENTORY:
+            yield Static(_("Reading the processor, memory, disks and devices."), classes="explain")
+            return
+        with Grid(id="tiles"):
+            yield from inventory_tiles(self.bench)
+
+    def actions(self) -> list[Action]:
+        if self.bench.wf.step is Step.INVENTORY:
+            return [] if self.bench.busy else [("inventory", _("Take the inventory"), True)]
+        return [("checks", _("Continue: automatic checks"), True)]
+
+    def start(self) -> None:
+        if self.bench.wf.step is Step.INVENTORY and self.bench.autostart:
+            self.act("inventory")
+
+    def act(self, action_id: str) -> None:
+        wf = self.bench.wf
+        if action_id == "inventory":
+            self.bench.run_step("inventory", wf.take_inventory)
+        elif action_id == "checks":
+            self.query_one("#title", Label).update(_("Automatic checks in progress…"))
+            self.bench.run_step(
+                "checks", lambda: wf.run_auto_checks(quick=True, progress=self.bench.progress)
+            )
+
+
+# ---------------------------------------------------------------------------------- guided
+def guided_action_label(check_id: str) -> str:
+    return {
+        "sound": _("Play the tone"),
+        "optical": _("Open, close and read"),
+        "keyboard": _("Start the key test"),
+        "screen": _("Show the colours"),
+        "mouse": _("Start the mouse test"),
+    }[check_id]
+
+
+class GuidedScreen(StepScreen):
+    STEPS = (Step.GUIDED,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result_text = ""
+
+    @property
+    def current(self) -> str:
+        for check in self.bench.wf.state.guided:
+            if check.status == "not_done":
+                return check.id
+        return ""
+
+    def title_text(self) -> str:
+        cid = self.current
+        done = sum(1 for c in self.bench.wf.state.guided if c.status != "not_done")
+        total = len(self.bench.wf.state.guided)
+        if not cid:
+            return _("Guided checks done")
+        return _(
+            "Guided check {n} of {total}: {name}",
+            n=done + 1,
+            total=total,
+            name=_(CHECK_TITLES[cid]),
+        )
+
+    def body(self) -> ComposeResult:
+        cid = self.current
+        for check in self.bench.wf.state.guided:
+            yield Label(
+                f"{status_text(check.status)}  {_(CHECK_TITLES[check.id])}",
+                classes=f"guided-row {status_class(check.status)}",
+            )
+        if cid:
+            yield Static(_(CHECK_QUESTIONS[cid]), id="question")
+            yield Static(self.result_text, id="result")
+
+    def actions(self) -> list[Action]:
+        cid = self.current
+        if not cid:
+            return [("finish", _("Continue: verdict"), True)]
+        return [
+            ("try", guided_action_label(cid), True),
+            ("pass", _("✔ Yes, it works"), False),
+            ("fail", _("✘ No, it does not"), False),
+            ("na", _("– Not applicable"), False),
+        ]
+
+    def act(self, action_id: str) -> None:
+        wf = self.bench.wf
+        cid = self.current
+        if action_id == "finish":
+            self.bench.run_step("verdict", wf.finish_guided)
+            return
+        if action_id == "try":
+            self.try_check(cid)
+            return
+        status = {"pass": "pass", "fail": "fail", "na": "not_applicable"}[action_id]
+        wf.record_guided(cid, status, self.result_text)
+        self.result_text = ""
+        self.bench.cue()
+        self.refresh_view()
+
+    def try_check(self, cid: str) -> None:
+        from bench_agent.workflow import guided
+
+        inventory = self.bench.wf.state.inventory
+        if cid == "screen":
+            self.app.push_screen(ColourFill())
+        elif cid == "keyboard":
+            self.app.push_screen(KeyboardTestScreen(), self._after_test)
+        elif cid == "mouse":
+            self.app.push_screen(MouseTestScreen(), self._after_test)
+        elif inventory is not None and cid == "sound":
+            self._show(_("Playing…"))
+            self.run_worker(lambda: self._thread_result(guided.play_tones(inventory)), thread=True)
+        elif inventory is not None and cid == "optical":
+            devices = guided.optical_devices(inventory)
+            self._show(_("Working…"))
+
+            def optical() -> None:
+                results = []
+                for device in devices:
+                    results += [
+                        guided.eject(device),
+                        guided.close_tray(device),
+                        guided.read_test(device),
+                    ]
+                if not devices:
+                    results.append(guided.ActionResult(False, _("No optical drive was detected.")))
+                self._thread_result(results)
+
+            self.run_worker(optical, thread=True)
+
+    def _thread_result(self, results: list[Any]) -> None:
+        text = "\n".join(("✔ " if r.ok else "✘ ") + (r.message or r.detail) for r in results)
+        self.app.call_from_thread(self._show, text)
+
+    def _show(self, text: str) -> None:
+        self.result_text = text
+        try:
+            self.query_one("#result", Static).update(text)
+        except Exception:
+            return
+
+    def _after_test(self, summary: str | None) -> None:
+        if summary:
+            self._show(summary)
+
+
+# ---------------------------------------------------------------------------------- verdict
+class VerdictScreen(StepScreen):
+    STEPS = (Step.VERDICT,)
+
+    def title_text(self) -> str:
+        return _("Verdict")
+
+    def body(self) -> ComposeResult:
+        verdict = self.bench.wf.state.verdict
+        if verdict is None:
+            yield Static(_("Grading…"))
+            return
+        passed = sum(1 for c in verdict.criteria if c.status == "pass")
+        with Horizontal(id="verdict-row"):
+            yield Label(
+                status_text(verdict.outcome),
+                id="verdict-word",
+                classes=status_class(verdict.outcome),
+            )
+            yield Digits(f"{passed}:{len(verdict.criteria)}", id="verdict-digits")
+        yield Label(_("criteria met : criteria checked"), classes="explain")
+        if verdict.summary:
+            yield Static(verdict.summary, classes="explain")
+        for action in verdict.actions:
+            yield Label("⚒ " + action, classes="remediation")
+        for criterion in verdict.criteria:
+            if criterion.status != "pass":
+                yield Label(
+                    f"{status_text(criterion.status)}  {criterion.id}: {criterion.message}",
+                    classes=f"criterion {status_class(criterion.status)}",
+                )
+        ok = [c.id for c in verdict.criteria if c.status == "pass"]
+        if ok:
+            yield Label(_("✔ OK: {ids}", ids=", ".join(ok)), classes="criterion -ok")
+
+    def actions(self) -> list[Action]:
+        verdict = self.bench.wf.state.verdict
+        if verdict is None:
+            return []
+        if verdict.outcome == "kept":
+            return [("accept", _("Continue: wipe the disks"), True)]
+        if verdict.outcome == "remediate":
+            return [
+                ("redo", _("Done, re-inventory"), True),
+                ("accept", _("Keep, remediate later"), False),
+                ("parts", _("Reject: parts"), False),
+            ]
+        return [("parts", _("Reject: parts"), True), ("recycling", _("Reject: recycling"), False)]
+
+    def act(self, action_id: str) -> None:
+        wf = self.bench.wf
+        if action_id == "redo":
+            self.bench.run_step("reinventory", wf.remediation_done)
+        elif action_id == "accept":
+            self.bench.run_step("plan", wf.accept_verdict)
+        elif action_id in ("parts", "recycling"):
+            assert wf.state.verdict is not None
+            if wf.state.verdict.outcome == "rejected":
+                self.bench.run_step("plan", wf.accept_verdict, action_id)
+            else:
+                self.bench.run_step("plan", wf.reject, action_id)
+
+
+# ---------------------------------------------------------------------------------- wipe plan
+class WipePlanScreen(StepScreen):
+    STEPS = (Step.WIPE_PLAN,)
+
+    def title_text(self) -> str:
+        return _("Wipe plan: these disks will be erased")
+
+    def body(self) -> ComposeResult:
+        state = self.bench.wf.state
+        for target in state.wipe_targets:
+            yield Label(
+                _(
+                    "▣ {device} · {model} · {size} · method {method} · verify {verify}",
+                    device=target.device,
+                    model=target.model or "–",
+                    size=human_bytes(target.size_bytes),
+                    method=target.method,
+                    verify=target.verify,
+                ),
+                classes="plan-row",
+            )
+        if not state.wipe_targets:
+            yield Label(_("No disk will be erased."), classes="plan-row")
+        for skipped in state.wipe_skipped:
+            yield Label(
+                _(
+                    "– {device}: not erased ({reason})",
+                    device=skipped.device,
+                    reason=skipped.reason,
+                ),
+                classes="plan-skip",
+            )
+
+    def actions(self) -> list[Action]:
+        if self.bench.wf.state.wipe_targets:
+            return [("erase", _("Erase… (confirm with two keys)"), True)]
+        return [("skip", _("Continue"), True)]
+
+    def act(self, action_id: str) -> None:
+        wf = self.bench.wf
+        if action_id == "skip":
+            self.bench.run_step("wipe", wf.confirm_wipe)
+            return
+        devices = ", ".join(t.device for t in wf.state.wipe_targets)
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.bench.run_step("confirm", wf.confirm_wipe)
+
+        self.app.push_screen(
+            ConfirmDestructive(_("Erase for good: {devices}", devices=devices)), confirmed
+        )
+
+
+# ---------------------------------------------------------------------------------- wipe/image
+class WorkScreen(StepScreen):
+    """The wipe or the image: per-disk progress bars with rate and ETA, big percent."""
+
+    STEPS = (Step.WIPE, Step.IMAGE)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step = Step.WIPE
+        self.jobs: dict[str, JobProgress] = {}
+        self.fractions: dict[str, float] = {}
+
+    def handles(self, step: Step) -> bool:
+        return step is self.step
+
+    def on_mount(self) -> None:
+        self.step = self.bench.wf.step
+        super().on_mount()
+
+    def compose(self) -> ComposeResult:
+        self.step = self.bench.wf.step
+        yield from super().compose()
+
+    def title_text(self) -> str:
+        wf = self.bench.wf
+        if wf.state.pending_interruption:
+            return _("⚠ The {step} was interrupted", step=step_word(wf.state.pending_interruption))
+        if self.step is Step.WIPE:
+            return _("Wipe in progress")
+        return _("Image: {name}", name=wf.state.image_choice or "–")
+
+    def body(self) -> ComposeResult:
+        wf = self.bench.wf
+        state = wf.state
+        if state.pending_interruption:
+            yield Static(
+                _(
+                    "The bench stopped during the {step} (crash or power cut). It must be re-run "
+                    "from scratch: nothing was certified for it.",
+                    step=step_word(state.pending_interruption),
+                ),
+                id="interrupted",
+            )
+            return
+        with Horizontal(id="percent-row"):
+            yield Digits("0", id="percent")
+            yield Label("%", id="percent-sign")
+        self.jobs = {}
+        if self.step is Step.WIPE:
+            for target in state.wipe_targets:
+                name = target.device.rsplit("/", 1)[-1]
+                job = JobProgress(
+                    name, f"{target.device} · {target.model or '–'} · {target.method}"
+                )
+                self.jobs[name] = job
+                yield job
+            for report in state.wipes:
+                yield Label(f"{status_text(report.status)}  {report.device}", classes="done-row")
+        else:
+            if state.image_state == "skipped":
+                yield Static("\n".join(state.image_reasons) or _("No image for this machine."))
+            else:
+                name = state.image_target.rsplit("/", 1)[-1]
+                job = JobProgress(name, f"{state.image_target} · {state.image_choice}")
+                self.jobs[name] = job
+                yield job
+
+    def actions(self) -> list[Action]:
+        state = self.bench.wf.state
+        if state.pending_interruption:
+            return [("rerun", _("Re-run from scratch… (two keys)"), True)]
+        own = state.wipe_state if self.step is Step.WIPE else state.image_state
+        if own == "aborted":
+            return [("again", _("Start again… (two keys)"), True)]
+        if own == "skipped" and self.step is Step.IMAGE:
+            return [("go", _("Continue"), True)]
+        return [("stop", _("Stop"), False)]
+
+    def start(self) -> None:
+        wf = self.bench.wf
+        state = wf.state
+        if state.pending_interruption or not self.bench.autostart or self.bench.busy:
+            return
+        own = state.wipe_state if self.step is Step.WIPE else state.image_state
+        if own == "confirmed":
+            self.begin()
+
+    def begin(self) -> None:
+        wf = self.bench.wf
+        if self.step is Step.WIPE:
+            self.bench.run_step("wipe", lambda: wf.run_wipe(progress=self.bench.progress))
+        else:
+            self.bench.run_step("image", lambda: wf.run_image(progress=self.bench.progress))
+
+    def act(self, action_id: str) -> None:
+        wf = self.bench.wf
+        if action_id == "go":
+            self.begin()
+        elif action_id == "stop":
+            wf.cancel_event.set()
+        elif action_id in ("rerun", "again"):
+            what = wf.state.pending_interruption or self.step.value
+
+            def confirmed(ok: bool | None) -> None:
+                if not ok:
+                    return
+                if wf.state.pending_interruption:
+                    wf.confirm_rerun(by=wf.state.operator)
+                self.bench.resume_notice = ""
+                self.refresh_view()
+
+            self.app.push_screen(
+                ConfirmDestructive(_("Re-run the {step} from scratch", step=step_word(what))),
+                confirmed,
+            )
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        # "Stop" must work while the worker runs.
+        if event.button.id == "act-stop":
+            event.stop()
+            self.bench.wf.cancel_event.set()
+            return
+        super().on_button_pressed(event)
+
+    def show_progress(self, event: ProgressEvent) -> None:
+        job = self.jobs.get(event.job) or self.jobs.get(event.job.rsplit("/", 1)[-1])
+        if job is None and len(self.jobs) == 1:
+            job = next(iter(self.jobs.values()))
+        if job is None:
+            return
+        job.show(event)
+        self.fractions[job.job] = event.fraction
+        if self.jobs:
+            overall = sum(self.fractions.get(k, 0.0) for k in self.jobs) / len(self.jobs)
+            self.query_one("#percent", Digits).update(f"{int(overall * 100)}")
+
+
+# ---------------------------------------------------------------------------------- finish
+class FinishScreen(StepScreen):
+    STEPS = (Step.RECORD, Step.LABEL, Step.DONE)
+
+    def title_text(self) -> str:
+        if self.bench.wf.step is Step.DONE:
+            return _("Machine done")
+        return _("Saving the record…")
+
+    def body(self) -> ComposeResult:
+        from bench_agent.workflow.label import label_lines
+
+        state = self.bench.wf.state
+        if state.step is not Step.DONE:
+            yield Static(_("Signing the record and putting it in the outbox."), classes="explain")
+            return
+        with Horizontal(id="percent-row"):
+            yield Digits("100", id="percent")
+            yield Label("%", id="percent-sign")
+        if state.verdict:
+            yield Label(
+                status_text(state.verdict.outcome),
+                id="verdict-word",
+                classes=status_class(state.verdict.outcome),
+            )
+        for wipe in state.wipes:
+            yield Label(
+                f"{status_text(wipe.status)}  {_('Wipe')} {wipe.device}",
+                classes=status_class(wipe.status),
+            )
+        if state.image:
+            yield Label(
+                f"{status_text(state.image.status)}  {_('Image')} {state.image.image}",
+                classes=status_class(state.image.status),
+            )
+        if state.record_state == "queued":
+            yield Label(_("✉ Record signed and queued for the ledger."))
+        elif state.record_state == "local":
+            yield Label(_("✉ Training record kept on this bench only."))
+        with Vertical(id="label-box"):
+            for line in label_lines(state):
+                yield Label(line)
+
+    def actions(self) -> list[Action]:
+        if self.bench.wf.step is Step.DONE:
+            return [("next", _("Next machine"), True)]
+        return []
+
+    def start(self) -> None:
+        wf = self.bench.wf
+        if not self.bench.autostart or self.bench.busy:
+            return
+        if wf.step is Step.RECORD:
+            self.bench.run_step("record", wf.make_record)
+        elif wf.step is Step.LABEL:
+            self.bench.run_step("label", wf.make_label)
+
+    def act(self, action_id: str) -> None:
+        if action_id == "next":
+            self.bench.resume_notice = ""
+            self.bench.run_step("next", self.bench.wf.next_machine)
+
+
+SCREENS: dict[Step, type[StepScreen]] = {}
+for _cls in (
+    OperatorScreen,
+    IntakeScreen,
+    InventoryScreen,
+    GuidedScreen,
+    VerdictScreen,
+    WipePlanScreen,
+    WorkScreen,
+    FinishScreen,
+):
+    for _step in _cls.STEPS:
+        SCREENS[_step] = _cls
+
+
+def screen_for(step: Step) -> StepScreen:
+    return SCREENS[step]()
+
+
+# ---------------------------------------------------------------------------------- modals
+class ConfirmDestructive(ModalScreen[bool]):
+    """Two distinct keys in sequence: "next" arms, then "choose" confirms; never one press."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("right,down", "arm", "arm", id="bench.next", show=False, priority=True),
+        Binding("left,up", "disarm", "disarm", id="bench.prev", show=False, priority=True),
+        Binding("enter", "choose", "confirm", id="bench.select", show=False, priority=True),
+        Binding("escape", "cancel", "cancel", id="bench.back", show=False, priority=True),
+    ]
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+        self.armed = False
+        self.cancel_highlighted = False
+
+    @property
+    def bench(self) -> BenchApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Label("⚠ " + self.what, id="confirm-what")
+            yield Label(self.instructions(), id="confirm-how")
+            yield Label(self.state_text(), id="confirm-state")
+
+    def instructions(self) -> str:
+        return _(
+            "To confirm press {first}, then {second}. {back} cancels.",
+            first=self.bench.key_for("bench.next"),
+            second=self.bench.key_for("bench.select"),
+            back=self.bench.key_for("bench.back"),
+        )
+
+    def state_text(self) -> str:
+        if self.armed:
+            return _(
+                "▶ ARMED: press {second} to confirm.", second=self.bench.key_for("bench.select")
+            )
+        if self.cancel_highlighted:
+            return _(
+                "▶ CANCEL: press {second} to go back without erasing.",
+                second=self.bench.key_for("bench.select"),
+            )
+        return _("○ Not armed.")
+
+    def _update(self) -> None:
+        self.query_one("#confirm-state", Label).update(self.state_text())
+        self.query_one("#confirm", Vertical).set_class(self.armed, "-armed")
+
+    def action_arm(self) -> None:
+        # In two-switch mode "next" cycles: armed → cancel → armed, so both are reachable.
+        if self.armed:
+            self.armed, self.cancel_highlighted = False, True
+        else:
+            self.armed, self.cancel_highlighted = True, False
+        self._update()
+
+    def action_disarm(self) -> None:
+        self.armed, self.cancel_highlighted = False, False
+        self._update()
+
+    def action_choose(self) -> None:
+        if self.armed:
+            self.dismiss(True)
+        elif self.cancel_highlighted:
+            self.dismiss(False)
+        else:
+            self.bench.bell()
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class ErrorModal(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "close", "ok", id="bench.select", show=False, priority=True),
+        Binding("escape", "close", "ok", id="bench.back", show=False, priority=True),
+    ]
+
+    def __init__(self, error: BenchError) -> None:
+        super().__init__()
+        self.error = error
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="error"):
+            yield Label(_("✘ Problem"), id="error-title")
+            yield Static(self.error.message, id="error-message")
+            if self.error.hint:
+                yield Static(_("What to do: {hint}", hint=self.error.hint), id="error-hint")
+            yield Button(_("OK"), id="error-ok", classes="action -primary")
+
+    def on_mount(self) -> None:
+        self.query_one(Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ColourFill(ModalScreen[None]):
+    """Full-screen colours for dead pixels and backlight: next changes colour, back returns."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("right,down", "next_colour", "next", id="bench.next", show=False, priority=True),
+        Binding("left,up", "prev_colour", "previous", id="bench.prev", show=False, priority=True),
+        Binding("enter", "next_colour", "next", id="bench.select", show=False, priority=True),
+        Binding("escape", "close", "back", id="bench.back", show=False, priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="fill")
+
+    def on_mount(self) -> None:
+        self._paint()
+
+    def _paint(self) -> None:
+        colour, name = SCREEN_FILLS[self.index]
+        fill = self.query_one("#fill", Static)
+        fill.styles.background = colour
+        fill.styles.color = "black" if colour in ("white", "green") else "white"
+        if self.index == len(SCREEN_FILLS) - 1:
+            fill.update(
+                _(
+                    "{n}/{total} {colour} — next key: back to the questions",
+                    n=self.index + 1,
+                    total=len(SCREEN_FILLS),
+                    colour=_(name),
+                )
+            )
+        else:
+            fill.update(f"{self.index + 1}/{len(SCREEN_FILLS)} {_(name)}")
+
+    def action_next_colour(self) -> None:
+        if self.index == len(SCREEN_FILLS) - 1:
+            self.dismiss(None)
+            return
+        self.index += 1
+        self._paint()
+
+    def action_prev_colour(self) -> None:
+        self.index = max(0, self.index - 1)
+        self._paint()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class KeyboardTestScreen(ModalScreen[str]):
+    """Press the keys shown on the donated keyboard; each lights up once pressed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "back", id="bench.back", show=False, priority=True)
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.test = KeyboardTest()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="keyboard"):
+            yield Label(_("Press each key shown on the donated keyboard. Esc ends the test."))
+            yield Static(self.render_keys(), id="keys-grid")
+
+    def render_keys(self) -> str:
+        from bench_agent.workflow.guided import KEYBOARD_ROWS
+
+        rows = []
+        for row in KEYBOARD_ROWS:
+            rows.append(
+                "  ".join(
+                    f"[reverse] ✔{k} [/reverse]" if k in self.test.pressed else f" {k} "
+                    for k in row
+                )
+            )
+        rows.append(
+            _(
+                "{n} of {total} keys pressed",
+                n=len(self.test.pressed),
+                total=len(self.test.expected),
+            )
+        )
+        return "\n".join(rows)
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "escape":
+            return
+        event.stop()
+        self.test.press(event.key)
+        self.query_one("#keys-grid", Static).update(self.render_keys())
+        if self.test.complete:
+            self.dismiss(self.summary())
+
+    def summary(self) -> str:
+        if self.test.complete:
+            return _("✔ All {n} keys answered.", n=len(self.test.expected))
+        return _("✘ Keys not pressed: {keys}", keys=" ".join(self.test.remaining))
+
+    def action_close(self) -> None:
+        self.dismiss(self.summary())
+
+
+class MouseTestScreen(ModalScreen[str]):
+    """Click the targets in the corners and the middle; Esc ends the test."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "back", id="bench.back", show=False, priority=True)
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.test: MouseTest | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="mouse-area")
+
+    def on_mount(self) -> None:
+        size = self.app.size
+        self.test = MouseTest(size.width, size.height)
+        self._paint()
+
+    def _paint(self) -> None:
+        assert self.test is not None
+        width, height = self.test.width, self.test.height
+        grid = [[" "] * width for _ in range(height)]
+        for index, (x, y) in enumerate(self.test.targets()):
+            mark = "✔" if index in self.test.hit else "◎"
+            for dy in range(self.test.size // 2):
+                for dx in range(self.test.size):
+                    if 0 <= y + dy < height and 0 <= x + dx < width:
+                        grid[y + dy][x + dx] = mark
+        text = "\n".join("".join(row) for row in grid)
+        self.query_one("#mouse-area", Static).update(text)
+
+    def on_click(self, event: events.Click) -> None:
+        assert self.test is not None
+        self.test.click(event.screen_x, event.screen_y)
+        self._paint()
+        if self.test.complete:
+            self.dismiss(_("✔ Every target was reached."))
+
+    def action_close(self) -> None:
+        assert self.test is not None
+        done = len(self.test.hit)
+        self.dismiss(_("{n} of {total} targets reached.", n=done, total=len(self.test.targets())))

@@ -1,0 +1,168 @@
+"""Training mode: a recorded machine, throwaway loop devices (or a simulation), no real record.
+
+As root, two small loop devices are created in a temporary directory and removed at the end;
+without root, the destructive steps are simulated (and every screen says TRAINING anyway).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench_agent.config import AgentSettings
+from bench_agent.errors import InputError
+from bench_agent.i18n import _
+from bench_agent.models.image import ImageReport
+from bench_agent.models.wipe import WipeReport
+from bench_agent.progress import RateMeter
+from bench_agent.workflow.engines import Engines
+
+BUNDLED_EVIDENCE = (
+    Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "evidence" / "pentium4-desktop"
+)
+LOOP_BYTES = 64 << 20
+
+
+@dataclass
+class TrainingSession:
+    evidence: Path
+    disks: list[str] = field(default_factory=list)
+    engines: Engines = field(default_factory=Engines)
+    simulated: bool = False
+
+
+def create_loop(directory: Path, index: int, size: int = LOOP_BYTES) -> str:
+    backing = directory / f"training-disk-{index}.img"
+    with open(backing, "wb") as handle:
+        handle.truncate(size)
+    return subprocess.run(
+        ["losetup", "--find", "--show", str(backing)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def detach_loop(device: str) -> None:
+    subprocess.run(["losetup", "-d", device], capture_output=True, check=False)
+
+
+@dataclass
+class _SimPlan:
+    device: str
+    method: str = "zero"
+    verify: str = "sample"
+    size_bytes: int = LOOP_BYTES
+    model: str = "TRAINING DISK"
+
+
+def simulated_engines() -> Engines:
+    """Wipe and image that only pretend (and say so in the reports): for non-root training."""
+
+    def plan_wipes(devices: list[str], **_kwargs: Any) -> list[_SimPlan]:
+        return [_SimPlan(device=d) for d in devices]
+
+    def run_wipes(plans: list[_SimPlan], **kwargs: Any) -> list[tuple[WipeReport, None]]:
+        progress, cancel = kwargs.get("progress"), kwargs.get("cancel")
+        results = []
+        for plan in plans:
+            started = datetime.now(UTC)
+            meter = RateMeter(
+                plan.device.rsplit("/", 1)[-1],
+                "write",
+                plan.size_bytes,
+                progress or (lambda e: None),
+                min_interval_s=0.05,
+            )
+            aborted = False
+            for step in range(1, 21):
+                if cancel is not None and cancel.is_set():
+                    aborted = True
+                    break
+                time.sleep(0.05)
+                meter.update(plan.size_bytes * step // 20)
+            meter.finish()
+            results.append(
+                (
+                    WipeReport(
+                        device=plan.device,
+                        model=plan.model,
+                        size_bytes=plan.size_bytes,
+                        method=plan.method,
+                        level="clear",
+                        tool="training-simulation",
+                        status="aborted" if aborted else "erased",
+                        status_detail=_("Simulated for training: nothing was written."),
+                        started_at=started,
+                        finished_at=datetime.now(UTC),
+                    ),
+                    None,
+                )
+            )
+        return results
+
+    def choose_image(*_args: Any, **_kwargs: Any) -> tuple[Any, list[str]]:
+        return {"name": "training-master", "version": "0"}, [_("Simulated for training.")]
+
+    def write_image(entry: Any, device: str, **kwargs: Any) -> ImageReport:
+        progress = kwargs.get("progress")
+        meter = RateMeter(
+            device.rsplit("/", 1)[-1],
+            "write",
+            LOOP_BYTES,
+            progress or (lambda e: None),
+            min_interval_s=0.05,
+        )
+        for step in range(1, 21):
+            time.sleep(0.05)
+            meter.update(LOOP_BYTES * step // 20)
+        meter.finish()
+        return ImageReport(
+            device=device,
+            image="training-master",
+            status="success",
+            status_detail=_("Simulated for training: nothing was written."),
+        )
+
+    engines = Engines()
+    engines.plan_wipes = plan_wipes
+    engines.run_wipes = run_wipes
+    engines.check_target = lambda *a, **k: None
+    engines.guard_policy = lambda **k: None
+    engines.certificate_context = lambda **k: k
+    engines.load_catalogue = lambda: [{"name": "training-master", "version": "0"}]
+    engines.choose_image = choose_image
+    engines.write_image = write_image
+    return engines
+
+
+@contextmanager
+def training_session(settings: AgentSettings, evidence: Path | None) -> Iterator[TrainingSession]:
+    bundle = evidence or BUNDLED_EVIDENCE
+    if not bundle.is_dir():
+        raise InputError(
+            _("No evidence bundle at {path} for the training.", path=bundle),
+            _("Give one with --evidence DIR (made by 'bench-agent inventory --save-evidence')."),
+        )
+    if os.geteuid() != 0:
+        yield TrainingSession(
+            evidence=bundle,
+            disks=["/dev/training-a", "/dev/training-b"],
+            engines=simulated_engines(),
+            simulated=True,
+        )
+        return
+    created: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
+        try:
+            for index in range(2):
+                created.append(create_loop(Path(tmp), index))
+            yield TrainingSession(evidence=bundle, disks=list(created))
+        finally:
+            for device in created:
+                detach_loop(device)

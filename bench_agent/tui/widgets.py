@@ -1,0 +1,171 @@
+"""Widgets of the bench app: the permanent header, component tiles, per-disk progress rows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, ProgressBar, Static
+
+from bench_agent.i18n import N_, _
+from bench_agent.progress import ProgressEvent
+
+if TYPE_CHECKING:
+    from bench_agent.tui.app import BenchApp
+
+# A symbol AND a word for every status: never colour alone.
+STATUS_WORDS: dict[str, tuple[str, str]] = {
+    "pass": ("✔", N_("OK")),
+    "kept": ("✔", N_("KEPT")),
+    "warn": ("⚠", N_("CHECK")),
+    "remediate": ("⚠", N_("TO REMEDIATE")),
+    "fail": ("✘", N_("FAILED")),
+    "rejected": ("✘", N_("REJECTED")),
+    "unknown": ("?", N_("UNKNOWN")),
+    "missing": ("—", N_("NONE")),
+    "not_done": ("○", N_("NOT DONE")),
+    "not_applicable": ("–", N_("N/A")),
+    "skipped": ("–", N_("SKIPPED")),
+    "erased": ("✔", N_("ERASED")),
+    "erased_with_exceptions": ("⚠", N_("ERASED WITH EXCEPTIONS")),
+    "failed": ("✘", N_("FAILED")),
+    "aborted": ("■", N_("STOPPED")),
+    "success": ("✔", N_("VERIFIED")),
+}
+
+
+def status_text(status: str) -> str:
+    symbol, word = STATUS_WORDS.get(status, ("?", status.upper()))
+    return f"{symbol} {_(word)}"
+
+
+def status_class(status: str) -> str:
+    return {
+        "pass": "-ok",
+        "kept": "-ok",
+        "erased": "-ok",
+        "success": "-ok",
+        "warn": "-warn",
+        "remediate": "-warn",
+        "erased_with_exceptions": "-warn",
+        "fail": "-bad",
+        "rejected": "-bad",
+        "failed": "-bad",
+    }.get(status, "-neutral")
+
+
+def human_bytes(value: int) -> str:
+    units = ["B", "kB", "MB", "GB", "TB"]
+    size = float(value)
+    for unit in units:
+        if size < 1000 or unit == units[-1]:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{value} B"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+class BenchHeader(Static):
+    """Station, operator, ledger online/offline with queued records, current asset."""
+
+    def on_mount(self) -> None:
+        self.update_from_app()
+
+    def update_from_app(self) -> None:
+        app: BenchApp = self.app  # type: ignore[assignment]
+        wf = app.wf
+        parts = [
+            _("Station {name}", name=wf.state.station),
+            _("Operator {name}", name=wf.state.operator or "–"),
+        ]
+        online, queued = app.ledger_online, app.ledger_queued
+        if online is None:
+            parts.append(_("◌ Ledger not configured"))
+        elif online:
+            parts.append(_("● Ledger online ({queued} queued)", queued=queued))
+        else:
+            parts.append(_("○ Ledger OFFLINE ({queued} queued)", queued=queued))
+        parts.append(_("Asset {tag}", tag=wf.state.asset_tag or "–"))
+        text = "  │  ".join(parts)
+        if wf.state.training:
+            text = _("▲ TRAINING ▲") + "  │  " + text
+        self.set_class(wf.state.training, "-training")
+        self.update(text)
+
+
+class StepTrail(Static):
+    """Where the machine is in the flow: ✔ done, ▶ current, · to do (words, not colours)."""
+
+    def on_mount(self) -> None:
+        self.update_from_app()
+
+    def update_from_app(self) -> None:
+        from bench_agent.workflow.state import STEP_TITLES
+
+        app: BenchApp = self.app  # type: ignore[assignment]
+        pieces = []
+        for step, status in app.wf.steps():
+            mark = {"done": "✔", "current": "▶", "todo": "·"}[status]
+            title = _(STEP_TITLES[step])
+            pieces.append(f"[b]{mark} {title}[/b]" if status == "current" else f"{mark} {title}")
+        self.update("  ".join(pieces))
+
+
+class Tile(Vertical):
+    """One component: title, a symbol and a word for its state, and a few facts."""
+
+    def __init__(self, title: str, status: str, lines: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.title_text = title
+        self.status = status
+        self.lines = lines
+        self.add_class("tile", status_class(status))
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.title_text, classes="tile-title")
+        yield Label(status_text(self.status), classes="tile-status")
+        for line in self.lines:
+            yield Label(line, classes="tile-line")
+
+
+class JobProgress(Vertical):
+    """A disk's progress: bar, percent, phase, rate and time left from the engine's events."""
+
+    def __init__(self, job: str, title: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+        self.title_text = title
+        self.add_class("job")
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.title_text, classes="job-title")
+        with Horizontal(classes="job-row"):
+            yield ProgressBar(total=100, show_eta=False, show_percentage=True, classes="job-bar")
+        yield Label(_("waiting"), classes="job-detail")
+
+    def show(self, event: ProgressEvent) -> None:
+        self.query_one(ProgressBar).update(progress=round(event.fraction * 100, 1))
+        rate = human_bytes(int(event.rate)) + "/s" if event.rate else "–"
+        self.query_one(".job-detail", Label).update(
+            _(
+                "{phase} · {done} of {total} · {rate} · {eta} left",
+                phase=event.phase,
+                done=human_bytes(event.done),
+                total=human_bytes(event.total),
+                rate=rate,
+                eta=human_duration(event.eta_s),
+            )
+        )
+
+    def finish(self, status: str) -> None:
+        self.query_one(".job-detail", Label).update(status_text(status))
+        self.add_class(status_class(status))
