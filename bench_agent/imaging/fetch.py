@@ -1,0 +1,161 @@
+"""The local image cache: masters fetched once over HTTP from the ledger host, checked by digest.
+
+Downloads stream into ``<name>.part`` and resume with a ``Range`` request after a cut; a file is
+used only once its SHA-256 matches the catalogue. A stamp beside it (size, mtime, digest) saves
+re-hashing a multi-gigabyte file at every job; a changed file loses its stamp and is checked
+again, and a corrupt one is fetched again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from bench_agent.errors import BenchError, InputError
+from bench_agent.i18n import _
+from bench_agent.imaging.catalogue import source_path
+from bench_agent.models.image import ImageEntry
+
+CHUNK = 1 << 20
+ATTEMPTS = 5  # connection cuts survived per fetch
+IMAGES_PATH = "images"  # under the ledger URL: <ledger_url>/images/<file>
+
+
+def file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _stamp_of(path: Path) -> dict[str, object]:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+
+
+def is_verified(path: Path, sha256: str) -> bool:
+    """True if ``path`` holds ``sha256`` (trusting a stamp that still matches the file)."""
+    if not path.is_file():
+        return False
+    stamp = _stamp_path(path)
+    try:
+        saved = json.loads(stamp.read_text(encoding="utf-8"))
+        if saved == {**_stamp_of(path), "sha256": sha256}:
+            return True
+    except (OSError, ValueError):
+        pass
+    if file_sha256(path) != sha256:
+        return False
+    stamp.write_text(json.dumps({**_stamp_of(path), "sha256": sha256}), encoding="utf-8")
+    return True
+
+
+def forget_verified(path: Path) -> None:
+    """Drop the stamp (the writer found the file corrupt): the next use re-hashes it."""
+    _stamp_path(path).unlink(missing_ok=True)
+
+
+def _file_name(entry: ImageEntry) -> str:
+    return entry.source.rstrip("/").rsplit("/", 1)[-1]
+
+
+def image_url(entry: ImageEntry, base_url: str | None) -> str | None:
+    if entry.source.startswith(("http://", "https://")):
+        return entry.source
+    if not base_url:
+        return None
+    return f"{base_url.rstrip('/')}/{_file_name(entry)}"
+
+
+def download(url: str, dest: Path, expected_size: int | None = None) -> Path:
+    """Fetch ``url`` into ``dest`` via ``dest.part``, resuming with Range after a cut."""
+    import httpx
+
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    last_error: Exception | None = None
+    for attempt in range(ATTEMPTS):
+        have = part.stat().st_size if part.exists() else 0
+        if expected_size is not None and have > expected_size:
+            part.unlink()
+            have = 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        try:
+            with httpx.stream("GET", url, headers=headers, timeout=30.0,
+                              follow_redirects=True) as response:
+                if response.status_code == 416 and have:
+                    break  # the part file is already complete
+                if response.status_code not in (200, 206):
+                    raise BenchError(
+                        _("The image server answered {status} for {url}.",
+                          status=response.status_code, url=url),
+                        _("Check that the ledger publishes this image."),
+                    )
+                mode = "ab" if response.status_code == 206 and have else "wb"
+                with open(part, mode) as handle:
+                    for block in response.iter_bytes(CHUNK):
+                        handle.write(block)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            size = part.stat().st_size
+            if expected_size is None or size >= expected_size:
+                break
+            last_error = BenchError(_("The download stopped early."))
+        except httpx.HTTPError as exc:
+            last_error = exc
+        time.sleep(min(2.0, 0.2 * (attempt + 1)))
+    else:
+        raise BenchError(
+            _("Cannot fetch the image from {url}: {error}", url=url, error=last_error),
+            _("Check the network and the ledger address (ledger_url), then try again."),
+        )
+    os.replace(part, dest)
+    return dest
+
+
+def ensure_local(entry: ImageEntry, cache_dir: Path, base_url: str | None = None) -> Path:
+    """The compressed image on local storage, checked against the catalogue's SHA-256.
+
+    Order: the file next to the catalogue entry, then the cache; otherwise (or when the cached
+    copy is corrupt or partial) it is fetched from ``base_url`` (default: the station's
+    ``ledger_url`` + ``/images``) or from the entry's own URL.
+    """
+    local = source_path(entry)
+    if local is not None and is_verified(local, entry.compressed_sha256):
+        return local
+    cached = cache_dir / _file_name(entry)
+    if is_verified(cached, entry.compressed_sha256):
+        return cached
+    if cached.exists():
+        cached.unlink()
+        forget_verified(cached)
+    if base_url is None:
+        from bench_agent.config import load_settings
+
+        ledger = load_settings().ledger_url
+        base_url = f"{ledger.rstrip('/')}/{IMAGES_PATH}" if ledger else None
+    url = image_url(entry, base_url)
+    if url is None:
+        raise InputError(
+            _("The image file for {image} is missing ({path}) and no server is set to fetch it "
+              "from.", image=entry.name, path=local or cached),
+            _("Build it with scripts/build-test-master, or set ledger_url in the station "
+              "settings."),
+        )
+    for _attempt in range(2):
+        download(url, cached, entry.compressed_size)
+        if is_verified(cached, entry.compressed_sha256):
+            return cached
+        cached.unlink()  # corrupt on the wire or on the server: one fresh try
+    raise BenchError(
+        _("The image downloaded from {url} does not match its SHA-256.", url=url),
+        _("The copy on the server is damaged or not the catalogue's version; rebuild it."),
+    )

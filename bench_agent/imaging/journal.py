@@ -1,0 +1,86 @@
+"""The imaging journal: one small fsync'ed file per device being imaged.
+
+It is written before the first byte goes to the disk and removed only when the job ends, so a
+write cut by a crash, a power cut or ``kill -9`` is found at the next start and redone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+PREFIX = "image-"
+
+
+def default_journal_dir() -> Path:
+    from bench_agent.config import load_settings
+
+    return load_settings().journal_dir
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def journal_key(kname: str, serial: str) -> str:
+    """Journal files follow the disk (its serial) when it has one, else its kernel name."""
+    raw = serial.strip() or kname
+    return re.sub(r"[^A-Za-z0-9._-]", "_", raw)
+
+
+class ImageJournal:
+    def __init__(self, directory: Path, key: str) -> None:
+        self.directory = directory
+        self.path = directory / f"{PREFIX}{key}.json"
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def save(self, state: dict[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        state = {**state, "updated_at": datetime.now(UTC).isoformat()}
+        data = json.dumps(state, indent=1, sort_keys=True).encode("utf-8")
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        _fsync_dir(self.directory)
+
+    def clear(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return
+        _fsync_dir(self.directory)
+
+
+def interrupted_jobs(directory: Path | None = None) -> list[dict[str, Any]]:
+    """Imaging jobs that started and never finished (the station crashed or was killed)."""
+    folder = directory or default_journal_dir()
+    jobs: list[dict[str, Any]] = []
+    if not folder.is_dir():
+        return jobs
+    for path in sorted(folder.glob(f"{PREFIX}*.json")):
+        data = ImageJournal(folder, path.stem[len(PREFIX):]).load()
+        if data is not None:
+            jobs.append(data)
+    return jobs

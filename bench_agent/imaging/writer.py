@@ -1,0 +1,528 @@
+"""The verified block-map writer: stream a zstd master onto a disk, read it back, fit it.
+
+A reader thread decompresses the image (zstandard releases the GIL), hashes each mapped range
+and hands page-aligned buffers to the writer, which issues large ``O_DIRECT`` writes: the two
+overlap, so imaging runs at the slower of decompression and the disk. Only mapped ranges are
+written. Then every written range is read back with the page cache bypassed and hashed again;
+the report says ``success`` only if every range matched both times (and the table and the
+filesystem checks passed after growing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import zstandard
+
+from bench_agent.devices.directio import AlignedBuffer, align_up, block_geometry
+from bench_agent.devices.guard import GuardPolicy, check_target, open_exclusive
+from bench_agent.devices.lsblk import BlockDevice
+from bench_agent.errors import BenchError, DeviceRefused
+from bench_agent.i18n import _
+from bench_agent.imaging.catalogue import source_path
+from bench_agent.imaging.journal import ImageJournal, default_journal_dir, journal_key
+from bench_agent.models.image import ImageEntry, ImageReport, MappedRange
+from bench_agent.progress import ProgressCallback, ProgressEvent, RateMeter, ignore_progress
+
+CHUNK = 8 << 20  # bytes per write: large enough for full disk speed
+BUFFERS = 4  # in flight between the decompressor and the writer
+VERIFY_CHUNK = 8 << 20
+
+# Test hook: called with the device path after the write and before the read-back, so a test
+# can change a byte on the disk and see the verification catch it. None in production.
+AFTER_WRITE_HOOK: Callable[[str], None] | None = None
+
+
+class _Failure(Exception):
+    """The job failed (data did not match, an I/O error...); becomes a ``failed`` report."""
+
+    def __init__(self, message: str, range_label: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.range_label = range_label
+
+
+class _Aborted(Exception):
+    pass
+
+
+def range_label(index: int, rng: MappedRange) -> str:
+    return f"{index} (bytes {rng.start}-{rng.end})"
+
+
+def _check_device(device: str, policy: GuardPolicy | None) -> BlockDevice:
+    """The one call into the shared device guard (whole disk, not the system, not mounted...)."""
+    return check_target(device, policy or GuardPolicy())
+
+
+def resolve_source(entry: ImageEntry, cache_dir: Path | None = None) -> Path:
+    """The compressed image on local storage: next to the catalogue, else the checked cache."""
+    local = source_path(entry)
+    if local is not None and local.is_file():
+        return local
+    from bench_agent.config import load_settings
+    from bench_agent.imaging.fetch import ensure_local
+
+    settings = load_settings()
+    return ensure_local(entry, cache_dir or settings.image_cache_dir)
+
+
+class _HashingFile:
+    """A read-only file wrapper that hashes what the decompressor reads from it."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.sha.update(data)
+        self.size += len(data)
+        return data
+
+
+@dataclass
+class _Chunk:
+    offset: int  # device offset
+    length: int  # payload bytes
+    buffer: AlignedBuffer
+
+
+_DONE = object()
+
+
+class _Pipeline:
+    """Decompress + hash (reader thread) → aligned direct writes (calling thread)."""
+
+    def __init__(
+        self,
+        entry: ImageEntry,
+        source: Path,
+        ranges: list[tuple[int, MappedRange]],
+        sector: int,
+        stop: threading.Event,
+    ) -> None:
+        self.entry = entry
+        self.source = source
+        self.ranges = ranges
+        self.sector = sector
+        self.stop = stop
+        self.free: queue.Queue[AlignedBuffer] = queue.Queue()
+        self.full: queue.Queue[object] = queue.Queue()
+        self.buffers = [AlignedBuffer(CHUNK) for _n in range(BUFFERS)]
+        for buf in self.buffers:
+            self.free.put(buf)
+        self.error: _Failure | None = None
+
+    def close(self) -> None:
+        for buf in self.buffers:
+            buf.close()
+
+    def _get_buffer(self) -> AlignedBuffer:
+        while True:
+            if self.stop.is_set():
+                raise _Aborted
+            try:
+                return self.free.get(timeout=0.2)
+            except queue.Empty:
+                continue
+
+    def read_all(self) -> None:
+        """Reader thread body: never raises; errors go to ``self.error``."""
+        where = _("before the first range")
+        try:
+            with open(self.source, "rb") as raw:
+                hashing = _HashingFile(raw)
+                dctx = zstandard.ZstdDecompressor()
+                reader = dctx.stream_reader(
+                    hashing,  # type: ignore[arg-type]
+                    read_size=1 << 20,
+                    read_across_frames=True,
+                )
+                scratch = bytearray(CHUNK)
+                pos = 0
+
+                def skip_to(target: int) -> int:
+                    position = pos
+                    while position < target:
+                        want = min(len(scratch), target - position)
+                        got = reader.readinto(memoryview(scratch)[:want])
+                        if got == 0:
+                            raise _Failure(_("The compressed image ends early ({where}).",
+                                             where=where))
+                        position += got
+                    return position
+
+                for index, rng in self.ranges:
+                    label = range_label(index, rng)
+                    where = _("before range {range}", range=label)
+                    pos = skip_to(rng.start)
+                    where = _("in range {range}", range=label)
+                    sha = hashlib.sha256()
+                    while pos < rng.end:
+                        buf = self._get_buffer()
+                        want = min(CHUNK, rng.end - pos)
+                        view = buf.view[:want]
+                        filled = 0
+                        while filled < want:
+                            got = reader.readinto(view[filled:])
+                            if got == 0:
+                                raise _Failure(
+                                    _("The compressed image ends early ({where}).", where=where),
+                                    label,
+                                )
+                            filled += got
+                        sha.update(view)
+                        self.full.put(_Chunk(pos, want, buf))
+                        pos += want
+                    if sha.hexdigest() != rng.sha256:
+                        raise _Failure(
+                            _("Range {range} of the image does not match its SHA-256: the "
+                              "image file is corrupt.", range=label),
+                            label,
+                        )
+                where = _("after the last range")
+                pos = skip_to(self.entry.image_size)
+                while reader.readinto(scratch):
+                    raise _Failure(_("The compressed image is longer than the catalogue says."))
+                # Drain the compressed file so its digest covers every byte.
+                while hashing.read(1 << 20):
+                    pass
+                if hashing.sha.hexdigest() != self.entry.compressed_sha256:
+                    raise _Failure(
+                        _("The compressed image {path} does not match its SHA-256.",
+                          path=self.source)
+                    )
+        except _Failure as exc:
+            self.error = exc
+        except _Aborted:
+            pass
+        except zstandard.ZstdError as exc:
+            self.error = _Failure(
+                _("The compressed image is corrupt ({where}): {error}", where=where, error=exc),
+                where,
+            )
+        except OSError as exc:
+            self.error = _Failure(
+                _("Cannot read the image {path}: {error}", path=self.source,
+                  error=exc.strerror or exc)
+            )
+        finally:
+            self.full.put(_DONE)
+
+
+def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+    done = 0
+    while done < len(view):
+        got = os.preadv(fd, [view[done:]], offset + done)
+        if got == 0:
+            break
+        done += got
+    return done
+
+
+def _write_phase(
+    fd: int,
+    entry: ImageEntry,
+    source: Path,
+    ranges: list[tuple[int, MappedRange]],
+    sector: int,
+    meter: RateMeter,
+    cancel: threading.Event,
+) -> int:
+    stop = threading.Event()
+    pipe = _Pipeline(entry, source, ranges, sector, stop)
+    thread = threading.Thread(target=pipe.read_all, name="image-reader", daemon=True)
+    thread.start()
+    written = 0
+    try:
+        while True:
+            item = pipe.full.get()
+            if item is _DONE:
+                break
+            assert isinstance(item, _Chunk)
+            if cancel.is_set():
+                stop.set()
+                raise _Aborted
+            length = align_up(item.length, sector)
+            if length != item.length:
+                # The image's last sector is partial: pad with zeros (beyond the image end).
+                item.buffer.view[item.length : length] = bytes(length - item.length)
+            try:
+                _pwrite_all(fd, item.buffer.view[:length], item.offset)
+            except OSError as exc:
+                stop.set()
+                raise _Failure(
+                    _("Write error at byte {offset}: {error}", offset=item.offset,
+                      error=exc.strerror or exc),
+                    _label_for(ranges, item.offset),
+                ) from exc
+            written += item.length
+            pipe.free.put(item.buffer)
+            meter.update(written)
+        if pipe.error is not None:
+            raise pipe.error
+        os.fsync(fd)
+        return written
+    finally:
+        stop.set()
+        # Unblock a reader waiting for a buffer, then let it finish.
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                pipe.full.get(timeout=0.05)
+        thread.join()
+        pipe.close()
+
+
+def _label_for(ranges: list[tuple[int, MappedRange]], offset: int) -> str:
+    for index, rng in ranges:
+        if rng.start <= offset < rng.end:
+            return range_label(index, rng)
+    return ""
+
+
+def _verify_phase(
+    fd: int,
+    ranges: list[tuple[int, MappedRange]],
+    sector: int,
+    direct: bool,
+    meter: RateMeter,
+    cancel: threading.Event,
+) -> int:
+    """Read every written range back (page cache bypassed) and compare its SHA-256."""
+    if not direct:
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    # A reader thread keeps the disk busy while this thread hashes the previous chunk.
+    slots: queue.Queue[AlignedBuffer] = queue.Queue()
+    buffers = [AlignedBuffer(VERIFY_CHUNK) for _n in range(3)]
+    for buf in buffers:
+        slots.put(buf)
+    filled: queue.Queue[object] = queue.Queue()
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            for index, rng in ranges:
+                pos = rng.start
+                while pos < rng.end:
+                    if stop.is_set():
+                        return
+                    buf = slots.get()
+                    want = min(VERIFY_CHUNK, rng.end - pos)
+                    got = _pread_into(fd, buf.view[: align_up(want, sector)], pos)
+                    filled.put((index, pos, min(got, want), buf))
+                    pos += want
+        except OSError as exc:
+            filled.put(exc)
+        finally:
+            filled.put(_DONE)
+
+    thread = threading.Thread(target=reader, name="image-verify", daemon=True)
+    thread.start()
+    done = 0
+    verified = 0
+    current = -1
+    sha = hashlib.sha256()
+    by_index = dict(ranges)
+    try:
+        while True:
+            item = filled.get()
+            if item is _DONE:
+                break
+            if isinstance(item, OSError):
+                raise _Failure(
+                    _("Read error while verifying: {error}", error=item.strerror or item)
+                )
+            assert isinstance(item, tuple)
+            index, pos, length, buf = item
+            if cancel.is_set():
+                raise _Aborted
+            if index != current:
+                current, sha = index, hashlib.sha256()
+            rng = by_index[index]
+            sha.update(buf.view[:length])
+            slots.put(buf)
+            done += length
+            meter.update(done)
+            if length < min(VERIFY_CHUNK, rng.end - pos):
+                raise _Failure(
+                    _("The disk ended while reading back range {range}.",
+                      range=range_label(index, rng)),
+                    range_label(index, rng),
+                )
+            if pos + length >= rng.end:
+                if sha.hexdigest() != rng.sha256:
+                    raise _Failure(
+                        _("Read-back of range {range} does not match: the disk did not keep "
+                          "what was written.", range=range_label(index, rng)),
+                        range_label(index, rng),
+                    )
+                verified += 1
+        return verified
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                item = filled.get(timeout=0.05)
+                if isinstance(item, tuple):
+                    slots.put(item[3])
+            except queue.Empty:
+                pass
+        thread.join()
+        for buf in buffers:
+            buf.close()
+
+
+def write_image(
+    entry: ImageEntry,
+    device: str,
+    *,
+    grow: bool = True,
+    progress: ProgressCallback = ignore_progress,
+    cancel: threading.Event | None = None,
+    policy: GuardPolicy | None = None,
+    journal_dir: Path | None = None,
+) -> ImageReport:
+    """Write ``entry`` to ``device``, verify it, and fit it to the disk.
+
+    Raises ``DeviceRefused`` (device untouched) when the guard refuses the device, when it is
+    smaller than the image's last used byte, or when its sector size cannot hold the image's
+    partition table. Everything that goes wrong after the first byte is written is a
+    ``failed`` report (``aborted`` when cancelled), never an exception.
+    """
+    from bench_agent.imaging.grow import fit_to_disk
+
+    cancel = cancel or threading.Event()
+    started = datetime.now(UTC)
+    dev = _check_device(device, policy)
+    path = dev.path or device
+    job = dev.kernel_name or Path(device).name
+    source = resolve_source(entry)
+    fd, direct = open_exclusive(path, write=True, direct=True)
+    report = ImageReport(
+        device=path,
+        image=entry.name,
+        version=entry.version,
+        architecture=entry.architecture,
+        image_sha256=entry.image_sha256,
+        status="failed",
+        started_at=started,
+        device_serial=dev.serial or "",
+    )
+    journal: ImageJournal | None = None
+    try:
+        geometry = block_geometry(fd)
+        report.device_bytes = geometry.size_bytes
+        if geometry.size_bytes < entry.last_used_byte:
+            raise DeviceRefused(
+                path,
+                "too-small",
+                _("{device} is too small for {image}: {size} bytes, the image needs {needed}.",
+                  device=path, image=entry.name, size=geometry.size_bytes,
+                  needed=entry.last_used_byte),
+                _("Use a larger disk or a smaller image (see 'bench-agent images')."),
+            )
+        sector = geometry.logical_sector
+        if entry.partition_table != "none" and sector != entry.logical_sector_size:
+            raise DeviceRefused(
+                path,
+                "sector-size",
+                _("{device} has {sector}-byte sectors; the partition table of {image} was made "
+                  "for {expected}-byte sectors and would not be valid on it.",
+                  device=path, sector=sector, image=entry.name,
+                  expected=entry.logical_sector_size),
+                _("Build a master for {sector}-byte sectors, or use another disk.", sector=sector),
+            )
+        # Ranges past the disk's end can only be the backup GPT (rebuilt at the disk's end).
+        ranges = [(i, r) for i, r in enumerate(entry.ranges) if r.start < geometry.size_bytes]
+        report.ranges_total = len(ranges)
+        journal = ImageJournal(journal_dir or default_journal_dir(),
+                               journal_key(job, dev.serial or ""))
+        previous = journal.load()
+        if previous is not None:
+            report.redone_after_interrupt = True
+            progress(ProgressEvent(job, "write", 0, 0, message=_(
+                "An interrupted imaging of {device} ({image}, started {when}, phase {phase}) "
+                "was found; writing it again from the start.",
+                device=previous.get("device", path), image=previous.get("image", "?"),
+                when=previous.get("started_at", "?"), phase=previous.get("phase", "?"))))
+        state: dict[str, Any] = {
+            "device": path, "kname": job, "serial": dev.serial or "", "image": entry.name,
+            "image_sha256": entry.image_sha256, "started_at": started.isoformat(),
+            "pid": os.getpid(), "phase": "write",
+        }
+        journal.save(state)
+        total = sum(r.length for _i, r in ranges)
+        meter = RateMeter(job, "write", total, progress)
+        t0 = time.monotonic()
+        report.bytes_written = _write_phase(fd, entry, source, ranges, sector, meter, cancel)
+        report.write_s = round(time.monotonic() - t0, 3)
+        meter.finish(report.bytes_written)
+        if report.write_s > 0:
+            report.throughput_mbps = round(report.bytes_written / report.write_s / 1e6, 1)
+        if AFTER_WRITE_HOOK is not None:
+            AFTER_WRITE_HOOK(path)
+        journal.save({**state, "phase": "verify"})
+        t0 = time.monotonic()
+        meter = RateMeter(job, "verify", total, progress)
+        report.ranges_verified = _verify_phase(fd, ranges, sector, direct, meter, cancel)
+        report.verify_s = round(time.monotonic() - t0, 3)
+        meter.finish(total)
+        report.readback_verified = report.ranges_verified == len(ranges)
+        if not report.readback_verified:
+            raise _Failure(_("Not every range could be read back."))
+        os.close(fd)
+        fd = -1
+        journal.save({**state, "phase": "grow"})
+        t0 = time.monotonic()
+        fit = fit_to_disk(path, entry, grow=grow, progress=progress, job=job)
+        report.grow_s = round(time.monotonic() - t0, 3)
+        report.checks = fit.checks
+        report.grown = fit.grown
+        report.final_partition_bytes = fit.final_partition_bytes
+        if not fit.ok:
+            raise _Failure(fit.problem)
+        report.status = "success"
+        report.status_detail = _("Written and verified: {ranges} ranges, {size} bytes.",
+                                 ranges=report.ranges_verified, size=report.bytes_written)
+        journal.clear()
+    except _Failure as exc:
+        report.status = "failed"
+        report.status_detail = exc.message
+        report.failed_range = exc.range_label
+    except _Aborted:
+        report.status = "aborted"
+        report.status_detail = _("Imaging was cancelled; the disk holds an incomplete image.")
+    except DeviceRefused:
+        raise
+    except BenchError as exc:
+        report.status = "failed"
+        report.status_detail = exc.message
+    finally:
+        # A finished job (whatever its status) leaves no journal: the report tells the rest.
+        # Only a crash or a kill leaves it, and the next start redoes the write.
+        if journal is not None and report.status != "success":
+            journal.clear()
+        if fd >= 0:
+            os.close(fd)
+        report.finished_at = datetime.now(UTC)
+    return report
