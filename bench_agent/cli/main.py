@@ -19,7 +19,10 @@ from bench_agent.i18n import _, set_language
 # One line per command group; a group adds itself here.
 COMMAND_MODULES: list[str] = [
     "bench_agent.cli.schema_cmd",
+    "bench_agent.cli.inventory_cmd",
     "bench_agent.cli.bench_cmd",
+    "bench_agent.cli.wipe_cmd",
+    "bench_agent.cli.image_cmd",
 ]
 
 

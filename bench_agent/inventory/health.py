@@ -53,6 +53,9 @@ def assess_disk_i18n(
 
     if smart.overall == "FAILED":
         flag("fail", both("the drive's own SMART self-assessment says FAILED"))
+    if "fail" in smart.self_test.lower():
+        flag("fail", both("the drive's last self-test failed: {result}",
+                          result=smart.self_test))
     if smart.pending_sectors is not None and smart.pending_sectors > t.pending_fail:
         flag("fail", both("{count} sectors pending reallocation (197)",
                           count=smart.pending_sectors))

@@ -1,0 +1,236 @@
+"""Live inventory of this machine, evidence record/replay, and recorded bundles."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench_agent.inventory import collect_inventory
+from bench_agent.inventory.devices import parse_asound_cards, parse_cdrom_info, parse_udev_db
+from bench_agent.inventory.system import is_junk_identifier, machine_id, parse_dmidecode_memory
+from bench_agent.models.inventory import Inventory, System
+from tests.conftest import FIXTURES, LoopFactory
+
+P4_BUNDLE = FIXTURES / "evidence" / "pentium4-desktop"
+SMARTCTL = FIXTURES / "smartctl"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bench_agent.cli.main", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def comparable(inventory: Inventory) -> dict[str, object]:
+    return inventory.model_dump(mode="json", exclude={"collected_at", "source"})
+
+
+@pytest.mark.device
+def test_inventory_json_lists_a_loop_device(make_loop: LoopFactory) -> None:
+    loop = make_loop(8 << 20)
+    result = cli("inventory", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    data = json.loads(result.stdout)
+    assert data["cpu"]["logical_cpus"] >= 1 and data["cpu"]["model"]
+    assert data["memory"]["total_bytes"] > 64 << 20
+    names = {d["name"]: d for d in data["disks"]}
+    disk = names[loop.name]
+    assert disk["size_bytes"] == 8 << 20
+    assert disk["transport"] == "loop"
+    assert disk["smart"]["available"] is False
+    assert disk["health"] == "unknown"
+    # Every whole block device of the machine is there (lsblk's own view, udevd or not).
+    lsblk = json.loads(subprocess.run(["lsblk", "-J", "-d", "-o", "NAME,TYPE"],
+                                      capture_output=True, text=True, check=True).stdout)
+    expected = {d["name"] for d in lsblk["blockdevices"] if d["type"] in ("disk", "loop")}
+    assert expected <= set(names)
+    assert data["system"]["machine_id"]
+
+
+@pytest.mark.device
+def test_save_live_then_replay_is_identical(tmp_path: Path, make_loop: LoopFactory) -> None:
+    make_loop(4 << 20)
+    bundle = tmp_path / "bundle"
+    live = collect_inventory(save_evidence=bundle)
+    assert live.source == "live"
+    assert (bundle / "proc" / "cpuinfo").is_file()
+    assert (bundle / "proc" / "meminfo").is_file()
+    assert (bundle / "lsblk.json").is_file()
+    replay = collect_inventory(evidence_dir=bundle)
+    assert replay.source == "evidence"
+    assert comparable(replay) == comparable(live)
+    assert replay.collected_at == live.collected_at  # kept in bench-agent/meta.json
+
+
+def test_cli_replays_a_saved_bundle_without_the_machine(tmp_path: Path) -> None:
+    bundle = tmp_path / "b"
+    saved = cli("inventory", "--json", "--save-evidence", str(bundle), "--no-smart")
+    assert saved.returncode == 0, saved.stderr
+    replayed = cli("inventory", "--json", "--evidence", str(bundle))
+    assert replayed.returncode == 0, replayed.stderr
+    a, b = json.loads(saved.stdout), json.loads(replayed.stdout)
+    for doc in (a, b):
+        doc.pop("collected_at"), doc.pop("source")
+    assert a == b
+
+
+def test_missing_sources_become_warnings(tmp_path: Path) -> None:
+    (tmp_path / "proc").mkdir()
+    inventory = collect_inventory(evidence_dir=tmp_path)
+    assert inventory.disks == []
+    assert any("proc/meminfo" in w for w in inventory.warnings)
+    assert any("CPU" in w for w in inventory.warnings)
+    assert inventory.system.machine_id.startswith("hw-")
+
+
+def test_corrupt_lsblk_json_is_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "lsblk.json").write_text("{not json")
+    inventory = collect_inventory(evidence_dir=tmp_path)
+    assert any("lsblk.json" in w for w in inventory.warnings)
+
+
+def test_bundle_of_only_cpuinfo_meminfo_and_smartctl(tmp_path: Path) -> None:
+    (tmp_path / "proc").mkdir()
+    shutil.copy(FIXTURES / "cpu" / "amd-epyc-kvm-this-vm.cpuinfo.txt", tmp_path / "proc" / "cpuinfo")
+    (tmp_path / "proc" / "meminfo").write_text("MemTotal:        1015808 kB\n")
+    (tmp_path / "smartctl").mkdir()
+    shutil.copy(SMARTCTL / "samsung-hd160jj-p-7b9ff4.txt", tmp_path / "smartctl" / "sda.txt")
+    shutil.copy(SMARTCTL / "nvme-intel-660p-e90e91-media-errors.txt",
+                tmp_path / "smartctl" / "nvme0n1.txt")
+    shutil.copy(SMARTCTL / "usb-asmt109x-safe-9b5172.txt", tmp_path / "smartctl" / "sdc.txt")
+    inventory = collect_inventory(evidence_dir=tmp_path)
+    assert inventory.memory.total_bytes == 1015808 * 1024
+    assert inventory.cpu.model == "AMD EPYC"
+    disks = {d.name: d for d in inventory.disks}
+    assert set(disks) == {"sda", "nvme0n1", "sdc"}
+    sda = disks["sda"]
+    assert (sda.model, sda.size_bytes, sda.firmware) == ("SAMSUNG HD160JJ/P", 160_000_000_000,
+                                                          "ZM100-34")
+    assert sda.health == "warn"  # 76200 power-on hours
+    nvme = disks["nvme0n1"]
+    assert (nvme.model, nvme.size_bytes, nvme.transport) == ("INTEL SSDPEKNW512G8H",
+                                                             512_110_190_592, "nvme")
+    assert nvme.health == "fail"  # 60 media errors
+    assert nvme.rotational is False
+    sdc = disks["sdc"]
+    assert sdc.transport == "usb" and sdc.bridge == "ASMT109x- Safe"
+    assert sdc.health == "pass"
+
+
+def test_pentium4_bundle_replays() -> None:
+    inventory = collect_inventory(evidence_dir=P4_BUNDLE)
+    assert inventory.source == "evidence"
+    assert str(inventory.collected_at) == "2024-03-14 09:12:40+00:00"
+    cpu = inventory.cpu
+    assert cpu.model == "Intel(R) Pentium(R) 4 CPU 3.06GHz"
+    assert (cpu.family, cpu.model_number, cpu.stepping) == (15, 2, 7)
+    assert (cpu.physical_cores, cpu.logical_cpus) == (1, 2)
+    assert cpu.has_sse2 and not cpu.is_64bit and cpu.arch == "i686"
+    assert inventory.memory.total_bytes == 505264 * 1024
+    assert inventory.memory.installed_bytes == 512 << 20
+    assert inventory.memory.slots == 4 and len(inventory.memory.modules) == 2
+    assert inventory.memory.modules[0].type == "DDR"
+    assert inventory.memory.modules[0].speed_mts == 400
+    system = inventory.system
+    assert (system.vendor, system.product, system.serial) == (
+        "Dell Computer Corporation", "OptiPlex GX270", "4BQ2K1J")
+    assert system.chassis == "space-saving"
+    assert system.machine_id.startswith("sn-")
+    disks = {d.name: d for d in inventory.disks}
+    assert disks["sda"].model == "HDS722580VLAT20"
+    assert disks["sda"].size_bytes == 82_347_195_904
+    assert disks["sda"].transport == "ata"
+    assert disks["sda"].health == "warn"
+    assert disks["sdb"].model == "ST380011A"
+    assert disks["sdb"].health == "fail"
+    assert inventory.optical[0].name == "sr0"
+    assert inventory.optical[0].can_read_dvd and not inventory.optical[0].can_write_dvd
+    assert inventory.optical[0].model == "DVD-ROM GDR8163B"
+    assert inventory.sound[0].driver == "snd_intel8x0"
+    assert inventory.sound[0].name == "Intel ICH5"
+    assert inventory.sound[0].bus == "pci"
+    assert inventory.network[0].driver == "e1000" and inventory.network[0].link is True
+    # The same bundle replays to the same inventory every time.
+    assert comparable(collect_inventory(evidence_dir=P4_BUNDLE)) == comparable(inventory)
+
+
+def test_evidence_dir_that_does_not_exist_is_exit_2(tmp_path: Path) -> None:
+    result = cli("inventory", "--evidence", str(tmp_path / "nope"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "nope" in result.stderr.splitlines()[0]
+
+
+def test_human_output_has_words_and_symbols() -> None:
+    result = cli("inventory", "--evidence", str(P4_BUNDLE))
+    assert result.returncode == 0, result.stderr
+    assert "[x] failing" in result.stdout and "[!] worn" in result.stdout
+    french = cli("--lang", "fr", "inventory", "--evidence", str(P4_BUNDLE))
+    assert "[x] défaillant" in french.stdout and "Disques" in french.stdout
+
+
+# --- identity ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [
+    "To be filled by O.E.M.", "System Serial Number", "0", "Default string", "",
+    "00000000-0000-0000-0000-000000000000", "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+    "03000200-0400-0500-0006-000700080009", "Not Specified", "None", "  ", "..........",
+])
+def test_junk_identifiers(value: str) -> None:
+    assert is_junk_identifier(value)
+
+
+@pytest.mark.parametrize("value", ["4BQ2K1J", "CZC4321XYZ", "44454c4c-4200-1051-8032-b4c04f4b314a"])
+def test_real_identifiers(value: str) -> None:
+    assert not is_junk_identifier(value)
+
+
+def test_machine_id_is_stable_without_a_serial() -> None:
+    junk = System(vendor="ASUS", product="P5GC", serial="To be filled by O.E.M.",
+                  uuid="00000000-0000-0000-0000-000000000000")
+    first = machine_id(junk, macs=["00:1a:92:aa:bb:cc"], disk_serials=["WD-1234", "S1ZX"])
+    again = machine_id(junk.model_copy(), macs=["00:1A:92:AA:BB:CC"],
+                       disk_serials=["S1ZX", "WD-1234"])
+    assert first == again and first.startswith("hw-")
+    other = machine_id(junk, macs=["00:1a:92:aa:bb:cd"], disk_serials=["WD-1234", "S1ZX"])
+    assert other != first
+    with_uuid = machine_id(junk.model_copy(update={"uuid": "6a1f0e2c-1111-2222-3333-444455556666"}))
+    assert with_uuid.startswith("uuid-")
+    real = machine_id(System(vendor="Dell", product="GX270", serial="4BQ2K1J"))
+    assert real.startswith("sn-") and real == machine_id(System(vendor="Dell", product="GX270",
+                                                                serial="4BQ2K1J"))
+
+
+# --- small device parsers ------------------------------------------------------------------
+
+
+def test_udev_database_entry() -> None:
+    text = "S:disk/by-id/ata-X\nI:123\nE:ID_CDROM=1\nE:ID_CDROM_DVD=1\nE:ID_MODEL=DVD_ROM\nG:systemd\n"
+    assert parse_udev_db(text) == {"ID_CDROM": "1", "ID_CDROM_DVD": "1", "ID_MODEL": "DVD_ROM"}
+    assert parse_udev_db("ID_CDROM=1\nID_CDROM_CD_R=1\n") == {"ID_CDROM": "1", "ID_CDROM_CD_R": "1"}
+
+
+def test_cdrom_info_two_drives() -> None:
+    text = ("CD-ROM information, Id: cdrom.c 3.20 2003/12/17\n\n"
+            "drive name:\t\tsr1\tsr0\nCan read DVD:\t\t0\t1\nCan write CD-R:\t\t1\t0\n")
+    table = parse_cdrom_info(text)
+    assert table["sr0"]["can read dvd"] == "1" and table["sr1"]["can write cd-r"] == "1"
+
+
+def test_asound_cards() -> None:
+    cards = parse_asound_cards((P4_BUNDLE / "proc" / "asound" / "cards").read_text())
+    assert [(c.card, c.id, c.driver, c.name) for c in cards] == [(0, "ICH5", "ICH4", "Intel ICH5")]
+
+
+def test_dmidecode_memory_modules() -> None:
+    modules, slots = parse_dmidecode_memory(
+        (P4_BUNDLE / "dmidecode" / "memory.txt").read_text())
+    assert slots == 4
+    assert [m.locator for m in modules] == ["DIMM_1", "DIMM_2"]
+    assert all(m.manufacturer == "" for m in modules)  # "Not Specified" is not a maker
