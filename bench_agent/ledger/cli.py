@@ -1,0 +1,379 @@
+"""``bench-ledger``: run and administer the central ledger.
+
+Every subcommand takes ``--db URL`` (default: ``BENCH_LEDGER_DB``, else the embedded SQLite file
+in the data directory, ``BENCH_LEDGER_HOME``). Other parts add their command groups to
+``COMMAND_MODULES``: a module exposes ``register(sub)`` adding subparsers with
+``set_defaults(func=run)``; ``run(args) -> int``; ``open_store(args)`` gives the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import importlib
+import os
+import socket
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from bench_agent import __version__
+from bench_agent.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, BenchError, InputError
+from bench_agent.i18n import _, set_language
+
+# One line per command group; a group adds itself here.
+COMMAND_MODULES: list[str] = [
+    "bench_agent.ledger.cli",
+]
+
+
+def add_db_option(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """``--db URL``, accepted before or after the subcommand."""
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=None if top else argparse.SUPPRESS,
+        help=_("database URL (default: $BENCH_LEDGER_DB or the embedded SQLite file)"),
+    )
+
+
+def open_store(args: argparse.Namespace, *, upgrade: bool = False) -> Any:
+    """The Store for ``--db`` (checked reachable; with ``upgrade`` migrated to the newest)."""
+    from bench_agent.ledger.db import Store
+
+    store = Store(getattr(args, "db", None))
+    store.check_connection()
+    if upgrade:
+        store.upgrade()
+    elif store.is_empty():
+        raise BenchError(
+            _("The database {url} has no ledger tables yet.", url=store.display_url),
+            _("Run 'bench-ledger db upgrade' first (or start 'bench-ledger serve')."),
+        )
+    return store
+
+
+def cli_actor() -> str:
+    user = os.environ.get("SUDO_USER") or getpass.getuser()
+    return f"cli:{user}@{socket.gethostname()}"
+
+
+# ----------------------------------------------------------------------------- own commands
+def register(sub: Any) -> None:
+    serve = sub.add_parser("serve", help=_("run the ledger server"))
+    add_db_option(serve)
+    serve.add_argument("--host", default="127.0.0.1", help=_("address to listen on"))
+    serve.add_argument("--port", type=int, default=8080, help=_("port to listen on"))
+    serve.add_argument("--images", metavar="DIR", help=_("folder of image files for benches"))
+    serve.add_argument(
+        "--max-record-mb", type=int, default=16, help=_("largest record accepted, in MiB")
+    )
+    serve.add_argument("--workers", type=int, default=1, help=_("server processes"))
+    serve.set_defaults(func=run_serve)
+
+    db = sub.add_parser("db", help=_("database schema"))
+    db_sub = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    upgrade = db_sub.add_parser("upgrade", help=_("create or migrate the tables"))
+    add_db_option(upgrade)
+    upgrade.set_defaults(func=run_db_upgrade)
+
+    station = sub.add_parser("station", help=_("bench stations"))
+    station_sub = station.add_subparsers(dest="station_command", metavar="COMMAND", required=True)
+    add = station_sub.add_parser("add", help=_("create a station and print its token once"))
+    add_db_option(add)
+    add.add_argument("name")
+    add.add_argument("--location", default="", help=_("where the bench stands"))
+    add.set_defaults(func=run_station_add)
+    listing = station_sub.add_parser("list", help=_("list the stations"))
+    add_db_option(listing)
+    listing.add_argument("--json", action="store_true", help=_("print JSON"))
+    listing.set_defaults(func=run_station_list)
+
+    user = sub.add_parser("user", help=_("supervisors and admins"))
+    user_sub = user.add_subparsers(dest="user_command", metavar="COMMAND", required=True)
+    user_add = user_sub.add_parser(
+        "add", help=_("create a user (password from a prompt, or from stdin when piped)")
+    )
+    add_db_option(user_add)
+    user_add.add_argument("name")
+    user_add.add_argument("--role", choices=["supervisor", "admin"], default="supervisor")
+    user_add.set_defaults(func=run_user_add)
+
+    lot = sub.add_parser("lot", help=_("donor lots"))
+    lot_sub = lot.add_subparsers(dest="lot_command", metavar="COMMAND", required=True)
+    lot_add = lot_sub.add_parser("add", help=_("create a donor lot"))
+    add_db_option(lot_add)
+    lot_add.add_argument("code")
+    lot_add.add_argument("--donor", default="", help=_("the donor company"))
+    lot_add.add_argument("--received", default=None, help=_("date received (YYYY-MM-DD)"))
+    lot_add.add_argument("--note", default="")
+    lot_add.set_defaults(func=run_lot_add)
+
+    audit = sub.add_parser("audit", help=_("the audit hash chain"))
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
+    verify = audit_sub.add_parser("verify", help=_("check that no record or event was altered"))
+    add_db_option(verify)
+    verify.set_defaults(func=run_audit_verify)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import uvicorn
+
+    from bench_agent.ledger.app import create_app
+    from bench_agent.ledger.db import Store
+
+    store = Store(args.db)
+    store.check_connection()
+    from bench_agent.ledger.migrations import current_revision
+
+    if store.is_empty() or current_revision(store.engine) is None:
+        print(_("Creating the ledger tables in {url}", url=store.display_url), file=sys.stderr)
+        store.upgrade()
+    app = create_app(
+        store,
+        images_dir=Path(args.images) if args.images else None,
+        max_record_bytes=args.max_record_mb * 1024 * 1024,
+    )
+    print(
+        _(
+            "Ledger on http://{host}:{port} (database {url})",
+            host=args.host,
+            port=args.port,
+            url=store.display_url,
+        ),
+        file=sys.stderr,
+    )
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    except OSError as exc:
+        raise BenchError(
+            _("Cannot listen on {host}:{port}: {error}", host=args.host, port=args.port, error=exc),
+            _("Choose another port with --port, or stop the program using it."),
+        ) from exc
+    return EXIT_OK
+
+
+def run_db_upgrade(args: argparse.Namespace) -> int:
+    from bench_agent.ledger.migrations import current_revision
+
+    store = open_store(args, upgrade=True)
+    print(
+        _(
+            "Database {url} is at revision {revision}.",
+            url=store.display_url,
+            revision=current_revision(store.engine),
+        )
+    )
+    return EXIT_OK
+
+
+def run_station_add(args: argparse.Namespace) -> int:
+    import re
+
+    from bench_agent.ledger.api import create_station
+    from bench_agent.ledger.schemas import NAME_PATTERN
+
+    if not re.match(NAME_PATTERN, args.name):
+        raise InputError(
+            _("Invalid station name '{name}'.", name=args.name),
+            _("Use letters, digits, dot, dash or underscore (at most 64)."),
+        )
+    store = open_store(args)
+    token = create_station(store, args.name, args.location, cli_actor())
+    print(_("Station '{name}' created. Its token (shown only now):", name=args.name))
+    print(token)
+    print(
+        _(
+            "On the bench: bench-agent enroll --ledger URL --token {token} --station {name}",
+            token=token,
+            name=args.name,
+        ),
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def run_station_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from bench_agent.cli.output import print_json, print_table
+    from bench_agent.ledger.api import station_out
+    from bench_agent.ledger.models import Station
+
+    store = open_store(args)
+    with store.session() as session:
+        stations = [
+            station_out(s)
+            for s in session.scalars(
+                select(Station).options(selectinload(Station.heartbeat)).order_by(Station.name)
+            )
+        ]
+    if args.json:
+        print_json([s.model_dump(mode="json") for s in stations])
+        return EXIT_OK
+    print_table(
+        [_("station"), _("location"), _("key"), _("last seen"), _("online")],
+        [
+            (
+                s.name,
+                s.location,
+                s.key_id or "-",
+                s.last_seen_at.strftime("%Y-%m-%d %H:%M:%S") if s.last_seen_at else "-",
+                _("yes") if s.online else _("no"),
+            )
+            for s in stations
+        ],
+    )
+    return EXIT_OK
+
+
+def read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass(_("Password: "))
+        second = getpass.getpass(_("Password again: "))
+        if first != second:
+            raise InputError(_("The two passwords differ."), _("Type the same password twice."))
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def run_user_add(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from bench_agent.ledger.auth import hash_password
+    from bench_agent.ledger.models import User
+
+    password = read_password()
+    if len(password) < 8:
+        raise InputError(
+            _("The password is too short (at least 8 characters)."),
+            _("Choose a longer password."),
+        )
+    store = open_store(args)
+    with store.write() as session:
+        if session.scalar(select(User.id).where(User.name == args.name)) is not None:
+            raise InputError(
+                _("User '{name}' already exists.", name=args.name), _("Choose another name.")
+            )
+        session.add(
+            User(
+                name=args.name,
+                role=args.role,
+                password_hash=hash_password(password),
+                created_by=cli_actor(),
+            )
+        )
+    print(_("User '{name}' created ({role}).", name=args.name, role=args.role))
+    return EXIT_OK
+
+
+def run_lot_add(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from bench_agent.ledger.api import create_lot
+    from bench_agent.ledger.schemas import LotIn
+
+    try:
+        body = LotIn(code=args.code, donor=args.donor, received_on=args.received, note=args.note)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InputError(
+            _(
+                "Invalid lot field '{field}': {error}",
+                field=".".join(str(p) for p in first["loc"]),
+                error=first["msg"],
+            ),
+            _("Codes use letters, digits, dot, dash or underscore; dates are YYYY-MM-DD."),
+        ) from exc
+    store = open_store(args)
+    lot = create_lot(store, body, cli_actor())
+    print(_("Lot '{code}' created.", code=lot.code))
+    return EXIT_OK
+
+
+def run_audit_verify(args: argparse.Namespace) -> int:
+    from bench_agent.ledger.audit import verify_chain
+
+    store = open_store(args)
+    with store.session() as session:
+        count, problems = verify_chain(session)
+    if problems:
+        for problem in problems:
+            print(_("error: {message}", message=problem.message), file=sys.stderr)
+        print(
+            _(
+                "hint: {hint}",
+                hint=_("Restore the database from a backup, or investigate who changed it."),
+            ),
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    print(_("Audit chain intact: {count} entries checked.", count=count))
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------- entry
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench-ledger",
+        description=_("Central ledger of the refurbishment benches."),
+    )
+    parser.add_argument("--version", action="version", version=f"bench-ledger {__version__}")
+    parser.add_argument("--debug", action="store_true", help=_("show tracebacks on errors"))
+    parser.add_argument("--lang", choices=["en", "fr"], help=_("language of the output"))
+    add_db_option(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = sys.modules[__name__] if name == __name__ else importlib.import_module(name)
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if "--lang" in args_list:
+        index = args_list.index("--lang")
+        if index + 1 < len(args_list):
+            set_language(args_list[index + 1])
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        code: int = args.func(args)
+        return code
+    except BenchError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(_("error: {message}", message=exc.message), file=sys.stderr)
+        if exc.hint:
+            print(_("hint: {hint}", hint=exc.hint), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(_("interrupted"), file=sys.stderr)
+        return 130
+    except Exception as exc:
+        # A database error the commands did not foresee (server gone, disk full): one line.
+        if not type(exc).__module__.startswith(("sqlalchemy", "psycopg", "sqlite3")):
+            raise
+        if args.debug:
+            traceback.print_exc()
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(
+            _("error: {message}", message=_("database error: {detail}", detail=detail)),
+            file=sys.stderr,
+        )
+        print(
+            _("hint: {hint}", hint=_("Check the database URL and that the server runs.")),
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

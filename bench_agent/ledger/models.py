@@ -1,0 +1,290 @@
+"""The ledger's tables (SQLAlchemy 2 declarative models), the same on SQLite and PostgreSQL.
+
+Tables (all times are UTC; ``*_by`` columns say who wrote the row: ``station:NAME``,
+``user:NAME`` or ``cli:USER@HOST``):
+
+- ``stations``         one bench: ``name`` (unique), ``token_hash`` (SHA-256 of the token shown
+                       once), current ``public_key``/``key_id`` (Ed25519, base64 raw), ``location``,
+                       ``last_seen_at``, ``disabled``.
+- ``station_keys``     every public key a station ever published (certificates signed with an
+                       older key stay verifiable): ``station_id``, ``key_id``, ``public_key``,
+                       ``published_at``, ``retired_at``.
+- ``users``            supervisors and admins: ``name``, ``role`` (supervisor|admin),
+                       ``password_hash`` (argon2id), ``disabled``.
+- ``user_sessions``    login sessions (cookie ``bench_session`` or bearer token):
+                       ``token_hash``, ``user_id``, ``expires_at``.
+- ``heartbeats``       the LATEST state of each station (one row per station, replaced at each
+                       heartbeat): ``state``, ``step``, ``progress`` (0..1), ``rate``, ``eta_s``,
+                       ``operator``, ``asset_tag``, ``queued``, ``received_at``, ``body`` (JSON).
+- ``lots``             donor lots: ``code`` (unique), ``donor``, ``received_on``, ``note``.
+- ``assets``           one physical machine, identified by ``asset_tag``, DMI ``uuid`` or
+                       ``serial`` (looked up in that order); ``lot``, ``first_seen_at``,
+                       ``last_seen_at``.
+- ``records``          every bench record as received: ``record_id`` (unique, the agent's UUID),
+                       ``body`` (canonical JSON text of the signed document, exactly as
+                       verified; ``Record.document`` parses it) and extracted columns
+                       ``station``, ``asset_id``, ``asset_tag``, ``serial``, ``uuid``, ``lot``,
+                       ``outcome`` (verdict outcome or ""), ``training``, ``operator``,
+                       ``finished_at``, ``created_at`` (received), ``body_sha256``, ``key_id``.
+- ``certificates``     each signed wipe certificate found in a record: ``certificate_id``,
+                       ``record_id``, ``asset_id``, ``disk_serial``, ``method``, ``status``,
+                       ``key_id``, ``issued_at``, ``body`` (canonical JSON).
+- ``lifecycle_events`` received → tested → wiped → imaged → packed → given → returned →
+                       recycled: ``asset_id``, ``kind``, ``at``, ``category`` (beneficiary
+                       category for given/returned), ``beneficiary_ref`` (pseudonymous, never a
+                       name or address), ``note``, ``created_by``.
+- ``audit_chain``      hash chain over every accepted record and lifecycle event: ``seq``,
+                       ``table_name``, ``row_id``, ``row_sha256`` (of the row's canonical JSON),
+                       ``prev_hash``, ``hash`` = SHA-256(prev_hash + table + row id + row_sha256).
+                       ``audit_head`` holds the last hash (locked while appending).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite returns naive ones otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        # SQLite stores text: keep it naive UTC so ordering by the column is chronological.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Station(Base):
+    __tablename__ = "stations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    public_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    key_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    location: Mapped[str] = mapped_column(String(200), default="")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    keys: Mapped[list[StationKey]] = relationship(back_populates="station")
+    heartbeat: Mapped[Heartbeat | None] = relationship(back_populates="station")
+
+
+class StationKey(Base):
+    __tablename__ = "station_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    public_key: Mapped[str] = mapped_column(String(200))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    station: Mapped[Station] = relationship(back_populates="keys")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # supervisor | admin
+    password_hash: Mapped[str] = mapped_column(String(200))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class UserSession(Base):
+    __tablename__ = "user_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class Heartbeat(Base):
+    __tablename__ = "heartbeats"
+
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(64), default="")
+    step: Mapped[str] = mapped_column(String(200), default="")
+    progress: Mapped[float | None] = mapped_column(Float, default=None)
+    rate: Mapped[float | None] = mapped_column(Float, default=None)
+    eta_s: Mapped[float | None] = mapped_column(Float, default=None)
+    operator: Mapped[str] = mapped_column(String(100), default="")
+    asset_tag: Mapped[str] = mapped_column(String(100), default="")
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    body: Mapped[str] = mapped_column(Text, default="{}")
+
+    station: Mapped[Station] = relationship(back_populates="heartbeat")
+
+
+class Lot(Base):
+    __tablename__ = "lots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    donor: Mapped[str] = mapped_column(String(200), default="")
+    received_on: Mapped[date | None] = mapped_column(Date, default=None)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset_tag: Mapped[str] = mapped_column(String(100), default="", index=True)
+    serial: Mapped[str] = mapped_column(String(200), default="", index=True)
+    uuid: Mapped[str] = mapped_column(String(64), default="", index=True)
+    vendor: Mapped[str] = mapped_column(String(200), default="")
+    product: Mapped[str] = mapped_column(String(200), default="")
+    lot: Mapped[str] = mapped_column(String(64), default="", index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    records: Mapped[list[Record]] = relationship(
+        back_populates="asset", order_by="Record.created_at"
+    )
+    events: Mapped[list[LifecycleEvent]] = relationship(
+        back_populates="asset", order_by="LifecycleEvent.at"
+    )
+
+
+class Record(Base):
+    __tablename__ = "records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), unique=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
+    station: Mapped[str] = mapped_column(String(64), index=True)
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), index=True)
+    asset_tag: Mapped[str] = mapped_column(String(100), default="", index=True)
+    serial: Mapped[str] = mapped_column(String(200), default="", index=True)
+    uuid: Mapped[str] = mapped_column(String(64), default="", index=True)
+    lot: Mapped[str] = mapped_column(String(64), default="", index=True)
+    operator: Mapped[str] = mapped_column(String(100), default="")
+    outcome: Mapped[str] = mapped_column(String(32), default="", index=True)
+    training: Mapped[bool] = mapped_column(Boolean, default=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(32), default="")
+    body: Mapped[str] = mapped_column(Text)
+
+    asset: Mapped[Asset | None] = relationship(back_populates="records")
+    certificates: Mapped[list[Certificate]] = relationship(back_populates="record")
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The signed record as the station sent it (validate with ``BenchRecord``)."""
+        data: dict[str, Any] = json.loads(self.body)
+        return data
+
+
+class Certificate(Base):
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_id: Mapped[str] = mapped_column(String(100), unique=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"), index=True)
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), index=True)
+    disk_serial: Mapped[str] = mapped_column(String(200), default="", index=True)
+    method: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(64), default="")
+    key_id: Mapped[str] = mapped_column(String(32), default="")
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    body: Mapped[str] = mapped_column(Text)
+
+    record: Mapped[Record] = relationship(back_populates="certificates")
+
+    @property
+    def document(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.body)
+        return data
+
+
+class LifecycleEvent(Base):
+    __tablename__ = "lifecycle_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    category: Mapped[str] = mapped_column(String(32), default="")
+    beneficiary_ref: Mapped[str] = mapped_column(String(64), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+
+    asset: Mapped[Asset] = relationship(back_populates="events")
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_chain"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(32))
+    row_id: Mapped[int] = mapped_column(Integer)
+    row_sha256: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100), default="")
+
+    __table_args__ = (Index("ix_audit_chain_row", "table_name", "row_id", unique=True),)
+
+
+class AuditHead(Base):
+    """One row (id 1): the last hash of the chain; locked while a new entry is appended."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,279 @@
+"""Request and response bodies of the ledger API (``/api/v1``), as published in the OpenAPI spec."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+LIFECYCLE_KINDS = (
+    "received",
+    "tested",
+    "wiped",
+    "imaged",
+    "packed",
+    "given",
+    "returned",
+    "recycled",
+)
+BENEFICIARY_CATEGORIES = ("family", "job_seeker", "student", "association", "school")
+LifecycleKind = Literal[
+    "received", "tested", "wiped", "imaged", "packed", "given", "returned", "recycled"
+]
+BeneficiaryCategory = Literal["family", "job_seeker", "student", "association", "school"]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# A pseudonymous reference is a short code (FAM-2024-017), never a name, e-mail or address:
+# no spaces, no "@", at most 32 characters.
+BENEFICIARY_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$"
+_PERSONAL_DATA = re.compile(
+    r"[\w.+-]+@[\w-]+\.[\w.]+"  # e-mail
+    r"|(?:\+?\d[\s.-]?){9,}"  # phone number
+    r"|\b\d{1,4}\s*(?:bis|ter)?,?\s+(?:rue|avenue|av\.|bd|boulevard|chemin|impasse|allée|place|route|street|road|lane)\b",
+    re.IGNORECASE,
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class LoginRequest(Strict):
+    name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginResponse(BaseModel):
+    token: str
+    name: str
+    role: str
+    expires_at: datetime
+
+
+class Me(BaseModel):
+    kind: str
+    name: str
+    role: str
+
+
+class RecordStored(BaseModel):
+    id: int
+    record_id: str
+    status: Literal["stored", "already_stored"]
+
+
+class RecordSummary(BaseModel):
+    id: int
+    record_id: str
+    station: str
+    asset_id: int | None
+    asset_tag: str
+    serial: str
+    uuid: str
+    lot: str
+    operator: str
+    outcome: str
+    training: bool
+    finished_at: datetime | None
+    created_at: datetime
+
+
+class RecordOut(RecordSummary):
+    body_sha256: str
+    key_id: str
+    document: dict[str, Any]
+
+
+class HeartbeatIn(Strict):
+    station: str | None = Field(default=None, max_length=64)
+    state: str = Field(default="", max_length=64)
+    step: str = Field(default="", max_length=200)
+    progress: float | None = Field(default=None, ge=0, le=1)
+    rate: float | None = Field(default=None, ge=0, description="bytes per second")
+    eta_s: float | None = Field(default=None, ge=0)
+    operator: str = Field(default="", max_length=100)
+    asset_tag: str = Field(default="", max_length=100)
+    queued: int = Field(default=0, ge=0, le=10_000_000, description="records waiting in the outbox")
+    training: bool = False
+    message: str = Field(default="", max_length=500)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class HeartbeatAck(BaseModel):
+    station: str
+    received_at: datetime
+
+
+class HeartbeatOut(BaseModel):
+    received_at: datetime
+    state: str
+    step: str
+    progress: float | None
+    rate: float | None
+    eta_s: float | None
+    operator: str
+    asset_tag: str
+    queued: int
+    body: dict[str, Any]
+
+
+class StationCreate(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    location: str = Field(default="", max_length=200)
+
+
+class StationCreated(BaseModel):
+    name: str
+    token: str
+
+
+class StationOut(BaseModel):
+    name: str
+    location: str
+    key_id: str | None
+    disabled: bool
+    created_at: datetime
+    last_seen_at: datetime | None
+    online: bool
+    heartbeat: HeartbeatOut | None
+
+
+class PublicKeyIn(Strict):
+    public_key: str = Field(min_length=40, max_length=200)
+
+
+class StationKeyOut(BaseModel):
+    station: str
+    public_key: str
+    key_id: str
+    published_at: datetime
+
+
+class AssetOut(BaseModel):
+    id: int
+    asset_tag: str
+    serial: str
+    uuid: str
+    vendor: str
+    product: str
+    lot: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+class EventOut(BaseModel):
+    id: int
+    asset_id: int
+    kind: str
+    at: datetime
+    category: str
+    beneficiary_ref: str
+    note: str
+    created_at: datetime
+    created_by: str
+
+
+class CertificateSummary(BaseModel):
+    certificate_id: str
+    record_id: str
+    disk_serial: str
+    method: str
+    status: str
+    key_id: str
+    issued_at: datetime
+
+
+class AssetHistory(AssetOut):
+    records: list[RecordSummary]
+    events: list[EventOut]
+    certificates: list[CertificateSummary]
+
+
+class LotIn(Strict):
+    code: str = Field(pattern=NAME_PATTERN)
+    donor: str = Field(default="", max_length=200)
+    received_on: date | None = None
+    note: str = Field(default="", max_length=2000)
+
+
+class LotPatch(Strict):
+    donor: str | None = Field(default=None, max_length=200)
+    received_on: date | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class LotOut(BaseModel):
+    code: str
+    donor: str
+    received_on: date | None
+    note: str
+    created_at: datetime
+    created_by: str
+
+
+class EventIn(Strict):
+    """A step in a machine's life. Name the machine by one identifier."""
+
+    asset_id: int | None = Field(default=None, ge=1)
+    asset_tag: str = Field(default="", max_length=100)
+    serial: str = Field(default="", max_length=200)
+    uuid: str = Field(default="", max_length=64)
+    kind: LifecycleKind
+    at: datetime | None = None
+    category: BeneficiaryCategory | None = Field(
+        default=None, description="beneficiary category (given, returned)"
+    )
+    beneficiary_ref: str = Field(
+        default="",
+        description="pseudonymous reference kept by the workshop (never a name or address)",
+        max_length=32,
+    )
+    note: str = Field(default="", max_length=500)
+
+    @field_validator("beneficiary_ref")
+    @classmethod
+    def _pseudonymous(cls, value: str) -> str:
+        if value and not re.match(BENEFICIARY_REF_PATTERN, value):
+            raise ValueError(
+                "must be a pseudonymous code (letters, digits, . _ / -; no spaces, no e-mail)"
+            )
+        return value
+
+    @field_validator("note")
+    @classmethod
+    def _no_personal_data(cls, value: str) -> str:
+        if _PERSONAL_DATA.search(value):
+            raise ValueError("must not hold an e-mail, phone number or postal address")
+        return value
+
+
+class CertificateVerification(BaseModel):
+    valid: bool
+    certificate_id: str
+    station: str | None = None
+    key_id: str | None = None
+    known: bool = Field(description="the ledger holds this exact certificate")
+    reason: str = ""
+
+
+class ImageFile(BaseModel):
+    name: str
+    size: int
+    modified_at: datetime
+
+
+class AuditReport(BaseModel):
+    entries: int
+    ok: bool
+    problems: list[str]
