@@ -62,7 +62,7 @@ class LedgerState(Message):
 
 
 class BenchApp(App[int]):
-    CSS_PATH = "bench.tcss"
+    CSS_PATH = str(Path(__file__).parent / "bench.tcss")
     TITLE = "Bench Agent"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [

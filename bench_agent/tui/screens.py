@@ -553,10 +553,6 @@ class WorkScreen(StepScreen):
     def handles(self, step: Step) -> bool:
         return step is self.step
 
-    def on_mount(self) -> None:
-        self.step = self.bench.wf.step
-        super().on_mount()
-
     def compose(self) -> ComposeResult:
         self.step = self.bench.wf.step
         yield from super().compose()
@@ -656,11 +652,11 @@ class WorkScreen(StepScreen):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         # "Stop" must work while the worker runs.
+        # (Textual also calls StepScreen.on_button_pressed, unless the default is prevented.)
         if event.button.id == "act-stop":
             event.stop()
+            event.prevent_default()
             self.bench.wf.cancel_event.set()
-            return
-        super().on_button_pressed(event)
 
     def show_progress(self, event: ProgressEvent) -> None:
         job = self.jobs.get(event.job) or self.jobs.get(event.job.rsplit("/", 1)[-1])

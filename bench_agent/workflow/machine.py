@@ -586,6 +586,8 @@ class Workflow:
     def run_image(self, *, progress: ProgressCallback = ignore_progress) -> ImageReport | None:
         self._expect(Step.IMAGE)
         self._refuse_if_pending()
+        if self.state.image_state == "":  # planning failed before (e.g. catalogue missing)
+            self._plan_image()
         if self.state.image_state == "skipped":
             self._event("skipped", "; ".join(self.state.image_reasons))
             self._goto(Step.RECORD)
