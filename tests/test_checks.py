@@ -1,0 +1,141 @@
+"""Automatic checks (CPU load, RAM pattern, sensors, MCE/EDAC, devices) and the SMART self-test."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bench_agent.errors import BenchError
+from bench_agent.inventory import collect_inventory
+from bench_agent.inventory.checks import (
+    count_mce_lines,
+    cpu_load,
+    ram_pattern_test,
+    read_edac_counts,
+    read_temperatures,
+    read_throttle_count,
+    run_auto_checks,
+)
+from bench_agent.inventory.selftest import remaining_percent, run_short_self_test
+from bench_agent.models.inventory import Inventory, OpticalDrive, SoundCard
+from bench_agent.progress import ProgressEvent
+from tests.conftest import FIXTURES, LoopFactory, require_tool
+
+
+def test_cpu_load_checks_every_result() -> None:
+    ok, rounds = cpu_load(2, 0.3)
+    assert ok and rounds > 0
+
+
+def test_ram_pattern_test_is_bounded_and_clean() -> None:
+    steps: list[tuple[int, int]] = []
+    verified, bad, passes = ram_pattern_test(16 << 20, 10.0, lambda d, t: steps.append((d, t)))
+    assert (bad, passes) == (0, 5)  # 0x00, 0xff, 0x55, 0xaa, then per-block stamps
+    assert verified == 5 * (16 << 20)
+    assert steps and steps[-1][1] == 5 * 16
+    start = time.monotonic()
+    _v, _b, short_passes = ram_pattern_test(256 << 20, 0.05)
+    assert time.monotonic() - start < 5  # the budget stops it early
+    assert short_passes <= 5
+
+
+def test_mce_lines_in_a_kernel_log() -> None:
+    log = "\n".join([
+        "Linux version 6.1.0-27-686",
+        "mce: [Hardware Error]: Machine check events logged",
+        "EDAC MC0: 1 CE memory read error on CPU_SrcID#0",
+        "e1000: eth0 NIC Link is Up 100 Mbps Full Duplex",
+    ])
+    assert count_mce_lines(log) == 2
+    assert count_mce_lines("") == 0
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_sensor_readers_over_a_sysfs_tree(tmp_path: Path) -> None:
+    # A sysfs layout as an old board exposes it (coretemp hwmon, ACPI zone, EDAC on i82875p).
+    write(tmp_path / "class/hwmon/hwmon0/name", "coretemp\n")
+    write(tmp_path / "class/hwmon/hwmon0/temp1_input", "54000\n")
+    write(tmp_path / "class/thermal/thermal_zone0/type", "acpitz\n")
+    write(tmp_path / "class/thermal/thermal_zone0/temp", "47500\n")
+    write(tmp_path / "devices/system/cpu/cpu0/thermal_throttle/core_throttle_count", "3\n")
+    write(tmp_path / "devices/system/cpu/cpu1/thermal_throttle/core_throttle_count", "1\n")
+    write(tmp_path / "devices/system/edac/mc/mc0/ce_count", "2\n")
+    write(tmp_path / "devices/system/edac/mc/mc0/ue_count", "0\n")
+    root = str(tmp_path)
+    assert read_temperatures(root) == {"coretemp/temp1_input": 54.0,
+                                       "acpitz/thermal_zone0": 47.5}
+    assert read_throttle_count(root) == 4
+    assert read_edac_counts(root) == (2, 0)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert read_temperatures(str(empty)) == {}
+    assert read_throttle_count(str(empty)) is None
+    assert read_edac_counts(str(empty)) is None
+
+
+def test_quick_auto_checks_on_this_machine() -> None:
+    inventory = collect_inventory(smart=False)
+    events: list[ProgressEvent] = []
+    start = time.monotonic()
+    checks = run_auto_checks(inventory, quick=True, progress=events.append)
+    elapsed = time.monotonic() - start
+    assert elapsed < 15
+    by_id = {c.id: c for c in checks}
+    assert by_id["cpu.load"].status == "pass"
+    assert by_id["ram.pattern"].status == "pass"
+    assert by_id["ram.size"].status in ("pass", "warn")
+    assert "cpu.mce" in by_id and "cpu.temperature" in by_id
+    assert events and events[-1].phase == "done"
+    assert all(c.duration_s <= 10 for c in checks)
+
+
+def test_devices_that_do_not_answer() -> None:
+    ghost = Inventory(source="live",
+                      optical=[OpticalDrive(name="sr97")],
+                      sound=[SoundCard(card=29, name="Ghost AC97")])
+    checks = {c.id: c for c in run_auto_checks(ghost, quick=True, progress=lambda e: None)}
+    assert checks["optical.sr97"].status == "fail"
+    assert checks["sound.card29"].status == "fail"
+    assert "Ghost AC97" in checks["sound.card29"].message
+
+
+def test_replayed_inventory_skips_the_checks() -> None:
+    replay = collect_inventory(evidence_dir=FIXTURES / "evidence" / "pentium4-desktop")
+    checks = run_auto_checks(replay, quick=True, progress=lambda e: None)
+    assert [c.status for c in checks] == ["skipped"]
+
+
+# --- SMART self-test -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,remaining", [
+    ("Self-test execution status:      ( 249)\tSelf-test routine in progress...\n"
+     "\t\t\t\t\t90% of test remaining.\n", 90),
+    ("Self-test execution status:      (   0)\tThe previous self-test routine completed\n"
+     "\t\t\t\t\twithout error or no self-test has ever \n", None),
+    ("Self-test status: Short self-test in progress (40% completed)\n", 60),
+    ("Self-test status: No self-test in progress\n", None),
+])
+def test_self_test_progress(text: str, remaining: int | None) -> None:
+    assert remaining_percent(text) == remaining
+
+
+def test_previous_self_test_line_of_real_output_is_not_running() -> None:
+    text = (FIXTURES / "smartctl" / "seagate-st9160821as-830b9c-failed.txt").read_text()
+    assert remaining_percent(text) is None
+
+
+@pytest.mark.device
+def test_self_test_on_a_device_without_smart(make_loop: LoopFactory) -> None:
+    require_tool("smartctl")
+    loop = make_loop(4 << 20)
+    with pytest.raises(BenchError) as err:
+        run_short_self_test(str(loop), lambda e: None)
+    assert loop.name in err.value.message
+    assert "smartctl cannot detect the device type" in err.value.message
