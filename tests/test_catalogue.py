@@ -1,0 +1,192 @@
+"""The image catalogue: parsing and its errors, the block map, choosing an image per machine."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bench_agent.errors import InputError
+from bench_agent.imaging import choose_image, find_image, load_catalogue
+from bench_agent.imaging.build import _subtract, merge_extents
+from bench_agent.imaging.catalogue import entry_to_toml
+from bench_agent.inventory.profiles import load_profile
+from bench_agent.models.image import ImageEntry, MappedRange
+from bench_agent.models.inventory import Cpu, Disk, Inventory, Memory
+from tests.conftest import FIXTURES
+from tests.test_image_support import ROOT, cli
+
+GIB = 1 << 30
+MIB = 1 << 20
+
+
+def _entry(name: str = "edu-amd64", arch: str = "amd64", **over: object) -> ImageEntry:
+    data: dict[str, object] = dict(
+        name=name, version="2026.1", architecture=arch, min_ram_mib=1024, min_disk_mib=8192,
+        description={"en": "Education master", "fr": "Master éducation"},
+        source=f"{name}.img.zst", compressed_size=1000, image_size=8 * GIB,
+        compressed_sha256="a" * 64, image_sha256="b" * 64, partition_table="gpt",
+        last_used_byte=6 * GIB,
+        ranges=[MappedRange(start=0, end=1 * MIB, sha256="c" * 64),
+                MappedRange(start=2 * MIB, end=6 * GIB, sha256="d" * 64)],
+    )
+    data.update(over)
+    return ImageEntry.model_validate(data)
+
+
+def _write(folder: Path, entry: ImageEntry) -> Path:
+    path = folder / f"{entry.name}.toml"
+    path.write_text(entry_to_toml(entry), encoding="utf-8")
+    return path
+
+
+def test_round_trip_and_lookup(tmp_path: Path) -> None:
+    _write(tmp_path, _entry())
+    _write(tmp_path, _entry("edu-i686", "i686", min_ram_mib=256))
+    entries = load_catalogue(tmp_path)
+    assert [e.name for e in entries] == ["edu-amd64", "edu-i686"]
+    again = find_image("edu-i686", tmp_path)
+    assert again.model_dump(exclude={"catalogue_file"}) == _entry(
+        "edu-i686", "i686", min_ram_mib=256).model_dump(exclude={"catalogue_file"})
+    assert find_image(str(tmp_path / "edu-amd64.toml")).architecture == "amd64"
+    with pytest.raises(InputError, match="No image named 'nope'"):
+        find_image("nope", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "edit,field,expected",
+    [
+        (lambda t: t.replace('architecture = "amd64"', 'architecture = "arm64"'),
+         "architecture", "one of"),
+        (lambda t: t.replace('image_sha256 = "' + "b" * 64, 'image_sha256 = "' + "B" * 64),
+         "image_sha256", "64 lowercase hexadecimal"),
+        (lambda t: t.replace("version = ", "# version = "), "version", "required"),
+        (lambda t: t.replace("end = 1048576", "end = 9000000000000"), "ranges[0].end", "image_size"),
+        (lambda t: t.replace("start = 2097152", "start = 0"), "ranges[1]", "sorted"),
+        (lambda t: "colour = 1\n" + t, "colour", "unknown key"),
+        (lambda t: t.replace("compressed_size = 1000", 'compressed_size = "big"'),
+         "compressed_size", "integer"),
+    ],
+)
+def test_malformed_entry_names_file_field_and_expectation(
+    tmp_path: Path, edit: object, field: str, expected: str
+) -> None:
+    text = entry_to_toml(_entry())
+    path = tmp_path / "broken.toml"
+    path.write_text(edit(text), encoding="utf-8")  # type: ignore[operator]
+    with pytest.raises(InputError) as err:
+        load_catalogue(tmp_path)
+    message = err.value.message
+    assert str(path) in message
+    assert f"'{field}'" in message
+    assert expected in message
+    assert err.value.hint
+
+
+def test_bad_toml_syntax(tmp_path: Path) -> None:
+    (tmp_path / "x.toml").write_text("name = \n")
+    with pytest.raises(InputError, match="is not valid TOML"):
+        load_catalogue(tmp_path)
+
+
+def test_env_sets_the_catalogue_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(tmp_path, _entry())
+    monkeypatch.setenv("BENCH_AGENT_IMAGES", str(tmp_path))
+    assert [e.name for e in load_catalogue()] == ["edu-amd64"]
+
+
+def test_extent_arithmetic() -> None:
+    assert merge_extents([(5000, 6000), (0, 100), (8192, 9000)], 20000) == [(0, 12288)]
+    assert merge_extents([(0, 100), (9000, 9001)], 20000) == [(0, 4096), (8192, 12288)]
+    assert merge_extents([(0, 10)], 7) == [(0, 7)]
+    assert _subtract([(0, 100)], [(10, 20), (50, 60)]) == [(0, 10), (20, 50), (60, 100)]
+    assert _subtract([(0, 100)], [(0, 100)]) == []
+
+
+def _inventory(*, lm: bool, ram_mib: int, disk_gib: int) -> Inventory:
+    return Inventory(
+        cpu=Cpu(model="test", flags=["fpu", "sse2", *(["lm"] if lm else [])], is_64bit=lm),
+        memory=Memory(total_bytes=ram_mib * MIB),
+        disks=[Disk(name="sda", size_bytes=disk_gib * GIB)],
+    )
+
+
+CATALOGUE = [_entry(), _entry("edu-i686", "i686", min_ram_mib=256, min_disk_mib=4096,
+                              last_used_byte=3 * GIB),
+             _entry("light-i686", "i686", min_ram_mib=128, min_disk_mib=2048,
+                    last_used_byte=1 * GIB)]
+
+
+def test_32_bit_cpu_gets_an_i686_image() -> None:
+    chosen, reasons = choose_image(_inventory(lm=False, ram_mib=2048, disk_gib=80), None,
+                                   CATALOGUE)
+    assert chosen is not None and chosen.architecture == "i686"
+    assert any("edu-amd64" in r and "64-bit" in r and "'lm'" in r for r in reasons)
+    assert reasons[-1].startswith("Chosen: ")
+
+
+def test_64_bit_cpu_prefers_amd64_and_profile_order_wins() -> None:
+    machine = _inventory(lm=True, ram_mib=4096, disk_gib=120)
+    chosen, _reasons = choose_image(machine, None, CATALOGUE)
+    assert chosen is not None and chosen.name == "edu-amd64"
+    profile = load_profile("pentium4")  # prefers edu-i686
+    chosen, _reasons = choose_image(machine, profile, CATALOGUE)
+    assert chosen is not None and chosen.name == "edu-i686"
+
+
+def test_ram_and_disk_minimums_are_enforced_with_reasons() -> None:
+    chosen, reasons = choose_image(_inventory(lm=False, ram_mib=192, disk_gib=80), None,
+                                   CATALOGUE)
+    assert chosen is not None and chosen.name == "light-i686"
+    assert any("edu-i686" in r and "256 MiB of RAM" in r for r in reasons)
+    chosen, reasons = choose_image(_inventory(lm=True, ram_mib=4096, disk_gib=80), None,
+                                   CATALOGUE, target_disk_bytes=2 * GIB)
+    assert chosen is not None and chosen.name == "light-i686"
+    assert any("edu-amd64" in r and "needs a disk" in r for r in reasons)
+    chosen, reasons = choose_image(_inventory(lm=False, ram_mib=64, disk_gib=1), None, CATALOGUE)
+    assert chosen is None
+    assert reasons[-1] == "No image in the catalogue suits this machine."
+
+
+def test_reasons_are_translated(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench_agent.i18n import set_language
+
+    set_language("fr")
+    _chosen, reasons = choose_image(_inventory(lm=False, ram_mib=2048, disk_gib=80), None,
+                                    CATALOGUE)
+    assert any("processeur 64 bits" in r for r in reasons)
+    assert reasons[-1].startswith("Choisie : ")
+
+
+def _env(images: Path) -> dict[str, str]:
+    return {**os.environ, "BENCH_AGENT_IMAGES": str(images), "PYTHONPATH": str(ROOT)}
+
+
+def test_images_command_with_evidence(tmp_path: Path) -> None:
+    for entry in CATALOGUE:
+        _write(tmp_path, entry)
+    evidence = FIXTURES / "evidence" / "pentium4-desktop"
+    result = cli("images", "--json", "--evidence", str(evidence), "--profile", "test-bench",
+                 env=_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["chosen"] in {"edu-i686", "light-i686"}
+    by_name = {e["name"]: e for e in data["images"]}
+    assert by_name["edu-amd64"]["suits"] is False
+    assert "lm" in by_name["edu-amd64"]["reason"]
+    text = cli("--lang", "fr", "images", "--evidence", str(evidence), env=_env(tmp_path))
+    assert text.returncode == 0, text.stderr
+    assert "→ choisie" in text.stdout
+    assert "Choisie : " in text.stdout
+
+
+def test_images_command_malformed_entry_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('name = "x"\n')
+    result = cli("images", "--evidence", str(FIXTURES / "evidence" / "pentium4-desktop"),
+                 env=_env(tmp_path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("error: Catalogue entry ") and "bad.toml" in first

@@ -1,0 +1,155 @@
+"""Fetching an image into the cache from a real local HTTP server: resume, digest, refetch."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bench_agent.errors import BenchError, InputError
+from bench_agent.imaging import ensure_local
+from bench_agent.models.image import ImageEntry, MappedRange
+
+SIZE = 3 * (1 << 20) + 12345
+
+
+@dataclass
+class ServerState:
+    files: dict[str, bytes] = field(default_factory=dict)
+    cut_next: int = 0  # cut this many next responses half-way
+    requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    state: ServerState
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        state = self.state
+        rng = self.headers.get("Range")
+        state.requests.append((self.path, rng))
+        name = self.path.rsplit("/", 1)[-1]
+        data = state.files.get(name)
+        if data is None or not self.path.startswith("/images/"):
+            self.send_error(404)
+            return
+        start = 0
+        status = 200
+        if rng:
+            match = re.fullmatch(r"bytes=(\d+)-", rng)
+            assert match
+            start = int(match.group(1))
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.end_headers()
+                return
+            status = 206
+        body = data[start:]
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.end_headers()
+        if state.cut_next:
+            state.cut_next -= 1
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)  # the cable is pulled mid-transfer
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, ServerState]]:
+    state = ServerState()
+    handler = type("Handler", (_Handler,), {"state": state})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/images", state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _entry(data: bytes, name: str = "edu") -> ImageEntry:
+    return ImageEntry(
+        name=name, version="1", architecture="amd64", source=f"{name}.img.zst",
+        compressed_size=len(data), image_size=1 << 20,
+        compressed_sha256=hashlib.sha256(data).hexdigest(), image_sha256="0" * 64,
+        ranges=[MappedRange(start=0, end=4096, sha256="0" * 64)],
+        catalogue_file="/nonexistent/catalogue/edu.toml",
+    )
+
+
+def test_cut_mid_transfer_resumes_with_range(
+    server: tuple[str, ServerState], tmp_path: Path
+) -> None:
+    url, state = server
+    data = os.urandom(SIZE)
+    state.files["edu.img.zst"] = data
+    state.cut_next = 1
+    path = ensure_local(_entry(data), tmp_path / "cache", url)
+    assert path.read_bytes() == data
+    assert len(state.requests) == 2
+    assert state.requests[0][1] is None
+    resumed_at = state.requests[1][1]
+    assert resumed_at is not None and resumed_at.startswith("bytes=")
+    offset = int(resumed_at[6:-1])
+    assert 0 < offset < SIZE  # resumed, not restarted
+    assert not (tmp_path / "cache" / "edu.img.zst.part").exists()
+    # Second use: the cache is trusted after its check, no request at all.
+    assert ensure_local(_entry(data), tmp_path / "cache", url) == path
+    assert len(state.requests) == 2
+
+
+def test_corrupt_cache_is_fetched_again(server: tuple[str, ServerState], tmp_path: Path) -> None:
+    url, state = server
+    data = os.urandom(SIZE)
+    state.files["edu.img.zst"] = data
+    path = ensure_local(_entry(data), tmp_path / "cache", url)
+    with open(path, "r+b") as handle:
+        handle.seek(SIZE // 3)
+        handle.write(b"\0\1\2")
+    path2 = ensure_local(_entry(data), tmp_path / "cache", url)
+    assert path2.read_bytes() == data
+    assert len(state.requests) == 2
+
+
+def test_partial_part_file_is_resumed(server: tuple[str, ServerState], tmp_path: Path) -> None:
+    url, state = server
+    data = os.urandom(SIZE)
+    state.files["edu.img.zst"] = data
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "edu.img.zst.part").write_bytes(data[:1000])
+    assert ensure_local(_entry(data), cache, url).read_bytes() == data
+    assert state.requests == [("/images/edu.img.zst", "bytes=1000-")]
+
+
+def test_server_copy_with_wrong_digest_is_refused(
+    server: tuple[str, ServerState], tmp_path: Path
+) -> None:
+    url, state = server
+    data = os.urandom(SIZE)
+    state.files["edu.img.zst"] = data[:-1] + bytes([data[-1] ^ 1])
+    with pytest.raises(BenchError, match="does not match its SHA-256"):
+        ensure_local(_entry(data), tmp_path / "cache", url)
+    assert not (tmp_path / "cache" / "edu.img.zst").exists()
+
+
+def test_missing_without_server_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no server is set"):
+        ensure_local(_entry(b"x"), tmp_path / "cache")
