@@ -234,3 +234,36 @@ def test_dmidecode_memory_modules() -> None:
     assert slots == 4
     assert [m.locator for m in modules] == ["DIMM_1", "DIMM_2"]
     assert all(m.manufacturer == "" for m in modules)  # "Not Specified" is not a maker
+
+
+def test_bundle_recorded_with_udevd_running(tmp_path: Path) -> None:
+    """With udevd, lsblk names the devices and the udev database adds what sysfs lacks."""
+    lsblk = {"blockdevices": [
+        {"name": "sda", "kname": "sda", "maj:min": "8:0", "path": "/dev/sda", "type": "disk",
+         "size": 250059350016, "model": "Samsung SSD 840 EVO 250GB", "serial": None,
+         "tran": "sata", "rota": True, "rm": False, "ro": False, "log-sec": 512,
+         "phy-sec": 512, "mountpoints": [None]},
+        {"name": "sr0", "kname": "sr0", "maj:min": "11:0", "path": "/dev/sr0", "type": "rom",
+         "size": 1073741312, "model": "DVD+-RW GH24NSD1", "tran": "sata", "rota": True,
+         "rm": True, "ro": False, "log-sec": 2048, "phy-sec": 2048, "mountpoints": [None]},
+    ]}
+    (tmp_path / "lsblk.json").write_text(json.dumps(lsblk))
+    udev = tmp_path / "run" / "udev" / "data"
+    udev.mkdir(parents=True)
+    (udev / "b8:0").write_text("S:disk/by-id/ata-Samsung_SSD_840\nE:ID_BUS=ata\n"
+                               "E:ID_SERIAL_SHORT=S1DBNSAF123456X\n"
+                               "E:ID_ATA_ROTATION_RATE_RPM=0\n")
+    (udev / "b11:0").write_text("E:ID_CDROM=1\nE:ID_CDROM_CD_R=1\nE:ID_CDROM_DVD=1\n"
+                                "E:ID_CDROM_DVD_PLUS_RW=1\nE:ID_VENDOR=HL-DT-ST\n"
+                                "E:ID_MODEL=DVD+-RW_GH24NSD1\nE:ID_BUS=ata\n")
+    (tmp_path / "smartctl").mkdir()
+    shutil.copy(SMARTCTL / "ssd-samsung-840evo-7e3c6c.txt", tmp_path / "smartctl" / "sda.txt")
+    inventory = collect_inventory(evidence_dir=tmp_path)
+    disk = inventory.disks[0]
+    assert disk.serial == "S1DBNSAF123456X"  # lsblk had none; udev's ID_SERIAL_SHORT
+    assert disk.rotational is False  # lsblk's rota=1 corrected by the drive's 0 rpm
+    assert disk.transport == "sata" and disk.health == "warn"  # 63003 power-on hours
+    drive = inventory.optical[0]
+    assert (drive.vendor, drive.model) == ("HL-DT-ST", "DVD+-RW GH24NSD1")
+    assert drive.can_read_dvd and drive.can_write_dvd and drive.can_write_cd
+    assert [d.name for d in inventory.disks] == ["sda"]  # the DVD writer is not a disk

@@ -109,11 +109,22 @@ def _transport_from_smartctl(result: SmartctlResult) -> Transport:
     return "unknown"
 
 
-def _smart_for(source: Source, name: str, smart: bool) -> SmartctlResult | None:
+def _smart_for(source: Source, disk: Disk, smart: bool) -> SmartctlResult | None:
     if not smart and source.live:
         return None
-    return _parse_smart_text(source.command(
-        f"smartctl/{name}.txt", ["smartctl", "-x", f"/dev/{name}"], timeout_s=30))
+    rel = f"smartctl/{disk.name}.txt"
+    argv = ["smartctl", "-x", f"/dev/{disk.name}"]
+    first: SmartctlResult | None = None
+    if source.live and disk.transport == "usb":
+        # Most USB enclosures pass ATA commands through SAT; smartctl only guesses that for
+        # bridges it knows, so ask for it first and fall back to its own guess. Either way the
+        # bundle keeps the text the result came from.
+        first = _parse_smart_text(source.command(
+            rel, ["smartctl", "-x", "-d", "sat", f"/dev/{disk.name}"], timeout_s=30))
+        if first is not None and first.smart.available:
+            return first
+    second = _parse_smart_text(source.command(rel, argv, timeout_s=30))
+    return second if second is not None else first
 
 
 def _parse_smart_text(text: str | None) -> SmartctlResult | None:
@@ -222,7 +233,7 @@ def collect_block(
         # smartctl may wait on a slow USB bridge: probe the drives side by side.
         if to_probe:
             with ThreadPoolExecutor(max_workers=min(4, len(to_probe))) as pool:
-                results = list(pool.map(lambda d: _smart_for(source, d.name, smart), to_probe))
+                results = list(pool.map(lambda d: _smart_for(source, d, smart), to_probe))
             probed = dict(zip([d.name for d in to_probe], results, strict=True))
         else:
             probed = {}
@@ -286,6 +297,12 @@ def collect_sound(source: Source) -> list[SoundCard]:
             card.driver = posixpath.basename(driver)
         if bus:
             card.bus = posixpath.basename(bus)
+        udev = source.read(f"run/udev/data/+sound:card{card.card}")
+        props = parse_udev_db(udev) if udev else {}
+        card.bus = card.bus or props.get("ID_BUS", "")
+        model = props.get("ID_MODEL_FROM_DATABASE", "")
+        if model and not card.name:
+            card.name = model
     return cards
 
 

@@ -76,6 +76,8 @@ class WipePolicy(_Strict):
     verify: Literal["full", "sample", "none"] = "sample"
     allow_removable: bool = False
     allow_loop: bool = False
+    # A rejected machine leaves for parts or recycling: its disks are wiped all the same.
+    wipe_rejected: bool = True
 
 
 class ImagePolicy(_Strict):
