@@ -139,3 +139,19 @@ def test_self_test_on_a_device_without_smart(make_loop: LoopFactory) -> None:
         run_short_self_test(str(loop), lambda e: None)
     assert loop.name in err.value.message
     assert "smartctl cannot detect the device type" in err.value.message
+
+
+def test_check_cli_on_this_machine_under_test_bench() -> None:
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bench_agent.cli.main", "check", "--profile", "test-bench",
+         "--quick", "--json"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr  # kept: a VM meets the test bench
+    data = json.loads(result.stdout)
+    assert data["verdict"]["outcome"] == "kept"
+    ids = {c["id"] for c in data["auto_checks"]}
+    assert {"cpu.load", "cpu.mce", "ram.size", "ram.pattern"} <= ids
+    assert data["disks"] and data["cpu"]["logical_cpus"] >= 1

@@ -125,9 +125,12 @@ def print_inventory(inventory: Inventory) -> None:
     if rows:
         print_table([_("disk"), _("model"), _("size"), _("media"), _("bus"), _("serial"),
                      _("health")], rows, title=_("Disks"))
+        from bench_agent.i18n import get_language
+
         for disk in inventory.disks:
             if disk.health in ("warn", "fail"):
-                for reason in disk.health_reasons:
+                reasons = disk.health_reasons_i18n.get(get_language()) or disk.health_reasons
+                for reason in reasons:
                     print(f"  {disk.name}: {reason}")
     else:
         print(_("Disks: none found"))

@@ -358,6 +358,9 @@ def build_inventory(source: Source, *, smart: bool = True) -> Inventory:
     dmi = _dmi_values(source)
     if not dmi:
         source.warn("no DMI data (sys/class/dmi/id): system identity from hardware digest")
+    elif "product_serial" not in dmi:
+        source.warn("sys/class/dmi/id/product_serial not readable (root only): "
+                    "identity from the UUID or a hardware digest")
     inventory.system = parse_dmi(dmi)
     block = attempt("block devices", lambda: collect_block(source, smart))
     if isinstance(block, tuple):

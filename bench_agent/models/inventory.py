@@ -115,7 +115,7 @@ class Disk(Model):
     read_only: bool = False
     smart: Smart = Field(default_factory=Smart)
     health: Health = "unknown"
-    health_reasons: list[str] = Field(default_factory=list)
+    health_reasons: list[str] = Field(default_factory=list)  # in English
     # Same reasons in every language, for records read later ({"en": [...], "fr": [...]}).
     health_reasons_i18n: dict[str, list[str]] = Field(default_factory=dict)
     kind: str = "disk"  # lsblk TYPE: disk, loop, rom...
