@@ -98,7 +98,7 @@ class BenchApp(App[int]):
         self.busy = ""
         self._last_key: tuple[str, float] = ("", 0.0)
         self._scan_timer: Any = None
-        self.resume_notice = ""
+        self.show_resume_notice = False
         self.wf = Workflow(
             self.settings,
             self.engines,
@@ -110,12 +110,11 @@ class BenchApp(App[int]):
             journal_dir=journal_dir,
             clock=clock,
         )
-        if self.wf.resumed and self.wf.step not in (Step.OPERATOR, Step.INTAKE):
-            self.resume_notice = _(
-                "Resumed after a restart: machine {asset}, step '{step}'.",
-                asset=self.wf.state.asset_tag or "–",
-                step=self.wf.step.value,
-            )
+        self.resumed_at = self.wf.step
+        self.show_resume_notice = self.wf.resumed and self.wf.step not in (
+            Step.OPERATOR,
+            Step.INTAKE,
+        )
         self.operator = operator or default_operator(self.settings.operator)
         for theme in BENCH_THEMES:
             self.register_theme(theme)
@@ -150,6 +149,19 @@ class BenchApp(App[int]):
             self._scan_timer = None
         if profile.scan_mode == "auto-scan" and self.is_running:
             self._scan_timer = self.set_interval(profile.scan_rate_ms / 1000, self.action_next)
+
+    @property
+    def resume_notice(self) -> str:
+        """Said on every screen until the next machine: the bench restarted mid-machine."""
+        if not self.show_resume_notice:
+            return ""
+        from bench_agent.workflow.state import STEP_TITLES
+
+        return _(
+            "Resumed after a restart: machine {asset}, step '{step}'.",
+            asset=self.wf.state.asset_tag or "–",
+            step=_(STEP_TITLES[self.resumed_at]),
+        )
 
     def key_for(self, binding_id: str) -> str:
         """The first key of a binding after the operator's keymap, as shown on screen."""

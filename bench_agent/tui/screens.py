@@ -16,7 +16,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Digits, Input, Label, Static
 
 from bench_agent.errors import BenchError
-from bench_agent.i18n import _
+from bench_agent.i18n import _, get_language
 from bench_agent.progress import ProgressEvent
 from bench_agent.tui.widgets import (
     BenchHeader,
@@ -229,7 +229,11 @@ def inventory_tiles(app: BenchApp) -> list[Tile]:
             Tile(
                 _("Disk {name}", name=disk.name),
                 disk.health,
-                [disk.model or "–", human_bytes(disk.size_bytes), *disk.health_reasons[:2]],
+                [
+                    disk.model or "–",
+                    human_bytes(disk.size_bytes),
+                    *(disk.health_reasons_i18n.get(get_language()) or disk.health_reasons)[:2],
+                ],
             )
         )
     if not inv.disks:
@@ -442,19 +446,24 @@ class VerdictScreen(StepScreen):
             )
             yield Digits(f"{passed}:{len(verdict.criteria)}", id="verdict-digits")
         yield Label(_("criteria met : criteria checked"), classes="explain")
-        if verdict.summary:
-            yield Static(verdict.summary, classes="explain")
-        for action in verdict.actions:
-            yield Label("⚒ " + action, classes="remediation")
+        lang = get_language()
+        summary = verdict.summaries.get(lang) or verdict.summary
+        if summary:
+            yield Static(summary, classes="explain")
+        for criterion in verdict.criteria:
+            action = criterion.actions.get(lang) or criterion.action
+            if action:
+                yield Label("⚒ " + action, classes="remediation")
         for criterion in verdict.criteria:
             if criterion.status != "pass":
-                yield Label(
-                    f"{status_text(criterion.status)}  {criterion.id}: {criterion.message}",
+                message = criterion.messages.get(lang) or criterion.message
+                yield Static(
+                    f"{status_text(criterion.status)}  {criterion.id}: {message}",
                     classes=f"criterion {status_class(criterion.status)}",
                 )
         ok = [c.id for c in verdict.criteria if c.status == "pass"]
         if ok:
-            yield Label(_("✔ OK: {ids}", ids=", ".join(ok)), classes="criterion -ok")
+            yield Static(_("✔ OK: {ids}", ids=", ".join(ok)), classes="criterion -ok")
 
     def actions(self) -> list[Action]:
         verdict = self.bench.wf.state.verdict
@@ -642,7 +651,7 @@ class WorkScreen(StepScreen):
                     return
                 if wf.state.pending_interruption:
                     wf.confirm_rerun(by=wf.state.operator)
-                self.bench.resume_notice = ""
+                self.bench.show_resume_notice = False
                 self.refresh_view()
 
             self.app.push_screen(
@@ -730,7 +739,7 @@ class FinishScreen(StepScreen):
 
     def act(self, action_id: str) -> None:
         if action_id == "next":
-            self.bench.resume_notice = ""
+            self.bench.show_resume_notice = False
             self.bench.run_step("next", self.bench.wf.next_machine)
 
 

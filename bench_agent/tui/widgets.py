@@ -134,7 +134,7 @@ class Tile(Vertical):
         yield Label(self.title_text, classes="tile-title")
         yield Label(status_text(self.status), classes="tile-status")
         for line in self.lines:
-            yield Label(line, classes="tile-line")
+            yield Static(line, classes="tile-line")
 
 
 class JobProgress(Vertical):
