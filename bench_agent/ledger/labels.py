@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bench_agent.errors import InputError
-from bench_agent.i18n import _
+from bench_agent.ledger.dashboard.lang import _
 from bench_agent.models.record import BenchRecord
 
 MAINTENANCE_YEARS = 3

@@ -19,12 +19,13 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bench_agent.i18n import N_, _
+from bench_agent.i18n import N_
+from bench_agent.ledger.dashboard.lang import _
 from bench_agent.models.record import BenchRecord
 
 BENEFICIARY_CATEGORIES = ("family", "job_seeker", "student", "association", "school")
@@ -68,6 +69,12 @@ LABELS = {
     "student": N_("students"),
     "association": N_("associations"),
     "school": N_("schools"),
+    "disk.failed": N_("failed disk"),
+    "guided.screen": N_("screen out of order"),
+    "guided.keyboard": N_("keyboard out of order"),
+    "guided.mouse": N_("mouse out of order"),
+    "guided.sound": N_("no sound"),
+    "guided.optical": N_("optical drive out of order"),
 }
 
 
@@ -194,8 +201,12 @@ def compute_report(
     start: date,
     end: date,
     lot: str | None = None,
+    asset_key: Callable[[BenchRecord], str] = record_asset,
 ) -> ProgrammeReport:
-    """The report for ``start``..``end`` (both days included), for one ``lot`` or all."""
+    """The report for ``start``..``end`` (both days included), for one ``lot`` or all.
+
+    ``asset_key`` says which machine a record is about (the ledger passes its asset ids).
+    """
     report = ProgrammeReport(period_from=start, period_to=end, lot=lot)
     monthly: dict[str, Counter[str]] = {}
 
@@ -208,7 +219,7 @@ def compute_report(
             continue
         if lot is not None and record.lot != lot:
             continue
-        key = record_asset(record)
+        key = asset_key(record)
         current = latest.get(key)
         if current is None or _naive(record_time(current)) <= _naive(when):
             latest[key] = record

@@ -1,0 +1,58 @@
+// Live station board: rows replaced from server-sent events; ages counted locally.
+(function () {
+  "use strict";
+  var announce = document.getElementById("announce");
+  var liveState = document.getElementById("live-state");
+
+  function ages() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-age]").forEach(function (t) {
+      var seconds = Math.max(0, Math.round((now - Date.parse(t.getAttribute("datetime"))) / 1000));
+      var text = seconds < 120 ? seconds + " s" : Math.round(seconds / 60) + " min";
+      var span = t.nextElementSibling;
+      if (!span || !span.classList.contains("age")) {
+        span = document.createElement("small");
+        span.className = "age";
+        t.after(span);
+      }
+      span.textContent = " (" + text + ")";
+    });
+  }
+
+  function replace(id, html) {
+    var old = document.getElementById(id);
+    var holder = document.createElement(old && old.tagName === "TR" ? "tbody" : "div");
+    holder.innerHTML = html.trim();
+    var fresh = holder.firstElementChild;
+    if (!fresh) { return; }
+    if (old) {
+      var before = old.getAttribute("data-status");
+      var after = fresh.getAttribute("data-status");
+      // Keep keyboard focus where it was when the row holding it is replaced.
+      var focused = old.contains(document.activeElement);
+      old.replaceWith(fresh);
+      if (focused) { fresh.setAttribute("tabindex", "-1"); fresh.focus(); }
+      if (before !== after && (after === "offline" || after === "stuck") && announce) {
+        announce.textContent = fresh.querySelector("th").textContent + ": " + fresh.querySelector(".badge").textContent;
+      }
+    } else if (fresh.tagName === "TR") {
+      document.querySelector("#board tbody").appendChild(fresh);
+    }
+  }
+
+  function state(on) {
+    if (liveState) { liveState.textContent = liveState.getAttribute(on ? "data-on" : "data-off"); }
+    document.body.setAttribute("data-live", on ? "on" : "off");
+  }
+
+  if (window.EventSource && document.getElementById("board")) {
+    var source = new EventSource("/dashboard/events?lang=" + encodeURIComponent(document.body.getAttribute("data-lang")));
+    source.addEventListener("open", function () { state(true); });
+    source.addEventListener("error", function () { state(false); });
+    source.addEventListener("station", function (e) { var d = JSON.parse(e.data); replace(d.id, d.html); ages(); });
+    source.addEventListener("stats", function (e) { replace("stats", JSON.parse(e.data).html); });
+    source.addEventListener("summary", function (e) { replace("summary", JSON.parse(e.data).html); });
+  }
+  ages();
+  setInterval(ages, 1000);
+})();
