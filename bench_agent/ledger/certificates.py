@@ -79,13 +79,19 @@ def _render_plain(document: dict[str, Any]) -> bytes:
             return text.encode("latin-1", "replace").decode("latin-1")
 
     pdf.set_font(family, size=16)
-    pdf.multi_cell(0, 9, clean(_("Media sanitization certificate (NIST SP 800-88)")))
+    pdf.multi_cell(
+        0,
+        9,
+        clean(_("Media sanitization certificate (NIST SP 800-88)")),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     pdf.set_font(family, size=9)
     body = {k: v for k, v in document.items() if k != "signature"}
     rows: list[tuple[str, str]] = []
     _flatten("", body, rows)
     for key, value in rows:
-        pdf.multi_cell(0, 5, clean(f"{key}: {value}"))
+        pdf.multi_cell(0, 5, clean(f"{key}: {value}"), new_x="LMARGIN", new_y="NEXT")
     signature = document.get("signature")
     pdf.ln(4)
     pdf.set_font(family, size=8)
@@ -100,6 +106,10 @@ def _render_plain(document: dict[str, Any]) -> bytes:
                     key_id=str(signature.get("key_id", "")),
                 )
             ),
+            new_x="LMARGIN",
+            new_y="NEXT",
         )
-        pdf.multi_cell(0, 4, clean(json.dumps(signature, sort_keys=True)))
+        pdf.multi_cell(
+            0, 4, clean(json.dumps(signature, sort_keys=True)), new_x="LMARGIN", new_y="NEXT"
+        )
     return bytes(pdf.output())
