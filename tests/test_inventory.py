@@ -85,7 +85,7 @@ def test_missing_sources_become_warnings(tmp_path: Path) -> None:
     assert inventory.disks == []
     assert any("proc/meminfo" in w for w in inventory.warnings)
     assert any("CPU" in w for w in inventory.warnings)
-    assert inventory.system.machine_id.startswith("hw-")
+    assert inventory.system.machine_id.startswith("hw-")  # nothing to identify it by
 
 
 def test_corrupt_lsblk_json_is_a_warning(tmp_path: Path) -> None:
@@ -195,11 +195,16 @@ def test_machine_id_is_stable_without_a_serial() -> None:
     junk = System(vendor="ASUS", product="P5GC", serial="To be filled by O.E.M.",
                   uuid="00000000-0000-0000-0000-000000000000")
     first = machine_id(junk, macs=["00:1a:92:aa:bb:cc"], disk_serials=["WD-1234", "S1ZX"])
-    again = machine_id(junk.model_copy(), macs=["00:1A:92:AA:BB:CC"],
-                       disk_serials=["S1ZX", "WD-1234"])
-    assert first == again and first.startswith("hw-")
-    other = machine_id(junk, macs=["00:1a:92:aa:bb:cd"], disk_serials=["WD-1234", "S1ZX"])
+    # Same NIC, disks replaced at the bench (a remediation): still the same machine.
+    again = machine_id(junk.model_copy(), macs=["00:1A:92:AA:BB:CC"], disk_serials=["NEW-9"])
+    assert first == again and first.startswith("mac-")
+    other = machine_id(junk, macs=["00:1a:92:aa:bb:cd"])
     assert other != first
+    with_board = machine_id(junk, board_serial="MB-1234567", macs=["00:1a:92:aa:bb:cc"])
+    assert with_board.startswith("board-")
+    disks_only = machine_id(junk, macs=["00:00:00:00:00:00"], disk_serials=["S1ZX", "WD-1234"])
+    assert disks_only == machine_id(junk, disk_serials=["WD-1234", "S1ZX"])
+    assert disks_only.startswith("disk-")
     with_uuid = machine_id(junk.model_copy(update={"uuid": "6a1f0e2c-1111-2222-3333-444455556666"}))
     assert with_uuid.startswith("uuid-")
     real = machine_id(System(vendor="Dell", product="GX270", serial="4BQ2K1J"))

@@ -340,3 +340,32 @@ def test_attribute_line_roundtrip(ident: int, raw: int, suffix: str) -> None:
     assert len(s.attributes) == 1
     assert s.attributes[0].id == ident
     assert s.attributes[0].raw_value == raw
+
+
+def test_sas_drive_fields() -> None:
+    # The SCSI/SAS layout of smartctl (written after smartctl 7's scsiprint.cpp labels).
+    text = (
+        "=== START OF INFORMATION SECTION ===\n"
+        "Vendor:               SEAGATE\nProduct:              ST300MM0008\n"
+        "Revision:             TT31\n"
+        "User Capacity:        300,000,000,000 bytes [300 GB]\n"
+        "Logical block size:   512 bytes\nPhysical block size:  4096 bytes\n"
+        "Rotation Rate:        10500 rpm\nSerial number:        S0K2ABCD\n"
+        "Transport protocol:   SAS (SPL-3)\n"
+        "SMART support is:     Available - device has SMART capability.\n"
+        "SMART support is:     Enabled\n\n"
+        "=== START OF READ SMART DATA SECTION ===\n"
+        "SMART Health Status: OK\n\n"
+        "Current Drive Temperature:     31 C\n"
+        "Elements in grown defect list: 12\n\n"
+        "Accumulated power on time, hours:minutes 41234:07\n"
+    )
+    r = parse_smartctl(text)
+    assert (r.device_type, r.vendor, r.model, r.firmware) == ("scsi", "SEAGATE", "ST300MM0008",
+                                                              "TT31")
+    assert r.serial == "S0K2ABCD" and r.transport_hint == "scsi"
+    assert (r.logical_sector_size, r.physical_sector_size) == (512, 4096)
+    assert r.rotational is True and r.rotation_rpm == 10500
+    s = r.smart
+    assert s.available and s.overall == "PASSED"
+    assert (s.reallocated_sectors, s.power_on_hours, s.temperature_c) == (12, 41234, 31)

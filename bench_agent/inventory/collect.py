@@ -317,6 +317,7 @@ def collect_network(source: Source) -> list[NetworkInterface]:
         carrier = (source.read(f"{base}/carrier") or "").strip()
         speed = (source.read(f"{base}/speed") or "").strip()
         driver = source.readlink(f"{base}/device/driver")
+        bus = source.readlink(f"{base}/device/subsystem")
         wireless = source.readlink(f"{base}/phy80211") is not None
         speed_value = int(speed) if speed.lstrip("-").isdigit() else None
         interfaces.append(NetworkInterface(
@@ -325,6 +326,7 @@ def collect_network(source: Source) -> list[NetworkInterface]:
             link=(carrier == "1") if carrier in ("0", "1") else None,
             speed_mbps=speed_value if speed_value and speed_value > 0 else None,
             wireless=wireless,
+            bus=posixpath.basename(bus) if bus else "",
         ))
     return interfaces
 
@@ -374,8 +376,10 @@ def build_inventory(source: Source, *, smart: bool = True) -> Inventory:
     inventory.system.machine_id = machine_id(
         inventory.system,
         board_serial=dmi.get("board_serial", ""),
-        macs=[n.mac for n in inventory.network if not n.wireless or n.mac],
-        disk_serials=[d.serial for d in inventory.disks if d.kind == "disk"],
+        # Built-in interfaces only: a USB dongle or a disk leaves with the next machine.
+        macs=[n.mac for n in inventory.network if n.bus != "usb"],
+        disk_serials=[d.serial for d in inventory.disks
+                      if d.kind == "disk" and not d.removable and d.transport != "usb"],
     )
     inventory.warnings = [*source.warnings, *probe_warnings]
     return inventory

@@ -337,6 +337,19 @@ def parse_smartctl(text: str) -> SmartctlResult:
             if temp_id in by_id and by_id[temp_id].raw_value is not None:
                 smart.temperature_c = by_id[temp_id].raw_value
                 break
+    if result.device_type == "scsi" and smart.available:
+        # SAS/SCSI drives: the grown defect list plays the part of reallocated sectors.
+        smart.reallocated_sectors = parse_int(info.get("Elements in grown defect list", ""))
+        hours = re.search(r"^Accumulated power on time, hours:minutes\s+(\d+):\d+", text,
+                          re.MULTILINE)
+        if hours:
+            smart.power_on_hours = int(hours.group(1))
+        smart.temperature_c = _first_number(info.get("Current Drive Temperature", ""))
+        block = parse_int(info.get("Logical block size", "").replace("bytes", ""))
+        if block:
+            result.logical_sector_size = block
+            result.physical_sector_size = parse_int(
+                info.get("Physical block size", "").replace("bytes", "")) or block
     if result.device_type == "nvme" and nvme_health:
         warning = nvme_health.get("Critical Warning", "")
         if warning:

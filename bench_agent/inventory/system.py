@@ -79,8 +79,11 @@ def machine_id(
 ) -> str:
     """A stable identity: the DMI serial when real, else the UUID, else a hardware digest.
 
-    The prefix says which one was used (``sn-``, ``uuid-``, ``hw-``); the rest is a digest so
-    the id has the same shape whatever it came from.
+    The digest prefers what stays with the machine through the bench: the board's serial, then
+    the MAC addresses of the built-in network interfaces; disk serials only as a last resort
+    (disks are the part most often replaced). The prefix says which source was used (``sn-``,
+    ``uuid-``, ``board-``, ``mac-``, ``disk-``, ``hw-``); the rest is a digest so the id has
+    the same shape whatever it came from.
     """
     def digest(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
@@ -91,12 +94,15 @@ def machine_id(
         return "sn-" + digest(f"{vendor}|{product}|{system.serial.strip()}")
     if system.uuid and not is_junk_identifier(system.uuid):
         return "uuid-" + digest(system.uuid.strip().lower())
-    parts = [vendor, product]
     if board_serial and not is_junk_identifier(board_serial):
-        parts.append("board:" + board_serial.strip())
-    parts += sorted("mac:" + m.lower() for m in (macs or []) if m and not is_junk_identifier(m))
-    parts += sorted("disk:" + s for s in (disk_serials or []) if s and not is_junk_identifier(s))
-    return "hw-" + digest("|".join(parts))
+        return "board-" + digest(f"{vendor}|{product}|{board_serial.strip()}")
+    good_macs = sorted({m.lower() for m in (macs or []) if m and not is_junk_identifier(m)})
+    if good_macs:
+        return "mac-" + digest("|".join([vendor, product, *good_macs]))
+    serials = sorted({s for s in (disk_serials or []) if s and not is_junk_identifier(s)})
+    if serials:
+        return "disk-" + digest("|".join([vendor, product, *serials]))
+    return "hw-" + digest(f"{vendor}|{product}")
 
 
 def parse_meminfo(text: str) -> int | None:

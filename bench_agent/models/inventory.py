@@ -152,6 +152,7 @@ class NetworkInterface(Model):
     link: bool | None = None
     speed_mbps: int | None = None
     wireless: bool = False
+    bus: str = ""  # pci, usb, virtio...
 
 
 class Inventory(Model):
