@@ -272,3 +272,37 @@ def test_bundle_recorded_with_udevd_running(tmp_path: Path) -> None:
     assert (drive.vendor, drive.model) == ("HL-DT-ST", "DVD+-RW GH24NSD1")
     assert drive.can_read_dvd and drive.can_write_dvd and drive.can_write_cd
     assert [d.name for d in inventory.disks] == ["sda"]  # the DVD writer is not a disk
+
+
+def test_bundle_recorded_without_udevd(tmp_path: Path) -> None:
+    """No udev database: cdrom_id's own answer for the drive, lsblk's subsystems for USB."""
+    lsblk = {"blockdevices": [
+        {"name": "sdb", "kname": "sdb", "maj:min": "8:16", "path": "/dev/sdb", "type": "disk",
+         "size": 15_931_539_456, "model": "Cruzer Blade", "tran": None, "rota": False,
+         "rm": True, "hotplug": True, "subsystems": "block:scsi:usb:pci", "ro": False,
+         "log-sec": 512, "phy-sec": 512, "mountpoints": ["/run/live/medium"]},
+        {"name": "sda", "kname": "sda", "maj:min": "8:0", "path": "/dev/sda", "type": "disk",
+         "size": 80_026_361_856, "model": "TOSHIBA MK8034GS", "tran": "sata", "rota": True,
+         "rm": False, "hotplug": True, "subsystems": "block:scsi:pci", "ro": False,
+         "log-sec": 512, "phy-sec": 512, "mountpoints": [None]},
+        {"name": "sr0", "kname": "sr0", "maj:min": "11:0", "path": "/dev/sr0", "type": "rom",
+         "size": 1073741312, "model": "DVD-RAM UJ-850S", "tran": "sata", "rota": True,
+         "rm": True, "ro": False, "log-sec": 2048, "phy-sec": 2048, "mountpoints": [None]},
+    ]}
+    (tmp_path / "lsblk.json").write_text(json.dumps(lsblk))
+    cdrom_id = tmp_path / "udev" / "cdrom_id"
+    cdrom_id.mkdir(parents=True)
+    (cdrom_id / "sr0.txt").write_text("ID_CDROM=1\nID_CDROM_CD=1\nID_CDROM_CD_R=1\n"
+                                      "ID_CDROM_CD_RW=1\nID_CDROM_DVD=1\nID_CDROM_DVD_R=1\n"
+                                      "ID_CDROM_DVD_RAM=1\nID_CDROM_MRW=1\n")
+    inventory = collect_inventory(evidence_dir=tmp_path)
+    disks = {d.name: d for d in inventory.disks}
+    assert disks["sdb"].transport == "usb" and disks["sdb"].removable
+    assert disks["sdb"].mountpoints == ["/run/live/medium"]
+    # An internal SATA disk on a hot-plug capable port is not removable.
+    assert disks["sda"].transport == "sata" and not disks["sda"].removable
+    drive = inventory.optical[0]
+    assert drive.can_write_dvd and drive.can_write_cd and drive.model == "DVD-RAM UJ-850S"
+    # No smartctl text was recorded for the disks: health unknown, and said why.
+    assert disks["sda"].health == "unknown"
+    assert disks["sda"].smart.reason == "smartctl output not collected"

@@ -74,10 +74,12 @@ def _dmi_values(source: Source) -> dict[str, str]:
     return values
 
 
-def _transport(dev_tran: str, name: str, kind: str) -> Transport:
+def _transport(dev_tran: str, name: str, kind: str, subsystems: str = "") -> Transport:
     tran = dev_tran.lower()
     if kind == "loop" or name.startswith("loop"):
         return "loop"
+    if not tran and "usb" in subsystems.split(":"):
+        tran = "usb"
     mapping: dict[str, Transport] = {
         "sata": "sata", "ata": "ata", "usb": "usb", "nvme": "nvme", "sas": "scsi",
         "spi": "scsi", "fc": "scsi", "iscsi": "scsi", "mmc": "mmc", "virtio": "virtio",
@@ -192,6 +194,8 @@ def collect_block(
             name = dev.kernel_name
             props = _udev_props(source, majmins.get(name, ""))
             if dev.type == "rom":
+                if "ID_CDROM" not in props:
+                    props = _cdrom_id(source, name)
                 drive = (optical_from_udev(name, props) if "ID_CDROM" in props
                          else _optical_fallback(source, name, cdrom_table))
                 drive.model = drive.model or dev.model
@@ -216,8 +220,10 @@ def collect_block(
                 logical_sector_size=dev.log_sec,
                 physical_sector_size=dev.phy_sec,
                 rotational=None if dev.type == "loop" else rotational,
-                transport=_transport(dev.tran or props.get("ID_BUS", ""), name, dev.type),
-                removable=dev.rm or dev.hotplug,
+                transport=_transport(dev.tran or props.get("ID_BUS", ""), name, dev.type,
+                                     dev.subsystems),
+                # Not HOTPLUG: AHCI boards flag internal SATA ports as hot-pluggable.
+                removable=dev.rm,
                 read_only=dev.ro,
                 kind=dev.type,
                 mountpoints=sorted(set(dev.all_mountpoints())),
@@ -264,6 +270,18 @@ def collect_block(
             optical.append(_optical_fallback(source, name, cdrom_table) if caps else
                            OpticalDrive(name=name))
     return disks, optical
+
+
+def _cdrom_id(source: Source, name: str) -> dict[str, str]:
+    """Without udevd: udev's own ``cdrom_id`` asks the drive for its profiles (DVD±RW...)."""
+    rel = f"udev/cdrom_id/{name}.txt"
+    if source.live:
+        tool = next((t for t in ("/usr/lib/udev/cdrom_id", "/lib/udev/cdrom_id")
+                     if Path(t).exists()), None)
+        text = source.command(rel, [tool, f"/dev/{name}"], timeout_s=15) if tool else None
+    else:
+        text = source.read(rel)
+    return parse_udev_db(text) if text else {}
 
 
 def _optical_fallback(
