@@ -99,7 +99,8 @@ def test_disk_with_a_mounted_partition_is_refused(
     require_tool("sgdisk")
     dev = make_loop(32 * MiB)
     subprocess.run(["sgdisk", "-n", "1:0:0", str(dev)], check=True, capture_output=True)
-    subprocess.run(["partx", "-a", str(dev)], check=True)  # tell the kernel about them
+    # Tell the kernel about the partition (sgdisk may already have, when partscan is on).
+    subprocess.run(["partx", "-u", str(dev)], check=True)
     part = Path(f"{dev}p1")
     assert part.exists()
     assert refused(part).rule == "not-whole-disk"

@@ -21,7 +21,7 @@ COMMAND_MODULES: list[str] = [
     "bench_agent.cli.schema_cmd",
     "bench_agent.cli.inventory_cmd",
     "bench_agent.cli.bench_cmd",
-    "bench_agent.cli.image_cmd",
+    "bench_agent.cli.wipe_cmd",
     "bench_agent.cli.image_cmd",
 ]
 

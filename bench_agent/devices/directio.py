@@ -45,8 +45,12 @@ class AlignedBuffer:
         self.view = memoryview(self._map)
 
     def close(self) -> None:
-        self.view.release()
-        self._map.close()
+        try:
+            self.view.release()
+            self._map.close()
+        except BufferError:
+            # A slice is still referenced (e.g. by a traceback): the memory goes with it.
+            pass
 
     def __enter__(self) -> AlignedBuffer:
         return self

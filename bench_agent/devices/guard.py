@@ -358,23 +358,23 @@ def check_target(device: str | Path, policy: GuardPolicy | None = None) -> Block
     return dev
 
 
-def assess_all(policy: GuardPolicy | None = None) -> list[tuple[BlockDevice, str | None]]:
-    """Every top-level block device with None (wipeable) or the reason it is refused."""
+def assess_all_refusals(
+    policy: GuardPolicy | None = None,
+) -> list[tuple[BlockDevice, DeviceRefused | None]]:
+    """Every top-level block device with None (wipeable) or the refusal (rule, message, hint)."""
     policy = policy or GuardPolicy()
     use = system_use()
-    result: list[tuple[BlockDevice, str | None]] = []
+    result: list[tuple[BlockDevice, DeviceRefused | None]] = []
     for dev in run_lsblk():
         devnum = _block_rdev(dev.path) if dev.path else None
-        refusal = _assess(dev, devnum, use, policy)
-        result.append((dev, None if refusal is None else refusal.message))
+        result.append((dev, _assess(dev, devnum, use, policy)))
     return result
 
 
-def refusal_rule(dev: BlockDevice, policy: GuardPolicy | None = None) -> str | None:
-    """The rule id that refuses ``dev`` (None when wipeable); for JSON output."""
-    devnum = _block_rdev(dev.path) if dev.path else None
-    refusal = _assess(dev, devnum, system_use(), policy or GuardPolicy())
-    return None if refusal is None else refusal.rule
+def assess_all(policy: GuardPolicy | None = None) -> list[tuple[BlockDevice, str | None]]:
+    """Every top-level block device with None (wipeable) or the reason it is refused."""
+    return [(dev, None if refusal is None else refusal.message)
+            for dev, refusal in assess_all_refusals(policy)]
 
 
 def open_exclusive(path: str | Path, *, write: bool, direct: bool = True) -> tuple[int, bool]:

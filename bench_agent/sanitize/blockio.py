@@ -1,0 +1,396 @@
+"""The overwrite and read-back engine for one open device: large aligned writes, verification
+by full read or NIST sampling, and I/O-error handling (retry, narrow down to the sector, skip,
+record the bad range, give up past a budget).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import functools
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench_agent.devices.directio import PAGE_SIZE, AlignedBuffer
+from bench_agent.models.wipe import BadRange
+from bench_agent.progress import ProgressCallback, RateMeter
+from bench_agent.sanitize.pattern import Pattern
+from bench_agent.sanitize.sampling import SamplePlan
+
+MiB = 1 << 20
+DEFAULT_CHUNK = 16 * MiB
+CAREFUL_PIECE = 64 * 1024
+CHECKPOINT_BYTES = 256 * MiB
+CHECKPOINT_SECONDS = 5.0
+DEFAULT_MAX_BAD_BYTES = 64 * MiB
+MAX_MISMATCH_EXAMPLES = 16
+_BLKFLSBUF = 0x1261
+
+# Errors meaning "this block is bad" (skip it); anything else means the device is unusable.
+MEDIA_ERRORS = frozenset(
+    {errno.EIO, errno.EILSEQ, errno.ENODATA, errno.EREMOTEIO, errno.EBADMSG, errno.ENOSPC}
+)
+
+
+class DeviceGone(Exception):
+    """The device stopped answering (unplugged, reset, driver error): the wipe fails."""
+
+
+class TooManyErrors(Exception):
+    """More bad blocks than the budget allows: the disk is dying, stop hammering it."""
+
+
+@dataclass
+class PassOutcome:
+    phase: str
+    bytes_done: int = 0
+    seconds: float = 0.0
+    bad_ranges: list[BadRange] = field(default_factory=list)
+    aborted: bool = False
+    fatal: str = ""
+    # verification only
+    mismatched_bytes: int = 0
+    mismatch_examples: list[int] = field(default_factory=list)
+    checked_ranges: int = 0
+
+    @property
+    def bad_bytes(self) -> int:
+        return sum(r.length for r in self.bad_ranges)
+
+    @property
+    def mbps(self) -> float:
+        return self.bytes_done / self.seconds / 1e6 if self.seconds > 0 else 0.0
+
+
+def _add_bad(ranges: list[BadRange], start: int, length: int, phase: str, error: str) -> None:
+    if ranges:
+        last = ranges[-1]
+        if last.phase == phase and last.start_byte + last.length == start:
+            last.length += length
+            return
+    ranges.append(BadRange(start_byte=start, length=length, phase=phase, error=error))
+
+
+def _error_text(exc: OSError) -> str:
+    return errno.errorcode.get(exc.errno or 0, str(exc.errno)) + ": " + (exc.strerror or "")
+
+
+class DeviceIO:
+    """Aligned, chunked I/O on one open device (fd owned by the caller)."""
+
+    def __init__(
+        self,
+        fd: int,
+        size_bytes: int,
+        sector: int,
+        *,
+        direct: bool,
+        chunk: int = DEFAULT_CHUNK,
+        max_bad_bytes: int = DEFAULT_MAX_BAD_BYTES,
+    ) -> None:
+        self.fd = fd
+        self.size = size_bytes
+        self.sector = max(512, sector)
+        self.direct = direct
+        self.chunk = max(self.sector, chunk - chunk % self.sector)
+        self.max_bad_bytes = max_bad_bytes
+        self.buf = AlignedBuffer(self.chunk + PAGE_SIZE)
+        self.expect = AlignedBuffer(self.chunk + PAGE_SIZE)
+        self._bad_total = 0
+
+    def close(self) -> None:
+        self.buf.close()
+        self.expect.close()
+
+    # -- low level -------------------------------------------------------------------------
+
+    def _check_error(self, exc: OSError) -> None:
+        if exc.errno not in MEDIA_ERRORS:
+            raise DeviceGone(_error_text(exc)) from exc
+
+    def _count_bad(self, length: int) -> None:
+        self._bad_total += length
+        if self._bad_total > self.max_bad_bytes:
+            raise TooManyErrors(f"more than {self.max_bad_bytes} bytes unreadable or unwritable")
+
+    def _pwrite_all(self, view: memoryview, offset: int) -> None:
+        done = 0
+        while done < len(view):
+            written = os.pwrite(self.fd, view[done:], offset + done)
+            if written <= 0:
+                raise OSError(errno.EIO, "short write")
+            done += written
+
+    def _pread_all(self, view: memoryview, offset: int) -> None:
+        done = 0
+        while done < len(view):
+            got = os.preadv(self.fd, [view[done:]], offset + done)
+            if got <= 0:
+                raise OSError(errno.EIO, "short read (end of device?)")
+            done += got
+
+    def _try(self, action: Callable[[], None], retries: int) -> OSError | None:
+        last: OSError | None = None
+        for _attempt in range(retries + 1):
+            try:
+                action()
+                return None
+            except OSError as exc:
+                self._check_error(exc)
+                last = exc
+        return last
+
+    def _careful(
+        self,
+        offset: int,
+        length: int,
+        io: Callable[[memoryview, int], None],
+        view: memoryview,
+        phase: str,
+        bad: list[BadRange],
+    ) -> list[tuple[int, int]]:
+        """Redo a failed range piece by piece, then sector by sector; return the good pieces
+        as (offset, length) and record the sectors that still fail."""
+        good: list[tuple[int, int]] = []
+        for piece_start in range(0, length, CAREFUL_PIECE):
+            piece_len = min(CAREFUL_PIECE, length - piece_start)
+            piece = view[piece_start : piece_start + piece_len]
+            if self._try(functools.partial(io, piece, offset + piece_start), retries=1) is None:
+                good.append((offset + piece_start, piece_len))
+                continue
+            for sec_start in range(piece_start, piece_start + piece_len, self.sector):
+                sec_view = view[sec_start : sec_start + self.sector]
+                error = self._try(functools.partial(io, sec_view, offset + sec_start), retries=1)
+                if error is None:
+                    good.append((offset + sec_start, self.sector))
+                else:
+                    _add_bad(bad, offset + sec_start, self.sector, phase, _error_text(error))
+                    self._count_bad(self.sector)
+        return good
+
+    def flush(self) -> OSError | None:
+        try:
+            os.fdatasync(self.fd)
+            return None
+        except OSError as exc:
+            return exc
+
+    def drop_cache(self) -> None:
+        """Make the next reads come from the media, not from memory."""
+        if self.direct:
+            return
+        try:
+            os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            fcntl.ioctl(self.fd, _BLKFLSBUF)
+        except OSError:
+            pass
+
+    # -- passes ----------------------------------------------------------------------------
+
+    def write_pass(
+        self,
+        pattern: Pattern,
+        *,
+        job: str,
+        progress: ProgressCallback,
+        cancel: threading.Event,
+        start: int = 0,
+        checkpoint: Callable[[int], None] | None = None,
+    ) -> PassOutcome:
+        """Write ``pattern`` over ``[start, size)``; checkpoints are called after a flush."""
+        outcome = PassOutcome("write")
+        meter = RateMeter(job, "write", self.size, progress)
+        t0 = time.monotonic()
+        offset = last_sync = start
+        last_sync_t = t0
+        view = self.buf.view
+        try:
+            while offset < self.size:
+                if cancel.is_set():
+                    outcome.aborted = True
+                    break
+                length = min(self.chunk, self.size - offset)
+                pattern.fill(view, offset, length)
+                chunk_view = view[:length]
+                try:
+                    self._pwrite_all(chunk_view, offset)
+                except OSError as exc:
+                    self._check_error(exc)
+                    self._careful(offset, length, self._pwrite_all, chunk_view, "write",
+                                  outcome.bad_ranges)
+                offset += length
+                outcome.bytes_done = offset - start
+                meter.update(offset)
+                now = time.monotonic()
+                if (offset - last_sync >= CHECKPOINT_BYTES
+                        or now - last_sync_t >= CHECKPOINT_SECONDS):
+                    error = self.flush()
+                    if error is not None:
+                        _add_bad(outcome.bad_ranges, last_sync, offset - last_sync, "write",
+                                 "flush " + _error_text(error))
+                    elif checkpoint is not None:
+                        checkpoint(offset)
+                    last_sync, last_sync_t = offset, now
+            error = self.flush()
+            if error is not None:
+                _add_bad(outcome.bad_ranges, last_sync, offset - last_sync, "write",
+                         "flush " + _error_text(error))
+            elif checkpoint is not None and not outcome.aborted:
+                checkpoint(offset)
+        except (DeviceGone, TooManyErrors) as exc:
+            outcome.fatal = str(exc)
+        outcome.seconds = time.monotonic() - t0
+        meter.finish(offset, message="aborted" if outcome.aborted else "")
+        return outcome
+
+    def _check_range(
+        self, pattern: Pattern | None, offset: int, length: int, outcome: PassOutcome
+    ) -> bytes:
+        """Read one range (≤ chunk) and compare it with the pattern; return what was read
+        when ``pattern`` is None (firmware snapshots)."""
+        view = self.buf.view[:length]
+        readable = [(offset, length)]
+        try:
+            self._pread_all(view, offset)
+        except OSError as exc:
+            self._check_error(exc)
+            readable = self._careful(offset, length, self._pread_all, view, outcome.phase,
+                                     outcome.bad_ranges)
+        outcome.bytes_done += length
+        if pattern is None:
+            return bytes(view)
+        expected_view = self.expect.view
+        pattern.fill(expected_view, offset, length)
+        if readable == [(offset, length)]:
+            if bytes(view) == bytes(expected_view[:length]):
+                return b""
+            pieces = [(offset, length)]
+        else:
+            pieces = readable
+        # Locate the differing sectors (rare path).
+        for piece_offset, piece_len in pieces:
+            rel = piece_offset - offset
+            for sec in range(rel, rel + piece_len, self.sector):
+                got = view[sec : sec + self.sector]
+                want = expected_view[sec : sec + self.sector]
+                if bytes(got) != bytes(want):
+                    outcome.mismatched_bytes += self.sector
+                    if len(outcome.mismatch_examples) < MAX_MISMATCH_EXAMPLES:
+                        outcome.mismatch_examples.append(offset + sec)
+        return b""
+
+    def verify_pass(
+        self,
+        pattern: Pattern,
+        plan: SamplePlan,
+        *,
+        job: str,
+        progress: ProgressCallback,
+        cancel: threading.Event,
+    ) -> PassOutcome:
+        """Read back the plan's ranges and compare with the pattern."""
+        outcome = PassOutcome("verify")
+        self.drop_cache()
+        meter = RateMeter(job, "verify", plan.bytes_total, progress)
+        t0 = time.monotonic()
+        try:
+            for range_offset, range_length in plan.ranges:
+                if cancel.is_set():
+                    outcome.aborted = True
+                    break
+                for rel in range(0, range_length, self.chunk):
+                    length = min(self.chunk, range_length - rel)
+                    self._check_range(pattern, range_offset + rel, length, outcome)
+                    meter.update(outcome.bytes_done)
+                outcome.checked_ranges += 1
+        except (DeviceGone, TooManyErrors) as exc:
+            outcome.fatal = str(exc)
+        outcome.seconds = time.monotonic() - t0
+        meter.finish(outcome.bytes_done)
+        return outcome
+
+    def snapshot(
+        self,
+        plan: SamplePlan,
+        *,
+        job: str,
+        phase: str,
+        progress: ProgressCallback,
+        cancel: threading.Event,
+    ) -> tuple[list[Sample], PassOutcome]:
+        """Digest of each sampled range (for firmware purges: compare before and after)."""
+        outcome = PassOutcome(phase)
+        self.drop_cache()
+        meter = RateMeter(job, phase, plan.bytes_total, progress)
+        t0 = time.monotonic()
+        samples: list[Sample] = []
+        try:
+            for range_offset, range_length in plan.ranges:
+                if cancel.is_set():
+                    outcome.aborted = True
+                    break
+                for rel in range(0, range_length, self.chunk):
+                    length = min(self.chunk, range_length - rel)
+                    data = self._check_range(None, range_offset + rel, length, outcome)
+                    samples.append(Sample.of(range_offset + rel, data))
+                    meter.update(outcome.bytes_done)
+        except (DeviceGone, TooManyErrors) as exc:
+            outcome.fatal = str(exc)
+        outcome.seconds = time.monotonic() - t0
+        meter.finish(outcome.bytes_done)
+        return samples, outcome
+
+
+@dataclass(frozen=True)
+class Sample:
+    offset: int
+    length: int
+    sha256: str
+    fill_byte: int | None  # the single byte value filling the sample, None when mixed
+
+    @classmethod
+    def of(cls, offset: int, data: bytes) -> Sample:
+        first = data[:1]
+        uniform = bool(first) and data.count(first) == len(data)
+        return cls(offset, len(data), hashlib.sha256(data).hexdigest(),
+                   data[0] if uniform else None)
+
+
+@dataclass
+class PurgeCheck:
+    """How the media looked after a firmware purge, compared with before."""
+
+    samples: int = 0
+    unchanged: int = 0  # non-uniform samples identical to before: original data survived
+    unchanged_uniform: int = 0  # uniform before and after (e.g. zeros): proves nothing
+    after_fill: dict[str, int] = field(default_factory=dict)  # "0x00"/"0xff"/"mixed" -> count
+
+    @property
+    def passed(self) -> bool:
+        return self.samples > 0 and self.unchanged == 0
+
+    def describe(self) -> str:
+        fills = ", ".join(f"{k}: {v}" for k, v in sorted(self.after_fill.items()))
+        return (f"{self.samples} sampled ranges read before and after; {self.unchanged} still "
+                f"hold their original content, {self.unchanged_uniform} were uniform before "
+                f"and after; content after: {fills}")
+
+
+def compare_snapshots(before: list[Sample], after: list[Sample]) -> PurgeCheck:
+    check = PurgeCheck()
+    old = {(s.offset, s.length): s for s in before}
+    for sample in after:
+        check.samples += 1
+        label = "mixed" if sample.fill_byte is None else f"0x{sample.fill_byte:02x}"
+        check.after_fill[label] = check.after_fill.get(label, 0) + 1
+        prior = old.get((sample.offset, sample.length))
+        if prior is not None and prior.sha256 == sample.sha256:
+            if prior.fill_byte is None:
+                check.unchanged += 1
+            else:
+                check.unchanged_uniform += 1
+    return check

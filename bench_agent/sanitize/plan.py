@@ -1,0 +1,356 @@
+"""The method plan: for each disk, what it supports and the strongest method the profile allows.
+
+Planning only reads (lsblk, ``hdparm -I/-N/--dco-identify``, ``nvme id-ctrl/id-ns``); it is
+what ``--dry-run`` shows. Firmware commands are never planned through a USB bridge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bench_agent.devices.guard import GuardPolicy, check_target
+from bench_agent.devices.lsblk import BlockDevice
+from bench_agent.errors import InputError
+from bench_agent.i18n import _
+from bench_agent.models.wipe import HiddenAreas
+from bench_agent.sanitize import ata, nvme
+from bench_agent.sanitize.journal import Journal, journal_dir
+
+VerifyMode = Literal["full", "sample", "none"]
+RequestedMethod = Literal["auto", "zero", "random", "firmware"]
+
+# Strongest first. Sanitize purges everything (including remapped and hidden sectors);
+# crypto erase is the fastest purge; overwrite is NIST "clear".
+FIRMWARE_METHODS = [
+    "nvme-sanitize-crypto",
+    "nvme-sanitize-block",
+    "nvme-format-crypto",
+    "nvme-format-user-data",
+    "ata-sanitize-crypto",
+    "ata-sanitize-block",
+    "ata-sanitize-overwrite",
+    "ata-secure-erase-enhanced",
+    "ata-secure-erase",
+]
+OVERWRITE_METHODS = ["random", "zero"]
+ALL_METHODS = FIRMWARE_METHODS + OVERWRITE_METHODS
+# Methods whose effect reaches sectors hidden by HPA/DCO (ACS: SANITIZE covers all user data,
+# including areas not currently addressable).
+REACHES_HIDDEN = frozenset({"ata-sanitize-crypto", "ata-sanitize-block", "ata-sanitize-overwrite"})
+METHOD_GROUPS = {
+    "firmware": FIRMWARE_METHODS,
+    "purge": FIRMWARE_METHODS,
+    "overwrite": OVERWRITE_METHODS,
+    "clear": OVERWRITE_METHODS,
+}
+ASSUMED_MBPS = {"nvme": 1000.0, "ssd": 300.0, "hdd": 100.0}
+
+
+class MethodOption(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str
+    level: Literal["clear", "purge"]
+    supported: bool
+    allowed: bool
+    reason: str = ""
+
+
+class WipePlan(BaseModel):
+    """What will be done to one disk (shown by ``--dry-run``; run by ``run_wipes``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str
+    kname: str
+    model: str = ""
+    vendor: str = ""
+    serial: str = ""
+    size_bytes: int
+    logical_sector: int = 512
+    physical_sector: int = 512
+    transport: str = ""
+    rotational: bool | None = None
+    media_type: str = ""
+    method: str
+    level: Literal["clear", "purge"]
+    verify: VerifyMode = "sample"
+    fallback: str | None = None  # overwrite used if the firmware purge fails
+    options: list[MethodOption] = Field(default_factory=list)
+    hidden_areas: HiddenAreas = Field(default_factory=HiddenAreas)
+    estimate_s: float | None = None
+    notes: list[str] = Field(default_factory=list)
+    detection: dict[str, Any] = Field(default_factory=dict)
+    evidence: list[dict[str, Any]] = Field(default_factory=list)
+    allow_removable: bool = False
+    allow_loop: bool = True
+    resume_journal: str = ""
+    resume_from: int = 0
+    seed: str = ""
+
+    @property
+    def is_firmware(self) -> bool:
+        return self.method in FIRMWARE_METHODS
+
+    @property
+    def identity(self) -> str:
+        return self.serial or self.kname
+
+    def policy(self) -> GuardPolicy:
+        return GuardPolicy(allow_removable=self.allow_removable, allow_loop=self.allow_loop)
+
+
+def _media_type(dev: BlockDevice) -> tuple[str, str]:
+    """(human media type for the certificate, speed class)."""
+    if dev.type == "loop":
+        return "virtual disk (loop device)", "ssd"
+    usb = "USB " if dev.tran == "usb" else ""
+    if dev.tran == "nvme" or dev.kernel_name.startswith("nvme"):
+        return usb + "NVMe flash (SSD)", "nvme"
+    if dev.rota:
+        return usb + "magnetic (HDD)", "hdd"
+    return usb + "flash (SSD)", "ssd"
+
+
+def _expand_allowed(allowed: list[str] | None) -> set[str]:
+    if allowed is None:
+        return set(ALL_METHODS)
+    out: set[str] = set()
+    for name in allowed:
+        if name in METHOD_GROUPS:
+            out.update(METHOD_GROUPS[name])
+        elif name in ALL_METHODS:
+            out.add(name)
+        elif name == "auto":
+            out.update(ALL_METHODS)
+        else:
+            raise InputError(
+                _("Unknown wipe method '{name}' in the profile.", name=name),
+                _("Use one of: {names}.", names=", ".join(ALL_METHODS + list(METHOD_GROUPS))),
+            )
+    return out
+
+
+def _ata_support(caps: ata.AtaCapabilities) -> dict[str, str | None]:
+    """method -> None when usable now, else why not."""
+    sec = caps.security
+    out: dict[str, str | None] = {}
+    sanitize_reason = None if caps.sanitize else "no SANITIZE feature set"
+    out["ata-sanitize-crypto"] = sanitize_reason or (
+        None if caps.sanitize_crypto else "no CRYPTO SCRAMBLE")
+    out["ata-sanitize-block"] = sanitize_reason or (
+        None if caps.sanitize_block else "no BLOCK ERASE")
+    out["ata-sanitize-overwrite"] = sanitize_reason or (
+        None if caps.sanitize_overwrite else "no OVERWRITE")
+    if not sec.supported:
+        security_reason: str | None = "no ATA Security feature set"
+    elif sec.frozen:
+        security_reason = "security frozen by the BIOS (suspend/resume the machine to unfreeze)"
+    elif sec.enabled or sec.locked:
+        security_reason = "a security password is already set"
+    else:
+        security_reason = None
+    out["ata-secure-erase-enhanced"] = security_reason or (
+        None if sec.enhanced_erase else "enhanced erase not supported")
+    out["ata-secure-erase"] = security_reason
+    return out
+
+
+def _nvme_support(caps: nvme.NvmeCapabilities) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    out["nvme-sanitize-crypto"] = None if caps.sanitize_crypto else "no crypto erase sanitize"
+    out["nvme-sanitize-block"] = None if caps.sanitize_block else "no block erase sanitize"
+    fmt = None if caps.format_supported else "Format NVM not supported"
+    out["nvme-format-crypto"] = fmt or (
+        None if caps.crypto_erase_format else "no cryptographic erase in Format")
+    out["nvme-format-user-data"] = fmt
+    return out
+
+
+def plan_one(
+    device: str,
+    *,
+    method: RequestedMethod = "auto",
+    verify: VerifyMode = "sample",
+    allowed_methods: list[str] | None = None,
+    policy: GuardPolicy | None = None,
+    probe_firmware: bool = True,
+) -> WipePlan:
+    policy = policy or GuardPolicy()
+    dev = check_target(device, policy)
+    allowed = _expand_allowed(allowed_methods)
+    media_type, speed_class = _media_type(dev)
+    notes: list[str] = []
+    support: dict[str, str | None] = {m: "not this kind of drive" for m in FIRMWARE_METHODS}
+    detection: dict[str, Any] = {}
+    evidence: list[dict[str, Any]] = []
+    hidden = HiddenAreas(note="not an ATA drive: no HPA/DCO")
+    estimates: dict[str, float] = {}
+    path = dev.path or "/dev/" + dev.kernel_name
+    if dev.type == "loop":
+        notes.append("loop device: no drive firmware to ask")
+    elif dev.tran == "usb":
+        notes.append("behind a USB bridge: firmware commands are never sent through it")
+        support = {m: "behind a USB bridge" for m in FIRMWARE_METHODS}
+    elif probe_firmware and (dev.tran == "nvme" or dev.kernel_name.startswith("nvme")):
+        caps, log = nvme.detect(dev.kernel_name)
+        evidence.extend(r.evidence() for r in log)
+        if caps is None:
+            notes.append("nvme id-ctrl gave no answer: firmware methods unavailable")
+        else:
+            detection["nvme"] = dataclasses.asdict(caps)
+            support.update(_nvme_support(caps))
+            if caps.namespaces > 1:
+                notes.append(f"the controller has {caps.namespaces} namespaces; Sanitize erases "
+                             "all of them")
+    elif probe_firmware and dev.tran in {"sata", "ata", "pata", ""}:
+        caps_ata, hidden, log = ata.detect(path)
+        evidence.extend(r.evidence() for r in log)
+        if caps_ata is None:
+            notes.append("hdparm -I gave no ATA identify data: firmware methods unavailable")
+            hidden = HiddenAreas(note="no ATA identify data: HPA/DCO not checked")
+        else:
+            detection["ata"] = dataclasses.asdict(caps_ata)
+            support.update(_ata_support(caps_ata))
+            sec = caps_ata.security
+            if sec.erase_minutes:
+                estimates["ata-secure-erase"] = sec.erase_minutes * 60.0
+            if sec.enhanced_erase_minutes:
+                estimates["ata-secure-erase-enhanced"] = sec.enhanced_erase_minutes * 60.0
+    options: list[MethodOption] = []
+    for name in ALL_METHODS:
+        reason = support.get(name) if name in FIRMWARE_METHODS else None
+        options.append(MethodOption(
+            method=name,
+            level="purge" if name in FIRMWARE_METHODS else "clear",
+            supported=reason is None,
+            allowed=name in allowed,
+            reason=reason or ("" if name in allowed else "not allowed by the profile"),
+        ))
+    usable = [o.method for o in options if o.supported and o.allowed]
+    overwrite_default = "random" if speed_class in {"ssd", "nvme"} and dev.type != "loop" else "zero"
+    overwrite_choices = [m for m in (overwrite_default, *OVERWRITE_METHODS) if m in usable]
+    chosen: str | None
+    if method in ("zero", "random"):
+        if method not in allowed:
+            raise InputError(
+                _("The profile does not allow the '{method}' method.", method=method),
+                _("Allowed here: {names}.", names=", ".join(usable) or "-"),
+            )
+        chosen = method
+    elif method == "firmware":
+        firmware = [m for m in usable if m in FIRMWARE_METHODS]
+        if not firmware:
+            why = "; ".join(f"{o.method}: {o.reason}" for o in options
+                            if o.method in FIRMWARE_METHODS and o.reason)
+            raise InputError(
+                _("{device} supports no firmware purge the profile allows ({why}).",
+                  device=path, why=why),
+                _("Use --method auto to fall back to an overwrite."),
+            )
+        chosen = firmware[0]
+    else:
+        chosen = usable[0] if usable and usable[0] in FIRMWARE_METHODS else (
+            overwrite_choices[0] if overwrite_choices else None)
+    if chosen is None:
+        raise InputError(
+            _("No wipe method is both supported by {device} and allowed by the profile.",
+              device=path),
+            _("Allow 'zero' or 'random' in the profile's wipe methods."),
+        )
+    fallback = overwrite_choices[0] if chosen in FIRMWARE_METHODS and overwrite_choices else None
+    if chosen in FIRMWARE_METHODS and fallback is None:
+        notes.append("no overwrite allowed as a fallback if the firmware purge fails")
+    if hidden.hpa_present or hidden.dco_present:
+        if chosen in REACHES_HIDDEN:
+            notes.append("hidden areas (HPA/DCO) are covered by SANITIZE")
+        else:
+            notes.append("hidden areas (HPA/DCO) will NOT be erased by this method; the report "
+                         "says so")
+    estimate = estimates.get(chosen)
+    if estimate is None and chosen in OVERWRITE_METHODS:
+        estimate = dev.size / (ASSUMED_MBPS[speed_class] * 1e6)
+        if verify == "full":
+            estimate *= 2
+        elif verify == "sample":
+            estimate *= 1.1
+    return WipePlan(
+        device=path,
+        kname=dev.kernel_name,
+        model=dev.model,
+        vendor=dev.vendor,
+        serial=dev.serial,
+        size_bytes=dev.size,
+        logical_sector=dev.log_sec,
+        physical_sector=dev.phy_sec,
+        transport=dev.tran,
+        rotational=dev.rota,
+        media_type=media_type,
+        method=chosen,
+        level="purge" if chosen in FIRMWARE_METHODS else "clear",
+        verify=verify,
+        fallback=fallback,
+        options=options,
+        hidden_areas=hidden,
+        estimate_s=estimate,
+        notes=notes,
+        detection=detection,
+        evidence=evidence,
+        allow_removable=policy.allow_removable,
+        allow_loop=policy.allow_loop,
+    )
+
+
+def plan_wipes(
+    devices: list[str],
+    *,
+    method: RequestedMethod = "auto",
+    verify: VerifyMode = "sample",
+    allowed_methods: list[str] | None = None,
+    policy: GuardPolicy | None = None,
+    resume: bool = False,
+    journal_directory: Path | None = None,
+) -> list[WipePlan]:
+    """Plan every disk first (any refusal stops everything before anything is written)."""
+    if method not in ("auto", "zero", "random", "firmware"):
+        raise InputError(_("Unknown wipe method '{name}' in the profile.", name=method),
+                         _("Use one of: {names}.", names="auto, zero, random, firmware"))
+    if verify not in ("full", "sample", "none"):
+        raise InputError(_("Unknown verification '{name}'.", name=verify),
+                         _("Use one of: {names}.", names="full, sample, none"))
+    seen: set[str] = set()
+    plans = []
+    for device in devices:
+        plan = plan_one(device, method=method, verify=verify, allowed_methods=allowed_methods,
+                        policy=policy)
+        if plan.kname in seen:
+            raise InputError(_("{device} is listed twice.", device=device),
+                             _("Give each disk once."))
+        seen.add(plan.kname)
+        plans.append(plan)
+    if resume:
+        journal = Journal(journal_directory or journal_dir())
+        for plan in plans:
+            _attach_resume(plan, journal)
+    return plans
+
+
+def _attach_resume(plan: WipePlan, journal: Journal) -> None:
+    """Resume an interrupted overwrite only when it is safe: same disk, same overwrite method,
+    a flushed checkpoint, and the same pattern (seed) regenerated."""
+    if plan.is_firmware:
+        return
+    for entry in journal.interrupted():
+        if (entry.same_disk(plan.serial, plan.size_bytes, plan.kname)
+                and entry.method == plan.method and entry.written_upto > 0
+                and (plan.method == "zero" or entry.seed)):
+            plan.resume_journal = entry.id
+            plan.resume_from = min(entry.written_upto, plan.size_bytes)
+            plan.seed = entry.seed
+            plan.notes.append(f"resuming the interrupted wipe {entry.id} at byte "
+                              f"{plan.resume_from}; verification still covers the whole disk")
+            return
