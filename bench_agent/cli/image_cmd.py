@@ -120,6 +120,7 @@ class _Progress:
         self.stream = stream or sys.stdout
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last = (0.0, "")
+        self._finished: tuple[str, bool] = ("", False)
         self._bar_open = False
 
     def __call__(self, event: ProgressEvent) -> None:
@@ -139,6 +140,10 @@ class _Progress:
             rate = f" {human_bytes(event.rate)}/s" if event.rate else ""
             eta = "" if event.eta_s is None else f" ETA {int(event.eta_s)}s"
             text = f"{event.job:<10} {event.phase:<7} [{bar}] {event.fraction:6.1%}{rate}{eta}"
+        if (event.phase, event.fraction >= 1.0) == self._finished:
+            return  # the phase's 100 % line is already out
+        if event.fraction >= 1.0 and event.phase != "grow":
+            self._finished = (event.phase, True)
         if self.tty:
             self.stream.write("\r\x1b[2K" + text)
             self._bar_open = True
@@ -170,6 +175,8 @@ def _confirm(device: str, serial: str, kname: str, image: str) -> None:
                        expected=expected))
     sys.stderr.flush()
     answer = sys.stdin.readline().strip()
+    if not sys.stdin.isatty():
+        sys.stderr.write("\n")
     if answer != expected:
         raise InputError(
             _("Confirmation for {device} did not match: nothing was written.", device=device),

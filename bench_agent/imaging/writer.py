@@ -97,37 +97,58 @@ class _Chunk:
     offset: int  # device offset
     length: int  # payload bytes
     buffer: AlignedBuffer
+    range_index: int
+    last: bool  # the range's last chunk: its digest can be checked
+    pending: int = 2  # the writer and the hasher both use it before it is recycled
 
 
 _DONE = object()
 
 
 class _Pipeline:
-    """Decompress + hash (reader thread) → aligned direct writes (calling thread)."""
+    """Decompress (reader thread) → hash (hasher thread) ‖ aligned direct writes (caller).
+
+    The hasher and the writer work on the same buffer at the same time; a buffer goes back to
+    the pool when both are done with it. On two cores, decompression, hashing and the disk all
+    overlap.
+    """
 
     def __init__(
         self,
         entry: ImageEntry,
         source: Path,
         ranges: list[tuple[int, MappedRange]],
-        sector: int,
         stop: threading.Event,
     ) -> None:
         self.entry = entry
         self.source = source
         self.ranges = ranges
-        self.sector = sector
         self.stop = stop
         self.free: queue.Queue[AlignedBuffer] = queue.Queue()
-        self.full: queue.Queue[object] = queue.Queue()
+        self.to_write: queue.Queue[object] = queue.Queue()
+        self.to_hash: queue.Queue[object] = queue.Queue()
         self.buffers = [AlignedBuffer(CHUNK) for _n in range(BUFFERS)]
         for buf in self.buffers:
             self.free.put(buf)
         self.error: _Failure | None = None
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         for buf in self.buffers:
             buf.close()
+
+    def fail(self, failure: _Failure) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error = failure
+        self.stop.set()
+
+    def release(self, chunk: _Chunk) -> None:
+        with self._lock:
+            chunk.pending -= 1
+            done = chunk.pending == 0
+        if done:
+            self.free.put(chunk.buffer)
 
     def _get_buffer(self) -> AlignedBuffer:
         while True:
@@ -137,6 +158,31 @@ class _Pipeline:
                 return self.free.get(timeout=0.2)
             except queue.Empty:
                 continue
+
+    def hash_all(self) -> None:
+        """Hasher thread body: per-range SHA-256 of what is being written."""
+        by_index = dict(self.ranges)
+        current = -1
+        sha = hashlib.sha256()
+        while True:
+            item = self.to_hash.get()
+            if item is _DONE:
+                return
+            assert isinstance(item, _Chunk)
+            if item.range_index != current:
+                current, sha = item.range_index, hashlib.sha256()
+            if not self.stop.is_set():
+                sha.update(item.buffer.view[: item.length])
+            self.release(item)
+            if item.last and not self.stop.is_set():
+                rng = by_index[current]
+                if sha.hexdigest() != rng.sha256:
+                    label = range_label(current, rng)
+                    self.fail(_Failure(
+                        _("Range {range} of the image does not match its SHA-256: the "
+                          "image file is corrupt.", range=label),
+                        label,
+                    ))
 
     def read_all(self) -> None:
         """Reader thread body: never raises; errors go to ``self.error``."""
@@ -169,7 +215,6 @@ class _Pipeline:
                     where = _("before range {range}", range=label)
                     pos = skip_to(rng.start)
                     where = _("in range {range}", range=label)
-                    sha = hashlib.sha256()
                     while pos < rng.end:
                         buf = self._get_buffer()
                         want = min(CHUNK, rng.end - pos)
@@ -183,18 +228,14 @@ class _Pipeline:
                                     label,
                                 )
                             filled += got
-                        sha.update(view)
-                        self.full.put(_Chunk(pos, want, buf))
+                        del view
+                        chunk = _Chunk(pos, want, buf, index, pos + want >= rng.end)
+                        self.to_hash.put(chunk)
+                        self.to_write.put(chunk)
                         pos += want
-                    if sha.hexdigest() != rng.sha256:
-                        raise _Failure(
-                            _("Range {range} of the image does not match its SHA-256: the "
-                              "image file is corrupt.", range=label),
-                            label,
-                        )
                 where = _("after the last range")
                 pos = skip_to(self.entry.image_size)
-                while reader.readinto(scratch):
+                if reader.readinto(scratch):
                     raise _Failure(_("The compressed image is longer than the catalogue says."))
                 # Drain the compressed file so its digest covers every byte.
                 while hashing.read(1 << 20):
@@ -205,21 +246,23 @@ class _Pipeline:
                           path=self.source)
                     )
         except _Failure as exc:
-            self.error = exc
+            self.fail(exc)
         except _Aborted:
             pass
         except zstandard.ZstdError as exc:
-            self.error = _Failure(
+            label = where
+            self.fail(_Failure(
                 _("The compressed image is corrupt ({where}): {error}", where=where, error=exc),
-                where,
-            )
+                label,
+            ))
         except OSError as exc:
-            self.error = _Failure(
+            self.fail(_Failure(
                 _("Cannot read the image {path}: {error}", path=self.source,
                   error=exc.strerror or exc)
-            )
+            ))
         finally:
-            self.full.put(_DONE)
+            self.to_hash.put(_DONE)
+            self.to_write.put(_DONE)
 
 
 def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
@@ -249,14 +292,16 @@ def _write_phase(
     cancel: threading.Event,
 ) -> int:
     stop = threading.Event()
-    pipe = _Pipeline(entry, source, ranges, sector, stop)
-    thread = threading.Thread(target=pipe.read_all, name="image-reader", daemon=True)
-    thread.start()
+    pipe = _Pipeline(entry, source, ranges, stop)
+    reader = threading.Thread(target=pipe.read_all, name="image-reader", daemon=True)
+    hasher = threading.Thread(target=pipe.hash_all, name="image-hasher", daemon=True)
+    reader.start()
+    hasher.start()
     written = 0
     try:
         while True:
-            item = pipe.full.get()
-            if item is _DONE:
+            item = pipe.to_write.get()
+            if item is _DONE or stop.is_set():
                 break
             assert isinstance(item, _Chunk)
             if cancel.is_set():
@@ -269,26 +314,28 @@ def _write_phase(
             try:
                 _pwrite_all(fd, item.buffer.view[:length], item.offset)
             except OSError as exc:
-                stop.set()
-                raise _Failure(
+                pipe.fail(_Failure(
                     _("Write error at byte {offset}: {error}", offset=item.offset,
                       error=exc.strerror or exc),
                     _label_for(ranges, item.offset),
-                ) from exc
+                ))
+                break
             written += item.length
-            pipe.free.put(item.buffer)
+            pipe.release(item)
             meter.update(written)
+        hasher.join()
         if pipe.error is not None:
             raise pipe.error
         os.fsync(fd)
         return written
     finally:
         stop.set()
-        # Unblock a reader waiting for a buffer, then let it finish.
-        while thread.is_alive():
+        # Unblock a reader waiting for a buffer, then let both threads finish.
+        while reader.is_alive() or hasher.is_alive():
             with contextlib.suppress(queue.Empty):
-                pipe.full.get(timeout=0.05)
-        thread.join()
+                pipe.to_write.get(timeout=0.05)
+        reader.join()
+        hasher.join()
         pipe.close()
 
 
