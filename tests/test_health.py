@@ -103,6 +103,8 @@ def test_unknown_when_no_smart() -> None:
     ({"overall": "FAILED"}, "fail"),
     ({"self_test": "Extended offline — Completed: read failure"}, "fail"),
     ({"self_test": "Short offline — Completed without error"}, "pass"),
+    ({"self_test": "Short offline — Fatal or unknown error"}, "fail"),
+    ({"self_test": "Short offline — Aborted by host"}, "pass"),
 ])
 def test_rule_boundaries(fields: dict[str, object], level: str) -> None:
     smart = Smart.model_validate({"available": True, "overall": "PASSED", **fields})

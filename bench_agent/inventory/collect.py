@@ -7,6 +7,7 @@ machine with a dead DMI table, no udevd or a hanging USB bridge still gets an in
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +59,9 @@ def collect_cpu(source: Source) -> Cpu:
     if source.live and cpuinfo_text is None:
         lscpu_text = source.command("lscpu.txt", ["lscpu"], timeout_s=10)
     arch_text = source.read("proc/sys/kernel/arch")
+    if arch_text is None and lscpu_text is None:
+        # Kernels before /proc/sys/kernel/arch: ask uname, and keep its answer as evidence.
+        arch_text = source.value("uname/machine", lambda: os.uname().machine + "\n")
     cpuinfo = parse_cpuinfo(cpuinfo_text) if cpuinfo_text else None
     lscpu = parse_lscpu(lscpu_text) if lscpu_text else None
     if cpuinfo is None and lscpu is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 LINK_SUFFIX = ".link"
@@ -38,6 +39,10 @@ class Source:
 
     def command(self, rel: str, argv: list[str], timeout_s: float = 30.0) -> str | None:
         """Output of ``argv`` (live) or of the recorded file ``rel`` (evidence)."""
+        raise NotImplementedError
+
+    def value(self, rel: str, produce: Callable[[], str]) -> str | None:
+        """A fact computed in-process (live, then saved as ``rel``) or read back (evidence)."""
         raise NotImplementedError
 
     def warn(self, message: str) -> None:
@@ -112,6 +117,15 @@ class LiveSource(Source):
         self._save(rel + LINK_SUFFIX, target)
         return target
 
+    def value(self, rel: str, produce: Callable[[], str]) -> str | None:
+        try:
+            text = produce()
+        except Exception as exc:  # a fact we cannot compute is a warning, not a crash
+            self.warn(f"{rel}: {exc}")
+            return None
+        self._save(rel, text)
+        return text
+
     def command(self, rel: str, argv: list[str], timeout_s: float = 30.0) -> str | None:
         if shutil.which(argv[0]) is None:
             self.warn(f"{argv[0]} is not installed: {rel} not collected")
@@ -160,6 +174,9 @@ class EvidenceSource(Source):
     def readlink(self, rel: str) -> str | None:
         text = self.read(rel + LINK_SUFFIX)
         return text.strip() if text is not None else None
+
+    def value(self, rel: str, produce: Callable[[], str]) -> str | None:
+        return self.read(rel)
 
     def command(self, rel: str, argv: list[str], timeout_s: float = 30.0) -> str | None:
         return self.read(rel)

@@ -53,7 +53,8 @@ def assess_disk_i18n(
 
     if smart.overall == "FAILED":
         flag("fail", both("the drive's own SMART self-assessment says FAILED"))
-    if "fail" in smart.self_test.lower():
+    last_test = smart.self_test.lower()
+    if "fail" in last_test or ("error" in last_test and "without error" not in last_test):
         flag("fail", both("the drive's last self-test failed: {result}",
                           result=smart.self_test))
     if smart.pending_sectors is not None and smart.pending_sectors > t.pending_fail:
