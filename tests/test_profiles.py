@@ -145,8 +145,12 @@ def test_only_disk_failing_means_replace_it(p4: Inventory) -> None:
     inventory = p4.model_copy(update={"disks": [d for d in p4.disks if d.name == "sdb"]})
     verdict = grade_inventory(inventory, load_profile("pentium4"))
     assert verdict.outcome == "remediate"
-    assert "replace the disk sdb (ST380011A)" in verdict.actions
-    assert "install a disk of at least 40 GB" in verdict.actions
+    # One action for one job: the replacement disk must meet the profile's minimum.
+    assert verdict.actions == ["replace the disk sdb (ST380011A) with one of at least 40 GB"]
+    assert by_id(verdict)["disk.capacity"].status == "remediate"
+    no_disk = grade_inventory(inventory.model_copy(update={"disks": []}),
+                              load_profile("pentium4"))
+    assert no_disk.actions == ["install a disk of at least 40 GB"]
 
 
 def test_kept_when_everything_meets(p4: Inventory) -> None:

@@ -368,8 +368,14 @@ def _grade_disks(g: _Grader, inventory: Inventory, profile: Profile) -> None:
                 d is not disk and lvl != "fail" and d.size_bytes >= rule.min_gb * GB
                 for d, lvl in _assess_all(eligible, profile)
             )
-            action = (both("remove the failing disk {disk}", disk=label) if others_ok
-                      else both("replace the disk {disk}", disk=label))
+            limit_text = f"{rule.min_gb:.0f} GB"
+            if others_ok:
+                action = both("remove the failing disk {disk}", disk=label)
+            elif rule.min_gb:
+                action = both("replace the disk {disk} with one of at least {limit}",
+                              disk=label, limit=limit_text)
+            else:
+                action = both("replace the disk {disk}", disk=label)
             reason_en = "; ".join(r["en"] for r in reasons)
             reason_fr = "; ".join(r["fr"] for r in reasons)
             message = {
@@ -399,7 +405,11 @@ def _grade_disks(g: _Grader, inventory: Inventory, profile: Profile) -> None:
     limit = f"{rule.min_gb:.0f} GB"
     usable = [d for d, lvl in assessed if lvl != "fail"]
     best = max(usable, key=lambda d: d.size_bytes, default=None)
-    if best is None:
+    if best is None and assessed:
+        # Every disk is failing: the "replace the disk" action above already covers it.
+        g.add("disk.capacity", "remediate" if rule.remediable else "fail", _("no disk"), limit,
+              both("no usable disk: the failing disk must be replaced"))
+    elif best is None:
         g.add("disk.capacity", "remediate" if rule.remediable else "fail", _("no disk"), limit,
               both("no usable disk"),
               both("install a disk of at least {limit}", limit=limit) if rule.remediable
@@ -565,7 +575,7 @@ def grade_inventory(
         _grade_auto(g, auto_checks)
 
     statuses = [c.status for c in g.criteria]
-    actions = [c for c in g.criteria if c.status == "remediate"]
+    actions = [c for c in g.criteria if c.status == "remediate" and c.action]
     outcome: Outcome
     if "fail" in statuses:
         outcome = "rejected"
@@ -579,7 +589,7 @@ def grade_inventory(
         outcome = "rejected"
         summary = both("rejected: {count} repairs needed (more than {limit})",
                        count=len(actions), limit=profile.max_actions)
-    elif actions:
+    elif actions or "remediate" in statuses:
         outcome = "remediate"
         summary = {
             lang: both("kept after: {actions}", actions="; ".join(
