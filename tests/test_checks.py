@@ -155,3 +155,14 @@ def test_check_cli_on_this_machine_under_test_bench() -> None:
     ids = {c["id"] for c in data["auto_checks"]}
     assert {"cpu.load", "cpu.mce", "ram.size", "ram.pattern"} <= ids
     assert data["disks"] and data["cpu"]["logical_cpus"] >= 1
+
+
+def test_a_hung_device_is_reported_not_waited_for() -> None:
+    from bench_agent.inventory.checks import call_with_timeout, drive_status
+
+    start = time.monotonic()
+    assert call_with_timeout(lambda: (time.sleep(5), 1)[1], 0.2) is None
+    assert time.monotonic() - start < 2
+    assert call_with_timeout(lambda: 4, 1.0) == 4
+    with pytest.raises(OSError):
+        call_with_timeout(lambda: drive_status("/nonexistent/sr0"), 1.0)

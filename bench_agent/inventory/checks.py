@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Literal
 
 from bench_agent.i18n import _
@@ -32,6 +33,7 @@ CDS_NAMES = {0: "no info", 1: "no disc", 2: "tray open", 3: "not ready", 4: "dis
 CPU_LOAD_S = {True: 1.0, False: 5.0}
 RAM_TEST_S = {True: 2.0, False: 20.0}
 RAM_TEST_MAX = {True: 64 * MB, False: 1024 * MB}
+DEVICE_ANSWER_S = 10.0  # a drive spinning up answers within seconds; a hung one never
 TEMP_WARN_C = 85.0
 TEMP_FAIL_C = 100.0
 
@@ -354,33 +356,62 @@ def _check_ram_pattern(quick: bool, progress: ProgressCallback) -> AutoCheck:
 # --- devices -----------------------------------------------------------------------------
 
 
+def drive_status(path: str) -> int:
+    """The CD-ROM layer's answer for ``path`` (CDS_* value); raises OSError if it has none."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        return int(fcntl.ioctl(fd, CDROM_DRIVE_STATUS, 0))
+    finally:
+        os.close(fd)
+
+
+def call_with_timeout(func: Callable[[], int], seconds: float) -> int | None:
+    """``func()`` in a daemon thread; None when it has not answered in time (a hung drive)."""
+    box: dict[str, int | BaseException] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = func()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        return None
+    if "error" in box:
+        error = box["error"]
+        assert isinstance(error, BaseException)
+        raise error
+    value = box["value"]
+    assert isinstance(value, int)
+    return value
+
+
 def _check_optical(inventory: Inventory) -> list[AutoCheck]:
     checks = []
     for drive in inventory.optical:
         start = time.monotonic()
-        path = f"/dev/{drive.name}"
+        ident = f"optical.{drive.name}"
+        silent = _("the optical drive {name} does not answer", name=drive.name)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            status = call_with_timeout(partial(drive_status, f"/dev/{drive.name}"),
+                                       DEVICE_ANSWER_S)
         except OSError as exc:
-            checks.append(AutoCheck(id=f"optical.{drive.name}", status="fail",
-                                    measured=exc.strerror or str(exc),
-                                    message=_("the optical drive {name} does not answer",
-                                              name=drive.name)))
+            checks.append(AutoCheck(id=ident, status="fail", measured=exc.strerror or str(exc),
+                                    message=silent))
             continue
-        try:
-            status = fcntl.ioctl(fd, CDROM_DRIVE_STATUS, 0)
-            checks.append(AutoCheck(
-                id=f"optical.{drive.name}", status="pass",
-                measured=CDS_NAMES.get(status, str(status)),
-                message=_("the optical drive {name} answers", name=drive.name),
-                duration_s=round(time.monotonic() - start, 2)))
-        except OSError as exc:
-            checks.append(AutoCheck(id=f"optical.{drive.name}", status="fail",
-                                    measured=exc.strerror or str(exc),
-                                    message=_("the optical drive {name} does not answer",
-                                              name=drive.name)))
-        finally:
-            os.close(fd)
+        elapsed = round(time.monotonic() - start, 2)
+        if status is None:
+            checks.append(AutoCheck(id=ident, status="fail", duration_s=elapsed,
+                                    measured=_("no answer in {seconds} s",
+                                               seconds=int(DEVICE_ANSWER_S)),
+                                    message=silent))
+            continue
+        checks.append(AutoCheck(id=ident, status="pass", duration_s=elapsed,
+                                measured=CDS_NAMES.get(status, str(status)),
+                                message=_("the optical drive {name} answers", name=drive.name)))
     return checks
 
 
