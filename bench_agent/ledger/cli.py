@@ -25,6 +25,7 @@ from bench_agent.i18n import _, set_language
 # One line per command group; a group adds itself here.
 COMMAND_MODULES: list[str] = [
     "bench_agent.ledger.cli",
+    "bench_agent.ledger.board_cmd",
 ]
 
 
