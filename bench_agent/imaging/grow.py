@@ -111,6 +111,34 @@ def _grow_partition(path: str, table: PartitionTable, last: Partition) -> subpro
     return _run([*cmd, path])
 
 
+EXTENDED_TYPES = frozenset({"0x05", "0x0f", "0x85"})
+
+
+def _fail(fit: FitResult, check: str, problem: str, detail: str) -> FitResult:
+    fit.ok = False
+    fit.problem = problem
+    fit.checks[check] = detail
+    return fit
+
+
+def _grow_mbr_partition(path: str, last: Partition) -> subprocess.CompletedProcess[str]:
+    """Extend MBR partition ``last`` to the end of the disk (sfdisk keeps its start and type)."""
+    _tool("sfdisk")
+    return subprocess.run(
+        ["sfdisk", "--no-reread", "--no-tell-kernel", "-q", "-N", str(last.number), path],
+        input=", +\n", capture_output=True, text=True, check=False,
+    )
+
+
+def _check_table(path: str, kind: str) -> tuple[str, bool, str]:
+    if kind == "gpt":
+        clean, detail = _sgdisk_verify(path)
+        return "sgdisk -v", clean, detail
+    result = _run(["sfdisk", "--verify", path])
+    clean = result.returncode == 0
+    return "sfdisk --verify", clean, OK if clean else _tail(result)
+
+
 def fit_to_disk(
     path: str,
     entry: ImageEntry,
@@ -119,39 +147,44 @@ def fit_to_disk(
     progress: ProgressCallback,
     job: str,
 ) -> FitResult:
-    """Fix the table for this disk, grow the last partition + ext fs if asked, and check."""
+    """Fix the table for this disk, grow the last partition + ext fs if asked, and check.
+
+    GPT: the backup header moves to the disk's end (always: the table is invalid otherwise on
+    a larger disk), then the last partition is recreated with the same start, type, GUID and
+    name up to the last usable sector. MBR: the last primary partition is extended with sfdisk.
+    In both, an ext2/3/4 filesystem there is checked, grown and checked again read-only.
+    """
     fit = FitResult()
-    table, disk_bytes = _read_table(path)
-    if table.kind != "gpt":
-        fit.checks["partition table"] = table.kind
-        return fit  # MBR and bare filesystems are written as they are
+    table, _disk_bytes = _read_table(path)
+    fit.checks["partition table"] = table.kind
+    if table.kind == "none":
+        return fit  # a bare filesystem image is written as it is
     steps = 5
-    progress(ProgressEvent(job, "grow", 0, steps, message=_("Moving the backup GPT header")))
-    result = _run(["sgdisk", "-e", path])
-    if result.returncode != 0:
-        fit.ok, fit.problem = False, _("sgdisk -e failed: {error}", error=_tail(result))
-        fit.checks["sgdisk -e"] = _tail(result)
-        return fit
-    fit.checks["sgdisk -e"] = OK
-    table, _size = _read_table(path)
+    if table.kind == "gpt":
+        progress(ProgressEvent(job, "grow", 0, steps, message=_("Moving the backup GPT header")))
+        result = _run(["sgdisk", "-e", path])
+        if result.returncode != 0:
+            return _fail(fit, "sgdisk -e", _("sgdisk -e failed: {error}", error=_tail(result)),
+                         _tail(result))
+        fit.checks["sgdisk -e"] = OK
+        table, _disk_bytes = _read_table(path)
     last = table.last_partition
     ss = table.sector_size
     if last is None:
         return fit
-    ext = _is_ext(path, last.start_byte(ss))
+    ext = last.type_guid not in EXTENDED_TYPES and _is_ext(path, last.start_byte(ss))
     if grow and ext:
         progress(ProgressEvent(job, "grow", 1, steps, message=_("Growing the last partition")))
-        result = _grow_partition(path, table, last)
+        if table.kind == "gpt":
+            check, result = "sgdisk -n", _grow_partition(path, table, last)
+        else:
+            check, result = "sfdisk -N", _grow_mbr_partition(path, last)
         if result.returncode != 0:
-            fit.ok = False
-            fit.problem = _("Growing partition {n} failed: {error}", n=last.number,
-                            error=_tail(result))
-            fit.checks["sgdisk -n"] = _tail(result)
-            return fit
-        table, _size = _read_table(path)
-        grown = next(p for p in table.partitions if p.number == last.number)
-        fit.checks["sgdisk -n"] = OK
-        last = grown
+            return _fail(fit, check, _("Growing partition {n} failed: {error}", n=last.number,
+                                       error=_tail(result)), _tail(result))
+        fit.checks[check] = OK
+        table, _disk_bytes = _read_table(path)
+        last = next(p for p in table.partitions if p.number == last.number)
     part_offset = last.start_byte(ss)
     part_size = last.end_byte(ss) - part_offset
     fit.final_partition_bytes = part_size
@@ -163,19 +196,15 @@ def fit_to_disk(
                 # Preen first: resize2fs wants a freshly checked filesystem (exit 1 = fixed).
                 result = _run(["e2fsck", "-f", "-p", loop])
                 if result.returncode not in (0, 1):
-                    fit.ok = False
-                    fit.problem = _("e2fsck found errors before growing: {error}",
-                                    error=_tail(result))
-                    fit.checks["e2fsck -p"] = _tail(result)
-                    return fit
+                    return _fail(fit, "e2fsck -p", _("e2fsck found errors before growing: "
+                                                     "{error}", error=_tail(result)),
+                                 _tail(result))
                 progress(ProgressEvent(job, "grow", 3, steps,
                                        message=_("Growing the filesystem")))
                 result = _run(["resize2fs", loop])
                 if result.returncode != 0:
-                    fit.ok = False
-                    fit.problem = _("resize2fs failed: {error}", error=_tail(result))
-                    fit.checks["resize2fs"] = _tail(result)
-                    return fit
+                    return _fail(fit, "resize2fs", _("resize2fs failed: {error}",
+                                                     error=_tail(result)), _tail(result))
                 fit.checks["resize2fs"] = OK
                 fit.grown = True
             progress(ProgressEvent(job, "grow", 4, steps, message=_("Checking the filesystem")))
@@ -185,14 +214,13 @@ def fit_to_disk(
                 fit.ok = False
                 fit.problem = _("e2fsck -n reports problems: {error}", error=_tail(result))
                 return fit
-    clean, detail = _sgdisk_verify(path)
-    fit.checks["sgdisk -v"] = detail
+    check, clean, detail = _check_table(path, table.kind)
+    fit.checks[check] = detail
     if not clean:
-        fit.ok = False
-        fit.problem = _("sgdisk -v reports problems: {error}", error=detail)
-        return fit
+        return _fail(fit, check, _("{check} reports problems: {error}", check=check,
+                                   error=detail), detail)
     # Let the kernel see the new table on real disks (loop devices without -P refuse; fine).
     _run(["blockdev", "--rereadpt", path])
     progress(ProgressEvent(job, "grow", steps, steps, message=_("The disk is ready")))
-    del disk_bytes
+    del entry
     return fit

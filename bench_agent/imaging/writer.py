@@ -556,6 +556,11 @@ def write_image(
         report.status = "failed"
         report.status_detail = exc.message
         report.failed_range = exc.range_label
+        if not report.bytes_written:
+            # The image file itself is bad: its cache stamp must not vouch for it any more.
+            from bench_agent.imaging.fetch import forget_verified
+
+            forget_verified(source)
     except _Aborted:
         report.status = "aborted"
         report.status_detail = _("Imaging was cancelled; the disk holds an incomplete image.")
