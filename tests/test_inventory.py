@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench_agent.inventory import collect_inventory
 from bench_agent.inventory.devices import parse_asound_cards, parse_cdrom_info, parse_udev_db
@@ -306,3 +308,44 @@ def test_bundle_recorded_without_udevd(tmp_path: Path) -> None:
     # No smartctl text was recorded for the disks: health unknown, and said why.
     assert disks["sda"].health == "unknown"
     assert disks["sda"].smart.reason == "smartctl output not collected"
+
+
+BUNDLE_FILES = [
+    "proc/cpuinfo", "lscpu.txt", "proc/meminfo", "lsblk.json", "smartctl/sda.txt",
+    "sys/class/dmi/id/product_serial", "dmidecode/memory.txt", "proc/asound/cards",
+    "proc/sys/dev/cdrom/info", "sys/class/net/eth0/speed", "sys/class/net/eth0/device.link",
+    "run/udev/data/b8:0", "bench-agent/meta.json", "bench-agent/collection-warnings.txt",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.dictionaries(st.sampled_from(BUNDLE_FILES), st.text(max_size=200), max_size=8))
+def test_odd_bundles_never_raise(files: dict[str, str]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        for rel, text in files.items():
+            path = Path(folder) / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8", errors="surrogateescape")
+        inventory = collect_inventory(evidence_dir=Path(folder))
+        assert inventory.source == "evidence"
+        json.loads(inventory.model_dump_json())
+
+
+@pytest.mark.parametrize("rel,text", [
+    ("lsblk.json", "[1, 2]"),
+    ("lsblk.json", '{"blockdevices": null}'),
+    ("lsblk.json", '{"blockdevices": [{"name": "sda", "size": "huge", "type": "disk"}]}'),
+    ("lsblk.json", '{"blockdevices": [{"kname": "sda"}]}'),
+    ("bench-agent/meta.json", '{"collected_at": "yesterday"}'),
+    ("bench-agent/meta.json", "[]"),
+    ("proc/meminfo", "MemTotal: lots kB"),
+    ("smartctl/sda.txt", "\x00\x01binary\xff"),
+])
+def test_odd_json_and_text_sources(tmp_path: Path, rel: str, text: str) -> None:
+    path = tmp_path / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    inventory = collect_inventory(evidence_dir=tmp_path)
+    assert inventory.source == "evidence"
