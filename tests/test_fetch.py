@@ -153,3 +153,26 @@ def test_server_copy_with_wrong_digest_is_refused(
 def test_missing_without_server_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no server is set"):
         ensure_local(_entry(b"x"), tmp_path / "cache")
+
+
+def test_fetch_from_the_ledgers_image_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real ledger serves the file; the station finds it from its ledger_url alone."""
+    from tests.test_ledger_support import start_ledger
+
+    data = os.urandom(SIZE)
+    ledger = start_ledger("sqlite", tmp_path)
+    try:
+        images = tmp_path / "images"
+        images.mkdir(exist_ok=True)
+        (images / "edu.img.zst").write_bytes(data)
+        monkeypatch.setenv("BENCH_AGENT_LEDGER_URL", ledger.url)
+        cache = tmp_path / "cache"
+        cache.mkdir()
+        (cache / "edu.img.zst.part").write_bytes(data[: SIZE // 2])  # a cut download
+        path = ensure_local(_entry(data), cache)
+        assert path == cache / "edu.img.zst"
+        assert path.read_bytes() == data
+    finally:
+        ledger.server.stop()

@@ -21,7 +21,7 @@ from bench_agent.models.image import ImageEntry
 
 CHUNK = 1 << 20
 ATTEMPTS = 5  # connection cuts survived per fetch
-IMAGES_PATH = "images"  # under the ledger URL: <ledger_url>/images/<file>
+IMAGES_PATH = "api/v1/images"  # the ledger serves <ledger_url>/api/v1/images/<file> (Range)
 
 
 def file_sha256(path: Path) -> str:
@@ -126,7 +126,7 @@ def ensure_local(entry: ImageEntry, cache_dir: Path, base_url: str | None = None
 
     Order: the file next to the catalogue entry, then the cache; otherwise (or when the cached
     copy is corrupt or partial) it is fetched from ``base_url`` (default: the station's
-    ``ledger_url`` + ``/images``) or from the entry's own URL.
+    ``ledger_url`` + ``/api/v1/images``) or from the entry's own URL.
     """
     local = source_path(entry)
     if local is not None and is_verified(local, entry.compressed_sha256):
