@@ -153,9 +153,10 @@ class OperatorScreen(StepScreen):
         from bench_agent.workflow.operators import list_operators
 
         self._profiles = {p.name: p for p in list_operators()}
-        return [
-            (f"op-{name}", p.label, i == 0) for i, (name, p) in enumerate(self._profiles.items())
-        ]
+        # The station's current profile (set at start-up) is the one chosen by default.
+        current = self.bench.operator.name
+        primary = current if current in self._profiles else next(iter(self._profiles), "")
+        return [(f"op-{name}", p.label, name == primary) for name, p in self._profiles.items()]
 
     def body(self) -> ComposeResult:
         yield Static(

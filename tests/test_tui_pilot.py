@@ -1,0 +1,280 @@
+"""The bench app driven by keys (Textual Pilot) through whole machine cycles on real engines.
+
+Each cycle: the recorded Pentium 4 replayed, its two disks played by loop devices that are
+really wiped and imaged with the test master, the signed record delivered to a real local
+ledger. The same cycle with the default keys, with only four keys, and with two keys in scan
+mode; plus the key-bounce filter and the restart in the middle of a wipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench_agent.config import load_settings
+from bench_agent.workflow.demo import LocalLedger
+from bench_agent.workflow.operators import OperatorProfile, load_operator
+from bench_agent.workflow.state import Step
+from tests.test_workflow_support import (
+    EVIDENCE,
+    bench_disks,  # noqa: F401 - fixture
+    images,  # noqa: F401 - fixture
+    journal_state,
+    ledger,  # noqa: F401 - fixture
+    start_run_and_kill_mid_wipe,
+    sync_and_fetch,
+    test_master,  # noqa: F401 - fixture
+)
+
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+STEP_TIMEOUT_S = 120
+
+
+def bench_app(disks: list[str], operator: OperatorProfile | None = None) -> Any:
+    from bench_agent.tui.app import BenchApp
+
+    return BenchApp(
+        load_settings(station="bench-1"),
+        profile="pentium4",
+        operator=operator,
+        evidence=EVIDENCE,
+        disks=disks,
+        image="test-master",
+        poll_ledger=False,
+    )
+
+
+async def settle(pilot: Any) -> None:
+    """Wait until the workers are done and the screen shows the workflow's step."""
+    from bench_agent.tui.screens import StepScreen
+
+    app = pilot.app
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STEP_TIMEOUT_S
+    while loop.time() < deadline:
+        await pilot.pause(0.05)
+        screen = app.screen
+        if app.busy:
+            continue
+        if isinstance(screen, StepScreen) and not screen.handles(app.wf.step):
+            continue
+        await pilot.pause(0.05)
+        if not app.busy:
+            return
+    raise AssertionError(f"stuck at {app.wf.step} (busy={app.busy!r})")
+
+
+async def keys(pilot: Any, *names: str, gap: float = 0.0) -> None:
+    """Press keys one by one, waiting for the bench after each."""
+    for name in names:
+        await pilot.press(name)
+        if gap:
+            await pilot.pause(gap)
+        await settle(pilot)
+
+
+def focused_id(pilot: Any) -> str:
+    focused = pilot.app.screen.focused
+    return str(getattr(focused, "id", "") or "")
+
+
+async def finish_and_check(pilot: Any, ledger: LocalLedger, disks: list[str]) -> dict[str, Any]:
+    app = pilot.app
+    await settle(pilot)
+    assert app.wf.step is Step.DONE, app.wf.step
+    state = app.wf.state
+    assert [w.status for w in state.wipes] == ["erased", "erased"]
+    assert [w.device for w in state.wipes] == disks
+    assert state.image is not None and state.image.status == "success"
+    assert state.record_state == "queued"
+    stored = sync_and_fetch(ledger, state.machine_id)
+    assert stored["record_id"] == state.machine_id
+    record: dict[str, Any] = json.loads(Path(state.record_path).read_text())
+    assert len(record["certificates"]) == 2
+    return record
+
+
+@pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_full_cycle_with_the_default_keys(
+    bench_disks: list[str],  # noqa: F811 - fixture
+    ledger: LocalLedger,  # noqa: F811 - fixture
+) -> None:
+    app = bench_app(bench_disks)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert focused_id(pilot) == "act-op-default"
+        await keys(pilot, "enter")  # the workshop's default profile: French
+        assert app.wf.step is Step.INTAKE and app.operator.language == "fr"
+        # The barcode reader types the tag into the focused field and ends with Enter.
+        await keys(pilot, "p", "4", "minus", "4", "2", "enter")
+        assert app.wf.state.asset_tag == "p4-42"
+        assert app.wf.step is Step.AUTO_CHECKS  # inventory taken by itself
+        await keys(pilot, "enter")  # automatic checks
+        assert app.wf.step is Step.GUIDED
+        for _ in range(5):  # focus is on "try"; → wraps round to "yes, it works"
+            await keys(pilot, "right", "enter")
+        assert {g.status for g in app.wf.state.guided} == {"pass"}
+        await keys(pilot, "enter")  # verdict
+        assert app.wf.state.verdict is not None and app.wf.state.verdict.outcome == "remediate"
+        # The "done, re-inventory" loop: the disk was swapped, inventory again.
+        assert focused_id(pilot) == "act-redo"
+        await keys(pilot, "enter")
+        assert app.wf.state.remediation_rounds == 1 and app.wf.step is Step.AUTO_CHECKS
+        await keys(pilot, "enter")
+        for _ in range(5):
+            await keys(pilot, "right", "enter")
+        await keys(pilot, "enter")
+        await keys(pilot, "right")  # → "keep, remediate later"
+        assert focused_id(pilot) == "act-accept"
+        await keys(pilot, "enter")
+        assert app.wf.step is Step.WIPE_PLAN
+        assert [t.device for t in app.wf.state.wipe_targets] == bench_disks
+        await keys(pilot, "enter")  # opens the two-key confirmation
+        await keys(pilot, "enter")  # one key alone never erases
+        assert app.wf.step is Step.WIPE_PLAN and app.wf.state.wipe_state == "planned"
+        await keys(pilot, "right", "enter")  # arm, then confirm
+        record = await finish_and_check(pilot, ledger, bench_disks)
+        assert record["remediation_rounds"] == 1
+        assert record["guided_checks"][0]["status"] == "pass"
+        await keys(pilot, "enter")  # next machine
+        assert app.wf.step is Step.INTAKE and app.wf.state.operator == "Poste atelier"
+
+
+@pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_full_cycle_with_four_keys(
+    bench_disks: list[str],  # noqa: F811 - fixture
+    ledger: LocalLedger,  # noqa: F811 - fixture
+) -> None:
+    # four-keys: ← → Enter Esc (or the numpad), left-handed order, 250 ms bounce filter.
+    four = load_operator("four-keys")
+    app = bench_app(bench_disks, operator=four)
+    gap = four.bounce_ms / 1000 + 0.05
+    pressed: set[str] = set()
+
+    async def press(*names: str) -> None:
+        pressed.update(names)
+        await keys(pilot, *names, gap=gap)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press("enter")  # the station starts with this operator's profile chosen
+        assert app.wf.step is Step.INTAKE
+        await press("enter")  # no tag: Enter alone makes a new one
+        assert app.wf.state.asset_tag.startswith("BENCH1-")
+        await press("enter")  # automatic checks
+        for _ in range(5):  # left-handed: "try" first, → "yes, it works"
+            await press("right", "enter")
+        await press("enter")  # verdict
+        await press("right", "enter")  # "keep, remediate later"
+        assert app.wf.step is Step.WIPE_PLAN
+        await press("enter", "escape")  # open the confirmation and cancel it
+        assert app.wf.step is Step.WIPE_PLAN
+        await press("left", "right")  # wander and come back
+        await press("enter", "right", "enter")
+        await finish_and_check(pilot, ledger, bench_disks)
+    assert pressed <= {"left", "right", "enter", "escape"}
+
+
+@pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_full_cycle_with_two_switches_in_scan_mode(
+    bench_disks: list[str],  # noqa: F811 - fixture
+    ledger: LocalLedger,  # noqa: F811 - fixture
+) -> None:
+    two = load_operator("two-switch")
+    app = bench_app(bench_disks, operator=two)
+    gap = two.bounce_ms / 1000 + 0.05
+    pressed: set[str] = set()
+
+    async def press(*names: str) -> None:
+        pressed.update(names)
+        await keys(pilot, *names, gap=gap)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press("enter")
+        assert app.wf.step is Step.INTAKE
+        assert focused_id(pilot) == "act-generate"  # scan mode: the buttons take the focus
+        await press("enter")
+        await press("enter")  # automatic checks
+        for _ in range(5):
+            await press("space", "enter")  # move to "yes, it works", choose
+        await press("enter")
+        await press("space", "enter")  # "keep, remediate later"
+        await press("enter")  # the confirmation
+        await press("space", "space")  # armed, then "cancel" highlighted: nothing happens
+        assert app.wf.step is Step.WIPE_PLAN
+        await press("space", "enter")  # armed again, confirm
+        await finish_and_check(pilot, ledger, bench_disks)
+    assert pressed == {"space", "enter"}
+
+
+@pytest.mark.anyio
+async def test_bounce_filter_counts_a_repeated_key_once(agent_home: Path) -> None:
+    from bench_agent.tui.app import BenchApp
+
+    shaky = OperatorProfile(name="shaky", language="en", bounce_ms=400)
+    app = BenchApp(load_settings(station="bench-1"), operator=shaky, poll_ledger=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        buttons = [b.id for b in app.screen.query("Button")]
+        start = buttons.index(focused_id(pilot))
+        await pilot.press("right", "right")  # a tremor: the same key twice at once
+        await pilot.pause()
+        assert focused_id(pilot) == buttons[(start + 1) % len(buttons)]
+        await pilot.pause(0.45)  # a deliberate second press, after the window
+        await pilot.press("right")
+        await pilot.pause()
+        assert focused_id(pilot) == buttons[(start + 2) % len(buttons)]
+        await pilot.press("left")  # another key is never filtered
+        await pilot.pause()
+        assert focused_id(pilot) == buttons[(start + 1) % len(buttons)]
+
+
+@pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_restart_mid_wipe_resumes_at_the_wipe_and_says_so(
+    bench_disks: list[str],  # noqa: F811 - fixture
+    ledger: LocalLedger,  # noqa: F811 - fixture
+    agent_home: Path,
+) -> None:
+    from textual.widgets import Label
+
+    from bench_agent.tui.screens import WorkScreen
+
+    start_run_and_kill_mid_wipe(agent_home, bench_disks, "--asset", "CRASH-2")
+    assert (journal_state(agent_home) or {}).get("wipe_state") == "running"
+
+    english = OperatorProfile(name="en", language="en")
+    app = bench_app(bench_disks, operator=english)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, WorkScreen)
+        assert app.wf.step is Step.WIPE and app.wf.state.pending_interruption == "wipe"
+        notice = str(app.screen.query_one("#resume-notice", Label).render())
+        assert "Resumed after a restart" in notice and "CRASH-2" in notice
+        assert "interrupted" in str(app.screen.query_one("#title", Label).render())
+        await keys(pilot, "enter")  # "re-run from scratch…" opens the confirmation
+        await keys(pilot, "enter")  # one key is not enough
+        assert app.wf.state.pending_interruption == "wipe"
+        await keys(pilot, "right", "enter")
+        record = await finish_and_check(pilot, ledger, bench_disks)
+    assert record["asset_tag"] == "CRASH-2"
+    assert [(i["step"], i["action"]) for i in record["interruptions"]] == [
+        ("wipe", "rerun_from_scratch")
+    ]
