@@ -36,6 +36,8 @@ SIZE = (120, 40)
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
 STEP_TIMEOUT_S = 120
 
 
@@ -87,7 +89,7 @@ def focused_id(pilot: Any) -> str:
     return str(getattr(focused, "id", "") or "")
 
 
-async def finish_and_check(pilot: Any, ledger: LocalLedger, disks: list[str]) -> dict[str, Any]:
+async def finish_and_check(pilot: Any, server: LocalLedger, disks: list[str]) -> dict[str, Any]:
     app = pilot.app
     await settle(pilot)
     assert app.wf.step is Step.DONE, app.wf.step
@@ -96,7 +98,7 @@ async def finish_and_check(pilot: Any, ledger: LocalLedger, disks: list[str]) ->
     assert [w.device for w in state.wipes] == disks
     assert state.image is not None and state.image.status == "success"
     assert state.record_state == "queued"
-    stored = sync_and_fetch(ledger, state.machine_id)
+    stored = sync_and_fetch(server, state.machine_id)
     assert stored["record_id"] == state.machine_id
     record: dict[str, Any] = json.loads(Path(state.record_path).read_text())
     assert len(record["certificates"]) == 2
