@@ -349,3 +349,28 @@ def test_odd_json_and_text_sources(tmp_path: Path, rel: str, text: str) -> None:
     path.write_text(text)
     inventory = collect_inventory(evidence_dir=tmp_path)
     assert inventory.source == "evidence"
+
+
+def test_bundle_recorded_without_smart_replays_as_such(tmp_path: Path) -> None:
+    lsblk = {"blockdevices": [
+        {"name": "sda", "kname": "sda", "maj:min": "8:0", "path": "/dev/sda", "type": "disk",
+         "size": 40_020_664_320, "model": "ST340014A", "tran": "ata", "rota": True,
+         "rm": False, "ro": False, "log-sec": 512, "phy-sec": 512, "mountpoints": [None]}]}
+    (tmp_path / "lsblk.json").write_text(json.dumps(lsblk))
+    (tmp_path / "bench-agent").mkdir()
+    (tmp_path / "bench-agent" / "meta.json").write_text('{"smart": false}')
+    disk = collect_inventory(evidence_dir=tmp_path).disks[0]
+    assert disk.smart.reason == "SMART not read (--no-smart)"
+    assert disk.health == "unknown"
+
+
+@pytest.mark.parametrize("file,reason", [
+    ("loop-device-not-root-this-vm.txt", "permission denied (smartctl must run as root)"),
+    ("loop-device-sat-this-vm.txt", "the device did not answer IDENTIFY"),
+])
+def test_recorded_smartctl_refusals(file: str, reason: str) -> None:
+    from bench_agent.inventory.smartctl import parse_smartctl
+
+    smart = parse_smartctl((SMARTCTL / file).read_text()).smart
+    assert not smart.available
+    assert smart.reason == reason

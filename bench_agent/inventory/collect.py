@@ -116,7 +116,7 @@ def _transport_from_smartctl(result: SmartctlResult) -> Transport:
 
 
 def _smart_for(source: Source, disk: Disk, smart: bool) -> SmartctlResult | None:
-    if not smart and source.live:
+    if not smart:
         return None
     rel = f"smartctl/{disk.name}.txt"
     argv = ["smartctl", "-x", f"/dev/{disk.name}"]
@@ -250,7 +250,7 @@ def collect_block(
         for disk, what in pending:
             if what == "virtual":
                 _apply_smart(disk, None, N_("virtual or loop device: no SMART"))
-            elif not smart and source.live:
+            elif not smart:
                 _apply_smart(disk, None, N_("SMART not read (--no-smart)"))
             else:
                 _apply_smart(disk, probed.get(disk.name))
@@ -425,7 +425,8 @@ def collect_inventory(
         if recorded:
             source.warnings.extend(line for line in recorded.splitlines() if line.strip())
         meta_text = source.read(META_FILE)
-        inventory = build_inventory(source, smart=smart)
+        # A bundle recorded with --no-smart replays as such (not as "smartctl not collected").
+        inventory = build_inventory(source, smart=smart and _recorded_smart(meta_text))
         inventory.collected_at = _collected_at(meta_text)
         return inventory
     live = LiveSource(save_to=Path(save_evidence) if save_evidence is not None else None)
@@ -446,6 +447,15 @@ def collect_inventory(
         except OSError as exc:
             inventory.warnings.append(f"cannot write evidence bookkeeping: {exc}")
     return inventory
+
+
+def _recorded_smart(meta_text: str | None) -> bool:
+    if not meta_text:
+        return True
+    try:
+        return json.loads(meta_text).get("smart", True) is not False
+    except (ValueError, AttributeError):
+        return True
 
 
 def _collected_at(meta_text: str | None) -> datetime | None:

@@ -304,6 +304,8 @@ def parse_smartctl(text: str) -> SmartctlResult:
         result.transport_hint = result.transport_hint or "usb"
     elif "read device identity failed" in lowered_text:
         unavailable_reason = N_("the device did not answer IDENTIFY")
+    elif "permission denied" in lowered_text or "operation not permitted" in lowered_text:
+        unavailable_reason = N_("permission denied (smartctl must run as root)")
     elif "no such device" in lowered_text or "no such file" in lowered_text:
         unavailable_reason = N_("no such device")
 
