@@ -121,6 +121,18 @@ def test_smaller_disk_is_refused_and_untouched(master: ImageEntry, make_loop: Lo
     assert file_sha256(device) == before
 
 
+def test_disk_of_exactly_the_image_size_works(
+    master: ImageEntry, make_loop: LoopFactory, tmp_path: Path
+) -> None:
+    assert master.last_used_byte == master.image_size  # the root partition ends the disk
+    with pytest.raises(DeviceRefused):
+        write_image(master, str(make_loop(master.image_size - MIB)), policy=POLICY)
+    device = make_loop(master.image_size)
+    report = write_image(master, str(device), policy=POLICY, journal_dir=tmp_path / "j")
+    assert report.status == "success", report.status_detail
+    assert report.checks["sgdisk -v"] == "ok" and report.checks["e2fsck -n"] == "ok"
+
+
 def test_other_sector_size_is_refused(master: ImageEntry, make_loop: LoopFactory) -> None:
     device = make_loop(512 * MIB, sector_size=4096)
     with pytest.raises(DeviceRefused) as refused:

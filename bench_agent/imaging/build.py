@@ -191,6 +191,10 @@ def block_map(image: Path) -> BlockMap:
         last_used = max(inside, default=0)
     for part in table.partitions:
         last_used = max(last_used, min(size, part.end_byte(ss)))
+    if backup is not None and backup < size:
+        # The backup GPT is rebuilt at the disk's end, but it needs its room after the last
+        # partition: a disk smaller than that cannot hold a valid table.
+        last_used = min(size, last_used + (size - backup))
     return BlockMap(ranges, table.kind, ss, last_used)
 
 

@@ -42,8 +42,8 @@ class ImageEntry(Model):
     block_size: int = 4096
     logical_sector_size: int = 512  # sector size the partition table was written for
     partition_table: PartitionTable = "none"
-    # Smallest disk the image fits on: the end of its last partition or mapped byte, not
-    # counting the backup GPT at the very end (rebuilt at the disk's end after writing).
+    # Smallest disk the image fits on: the end of its last partition or mapped byte, plus
+    # room for the backup GPT (rebuilt at the disk's end after writing).
     last_used_byte: int = 0
     ranges: list[MappedRange] = Field(default_factory=list)
     catalogue_file: str = ""  # where the entry was read from (not stored in the TOML)
