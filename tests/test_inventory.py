@@ -374,3 +374,17 @@ def test_recorded_smartctl_refusals(file: str, reason: str) -> None:
     smart = parse_smartctl((SMARTCTL / file).read_text()).smart
     assert not smart.available
     assert smart.reason == reason
+
+
+def test_rated_speed_from_cpufreq_not_the_idle_speed(tmp_path: Path) -> None:
+    # An Athlon 64 idling at 1000 MHz under Cool'n'Quiet: the name carries no GHz.
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "cpuinfo").write_text(
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 15\nmodel\t\t: 47\n"
+        "model name\t: AMD Athlon(tm) 64 Processor 3000+\nstepping\t: 2\n"
+        "cpu MHz\t\t: 1000.000\nflags\t\t: fpu pae sse sse2 lm 3dnow\n")
+    assert collect_inventory(evidence_dir=tmp_path).cpu.mhz == 1000.0
+    freq = tmp_path / "sys" / "devices" / "system" / "cpu" / "cpu0" / "cpufreq"
+    freq.mkdir(parents=True)
+    (freq / "cpuinfo_max_freq").write_text("1800000\n")
+    assert collect_inventory(evidence_dir=tmp_path).cpu.mhz == 1800.0

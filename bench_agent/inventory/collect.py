@@ -66,7 +66,13 @@ def collect_cpu(source: Source) -> Cpu:
     lscpu = parse_lscpu(lscpu_text) if lscpu_text else None
     if cpuinfo is None and lscpu is None:
         source.warn("no CPU information (neither proc/cpuinfo nor lscpu.txt)")
-    return merge_cpu(cpuinfo, lscpu, arch_text.strip() if arch_text else "")
+    cpu = merge_cpu(cpuinfo, lscpu, arch_text.strip() if arch_text else "")
+    # cpuinfo's "cpu MHz" is the current speed: an idle Athlon 64 with Cool'n'Quiet shows
+    # 1000 MHz. cpufreq's maximum is the speed the CPU is rated for (lscpu's "CPU max MHz").
+    max_khz = source.read("sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+    if max_khz and max_khz.strip().isdigit() and int(max_khz) > 0:
+        cpu.mhz = round(int(max_khz) / 1000.0, 1)
+    return cpu
 
 
 def _dmi_values(source: Source) -> dict[str, str]:
