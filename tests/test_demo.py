@@ -1,0 +1,36 @@
+"""``bench-agent demo``: the README's main job runs the whole cycle, non-interactively."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_root
+from tests.test_workflow_support import cli
+
+pytestmark = [pytest.mark.device, pytest.mark.slow]
+
+
+def demo_loops() -> list[str]:
+    out = subprocess.run(["losetup", "-a"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if "bench-demo-" in line]
+
+
+def test_demo_runs_the_whole_cycle_and_cleans_up(agent_home: Path) -> None:
+    require_root()
+    done = cli("demo", "--json", timeout=600)
+    result = json.loads(done.stdout[done.stdout.index("{") :])
+    assert result["ok"] is True, result
+    assert result["asset_tag"] == "DEMO-P4-0001"
+    assert result["outcome"] == "remediate"  # the recorded Pentium 4's second disk is failing
+    assert [w["status"] for w in result["wipes"]] == ["erased", "erased"]
+    assert result["image"]["status"] == "success"
+    assert result["certificates_verified"] == 2
+    assert result["ledger_has_record"] is True
+    # Its loop devices, ledger and files are gone; the station's own home was never used.
+    assert demo_loops() == []
+    assert not Path(result["workdir"]).exists()
+    assert not (agent_home / "journal").exists()
