@@ -1,0 +1,168 @@
+"""Certificates: signed JSON and PDF verify offline; any altered byte fails with a reason."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bench_agent.errors import BenchError
+from bench_agent.models.wipe import BadRange, HiddenAreas, WipeReport
+from bench_agent.sanitize.certificate import (
+    ATTACHMENT_NAME,
+    CertificateContext,
+    extract_attachments,
+    issue_certificate,
+    qr_payload,
+    serialize,
+    verify_certificate,
+    write_certificate,
+)
+from bench_agent.signing import generate_key, public_key_text
+
+ROOT = Path(__file__).parent.parent
+
+
+def make_report() -> WipeReport:
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    return WipeReport(
+        device="/dev/sdb", vendor="Seagate", model="ST3250820AS", serial="5QE1ABCD",
+        size_bytes=250_059_350_016, media_type="magnetic (HDD)", method="zero", level="clear",
+        tool="bench-agent", tool_version="0.1.0", verification="sample",
+        verification_result="passed", verification_detail="NIST SP 800-88 sampling",
+        status="erased_with_exceptions", status_detail="1024 bytes in 1 bad range",
+        bytes_written=250_059_350_016, bytes_verified=25_100_000_000,
+        bad_ranges=[BadRange(start_byte=4096, length=1024, phase="write", error="EIO")],
+        hidden_areas=HiddenAreas(checked=True, hpa_present=False, dco_present=False,
+                                 note="no HPA, no DCO"),
+        started_at=start, finished_at=start + timedelta(hours=1), throughput_mbps=70.1,
+        extra={"method_description": "single-pass overwrite with zeros (0x00)"},
+    )
+
+
+CONTEXT = CertificateContext(operator="Zoé Martin", station="bench-3", location="Besançon",
+                             asset_tag="PC-2026-0042", lot="LOT-ACME-7", destination="reuse")
+
+
+@pytest.fixture
+def issued(tmp_path: Path) -> tuple[dict, Path, Path, Path]:  # type: ignore[type-arg]
+    key_path = tmp_path / "station.key"
+    cert = issue_certificate(make_report(), CONTEXT, key_path)
+    json_path, pdf_path = write_certificate(cert, tmp_path / "out")
+    return cert, json_path, pdf_path, key_path
+
+
+def test_certificate_carries_the_nist_fields(issued: tuple) -> None:  # type: ignore[type-arg]
+    cert = issued[0]
+    assert cert["media"] == {"manufacturer": "Seagate", "model": "ST3250820AS",
+                             "serial": "5QE1ABCD", "media_type": "magnetic (HDD)",
+                             "size_bytes": 250_059_350_016, "device": "/dev/sdb"}
+    assert cert["source"] == {"asset_tag": "PC-2026-0042", "lot": "LOT-ACME-7"}
+    san = cert["sanitization"]
+    assert (san["level"], san["method"], san["tool"], san["tool_version"]) == (
+        "clear", "zero", "bench-agent", "0.1.0")
+    assert san["duration_s"] == 3600.0 and san["throughput_mbps"] == 70.1
+    assert cert["verification"]["method"] == "sample"
+    assert cert["verification"]["result"] == "passed"
+    assert cert["hidden_areas"]["hpa_present"] is False
+    assert cert["bad_blocks"]["count_bytes"] == 1024
+    assert (cert["operator"], cert["station"], cert["location"]) == (
+        "Zoé Martin", "bench-3", "Besançon")
+    assert cert["post_sanitization_destination"] == "reuse"
+    assert cert["signature"]["algorithm"] == "ed25519"
+    assert "sha256=" in qr_payload(cert)
+
+
+def test_round_trip_json_and_pdf(issued: tuple) -> None:  # type: ignore[type-arg]
+    cert, json_path, pdf_path, key_path = issued
+    pub = key_path.with_suffix(".pub")
+    assert verify_certificate(json_path, str(pub))["certificate_id"] == cert["certificate_id"]
+    checked = verify_certificate(pdf_path, pub.read_text())
+    assert checked["_pdf_check"] == "identical"
+    assert extract_attachments(pdf_path.read_bytes()) == [serialize(cert)]
+    assert pdf_path.read_bytes().count(ATTACHMENT_NAME.encode()) >= 1
+
+
+def test_another_stations_key_is_refused(issued: tuple, tmp_path: Path) -> None:  # type: ignore[type-arg]
+    other = generate_key(tmp_path / "other.key")
+    with pytest.raises(BenchError, match="another key"):
+        verify_certificate(issued[1], public_key_text(other.public_key()))
+
+
+def test_every_flipped_byte_of_the_json_fails(issued: tuple) -> None:  # type: ignore[type-arg]
+    json_path = issued[1]
+    original = json_path.read_bytes()
+    for position in range(len(original)):
+        altered = bytearray(original)
+        altered[position] ^= 0x01
+        json_path.write_bytes(bytes(altered))
+        with pytest.raises(BenchError):
+            verify_certificate(json_path)
+    json_path.write_bytes(original)
+    verify_certificate(json_path)
+
+
+def test_a_changed_field_with_valid_layout_fails_on_the_signature(issued: tuple) -> None:  # type: ignore[type-arg]
+    cert = json.loads(issued[1].read_text())
+    cert["sanitization"]["status"] = "erased"
+    issued[1].write_bytes(serialize(cert))
+    with pytest.raises(BenchError, match="signature does not match"):
+        verify_certificate(issued[1])
+
+
+def test_every_flipped_byte_of_the_pdf_payload_fails(issued: tuple) -> None:  # type: ignore[type-arg]
+    cert, _json_path, pdf_path, _key = issued
+    original = pdf_path.read_bytes()
+    payload = serialize(cert)
+    start = original.index(payload)
+    for position in range(start, start + len(payload)):
+        altered = bytearray(original)
+        altered[position] ^= 0x01
+        pdf_path.write_bytes(bytes(altered))
+        with pytest.raises(BenchError):
+            verify_certificate(pdf_path)
+    pdf_path.write_bytes(original)
+
+
+def test_flipped_bytes_elsewhere_in_the_pdf_fail(issued: tuple) -> None:  # type: ignore[type-arg]
+    """The visible pages are re-rendered from the signed data and compared byte for byte."""
+    cert, _json_path, pdf_path, _key = issued
+    original = pdf_path.read_bytes()
+    payload_start = original.index(serialize(cert))
+    payload_end = payload_start + len(serialize(cert))
+    rng = random.Random(7)
+    outside = [p for p in range(len(original)) if not payload_start <= p < payload_end]
+    for position in rng.sample(outside, 25):
+        altered = bytearray(original)
+        altered[position] ^= 0x01
+        pdf_path.write_bytes(bytes(altered))
+        with pytest.raises(BenchError):
+            verify_certificate(pdf_path)
+    pdf_path.write_bytes(original)
+
+
+def test_cli_verify_cert_exit_codes(issued: tuple, tmp_path: Path) -> None:  # type: ignore[type-arg]
+    _cert, json_path, pdf_path, key_path = issued
+    pub = str(key_path.with_suffix(".pub"))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bench_agent.cli.main", "verify-cert", *args],
+                              cwd=ROOT, capture_output=True, text=True)
+
+    ok = run(str(pdf_path), "--public-key", pub)
+    assert ok.returncode == 0, ok.stderr
+    assert "genuine" in ok.stdout and "5QE1ABCD" in ok.stdout
+    data = bytearray(json_path.read_bytes())
+    data[data.index(b"5QE1ABCD")] ^= 0x01
+    json_path.write_bytes(bytes(data))
+    bad = run(str(json_path), "--public-key", pub)
+    assert bad.returncode != 0
+    assert bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    wrong_key = base64.b64encode(bytes(32)).decode()
+    assert run(str(pdf_path), "--public-key", wrong_key).returncode != 0
