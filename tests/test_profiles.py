@@ -314,3 +314,28 @@ def test_profiles_cli() -> None:
 
 def test_profiles_dir_is_the_repository_one() -> None:
     assert profiles_dir() == ROOT / "profiles"
+
+
+def test_ram_amounts_follow_module_sizes() -> None:
+    profile = load_profile("modern-2024")
+    ryzen = parse_lscpu((FIXTURES / "cpu" / "ryzen7-5800x-029f25.lscpu.txt").read_text())
+    two_gb = Inventory(cpu=ryzen, memory=Memory(total_bytes=2_000 << 20,
+                                                installed_bytes=2 << 30))
+    ram = by_id(grade_inventory(two_gb, profile))["ram"]
+    assert ram.status == "remediate" and ram.action == "add 2 GB RAM"
+
+
+def test_a_disk_sold_as_40_gb_meets_40_gb(p4: Inventory) -> None:
+    disk = p4.disks[0].model_copy(update={"size_bytes": 39_999_000_000})
+    verdict = grade_inventory(p4.model_copy(update={"disks": [disk]}), load_profile("pentium4"))
+    assert by_id(verdict)["disk.capacity"].status == "pass"
+    small = disk.model_copy(update={"size_bytes": 30_000_000_000})
+    verdict = grade_inventory(p4.model_copy(update={"disks": [small]}), load_profile("pentium4"))
+    assert by_id(verdict)["disk.capacity"].status == "remediate"
+
+
+def test_kept_summary_says_what_was_not_checked(p4: Inventory) -> None:
+    verdict = grade_inventory(healthy_only(p4), load_profile("pentium4"),
+                              guided=[GuidedCheck(id="sound", status="pass")])
+    assert verdict.outcome == "kept"
+    assert verdict.summary == "kept: meets the criteria of pentium4 (4 not checked)"

@@ -28,6 +28,8 @@ from bench_agent.models.wipe import WipeMethod
 GUIDED_IDS = ("sound", "optical", "keyboard", "screen", "mouse")
 MB = 1 << 20
 GB = 1000**3  # disk sizes are sold in decimal gigabytes
+# A disk sold as "40 GB" may hold a little less than 40·10⁹ bytes: it still meets 40 GB.
+DISK_TOLERANCE = 0.98
 
 
 class _Strict(BaseModel):
@@ -348,10 +350,13 @@ def _grade_memory(g: _Grader, inventory: Inventory, rule: MemoryRule) -> None:
                    measured=measured, limit=limit))
         return
     missing = max(64, rule.min_mb - installed_mb)
-    missing = int(math.ceil(missing / 128.0) * 128)
+    # Modules come in 128 MB steps on old boards and whole gigabytes on newer ones.
+    step = 1024 if missing > 1024 else 128
+    missing = int(math.ceil(missing / step) * step)
+    amount = f"{missing // 1024} GB" if missing % 1024 == 0 else f"{missing} MB"
     g.add("ram", "remediate", measured, limit,
           both("RAM {measured} is below the minimum {limit}", measured=measured, limit=limit),
-          both("add {amount} RAM", amount=f"{missing} MB"))
+          both("add {amount} RAM", amount=amount))
 
 
 def _grade_disks(g: _Grader, inventory: Inventory, profile: Profile) -> None:
@@ -365,7 +370,7 @@ def _grade_disks(g: _Grader, inventory: Inventory, profile: Profile) -> None:
         ident = f"disk.{disk.name}.health"
         if level == "fail":
             others_ok = any(
-                d is not disk and lvl != "fail" and d.size_bytes >= rule.min_gb * GB
+                d is not disk and lvl != "fail" and d.size_bytes >= rule.min_gb * GB * DISK_TOLERANCE
                 for d, lvl in _assess_all(eligible, profile)
             )
             limit_text = f"{rule.min_gb:.0f} GB"
@@ -414,7 +419,7 @@ def _grade_disks(g: _Grader, inventory: Inventory, profile: Profile) -> None:
               both("no usable disk"),
               both("install a disk of at least {limit}", limit=limit) if rule.remediable
               else None)
-    elif best.size_bytes < rule.min_gb * GB:
+    elif best.size_bytes < rule.min_gb * GB * DISK_TOLERANCE:
         measured = _gb(best.size_bytes)
         g.add("disk.capacity", "remediate" if rule.remediable else "fail", measured, limit,
               both("largest usable disk {measured} is below the minimum {limit}",
@@ -598,7 +603,11 @@ def grade_inventory(
         }
     else:
         outcome = "kept"
-        summary = both("kept: meets every criterion of {profile}", profile=profile.name)
+        unknown = statuses.count("unknown")
+        summary = (both("kept: meets every criterion of {profile}", profile=profile.name)
+                   if not unknown else
+                   both("kept: meets the criteria of {profile} ({count} not checked)",
+                        profile=profile.name, count=unknown))
     lang = get_language()
     return Verdict(
         profile=profile.name,
