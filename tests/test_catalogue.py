@@ -24,13 +24,23 @@ MIB = 1 << 20
 
 def _entry(name: str = "edu-amd64", arch: str = "amd64", **over: object) -> ImageEntry:
     data: dict[str, object] = dict(
-        name=name, version="2026.1", architecture=arch, min_ram_mib=1024, min_disk_mib=8192,
+        name=name,
+        version="2026.1",
+        architecture=arch,
+        min_ram_mib=1024,
+        min_disk_mib=8192,
         description={"en": "Education master", "fr": "Master éducation"},
-        source=f"{name}.img.zst", compressed_size=1000, image_size=8 * GIB,
-        compressed_sha256="a" * 64, image_sha256="b" * 64, partition_table="gpt",
+        source=f"{name}.img.zst",
+        compressed_size=1000,
+        image_size=8 * GIB,
+        compressed_sha256="a" * 64,
+        image_sha256="b" * 64,
+        partition_table="gpt",
         last_used_byte=6 * GIB,
-        ranges=[MappedRange(start=0, end=1 * MIB, sha256="c" * 64),
-                MappedRange(start=2 * MIB, end=6 * GIB, sha256="d" * 64)],
+        ranges=[
+            MappedRange(start=0, end=1 * MIB, sha256="c" * 64),
+            MappedRange(start=2 * MIB, end=6 * GIB, sha256="d" * 64),
+        ],
     )
     data.update(over)
     return ImageEntry.model_validate(data)
@@ -49,7 +59,8 @@ def test_round_trip_and_lookup(tmp_path: Path) -> None:
     assert [e.name for e in entries] == ["edu-amd64", "edu-i686"]
     again = find_image("edu-i686", tmp_path)
     assert again.model_dump(exclude={"catalogue_file"}) == _entry(
-        "edu-i686", "i686", min_ram_mib=256).model_dump(exclude={"catalogue_file"})
+        "edu-i686", "i686", min_ram_mib=256
+    ).model_dump(exclude={"catalogue_file"})
     assert find_image(str(tmp_path / "edu-amd64.toml")).architecture == "amd64"
     with pytest.raises(InputError, match="No image named 'nope'"):
         find_image("nope", tmp_path)
@@ -58,16 +69,29 @@ def test_round_trip_and_lookup(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "edit,field,expected",
     [
-        (lambda t: t.replace('architecture = "amd64"', 'architecture = "arm64"'),
-         "architecture", "one of"),
-        (lambda t: t.replace('image_sha256 = "' + "b" * 64, 'image_sha256 = "' + "B" * 64),
-         "image_sha256", "64 lowercase hexadecimal"),
+        (
+            lambda t: t.replace('architecture = "amd64"', 'architecture = "arm64"'),
+            "architecture",
+            "one of",
+        ),
+        (
+            lambda t: t.replace('image_sha256 = "' + "b" * 64, 'image_sha256 = "' + "B" * 64),
+            "image_sha256",
+            "64 lowercase hexadecimal",
+        ),
         (lambda t: t.replace("version = ", "# version = "), "version", "required"),
-        (lambda t: t.replace("end = 1048576", "end = 9000000000000"), "ranges[0].end", "image_size"),
+        (
+            lambda t: t.replace("end = 1048576", "end = 9000000000000"),
+            "ranges[0].end",
+            "image_size",
+        ),
         (lambda t: t.replace("start = 2097152", "start = 0"), "ranges[1]", "sorted"),
         (lambda t: "colour = 1\n" + t, "colour", "unknown key"),
-        (lambda t: t.replace("compressed_size = 1000", 'compressed_size = "big"'),
-         "compressed_size", "integer"),
+        (
+            lambda t: t.replace("compressed_size = 1000", 'compressed_size = "big"'),
+            "compressed_size",
+            "integer",
+        ),
     ],
 )
 def test_malformed_entry_names_file_field_and_expectation(
@@ -113,15 +137,15 @@ def _inventory(*, lm: bool, ram_mib: int, disk_gib: int) -> Inventory:
     )
 
 
-CATALOGUE = [_entry(), _entry("edu-i686", "i686", min_ram_mib=256, min_disk_mib=4096,
-                              last_used_byte=3 * GIB),
-             _entry("light-i686", "i686", min_ram_mib=128, min_disk_mib=2048,
-                    last_used_byte=1 * GIB)]
+CATALOGUE = [
+    _entry(),
+    _entry("edu-i686", "i686", min_ram_mib=256, min_disk_mib=4096, last_used_byte=3 * GIB),
+    _entry("light-i686", "i686", min_ram_mib=128, min_disk_mib=2048, last_used_byte=1 * GIB),
+]
 
 
 def test_32_bit_cpu_gets_an_i686_image() -> None:
-    chosen, reasons = choose_image(_inventory(lm=False, ram_mib=2048, disk_gib=80), None,
-                                   CATALOGUE)
+    chosen, reasons = choose_image(_inventory(lm=False, ram_mib=2048, disk_gib=80), None, CATALOGUE)
     assert chosen is not None and chosen.architecture == "i686"
     assert any("edu-amd64" in r and "64-bit" in r and "'lm'" in r for r in reasons)
     assert reasons[-1].startswith("Chosen: ")
@@ -137,12 +161,12 @@ def test_64_bit_cpu_prefers_amd64_and_profile_order_wins() -> None:
 
 
 def test_ram_and_disk_minimums_are_enforced_with_reasons() -> None:
-    chosen, reasons = choose_image(_inventory(lm=False, ram_mib=192, disk_gib=80), None,
-                                   CATALOGUE)
+    chosen, reasons = choose_image(_inventory(lm=False, ram_mib=192, disk_gib=80), None, CATALOGUE)
     assert chosen is not None and chosen.name == "light-i686"
     assert any("edu-i686" in r and "256 MiB of RAM" in r for r in reasons)
-    chosen, reasons = choose_image(_inventory(lm=True, ram_mib=4096, disk_gib=80), None,
-                                   CATALOGUE, target_disk_bytes=2 * GIB)
+    chosen, reasons = choose_image(
+        _inventory(lm=True, ram_mib=4096, disk_gib=80), None, CATALOGUE, target_disk_bytes=2 * GIB
+    )
     assert chosen is not None and chosen.name == "light-i686"
     assert any("edu-amd64" in r and "needs a disk" in r for r in reasons)
     chosen, reasons = choose_image(_inventory(lm=False, ram_mib=64, disk_gib=1), None, CATALOGUE)
@@ -154,8 +178,9 @@ def test_reasons_are_translated(monkeypatch: pytest.MonkeyPatch) -> None:
     from bench_agent.i18n import set_language
 
     set_language("fr")
-    _chosen, reasons = choose_image(_inventory(lm=False, ram_mib=2048, disk_gib=80), None,
-                                    CATALOGUE)
+    _chosen, reasons = choose_image(
+        _inventory(lm=False, ram_mib=2048, disk_gib=80), None, CATALOGUE
+    )
     assert any("processeur 64 bits" in r for r in reasons)
     assert reasons[-1].startswith("Choisie : ")
 
@@ -168,8 +193,15 @@ def test_images_command_with_evidence(tmp_path: Path) -> None:
     for entry in CATALOGUE:
         _write(tmp_path, entry)
     evidence = FIXTURES / "evidence" / "pentium4-desktop"
-    result = cli("images", "--json", "--evidence", str(evidence), "--profile", "test-bench",
-                 env=_env(tmp_path))
+    result = cli(
+        "images",
+        "--json",
+        "--evidence",
+        str(evidence),
+        "--profile",
+        "test-bench",
+        env=_env(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["chosen"] in {"edu-i686", "light-i686"}
@@ -184,8 +216,9 @@ def test_images_command_with_evidence(tmp_path: Path) -> None:
 
 def test_images_command_malformed_entry_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('name = "x"\n')
-    result = cli("images", "--evidence", str(FIXTURES / "evidence" / "pentium4-desktop"),
-                 env=_env(tmp_path))
+    result = cli(
+        "images", "--evidence", str(FIXTURES / "evidence" / "pentium4-desktop"), env=_env(tmp_path)
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     first = result.stderr.splitlines()[0]

@@ -86,9 +86,14 @@ def server() -> Iterator[tuple[str, ServerState]]:
 
 def _entry(data: bytes, name: str = "edu") -> ImageEntry:
     return ImageEntry(
-        name=name, version="1", architecture="amd64", source=f"{name}.img.zst",
-        compressed_size=len(data), image_size=1 << 20,
-        compressed_sha256=hashlib.sha256(data).hexdigest(), image_sha256="0" * 64,
+        name=name,
+        version="1",
+        architecture="amd64",
+        source=f"{name}.img.zst",
+        compressed_size=len(data),
+        image_size=1 << 20,
+        compressed_sha256=hashlib.sha256(data).hexdigest(),
+        image_sha256="0" * 64,
         ranges=[MappedRange(start=0, end=4096, sha256="0" * 64)],
         catalogue_file="/nonexistent/catalogue/edu.toml",
     )

@@ -27,19 +27,39 @@ def _raw_mbr_master(tmp_path: Path) -> tuple[Path, bytes]:
     with open(raw, "wb") as handle:
         for _n in range(128):
             handle.write(os.urandom(MIB))
-    subprocess.run(["sfdisk", "-q", str(raw)], input="label: dos\n2048,32768,c\n,,83\n",
-                   text=True, check=True)
-    subprocess.run(["mkfs.fat", "-F", "16", "--offset", "2048", str(raw), "16384"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["sfdisk", "-q", str(raw)], input="label: dos\n2048,32768,c\n,,83\n", text=True, check=True
+    )
+    subprocess.run(
+        ["mkfs.fat", "-F", "16", "--offset", "2048", str(raw), "16384"],
+        check=True,
+        capture_output=True,
+    )
     tree = tmp_path / "tree"
     (tree / "home" / "eleve").mkdir(parents=True)
     payload = os.urandom(3 * MIB)
     (tree / "home" / "eleve" / "jeu.dat").write_bytes(payload)
     start = 34816 * 512
     blocks = (128 * MIB - start) // 4096
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-T", "default",
-                    "-E", f"offset={start},nodiscard,lazy_itable_init=1", "-d", str(tree),
-                    str(raw), str(blocks)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "mkfs.ext4",
+            "-q",
+            "-F",
+            "-b",
+            "4096",
+            "-T",
+            "default",
+            "-E",
+            f"offset={start},nodiscard,lazy_itable_init=1",
+            "-d",
+            str(tree),
+            str(raw),
+            str(blocks),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return raw, payload
 
 
@@ -51,9 +71,26 @@ def test_from_raw_mbr_master_maps_only_used_blocks_and_grows(
     out = tmp_path / "catalogue"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [str(BUILD), "--from", str(raw), "--name", "old-pc", "--arch", "i686",
-         "--min-ram-mib", "192", "--description-fr", "Pour les vieux PC", "--out", str(out)],
-        capture_output=True, text=True, env=env, timeout=120)
+        [
+            str(BUILD),
+            "--from",
+            str(raw),
+            "--name",
+            "old-pc",
+            "--arch",
+            "i686",
+            "--min-ram-mib",
+            "192",
+            "--description-fr",
+            "Pour les vieux PC",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     entry = find_image("old-pc", out)
     assert entry.architecture == "i686" and entry.partition_table == "mbr"
@@ -64,8 +101,9 @@ def test_from_raw_mbr_master_maps_only_used_blocks_and_grows(
     assert entry.last_used_byte == 128 * MIB
 
     device = make_loop(256 * MIB, fill="random")
-    report = write_image(entry, str(device), policy=GuardPolicy(allow_loop=True),
-                         journal_dir=tmp_path / "journal")
+    report = write_image(
+        entry, str(device), policy=GuardPolicy(allow_loop=True), journal_dir=tmp_path / "journal"
+    )
     assert report.status == "success", report.status_detail
     assert report.grown
     assert report.checks["sfdisk --verify"] == "ok" and report.checks["e2fsck -n"] == "ok"
@@ -77,8 +115,17 @@ def test_from_raw_mbr_master_maps_only_used_blocks_and_grows(
     last = table.last_partition
     assert table.kind == "mbr" and last is not None and last.type_guid == "0x83"
     assert last.end_byte(512) == 256 * MIB
-    loop = run(["losetup", "--find", "--show", "--read-only", "--offset",
-                str(last.start_byte(512)), str(device)]).stdout.strip()
+    loop = run(
+        [
+            "losetup",
+            "--find",
+            "--show",
+            "--read-only",
+            "--offset",
+            str(last.start_byte(512)),
+            str(device),
+        ]
+    ).stdout.strip()
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     try:

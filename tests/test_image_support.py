@@ -15,8 +15,9 @@ BUILD = ROOT / "scripts" / "build-test-master"
 def build_master(out: Path) -> Path:
     """Run the real build script into ``out`` (a catalogue directory)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([str(BUILD), "--out", str(out)], capture_output=True, text=True,
-                            env=env, timeout=120)
+    result = subprocess.run(
+        [str(BUILD), "--out", str(out)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return out
 
@@ -41,11 +42,18 @@ def detach_loops_on(target: Path | str) -> None:
         run(["losetup", "-d", name])
 
 
-def cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench_agent.cli.main", *args],
-                          capture_output=True, text=True, env=env, input=stdin,
-                          timeout=timeout, check=False)
+def cli(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench_agent.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def shared_master(basetemp: Path) -> Path:

@@ -57,9 +57,19 @@ def _manifest_intact(device: Path, tmp_path: Path) -> int:
         os.close(fd)
     last = table.last_partition
     assert last is not None
-    loop = run(["losetup", "--find", "--show", "--read-only", "--offset",
-                str(last.start_byte(512)), "--sizelimit",
-                str(last.end_byte(512) - last.start_byte(512)), str(device)]).stdout.strip()
+    loop = run(
+        [
+            "losetup",
+            "--find",
+            "--show",
+            "--read-only",
+            "--offset",
+            str(last.start_byte(512)),
+            "--sizelimit",
+            str(last.end_byte(512) - last.start_byte(512)),
+            str(device),
+        ]
+    ).stdout.strip()
     assert loop.startswith("/dev/loop")
     mnt = tmp_path / "mnt"
     mnt.mkdir()
@@ -84,8 +94,13 @@ def test_write_grow_and_verify_on_a_larger_disk(
 ) -> None:
     device = make_loop(640 * MIB, fill="random")
     phases: set[str] = set()
-    report = write_image(master, str(device), progress=lambda e: phases.add(e.phase),
-                         policy=POLICY, journal_dir=tmp_path / "journal")
+    report = write_image(
+        master,
+        str(device),
+        progress=lambda e: phases.add(e.phase),
+        policy=POLICY,
+        journal_dir=tmp_path / "journal",
+    )
     assert report.status == "success", report.status_detail
     assert report.readback_verified and report.ranges_verified == len(master.ranges)
     assert report.bytes_written == master.mapped_bytes
@@ -193,15 +208,26 @@ def test_cancel_aborts(master: ImageEntry, make_loop: LoopFactory, tmp_path: Pat
         if event.phase == "write":
             cancel.set()
 
-    report = write_image(master, str(device), progress=progress, cancel=cancel, policy=POLICY,
-                         journal_dir=tmp_path / "j")
+    report = write_image(
+        master,
+        str(device),
+        progress=progress,
+        cancel=cancel,
+        policy=POLICY,
+        journal_dir=tmp_path / "j",
+    )
     assert report.status == "aborted"
 
 
 def _cli_env(master_dir: Path, home: Path) -> dict[str, str]:
-    return {**os.environ, "BENCH_AGENT_IMAGES": str(master_dir), "BENCH_AGENT_HOME": str(home),
-            "BENCH_AGENT_PROFILE": "test-bench", "BENCH_LANG": "en",
-            "PYTHONPATH": str(ROOT)}
+    return {
+        **os.environ,
+        "BENCH_AGENT_IMAGES": str(master_dir),
+        "BENCH_AGENT_HOME": str(home),
+        "BENCH_AGENT_PROFILE": "test-bench",
+        "BENCH_LANG": "en",
+        "PYTHONPATH": str(ROOT),
+    }
 
 
 def test_kill_9_mid_write_is_detected_and_redone(
@@ -210,8 +236,16 @@ def test_kill_9_mid_write_is_detected_and_redone(
     device = make_loop(400 * MIB, direct_io=True)
     env = _cli_env(master_dir, agent_home)
     journal = agent_home / "journal" / f"image-{device.name}.json"
-    cmd = [sys.executable, "-m", "bench_agent.cli.main", "image", str(device), "--image",
-           "test-master", "--yes"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench_agent.cli.main",
+        "image",
+        str(device),
+        "--image",
+        "test-master",
+        "--yes",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -247,8 +281,21 @@ def test_cli_confirmation_must_match(
     before = file_sha256(device)
     env = _cli_env(master_dir, agent_home)
     result = subprocess.run(
-        [sys.executable, "-m", "bench_agent.cli.main", "image", str(device), "--image",
-         "test-master"], env=env, capture_output=True, text=True, input="sdz\n", timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "bench_agent.cli.main",
+            "image",
+            str(device),
+            "--image",
+            "test-master",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        input="sdz\n",
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "did not match: nothing was written" in result.stderr
     assert "Traceback" not in result.stderr
@@ -261,9 +308,23 @@ def test_cli_json_report_on_success(
     device = make_loop(400 * MIB)
     env = _cli_env(master_dir, agent_home)
     result = subprocess.run(
-        [sys.executable, "-m", "bench_agent.cli.main", "image", str(device), "--image",
-         str(master_dir / "test-master-i686.toml"), "--yes", "--json", "--no-grow"],
-        env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "bench_agent.cli.main",
+            "image",
+            str(device),
+            "--image",
+            str(master_dir / "test-master-i686.toml"),
+            "--yes",
+            "--json",
+            "--no-grow",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["status"] == "success" and report["architecture"] == "i686"

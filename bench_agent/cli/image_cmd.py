@@ -16,23 +16,36 @@ if TYPE_CHECKING:
 
 
 def register(sub: Any) -> None:
-    images = sub.add_parser("images", help=_("list the master images and which one suits this machine"))
+    images = sub.add_parser(
+        "images", help=_("list the master images and which one suits this machine")
+    )
     images.add_argument("--json", action="store_true", help=_("machine-readable output"))
-    images.add_argument("--evidence", metavar="DIR",
-                        help=_("judge the machine recorded in this evidence bundle"))
-    images.add_argument("--profile", metavar="NAME", help=_("bench profile (default: the station's)"))
+    images.add_argument(
+        "--evidence", metavar="DIR", help=_("judge the machine recorded in this evidence bundle")
+    )
+    images.add_argument(
+        "--profile", metavar="NAME", help=_("bench profile (default: the station's)")
+    )
     images.set_defaults(func=run_images)
 
     image = sub.add_parser("image", help=_("write a master image to a disk, verify it, fit it"))
     image.add_argument("device", help=_("the target disk, e.g. /dev/sdb"))
-    image.add_argument("--image", required=True, metavar="NAME|FILE",
-                       help=_("catalogue name or catalogue .toml file"))
-    image.add_argument("--no-grow", action="store_true",
-                       help=_("do not grow the last partition to fill the disk"))
-    image.add_argument("--yes", action="store_true",
-                       help=_("do not ask to type the device name or serial back"))
+    image.add_argument(
+        "--image",
+        required=True,
+        metavar="NAME|FILE",
+        help=_("catalogue name or catalogue .toml file"),
+    )
+    image.add_argument(
+        "--no-grow", action="store_true", help=_("do not grow the last partition to fill the disk")
+    )
+    image.add_argument(
+        "--yes", action="store_true", help=_("do not ask to type the device name or serial back")
+    )
     image.add_argument("--json", action="store_true", help=_("print the report as JSON"))
-    image.add_argument("--profile", metavar="NAME", help=_("bench profile (default: the station's)"))
+    image.add_argument(
+        "--profile", metavar="NAME", help=_("bench profile (default: the station's)")
+    )
     image.set_defaults(func=run_image)
 
 
@@ -74,39 +87,70 @@ def run_images(args: argparse.Namespace) -> int:
 
     disk = largest_disk_bytes(inventory)
     if args.json:
-        print_json({
-            "catalogue": str(images_dir()),
-            "chosen": chosen.name if chosen else None,
-            "reasons": reasons,
-            "images": [
-                {
-                    **e.model_dump(mode="json", exclude={"ranges"}),
-                    "ranges_count": len(e.ranges),
-                    "mapped_bytes": e.mapped_bytes,
-                    "suits": why_not(e, inventory, disk) is None,
-                    "reason": why_not(e, inventory, disk),
-                }
-                for e in entries
-            ],
-        })
+        print_json(
+            {
+                "catalogue": str(images_dir()),
+                "chosen": chosen.name if chosen else None,
+                "reasons": reasons,
+                "images": [
+                    {
+                        **e.model_dump(mode="json", exclude={"ranges"}),
+                        "ranges_count": len(e.ranges),
+                        "mapped_bytes": e.mapped_bytes,
+                        "suits": why_not(e, inventory, disk) is None,
+                        "reason": why_not(e, inventory, disk),
+                    }
+                    for e in entries
+                ],
+            }
+        )
         return 0
     if not entries:
-        print(_("The catalogue {folder} is empty; build the test master with "
-                "scripts/build-test-master.", folder=images_dir()))
+        print(
+            _(
+                "The catalogue {folder} is empty; build the test master with "
+                "scripts/build-test-master.",
+                folder=images_dir(),
+            )
+        )
         return 0
     from bench_agent.i18n import get_language
 
     rows = []
     for entry in entries:
         problem = why_not(entry, inventory, disk)
-        mark = (_("→ chosen") if chosen is not None and entry.name == chosen.name
-                else _("yes") if problem is None else _("no"))
-        rows.append([entry.name, entry.version, entry.architecture, f"{entry.min_ram_mib} MiB",
-                     human_bytes(max(entry.min_disk_mib << 20, entry.last_used_byte)),
-                     human_bytes(entry.compressed_size), mark,
-                     entry.describe(get_language())])
-    print_table([_("image"), _("version"), _("arch"), _("min RAM"), _("min disk"),
-                 _("download"), _("suits"), _("description")], rows)
+        mark = (
+            _("→ chosen")
+            if chosen is not None and entry.name == chosen.name
+            else _("yes")
+            if problem is None
+            else _("no")
+        )
+        rows.append(
+            [
+                entry.name,
+                entry.version,
+                entry.architecture,
+                f"{entry.min_ram_mib} MiB",
+                human_bytes(max(entry.min_disk_mib << 20, entry.last_used_byte)),
+                human_bytes(entry.compressed_size),
+                mark,
+                entry.describe(get_language()),
+            ]
+        )
+    print_table(
+        [
+            _("image"),
+            _("version"),
+            _("arch"),
+            _("min RAM"),
+            _("min disk"),
+            _("download"),
+            _("suits"),
+            _("description"),
+        ],
+        rows,
+    )
     print()
     for reason in reasons:
         print("- " + reason)
@@ -153,8 +197,12 @@ class _Progress:
             return
         now = time.monotonic()
         last_t, last_phase = self._last
-        if event.phase != last_phase or now - last_t >= 2.0 or event.fraction >= 1.0 \
-                or event.phase == "grow":
+        if (
+            event.phase != last_phase
+            or now - last_t >= 2.0
+            or event.fraction >= 1.0
+            or event.phase == "grow"
+        ):
             self._last = (now, event.phase)
             self.stream.write(text + "\n")
             self.stream.flush()
@@ -170,9 +218,16 @@ def _confirm(device: str, serial: str, kname: str, image: str) -> None:
 
     expected = serial or kname
     what = _("serial number") if serial else _("device name")
-    sys.stderr.write(_("All data on {device} will be replaced by the image {image}. Type its "
-                       "{what} ({expected}) to confirm: ", device=device, image=image, what=what,
-                       expected=expected))
+    sys.stderr.write(
+        _(
+            "All data on {device} will be replaced by the image {image}. Type its "
+            "{what} ({expected}) to confirm: ",
+            device=device,
+            image=image,
+            what=what,
+            expected=expected,
+        )
+    )
     sys.stderr.flush()
     answer = sys.stdin.readline().strip()
     if not sys.stdin.isatty():
@@ -195,38 +250,62 @@ def run_image(args: argparse.Namespace) -> int:
     profile = _profile(args.profile)
     policy = _policy(profile)
     for job in interrupted_jobs():
-        print(_("warning: the imaging of {device} with {image} started at {started} was "
+        print(
+            _(
+                "warning: the imaging of {device} with {image} started at {started} was "
                 "interrupted during '{phase}'; that disk does not hold a verified image.",
-                device=job.get("device", "?"), image=job.get("image", "?"),
-                started=job.get("started_at", "?"), phase=job.get("phase", "?")),
-              file=sys.stderr)
+                device=job.get("device", "?"),
+                image=job.get("image", "?"),
+                started=job.get("started_at", "?"),
+                phase=job.get("phase", "?"),
+            ),
+            file=sys.stderr,
+        )
     dev = check_target(args.device, policy)  # refuse early, before asking anything
     if not args.yes:
         _confirm(dev.path or args.device, dev.serial or "", dev.kernel_name, entry.name)
     if not args.json:
-        print(_("Writing {image} {version} ({arch}) to {device}: {mapped} of data, {ranges} "
-                "ranges.", image=entry.name, version=entry.version, arch=entry.architecture,
-                device=dev.path or args.device, mapped=human_bytes(entry.mapped_bytes),
-                ranges=len(entry.ranges)))
+        print(
+            _(
+                "Writing {image} {version} ({arch}) to {device}: {mapped} of data, {ranges} "
+                "ranges.",
+                image=entry.name,
+                version=entry.version,
+                arch=entry.architecture,
+                device=dev.path or args.device,
+                mapped=human_bytes(entry.mapped_bytes),
+                ranges=len(entry.ranges),
+            )
+        )
     progress = ignore_progress if args.json else _Progress()
-    report = write_image(entry, args.device, grow=not args.no_grow, progress=progress,
-                         policy=policy)
+    report = write_image(
+        entry, args.device, grow=not args.no_grow, progress=progress, policy=policy
+    )
     if args.json:
         print_json(report)
     else:
         if report.redone_after_interrupt:
             print(_("The earlier interrupted write was redone."))
         if report.status == "success":
-            print(_("success: {device} holds {image} {version}, every range verified "
+            print(
+                _(
+                    "success: {device} holds {image} {version}, every range verified "
                     "({ranges}), write {write_s} s, verify {verify_s} s.",
-                    device=report.device, image=report.image, version=report.version,
-                    ranges=report.ranges_verified, write_s=report.write_s,
-                    verify_s=report.verify_s))
+                    device=report.device,
+                    image=report.image,
+                    version=report.version,
+                    ranges=report.ranges_verified,
+                    write_s=report.write_s,
+                    verify_s=report.verify_s,
+                )
+            )
             for check, result in report.checks.items():
                 print(f"  {check}: {result}")
         else:
-            print(_("{status}: {detail}", status=report.status.upper(),
-                    detail=report.status_detail), file=sys.stderr)
+            print(
+                _("{status}: {detail}", status=report.status.upper(), detail=report.status_detail),
+                file=sys.stderr,
+            )
             if report.failed_range:
                 print(_("failed range: {range}", range=report.failed_range), file=sys.stderr)
     return EXIT_OK if report.status == "success" else EXIT_FAILURE

@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import zstandard
 
@@ -49,8 +50,11 @@ def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise BenchError(
-            _("{tool} failed: {error}", tool=" ".join(cmd[:2]),
-              error=(result.stderr or result.stdout).strip()[-300:]),
+            _(
+                "{tool} failed: {error}",
+                tool=" ".join(cmd[:2]),
+                error=(result.stderr or result.stdout).strip()[-300:],
+            ),
             _("Check the image file and the free space."),
         )
     return result
@@ -172,8 +176,7 @@ def block_map(image: Path) -> BlockMap:
     try:
         table = read_partition_table(fd)
         ext_parts = [
-            p for p in table.partitions
-            if is_ext_filesystem(fd, p.start_byte(table.sector_size))
+            p for p in table.partitions if is_ext_filesystem(fd, p.start_byte(table.sector_size))
         ]
     finally:
         os.close(fd)
@@ -228,9 +231,8 @@ def compress_and_hash(image: Path, ranges: list[Extent], out: Path, level: int =
     tmp = out.with_name(out.name + ".part")
     with open(image, "rb") as src, open(tmp, "wb") as dst:
         sink = _HashingWriter(dst)
-        with compressor.stream_writer(
-            sink, size=size, closefd=False  # type: ignore[arg-type]
-        ) as zw:
+        writer_target: Any = sink  # a file-like with write(); zstandard only calls that
+        with compressor.stream_writer(writer_target, size=size, closefd=False) as zw:
             pos = 0
             index = 0
             while pos < size:
@@ -256,8 +258,9 @@ def compress_and_hash(image: Path, ranges: list[Extent], out: Path, level: int =
         dst.flush()
         os.fsync(dst.fileno())
     os.replace(tmp, out)
-    return Digests(whole.hexdigest(), sink.sha.hexdigest(), sink.size,
-                   [h.hexdigest() for h in range_hashes])
+    return Digests(
+        whole.hexdigest(), sink.sha.hexdigest(), sink.size, [h.hexdigest() for h in range_hashes]
+    )
 
 
 def entry_from_raw(
@@ -319,9 +322,26 @@ ESP_MIB = 64
 def _test_tree(root: Path, seed: int = 2026) -> None:
     """A small school-like tree of text and data files, plus a SHA-256 manifest."""
     rng = random.Random(seed)
-    words = ["lire", "écrire", "compter", "classe", "école", "cahier", "histoire", "géographie",
-             "sciences", "calcul", "musique", "dessin", "poème", "conjugaison", "fraction",
-             "carte", "planète", "énergie"]
+    words = [
+        "lire",
+        "écrire",
+        "compter",
+        "classe",
+        "école",
+        "cahier",
+        "histoire",
+        "géographie",
+        "sciences",
+        "calcul",
+        "musique",
+        "dessin",
+        "poème",
+        "conjugaison",
+        "fraction",
+        "carte",
+        "planète",
+        "énergie",
+    ]
     (root / "etc").mkdir(parents=True)
     (root / "etc" / "hostname").write_text("poste-eleve\n")
     (root / "etc" / "os-release").write_text('PRETTY_NAME="Bench test master"\nID=bench-test\n')
@@ -345,10 +365,31 @@ def build_test_raw(raw: Path, work: Path) -> None:
     """A GPT disk image: BIOS boot, FAT16 ESP, ext4 root with files (sparse, mostly empty)."""
     with open(raw, "wb") as handle:
         handle.truncate(TEST_MASTER_MIB << 20)
-    _run(["sgdisk", "-o",
-          "-n", "1:2048:+1M", "-t", "1:ef02", "-c", "1:bios-boot",
-          "-n", f"2:0:+{ESP_MIB}M", "-t", "2:ef00", "-c", "2:esp",
-          "-n", "3:0:0", "-t", "3:8300", "-c", "3:root", str(raw)])
+    _run(
+        [
+            "sgdisk",
+            "-o",
+            "-n",
+            "1:2048:+1M",
+            "-t",
+            "1:ef02",
+            "-c",
+            "1:bios-boot",
+            "-n",
+            f"2:0:+{ESP_MIB}M",
+            "-t",
+            "2:ef00",
+            "-c",
+            "2:esp",
+            "-n",
+            "3:0:0",
+            "-t",
+            "3:8300",
+            "-c",
+            "3:root",
+            str(raw),
+        ]
+    )
     fd = os.open(raw, os.O_RDONLY)
     try:
         table = read_partition_table(fd)
@@ -357,8 +398,19 @@ def build_test_raw(raw: Path, work: Path) -> None:
     parts = {p.number: p for p in table.partitions}
     esp, root_part = parts[2], parts[3]
     esp_sectors = esp.last_lba - esp.first_lba + 1
-    _run(["mkfs.fat", "-F", "16", "-n", "ESP", "--offset", str(esp.first_lba), str(raw),
-          str(esp_sectors // 2)])
+    _run(
+        [
+            "mkfs.fat",
+            "-F",
+            "16",
+            "-n",
+            "ESP",
+            "--offset",
+            str(esp.first_lba),
+            str(raw),
+            str(esp_sectors // 2),
+        ]
+    )
     efi = work / "esp" / "EFI" / "BOOT"
     efi.mkdir(parents=True)
     (efi / "README.TXT").write_text("Bench Agent test master: no boot loader inside.\n")
@@ -366,9 +418,25 @@ def build_test_raw(raw: Path, work: Path) -> None:
     tree = work / "root"
     _test_tree(tree)
     blocks = (root_part.last_lba - root_part.first_lba + 1) * 512 // BLOCK
-    _run(["mkfs.ext4", "-q", "-F", "-b", str(BLOCK), "-T", "default", "-L", "root",
-          "-E", f"offset={root_part.first_lba * 512},nodiscard,lazy_itable_init=1",
-          "-d", str(tree), str(raw), str(blocks)])
+    _run(
+        [
+            "mkfs.ext4",
+            "-q",
+            "-F",
+            "-b",
+            str(BLOCK),
+            "-T",
+            "default",
+            "-L",
+            "root",
+            "-E",
+            f"offset={root_part.first_lba * 512},nodiscard,lazy_itable_init=1",
+            "-d",
+            str(tree),
+            str(raw),
+            str(blocks),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,8 +449,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="test-master")
     parser.add_argument("--version", default="1")
     parser.add_argument("--arch", choices=["amd64", "i686"], default="amd64")
-    parser.add_argument("--also-arch", choices=["amd64", "i686"], action="append", default=None,
-                        help="also write <name>-<arch>.toml for this architecture")
+    parser.add_argument(
+        "--also-arch",
+        choices=["amd64", "i686"],
+        action="append",
+        default=None,
+        help="also write <name>-<arch>.toml for this architecture",
+    )
     parser.add_argument("--min-ram-mib", type=int, default=0)
     parser.add_argument("--min-disk-mib", type=int, default=0)
     parser.add_argument("--description-en", default="")
@@ -393,11 +466,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.raw is not None:
             also = args.also_arch or []
             paths = entry_from_raw(
-                args.raw, out_dir=out, name=args.name, version=args.version,
-                architecture=args.arch, min_ram_mib=args.min_ram_mib,
-                min_disk_mib=args.min_disk_mib, extra_architectures=also,
-                description={"en": args.description_en or args.name,
-                             "fr": args.description_fr or args.description_en or args.name},
+                args.raw,
+                out_dir=out,
+                name=args.name,
+                version=args.version,
+                architecture=args.arch,
+                min_ram_mib=args.min_ram_mib,
+                min_disk_mib=args.min_disk_mib,
+                extra_architectures=also,
+                description={
+                    "en": args.description_en or args.name,
+                    "fr": args.description_fr or args.description_en or args.name,
+                },
             )
         else:
             if os.geteuid() != 0:
@@ -408,9 +488,14 @@ def main(argv: list[str] | None = None) -> int:
                 raw = work / "test-master.img"
                 build_test_raw(raw, work)
                 paths = entry_from_raw(
-                    raw, out_dir=out, name=args.name, version=args.version,
-                    architecture=args.arch, min_ram_mib=args.min_ram_mib or 256,
-                    min_disk_mib=args.min_disk_mib, extra_architectures=also,
+                    raw,
+                    out_dir=out,
+                    name=args.name,
+                    version=args.version,
+                    architecture=args.arch,
+                    min_ram_mib=args.min_ram_mib or 256,
+                    min_disk_mib=args.min_disk_mib,
+                    extra_architectures=also,
                     description={
                         "en": "Test master: GPT, EFI partition, ext4 root with lesson files.",
                         "fr": "Master de test : GPT, partition EFI, racine ext4 avec des leçons.",

@@ -64,11 +64,15 @@ def _check_semantics(path: Path, entry: ImageEntry) -> None:
     for index, rng in enumerate(entry.ranges):
         where = f"ranges[{index}]"
         if not _HEX64.match(rng.sha256):
-            raise _bad(path, where + ".sha256", _("64 lowercase hexadecimal characters (a SHA-256)"))
+            raise _bad(
+                path, where + ".sha256", _("64 lowercase hexadecimal characters (a SHA-256)")
+            )
         if rng.start < previous_end or rng.end <= rng.start:
             raise _bad(path, where, _("sorted, non-overlapping ranges with start < end"))
         if rng.end > entry.image_size:
-            raise _bad(path, where + ".end", _("at most image_size ({size})", size=entry.image_size))
+            raise _bad(
+                path, where + ".end", _("at most image_size ({size})", size=entry.image_size)
+            )
         if rng.start % 512 or (rng.end % 512 and rng.end != entry.image_size):
             raise _bad(path, where, _("offsets that are multiples of 512"))
         previous_end = rng.end
@@ -94,9 +98,9 @@ def parse_entry(path: Path, text: str) -> ImageEntry:
         entry = ImageEntry.model_validate({**data, "catalogue_file": str(path)})
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(
-            f"[{p}]" if isinstance(p, int) else str(p) for p in first["loc"]
-        ).replace(".[", "[")
+        field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in first["loc"]).replace(
+            ".[", "["
+        )
         kind = first["type"]
         if kind == "missing":
             expected = _("a value (the field is required)")
@@ -131,8 +135,11 @@ def load_catalogue(directory: Path | None = None) -> list[ImageEntry]:
     seen: dict[str, str] = {}
     for entry in entries:
         if entry.name in seen:
-            raise _bad(Path(entry.catalogue_file), "name",
-                       _("a name not already used by {other}", other=seen[entry.name]))
+            raise _bad(
+                Path(entry.catalogue_file),
+                "name",
+                _("a name not already used by {other}", other=seen[entry.name]),
+            )
         seen[entry.name] = entry.catalogue_file
     return sorted(entries, key=lambda e: e.name)
 
@@ -148,10 +155,15 @@ def find_image(name_or_file: str, directory: Path | None = None) -> ImageEntry:
             return entry
     names = ", ".join(e.name for e in entries) or _("(the catalogue is empty)")
     raise InputError(
-        _("No image named '{name}' in the catalogue {folder}.", name=name_or_file,
-          folder=directory or images_dir()),
-        _("Known images: {names}. Build the test master with scripts/build-test-master.",
-          names=names),
+        _(
+            "No image named '{name}' in the catalogue {folder}.",
+            name=name_or_file,
+            folder=directory or images_dir(),
+        ),
+        _(
+            "Known images: {names}. Build the test master with scripts/build-test-master.",
+            names=names,
+        ),
     )
 
 

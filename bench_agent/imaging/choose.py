@@ -41,22 +41,30 @@ def _mib(n: int) -> str:
     return f"{n / MIB:.0f}"
 
 
-def why_not(
-    entry: ImageEntry, inventory: Inventory, disk_bytes: int | None
-) -> str | None:
+def why_not(entry: ImageEntry, inventory: Inventory, disk_bytes: int | None) -> str | None:
     """The reason ``entry`` cannot go on this machine, or None if it can."""
     if entry.architecture == "amd64" and not is_64bit(inventory):
-        return _("{image}: needs a 64-bit CPU; this CPU has no 'lm' flag (32-bit only).",
-                 image=entry.name)
+        return _(
+            "{image}: needs a 64-bit CPU; this CPU has no 'lm' flag (32-bit only).",
+            image=entry.name,
+        )
     ram = machine_ram_bytes(inventory)
     need_ram = entry.min_ram_mib * MIB
     if need_ram and ram < need_ram * RAM_TOLERANCE:
-        return _("{image}: needs {need} MiB of RAM; this machine has {have} MiB.",
-                 image=entry.name, need=entry.min_ram_mib, have=_mib(ram))
+        return _(
+            "{image}: needs {need} MiB of RAM; this machine has {have} MiB.",
+            image=entry.name,
+            need=entry.min_ram_mib,
+            have=_mib(ram),
+        )
     need_disk = max(entry.min_disk_mib * MIB, entry.last_used_byte)
     if disk_bytes is not None and disk_bytes < need_disk:
-        return _("{image}: needs a disk of {need} MiB; the disk has {have} MiB.",
-                 image=entry.name, need=_mib(need_disk), have=_mib(disk_bytes))
+        return _(
+            "{image}: needs a disk of {need} MiB; the disk has {have} MiB.",
+            image=entry.name,
+            need=_mib(need_disk),
+            have=_mib(disk_bytes),
+        )
     return None
 
 
@@ -96,12 +104,18 @@ def choose_image(
     cpu = _("64-bit CPU") if wide else _("32-bit CPU")
     ram = machine_ram_bytes(inventory)
     reasons.append(
-        _("Chosen: {image} {version} ({arch}) for a {cpu}, {ram} GiB of RAM (needs {need_ram} "
-          "MiB), disk {disk} (needs {need_disk} MiB).",
-          image=best.name, version=best.version, arch=best.architecture, cpu=cpu,
-          ram=_gib(ram), need_ram=best.min_ram_mib,
-          disk=_("{size} GiB", size=_gib(disk)) if disk is not None else _("unknown"),
-          need_disk=_mib(max(best.min_disk_mib * MIB, best.last_used_byte)))
+        _(
+            "Chosen: {image} {version} ({arch}) for a {cpu}, {ram} GiB of RAM (needs {need_ram} "
+            "MiB), disk {disk} (needs {need_disk} MiB).",
+            image=best.name,
+            version=best.version,
+            arch=best.architecture,
+            cpu=cpu,
+            ram=_gib(ram),
+            need_ram=best.min_ram_mib,
+            disk=_("{size} GiB", size=_gib(disk)) if disk is not None else _("unknown"),
+            need_disk=_mib(max(best.min_disk_mib * MIB, best.last_used_byte)),
+        )
     )
     return best, reasons
 

@@ -89,14 +89,18 @@ def download(url: str, dest: Path, expected_size: int | None = None) -> Path:
             have = 0
         headers = {"Range": f"bytes={have}-"} if have else {}
         try:
-            with httpx.stream("GET", url, headers=headers, timeout=30.0,
-                              follow_redirects=True) as response:
+            with httpx.stream(
+                "GET", url, headers=headers, timeout=30.0, follow_redirects=True
+            ) as response:
                 if response.status_code == 416 and have:
                     break  # the part file is already complete
                 if response.status_code not in (200, 206):
                     raise BenchError(
-                        _("The image server answered {status} for {url}.",
-                          status=response.status_code, url=url),
+                        _(
+                            "The image server answered {status} for {url}.",
+                            status=response.status_code,
+                            url=url,
+                        ),
                         _("Check that the ledger publishes this image."),
                     )
                 mode = "ab" if response.status_code == 206 and have else "wb"
@@ -145,10 +149,16 @@ def ensure_local(entry: ImageEntry, cache_dir: Path, base_url: str | None = None
     url = image_url(entry, base_url)
     if url is None:
         raise InputError(
-            _("The image file for {image} is missing ({path}) and no server is set to fetch it "
-              "from.", image=entry.name, path=local or cached),
-            _("Build it with scripts/build-test-master, or set ledger_url in the station "
-              "settings."),
+            _(
+                "The image file for {image} is missing ({path}) and no server is set to fetch it "
+                "from.",
+                image=entry.name,
+                path=local or cached,
+            ),
+            _(
+                "Build it with scripts/build-test-master, or set ledger_url in the station "
+                "settings."
+            ),
         )
     for _attempt in range(2):
         download(url, cached, entry.compressed_size)

@@ -77,12 +77,12 @@ def _is_ext(path: str, offset: int) -> bool:
 @contextlib.contextmanager
 def partition_loop(path: str, offset: int, size: int) -> Iterator[str]:
     """A loop device onto one partition of ``path`` (detached on exit)."""
-    result = _run(["losetup", "--find", "--show", "--offset", str(offset),
-                   "--sizelimit", str(size), path])
+    result = _run(
+        ["losetup", "--find", "--show", "--offset", str(offset), "--sizelimit", str(size), path]
+    )
     if result.returncode != 0:
         raise ToolMissing(
-            _("Cannot attach a loop device to {device}: {error}", device=path,
-              error=_tail(result)),
+            _("Cannot attach a loop device to {device}: {error}", device=path, error=_tail(result)),
             _("Load the loop module (modprobe loop) and run as root."),
         )
     loop = result.stdout.strip()
@@ -99,10 +99,21 @@ def _sgdisk_verify(path: str) -> tuple[bool, str]:
     return clean, OK if clean else _tail(result)
 
 
-def _grow_partition(path: str, table: PartitionTable, last: Partition) -> subprocess.CompletedProcess[str]:
+def _grow_partition(
+    path: str, table: PartitionTable, last: Partition
+) -> subprocess.CompletedProcess[str]:
     n = last.number
-    cmd = ["sgdisk", "-d", str(n), "-n", f"{n}:{last.first_lba}:0", "-t", f"{n}:{last.type_guid}",
-           "-u", f"{n}:{last.unique_guid}"]
+    cmd = [
+        "sgdisk",
+        "-d",
+        str(n),
+        "-n",
+        f"{n}:{last.first_lba}:0",
+        "-t",
+        f"{n}:{last.type_guid}",
+        "-u",
+        f"{n}:{last.unique_guid}",
+    ]
     if last.name:
         cmd += ["-c", f"{n}:{last.name}"]
     for bit in range(64):
@@ -126,7 +137,10 @@ def _grow_mbr_partition(path: str, last: Partition) -> subprocess.CompletedProce
     _tool("sfdisk")
     return subprocess.run(
         ["sfdisk", "--no-reread", "--no-tell-kernel", "-q", "-N", str(last.number), path],
-        input=", +\n", capture_output=True, text=True, check=False,
+        input=", +\n",
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -164,8 +178,9 @@ def fit_to_disk(
         progress(ProgressEvent(job, "grow", 0, steps, message=_("Moving the backup GPT header")))
         result = _run(["sgdisk", "-e", path])
         if result.returncode != 0:
-            return _fail(fit, "sgdisk -e", _("sgdisk -e failed: {error}", error=_tail(result)),
-                         _tail(result))
+            return _fail(
+                fit, "sgdisk -e", _("sgdisk -e failed: {error}", error=_tail(result)), _tail(result)
+            )
         fit.checks["sgdisk -e"] = OK
         table, _disk_bytes = _read_table(path)
     last = table.last_partition
@@ -180,8 +195,12 @@ def fit_to_disk(
         else:
             check, result = "sfdisk -N", _grow_mbr_partition(path, last)
         if result.returncode != 0:
-            return _fail(fit, check, _("Growing partition {n} failed: {error}", n=last.number,
-                                       error=_tail(result)), _tail(result))
+            return _fail(
+                fit,
+                check,
+                _("Growing partition {n} failed: {error}", n=last.number, error=_tail(result)),
+                _tail(result),
+            )
         fit.checks[check] = OK
         table, _disk_bytes = _read_table(path)
         last = next(p for p in table.partitions if p.number == last.number)
@@ -191,20 +210,33 @@ def fit_to_disk(
     if ext:
         with partition_loop(path, part_offset, part_size) as loop:
             if grow:
-                progress(ProgressEvent(job, "grow", 2, steps,
-                                       message=_("Checking the filesystem before growing it")))
+                progress(
+                    ProgressEvent(
+                        job,
+                        "grow",
+                        2,
+                        steps,
+                        message=_("Checking the filesystem before growing it"),
+                    )
+                )
                 # Preen first: resize2fs wants a freshly checked filesystem (exit 1 = fixed).
                 result = _run(["e2fsck", "-f", "-p", loop])
                 if result.returncode not in (0, 1):
-                    return _fail(fit, "e2fsck -p", _("e2fsck found errors before growing: "
-                                                     "{error}", error=_tail(result)),
-                                 _tail(result))
-                progress(ProgressEvent(job, "grow", 3, steps,
-                                       message=_("Growing the filesystem")))
+                    return _fail(
+                        fit,
+                        "e2fsck -p",
+                        _("e2fsck found errors before growing: {error}", error=_tail(result)),
+                        _tail(result),
+                    )
+                progress(ProgressEvent(job, "grow", 3, steps, message=_("Growing the filesystem")))
                 result = _run(["resize2fs", loop])
                 if result.returncode != 0:
-                    return _fail(fit, "resize2fs", _("resize2fs failed: {error}",
-                                                     error=_tail(result)), _tail(result))
+                    return _fail(
+                        fit,
+                        "resize2fs",
+                        _("resize2fs failed: {error}", error=_tail(result)),
+                        _tail(result),
+                    )
                 fit.checks["resize2fs"] = OK
                 fit.grown = True
             progress(ProgressEvent(job, "grow", 4, steps, message=_("Checking the filesystem")))
@@ -217,8 +249,9 @@ def fit_to_disk(
     check, clean, detail = _check_table(path, table.kind)
     fit.checks[check] = detail
     if not clean:
-        return _fail(fit, check, _("{check} reports problems: {error}", check=check,
-                                   error=detail), detail)
+        return _fail(
+            fit, check, _("{check} reports problems: {error}", check=check, error=detail), detail
+        )
     # Let the kernel see the new table on real disks (loop devices without -P refuse; fine).
     _run(["blockdev", "--rereadpt", path])
     progress(ProgressEvent(job, "grow", steps, steps, message=_("The disk is ready")))

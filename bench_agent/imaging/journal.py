@@ -80,7 +80,7 @@ def interrupted_jobs(directory: Path | None = None) -> list[dict[str, Any]]:
     if not folder.is_dir():
         return jobs
     for path in sorted(folder.glob(f"{PREFIX}*.json")):
-        data = ImageJournal(folder, path.stem[len(PREFIX):]).load()
+        data = ImageJournal(folder, path.stem[len(PREFIX) :]).load()
         if data is not None:
             jobs.append(data)
     return jobs

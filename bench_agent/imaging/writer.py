@@ -178,11 +178,16 @@ class _Pipeline:
                 rng = by_index[current]
                 if sha.hexdigest() != rng.sha256:
                     label = range_label(current, rng)
-                    self.fail(_Failure(
-                        _("Range {range} of the image does not match its SHA-256: the "
-                          "image file is corrupt.", range=label),
-                        label,
-                    ))
+                    self.fail(
+                        _Failure(
+                            _(
+                                "Range {range} of the image does not match its SHA-256: the "
+                                "image file is corrupt.",
+                                range=label,
+                            ),
+                            label,
+                        )
+                    )
 
     def read_all(self) -> None:
         """Reader thread body: never raises; errors go to ``self.error``."""
@@ -205,8 +210,9 @@ class _Pipeline:
                         want = min(len(scratch), target - position)
                         got = reader.readinto(memoryview(scratch)[:want])
                         if got == 0:
-                            raise _Failure(_("The compressed image ends early ({where}).",
-                                             where=where))
+                            raise _Failure(
+                                _("The compressed image ends early ({where}).", where=where)
+                            )
                         position += got
                     return position
 
@@ -242,8 +248,10 @@ class _Pipeline:
                     pass
                 if hashing.sha.hexdigest() != self.entry.compressed_sha256:
                     raise _Failure(
-                        _("The compressed image {path} does not match its SHA-256.",
-                          path=self.source)
+                        _(
+                            "The compressed image {path} does not match its SHA-256.",
+                            path=self.source,
+                        )
                     )
         except _Failure as exc:
             self.fail(exc)
@@ -251,15 +259,22 @@ class _Pipeline:
             pass
         except zstandard.ZstdError as exc:
             label = where
-            self.fail(_Failure(
-                _("The compressed image is corrupt ({where}): {error}", where=where, error=exc),
-                label,
-            ))
+            self.fail(
+                _Failure(
+                    _("The compressed image is corrupt ({where}): {error}", where=where, error=exc),
+                    label,
+                )
+            )
         except OSError as exc:
-            self.fail(_Failure(
-                _("Cannot read the image {path}: {error}", path=self.source,
-                  error=exc.strerror or exc)
-            ))
+            self.fail(
+                _Failure(
+                    _(
+                        "Cannot read the image {path}: {error}",
+                        path=self.source,
+                        error=exc.strerror or exc,
+                    )
+                )
+            )
         finally:
             self.to_hash.put(_DONE)
             self.to_write.put(_DONE)
@@ -314,11 +329,16 @@ def _write_phase(
             try:
                 _pwrite_all(fd, item.buffer.view[:length], item.offset)
             except OSError as exc:
-                pipe.fail(_Failure(
-                    _("Write error at byte {offset}: {error}", offset=item.offset,
-                      error=exc.strerror or exc),
-                    _label_for(ranges, item.offset),
-                ))
+                pipe.fail(
+                    _Failure(
+                        _(
+                            "Write error at byte {offset}: {error}",
+                            offset=item.offset,
+                            error=exc.strerror or exc,
+                        ),
+                        _label_for(ranges, item.offset),
+                    )
+                )
                 break
             written += item.length
             pipe.release(item)
@@ -412,15 +432,20 @@ def _verify_phase(
             meter.update(done)
             if length < min(VERIFY_CHUNK, rng.end - pos):
                 raise _Failure(
-                    _("The disk ended while reading back range {range}.",
-                      range=range_label(index, rng)),
+                    _(
+                        "The disk ended while reading back range {range}.",
+                        range=range_label(index, rng),
+                    ),
                     range_label(index, rng),
                 )
             if pos + length >= rng.end:
                 if sha.hexdigest() != rng.sha256:
                     raise _Failure(
-                        _("Read-back of range {range} does not match: the disk did not keep "
-                          "what was written.", range=range_label(index, rng)),
+                        _(
+                            "Read-back of range {range} does not match: the disk did not keep "
+                            "what was written.",
+                            range=range_label(index, rng),
+                        ),
                         range_label(index, rng),
                     )
                 verified += 1
@@ -483,9 +508,13 @@ def write_image(
             raise DeviceRefused(
                 path,
                 "too-small",
-                _("{device} is too small for {image}: {size} bytes, the image needs {needed}.",
-                  device=path, image=entry.name, size=geometry.size_bytes,
-                  needed=entry.last_used_byte),
+                _(
+                    "{device} is too small for {image}: {size} bytes, the image needs {needed}.",
+                    device=path,
+                    image=entry.name,
+                    size=geometry.size_bytes,
+                    needed=entry.last_used_byte,
+                ),
                 _("Use a larger disk or a smaller image (see 'bench-agent images')."),
             )
         sector = geometry.logical_sector
@@ -493,29 +522,50 @@ def write_image(
             raise DeviceRefused(
                 path,
                 "sector-size",
-                _("{device} has {sector}-byte sectors; the partition table of {image} was made "
-                  "for {expected}-byte sectors and would not be valid on it.",
-                  device=path, sector=sector, image=entry.name,
-                  expected=entry.logical_sector_size),
+                _(
+                    "{device} has {sector}-byte sectors; the partition table of {image} was made "
+                    "for {expected}-byte sectors and would not be valid on it.",
+                    device=path,
+                    sector=sector,
+                    image=entry.name,
+                    expected=entry.logical_sector_size,
+                ),
                 _("Build a master for {sector}-byte sectors, or use another disk.", sector=sector),
             )
         # Ranges past the disk's end can only be the backup GPT (rebuilt at the disk's end).
         ranges = [(i, r) for i, r in enumerate(entry.ranges) if r.start < geometry.size_bytes]
         report.ranges_total = len(ranges)
-        journal = ImageJournal(journal_dir or default_journal_dir(),
-                               journal_key(job, dev.serial or ""))
+        journal = ImageJournal(
+            journal_dir or default_journal_dir(), journal_key(job, dev.serial or "")
+        )
         previous = journal.load()
         if previous is not None:
             report.redone_after_interrupt = True
-            progress(ProgressEvent(job, "write", 0, 0, message=_(
-                "An interrupted imaging of {device} ({image}, started {when}, phase {phase}) "
-                "was found; writing it again from the start.",
-                device=previous.get("device", path), image=previous.get("image", "?"),
-                when=previous.get("started_at", "?"), phase=previous.get("phase", "?"))))
+            progress(
+                ProgressEvent(
+                    job,
+                    "write",
+                    0,
+                    0,
+                    message=_(
+                        "An interrupted imaging of {device} ({image}, started {when}, phase {phase}) "
+                        "was found; writing it again from the start.",
+                        device=previous.get("device", path),
+                        image=previous.get("image", "?"),
+                        when=previous.get("started_at", "?"),
+                        phase=previous.get("phase", "?"),
+                    ),
+                )
+            )
         state: dict[str, Any] = {
-            "device": path, "kname": job, "serial": dev.serial or "", "image": entry.name,
-            "image_sha256": entry.image_sha256, "started_at": started.isoformat(),
-            "pid": os.getpid(), "phase": "write",
+            "device": path,
+            "kname": job,
+            "serial": dev.serial or "",
+            "image": entry.name,
+            "image_sha256": entry.image_sha256,
+            "started_at": started.isoformat(),
+            "pid": os.getpid(),
+            "phase": "write",
         }
         journal.save(state)
         total = sum(r.length for _i, r in ranges)
@@ -549,8 +599,11 @@ def write_image(
         if not fit.ok:
             raise _Failure(fit.problem)
         report.status = "success"
-        report.status_detail = _("Written and verified: {ranges} ranges, {size} bytes.",
-                                 ranges=report.ranges_verified, size=report.bytes_written)
+        report.status_detail = _(
+            "Written and verified: {ranges} ranges, {size} bytes.",
+            ranges=report.ranges_verified,
+            size=report.bytes_written,
+        )
         journal.clear()
     except _Failure as exc:
         report.status = "failed"

@@ -124,8 +124,9 @@ def main() -> int:
             policy = GuardPolicy(allow_loop=True)
 
             def run_ours() -> None:
-                report = write_image(entry, dev, grow=False, policy=policy,
-                                     journal_dir=tmp / "journal")
+                report = write_image(
+                    entry, dev, grow=False, policy=policy, journal_dir=tmp / "journal"
+                )
                 if report.status != "success":
                     raise SystemExit(f"our writer failed: {report.status_detail}")
                 assert report.write_s is not None and report.verify_s is not None
@@ -133,20 +134,33 @@ def main() -> int:
                 ours_v.append(report.verify_s)
 
             def run_bmaptool() -> None:
-                bmap_s.append(max(0.001, timed(
-                    ["bmaptool", "-q", "copy", "--bmap", str(bmap), str(image), dev]) - startup))
+                bmap_s.append(
+                    max(
+                        0.001,
+                        timed(["bmaptool", "-q", "copy", "--bmap", str(bmap), str(image), dev])
+                        - startup,
+                    )
+                )
 
             def run_pipeline() -> None:
-                pipe_s.append(timed(["bash", "-o", "pipefail", "-c",
-                                     f"zstd -q -dc '{image}' | dd of={dev} bs=4M "
-                                     "oflag=direct status=none"]))
+                pipe_s.append(
+                    timed(
+                        [
+                            "bash",
+                            "-o",
+                            "pipefail",
+                            "-c",
+                            f"zstd -q -dc '{image}' | dd of={dev} bs=4M oflag=direct status=none",
+                        ]
+                    )
+                )
 
             methods = [run_ours, run_bmaptool, run_pipeline]
             methods[0]()  # warm-up: page cache holds the compressed file for everyone
             ours_w.clear()
             ours_v.clear()
             for n in range(RUNS):
-                for method in methods[n % 3:] + methods[: n % 3]:
+                for method in methods[n % 3 :] + methods[: n % 3]:
                     method()
         finally:
             subprocess.run(["losetup", "-d", dev], check=False)
@@ -156,8 +170,10 @@ def main() -> int:
     bmaptool = statistics.median(bmap_s)
     pipeline = statistics.median(pipe_s)
     mb = entry.image_size / 1e6
-    print(f"image: {entry.name} {mb:.0f} MB raw, {entry.mapped_bytes / 1e6:.0f} MB mapped, "
-          f"{entry.compressed_size / 1e6:.0f} MB zstd; runs={RUNS}")
+    print(
+        f"image: {entry.name} {mb:.0f} MB raw, {entry.mapped_bytes / 1e6:.0f} MB mapped, "
+        f"{entry.compressed_size / 1e6:.0f} MB zstd; runs={RUNS}"
+    )
     print(f"ours: write {write:.3f} s, verify {verify:.3f} s (samples {ours_w} / {ours_v})")
     print(f"bmaptool copy: {bmaptool:.3f} s (start-up {startup:.3f} s excluded; {bmap_s})")
     print(f"zstd -dc | dd oflag=direct: {pipeline:.3f} s ({pipe_s})")
