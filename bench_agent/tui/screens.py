@@ -831,6 +831,9 @@ class ConfirmDestructive(ModalScreen[bool]):
             self.dismiss(True)
         elif self.cancel_highlighted:
             self.dismiss(False)
+        elif self.bench.operator.scan_mode == "auto-scan":
+            # One switch only: the first press arms, a second, separate press confirms.
+            self.action_arm()
         else:
             self.bench.bell()
 

@@ -141,6 +141,18 @@ def simulated_engines() -> Engines:
     return engines
 
 
+def training_sizes() -> list[int]:
+    """The first disk fits the test master (when it is built), so the image step runs too."""
+    try:
+        from bench_agent.workflow.demo import image_size_needed
+
+        need = image_size_needed()
+    except Exception:  # no catalogue: the image step will say so
+        need = 0
+    first = max(LOOP_BYTES, (need + (16 << 20) + (1 << 20) - 1) // (1 << 20) * (1 << 20))
+    return [first, LOOP_BYTES]
+
+
 @contextmanager
 def training_session(settings: AgentSettings, evidence: Path | None) -> Iterator[TrainingSession]:
     bundle = evidence or BUNDLED_EVIDENCE
@@ -160,8 +172,8 @@ def training_session(settings: AgentSettings, evidence: Path | None) -> Iterator
     created: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
         try:
-            for index in range(2):
-                created.append(create_loop(Path(tmp), index))
+            for index, size in enumerate(training_sizes()):
+                created.append(create_loop(Path(tmp), index, size))
             yield TrainingSession(evidence=bundle, disks=list(created))
         finally:
             for device in created:

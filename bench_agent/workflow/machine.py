@@ -27,7 +27,7 @@ from bench_agent.models.inventory import Inventory
 from bench_agent.models.record import AutoCheck, BenchRecord, GuidedCheck, Interruption
 from bench_agent.models.verdict import Verdict
 from bench_agent.models.wipe import WipeReport
-from bench_agent.progress import ProgressCallback, ignore_progress
+from bench_agent.progress import ProgressCallback, ProgressEvent, ignore_progress
 from bench_agent.workflow.engines import Engines
 from bench_agent.workflow.journal import Journal, write_atomic
 from bench_agent.workflow.state import (
@@ -162,20 +162,31 @@ class Workflow:
             self._profile_obj = self.engines.load_profile(self.state.profile)
         return self._profile_obj
 
-    def heartbeat_state(self, progress: float | None = None) -> dict[str, Any]:
-        return {
+    def heartbeat_state(self, event: ProgressEvent | None = None) -> dict[str, Any]:
+        """What the supervisors' board shows for this bench (per step, or per engine event)."""
+        waiting = self.state.step in (Step.OPERATOR, Step.INTAKE, Step.DONE)
+        state: dict[str, Any] = {
             "station": self.state.station,
+            "state": "idle" if waiting else "working",
             "operator": self.state.operator,
             "asset_tag": self.state.asset_tag,
             "step": self.state.step.value,
-            "progress": progress if progress is not None else self.state.percent_done / 100,
+            "progress": self.state.percent_done / 100,
             "training": self.state.training,
         }
+        if self.state.pending_interruption:
+            state["state"] = "attention"
+            state["message"] = f"{self.state.pending_interruption} interrupted"
+        if event is not None:
+            state.update(
+                progress=event.fraction, rate=event.rate, eta_s=event.eta_s, message=event.phase
+            )
+        return state
 
-    def _heartbeat(self, progress: float | None = None) -> None:
+    def _heartbeat(self, event: ProgressEvent | None = None) -> None:
         if self.state.training or not self.settings.ledger_url:
             return
-        state = self.heartbeat_state(progress)
+        state = self.heartbeat_state(event)
 
         def send() -> None:
             try:
@@ -515,7 +526,7 @@ class Workflow:
             stamp = self.clock().timestamp()
             if stamp - last[0] >= 5:
                 last[0] = stamp
-                self._heartbeat(event.fraction)
+                self._heartbeat(event)
 
         return callback
 

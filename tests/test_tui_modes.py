@@ -1,0 +1,103 @@
+"""Training mode (throwaway loop disks, TRAINING everywhere, nothing sent), auto-scan, cues."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench_agent.config import load_settings
+from bench_agent.workflow.operators import OperatorProfile
+from bench_agent.workflow.state import Step
+from tests.conftest import require_root
+from tests.test_tui_pilot import SIZE, focused_id, keys, settle
+from tests.test_workflow_support import EVIDENCE, images, test_master  # noqa: F401 - fixtures
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def header(app: Any) -> str:
+    return str(app.screen.query_one("#header").render())
+
+
+@pytest.mark.anyio
+@pytest.mark.device
+@pytest.mark.slow
+async def test_training_runs_on_throwaway_disks_and_sends_nothing(
+    images: Path,  # noqa: F811 - fixture
+    agent_home: Path,
+) -> None:
+    from bench_agent.tui.app import BenchApp
+    from bench_agent.tui.training import training_session
+
+    require_root()
+    settings = load_settings(station="bench-1")
+    english = OperatorProfile(name="trainee", language="en")
+    with training_session(settings, EVIDENCE) as session:
+        assert not session.simulated and len(session.disks) == 2
+        app = BenchApp(
+            settings,
+            engines=session.engines,
+            operator=english,
+            profile="pentium4",
+            training=True,
+            evidence=session.evidence,
+            disks=session.disks,
+            journal_dir=settings.journal_dir / "training",
+        )
+        seen: list[str] = []
+        async with app.run_test(size=SIZE) as pilot:
+
+            async def step(*names: str) -> None:
+                await keys(pilot, *names)
+                seen.append(header(app))
+
+            await settle(pilot)
+            seen.append(header(app))
+            await step("enter")  # operator
+            await step("enter")  # new tag
+            await step("enter")  # automatic checks
+            for _ in range(5):
+                await step("right", "enter")
+            await step("enter")  # verdict
+            await step("right", "enter")  # keep, remediate later
+            await step("enter", "right", "enter")  # erase (two keys)
+            await settle(pilot)
+            seen.append(header(app))
+            state = app.wf.state
+            assert app.wf.step is Step.DONE
+            assert state.training and state.record_state == "local"
+            assert [w.device for w in state.wipes] == session.disks
+            assert all(w.status == "erased" for w in state.wipes)
+        disks = list(session.disks)
+    assert all("▲ TRAINING ▲" in t or "▲ FORMATION ▲" in t for t in seen), seen
+    assert not settings.outbox_path.exists()  # nothing queued for the ledger
+    assert not (settings.journal_dir / "machine").exists()  # the real bench's journal untouched
+    attached = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    assert not any(f"{d}:" in attached and "training-disk" in attached for d in disks)
+
+
+@pytest.mark.anyio
+async def test_auto_scan_moves_by_itself_and_one_switch_chooses(agent_home: Path) -> None:
+    from bench_agent.tui.app import BenchApp
+
+    scanner = OperatorProfile(
+        name="scanner", language="en", scan_mode="auto-scan", scan_rate_ms=300, scan_keys=["enter"]
+    )
+    app = BenchApp(load_settings(station="bench-1"), operator=scanner, poll_ledger=False)
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        first = focused_id(pilot)
+        await pilot.pause(0.45)
+        assert focused_id(pilot) != first  # the highlight moved with no key pressed
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.wf.step is Step.INTAKE
+        assert bells  # a cue when the step ended
