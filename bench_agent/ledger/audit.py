@@ -14,11 +14,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from bench_agent.i18n import _
-from bench_agent.ledger.models import AuditEntry, AuditHead, Base, LifecycleEvent, Record
+from bench_agent.ledger.models import (
+    AuditEntry,
+    AuditHead,
+    Base,
+    LifecycleEvent,
+    Record,
+    utcnow,
+)
 
 GENESIS = "0" * 64
 CHAINED: dict[str, type[Base]] = {
@@ -37,11 +44,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def values_digest(values: dict[str, Any]) -> str:
+    """SHA-256 of a row given as {column: value} (every column)."""
+    data = json.dumps(
+        {k: _plain(v) for k, v in values.items()},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
 def row_digest(row: Base) -> str:
     """SHA-256 of the row's canonical JSON: every column, by name."""
-    columns = {c.key: _plain(getattr(row, c.key)) for c in row.__mapper__.column_attrs}
-    data = json.dumps(columns, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+    return values_digest({c.key: getattr(row, c.key) for c in row.__mapper__.column_attrs})
 
 
 def link_hash(prev_hash: str, seq: int, table: str, row_id: int, row_sha256: str) -> str:
@@ -49,29 +65,43 @@ def link_hash(prev_hash: str, seq: int, table: str, row_id: int, row_sha256: str
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-def append(session: Session, row: Base, actor: str) -> AuditEntry:
-    """Chain ``row`` (already flushed, so it has its id). Locks the chain head until commit."""
-    table = row.__tablename__
-    row_id = int(row.id)  # type: ignore[attr-defined]
-    head = session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+_SELECT_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+_INSERT_ENTRY = insert(AuditEntry)
+_UPDATE_HEAD = (
+    update(AuditHead).where(AuditHead.id == 1).values(seq=bindparam("s"), hash=bindparam("h"))
+)
+
+
+def append_digest(conn: Connection, table: str, row_id: int, digest: str, actor: str) -> str:
+    """Chain one row by its digest. Locks the chain head until the transaction ends."""
+    head = conn.execute(_SELECT_HEAD).first()
     if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
-    seq = head.seq + 1
-    digest = row_digest(row)
-    entry = AuditEntry(
-        seq=seq,
-        table_name=table,
-        row_id=row_id,
-        row_sha256=digest,
-        prev_hash=head.hash,
-        hash=link_hash(head.hash, seq, table, row_id, digest),
-        actor=actor,
+        conn.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS))
+        seq, prev = 1, GENESIS
+    else:
+        seq, prev = head.seq + 1, head.hash
+    entry_hash = link_hash(prev, seq, table, row_id, digest)
+    conn.execute(
+        _INSERT_ENTRY,
+        {
+            "seq": seq,
+            "table_name": table,
+            "row_id": row_id,
+            "row_sha256": digest,
+            "prev_hash": prev,
+            "hash": entry_hash,
+            "at": utcnow(),
+            "actor": actor,
+        },
     )
-    session.add(entry)
-    head.seq = seq
-    head.hash = entry.hash
-    return entry
+    conn.execute(_UPDATE_HEAD, {"s": seq, "h": entry_hash})
+    return entry_hash
+
+
+def append(session: Session, row: Base, actor: str) -> str:
+    """Chain an ORM row (flushed, so it has its id) in the session's transaction."""
+    row_id = int(row.id)  # type: ignore[attr-defined]
+    return append_digest(session.connection(), row.__tablename__, row_id, row_digest(row), actor)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -131,6 +131,14 @@ class Store:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A Core connection in a write transaction (the fast path of record ingest)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(ledger_write=True)
+            with conn.begin():
+                yield conn
 
     def check_connection(self) -> None:
         try:

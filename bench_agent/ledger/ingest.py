@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,6 +50,32 @@ JUNK_IDENTIFIERS = {
 def meaningful(value: str) -> str:
     value = (value or "").strip()
     return "" if value.lower() in JUNK_IDENTIFIERS else value
+
+
+# Statements built once: constructing SQLAlchemy expressions costs more than running them.
+_SELECT_EXISTING = select(Record.id, Record.record_id, Record.body_sha256).where(
+    Record.record_id == bindparam("rid")
+)
+_SELECT_STATION = select(Station.id, Station.name, Station.public_key, Station.key_id).where(
+    Station.id == bindparam("sid")
+)
+_INSERT_RECORD = insert(Record).returning(Record.id)
+_INSERT_ASSET = insert(Asset).returning(Asset.id)
+_UPDATE_ASSET = (
+    update(Asset)
+    .where(Asset.id == bindparam("aid"))
+    .values(
+        asset_tag=bindparam("tag"),
+        uuid=bindparam("u"),
+        serial=bindparam("s"),
+        lot=bindparam("l"),
+        last_seen_at=bindparam("now"),
+    )
+)
+_TOUCH_STATION = (
+    update(Station).where(Station.id == bindparam("sid")).values(last_seen_at=bindparam("now"))
+)
+_ASSET_COLUMNS = (Asset.id, Asset.asset_tag, Asset.uuid, Asset.serial, Asset.lot)
 
 
 @dataclass
@@ -99,34 +126,56 @@ def find_assets(
     return list(session.scalars(select(Asset).where(or_(*conditions)).order_by(Asset.id)))
 
 
-def _link_asset(session: Session, record: BenchRecord) -> Asset:
+def _link_asset(conn: Connection, record: BenchRecord, now: datetime) -> int:
+    """The id of the machine this record is about, created on first sight (one query)."""
     system = record.inventory.system
     tag = meaningful(record.asset_tag)
     uuid = meaningful(system.uuid)
     serial = meaningful(system.serial)
-    asset = find_asset(session, tag, uuid, serial)
-    now = utcnow()
-    if asset is None:
-        asset = Asset(
-            asset_tag=tag,
-            uuid=uuid,
-            serial=serial,
-            vendor=system.vendor,
-            product=system.product,
-            lot=record.lot,
-            first_seen_at=now,
-            last_seen_at=now,
+    conditions = [
+        column == value
+        for column, value in ((Asset.asset_tag, tag), (Asset.uuid, uuid), (Asset.serial, serial))
+        if value
+    ]
+    best = None
+    if conditions:
+        rows = conn.execute(
+            select(*_ASSET_COLUMNS).where(or_(*conditions)).order_by(Asset.id)
+        ).all()
+        # Asset tag first, then DMI UUID, then serial.
+        for attribute, value in (("asset_tag", tag), ("uuid", uuid), ("serial", serial)):
+            best = next((r for r in rows if value and getattr(r, attribute) == value), None)
+            if best is not None:
+                break
+    if best is None:
+        return int(
+            conn.execute(
+                _INSERT_ASSET,
+                {
+                    "asset_tag": tag,
+                    "uuid": uuid,
+                    "serial": serial,
+                    "vendor": system.vendor[:200],
+                    "product": system.product[:200],
+                    "lot": record.lot[:64],
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                },
+            ).scalar_one()
         )
-        session.add(asset)
-    else:
-        # Fill identifiers learnt later (a tag stuck on at the bench, a serial now readable).
-        asset.asset_tag = asset.asset_tag or tag
-        asset.uuid = asset.uuid or uuid
-        asset.serial = asset.serial or serial
-        asset.lot = asset.lot or record.lot
-        asset.last_seen_at = now
-    session.flush()
-    return asset
+    # Fill identifiers learnt later (a tag stuck on at the bench, a serial now readable).
+    conn.execute(
+        _UPDATE_ASSET,
+        {
+            "aid": best.id,
+            "tag": best.asset_tag or tag,
+            "u": best.uuid or uuid,
+            "s": best.serial or serial,
+            "l": best.lot or record.lot[:64],
+            "now": now,
+        },
+    )
+    return int(best.id)
 
 
 def certificate_id_of(document: dict[str, Any]) -> str:
@@ -137,7 +186,7 @@ def certificate_id_of(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(document)).hexdigest()[:32]
 
 
-def _check_signature(station: Station, document: dict[str, Any]) -> str:
+def _check_signature(station: Any, document: dict[str, Any]) -> str:
     """Return the key id; raise RecordRejected unless signed by the station's enrolled key.
 
     Policy: a missing or broken signature is a defect of the document (422 naming
@@ -170,11 +219,13 @@ def _check_signature(station: Station, document: dict[str, Any]) -> str:
     return station.key_id or ""
 
 
-def _existing(session: Session, record_id: str) -> Record | None:
-    return session.scalar(select(Record).where(Record.record_id == record_id))
+def _existing(conn: Connection, record_id: str) -> Any:
+    return conn.execute(
+        select(Record.id, Record.record_id, Record.body_sha256).where(Record.record_id == record_id)
+    ).first()
 
 
-def _same_or_conflict(existing: Record, digest: str) -> IngestResult:
+def _same_or_conflict(existing: Any, digest: str) -> IngestResult:
     if existing.body_sha256 != digest:
         raise RecordRejected(
             409,
@@ -184,60 +235,63 @@ def _same_or_conflict(existing: Record, digest: str) -> IngestResult:
             ),
             "record_id",
         )
-    return IngestResult(existing.id, existing.record_id, False)
+    return IngestResult(int(existing.id), str(existing.record_id), False)
 
 
 def ingest_record(
     store: Store, station_id: int, actor: str, document: dict[str, Any], record: BenchRecord
 ) -> IngestResult:
     body, digest = body_digest(document)
-    # Fast path for a retry: no write lock needed to answer "already stored".
-    with store.session() as session:
-        existing = _existing(session, record.record_id)
+    # Everything that needs no lock first: a retry is answered without writing, and the
+    # signature is checked before the write transaction starts.
+    with store.engine.connect() as conn:
+        existing = _existing(conn, record.record_id)
         if existing is not None:
             return _same_or_conflict(existing, digest)
+        station = conn.execute(_SELECT_STATION, {"sid": station_id}).first()
+    if station is None:
+        raise RecordRejected(401, _("The station was removed."))
+    key_id = _check_signature(station, document)
+    system = record.inventory.system
+    now = utcnow()
+    values: dict[str, Any] = {
+        "record_id": record.record_id,
+        "station_id": station.id,
+        "station": station.name,
+        "asset_tag": record.asset_tag[:100],
+        "serial": system.serial[:200],
+        "uuid": system.uuid[:64],
+        "lot": record.lot[:64],
+        "operator": record.operator[:100],
+        "outcome": record.verdict.outcome if record.verdict else "",
+        "training": record.training,
+        "finished_at": record.finished_at,
+        "created_at": now,
+        "body_sha256": digest,
+        "key_id": key_id,
+        "body": body,
+    }
     try:
-        with store.write() as session:
-            existing = _existing(session, record.record_id)
+        with store.write_connection() as conn:
+            existing = _existing(conn, record.record_id)
             if existing is not None:
                 return _same_or_conflict(existing, digest)
-            station = session.get(Station, station_id)
-            if station is None:
-                raise RecordRejected(401, _("The station was removed."))
-            key_id = _check_signature(station, document)
-            asset = _link_asset(session, record)
-            system = record.inventory.system
-            row = Record(
-                record_id=record.record_id,
-                station_id=station.id,
-                station=station.name,
-                asset_id=asset.id,
-                asset_tag=record.asset_tag,
-                serial=system.serial,
-                uuid=system.uuid,
-                lot=record.lot,
-                operator=record.operator,
-                outcome=record.verdict.outcome if record.verdict else "",
-                training=record.training,
-                finished_at=record.finished_at,
-                created_at=utcnow(),
-                body_sha256=digest,
-                key_id=key_id,
-                body=body,
+            values["asset_id"] = _link_asset(conn, record, now)
+            row_id = int(conn.execute(_INSERT_RECORD, values).scalar_one())
+            values["id"] = row_id
+            _store_certificates(conn, row_id, values["asset_id"], record, key_id, now)
+            audit.append_digest(
+                conn, Record.__tablename__, row_id, audit.values_digest(values), actor
             )
-            session.add(row)
-            station.last_seen_at = row.created_at
-            session.flush()
-            _store_certificates(session, row, asset, record, key_id)
-            audit.append(session, row, actor)
-            return IngestResult(row.id, row.record_id, True)
+            conn.execute(_TOUCH_STATION, {"sid": station.id, "now": now})
+            return IngestResult(row_id, record.record_id, True)
     except IntegrityError:
         # Another request stored the same record_id in the meantime: answer as for a retry.
-        with store.session() as session:
-            existing = _existing(session, record.record_id)
-            if existing is None:
-                raise
-            return _same_or_conflict(existing, digest)
+        with store.engine.connect() as conn:
+            existing = _existing(conn, record.record_id)
+        if existing is None:
+            raise
+        return _same_or_conflict(existing, digest)
 
 
 def _section(document: dict[str, Any], name: str) -> dict[str, Any]:
@@ -246,12 +300,16 @@ def _section(document: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _store_certificates(
-    session: Session, row: Record, asset: Asset, record: BenchRecord, key_id: str
+    conn: Connection, row_id: int, asset_id: int, record: BenchRecord, key_id: str, now: datetime
 ) -> None:
+    if not record.certificates:
+        return
     wipes_by_id = {w.certificate_id: w for w in record.wipes if w.certificate_id}
     for document in record.certificates:
         cert_id = certificate_id_of(document)
-        if session.scalar(select(Certificate.id).where(Certificate.certificate_id == cert_id)):
+        if conn.execute(
+            select(Certificate.id).where(Certificate.certificate_id == cert_id)
+        ).first():
             continue  # the same certificate sent again inside a later record
         wipe = wipes_by_id.get(cert_id)
         signature = document.get("signature")
@@ -259,16 +317,16 @@ def _store_certificates(
         media = _section(document, "media")
         process = _section(document, "sanitization")
         serial = str(media.get("serial") or document.get("serial") or "")
-        session.add(
-            Certificate(
+        conn.execute(
+            insert(Certificate).values(
                 certificate_id=cert_id,
-                record_id=row.id,
-                asset_id=asset.id,
+                record_id=row_id,
+                asset_id=asset_id,
                 disk_serial=(wipe.serial if wipe else serial)[:200],
                 method=str(wipe.method if wipe else process.get("method", ""))[:64],
                 status=str(wipe.status if wipe else process.get("status", ""))[:64],
                 key_id=str(cert_key or key_id)[:32],
-                issued_at=row.created_at,
+                issued_at=now,
                 body=json.dumps(
                     document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
                 ),

@@ -1,0 +1,90 @@
+"""Enrolment: bind this station to a ledger with the token an admin created for it.
+
+Checks the token with the ledger (which station it belongs to), stores the ledger URL, token
+and station name in ``agent.toml`` (0600), creates the station's Ed25519 key pair if needed and
+publishes the public key, so the ledger can verify every record and certificate it signs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bench_agent.config import load_settings, save_settings
+from bench_agent.errors import EXIT_UNAVAILABLE, BenchError, InputError
+from bench_agent.i18n import _
+from bench_agent.signing import key_id, load_or_create_key, public_key_text
+
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+
+def _call(method: str, url: str, token: str, **kwargs: Any) -> httpx.Response:
+    try:
+        return httpx.request(
+            method, url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT, **kwargs
+        )
+    except httpx.HTTPError as exc:
+        raise BenchError(
+            _("Cannot reach the ledger at {url}: {error}", url=url, error=exc),
+            _("Check the address (http://HOST:PORT) and that the ledger is running."),
+            exit_code=EXIT_UNAVAILABLE,
+        ) from exc
+
+
+def enroll(ledger_url: str, token: str, station: str | None = None) -> dict[str, str]:
+    """Enrol this station; return the stored settings (station, ledger_url, key_id)."""
+    ledger_url = ledger_url.strip().rstrip("/")
+    if not ledger_url.startswith(("http://", "https://")):
+        raise InputError(
+            _("The ledger address '{url}' is not an http(s) URL.", url=ledger_url),
+            _("Give it as http://HOST:PORT, e.g. http://ledger.local:8080."),
+        )
+    token = token.strip()
+    if not token:
+        raise InputError(
+            _("The token is empty."), _("Paste the token 'bench-ledger station add' printed.")
+        )
+    response = _call("GET", f"{ledger_url}/api/v1/me", token)
+    if response.status_code == 401:
+        raise BenchError(
+            _("The ledger does not accept this token."),
+            _("Check the token, or ask an admin for a new one (bench-ledger station add)."),
+            exit_code=EXIT_UNAVAILABLE,
+        )
+    if response.status_code != 200:
+        raise BenchError(
+            _("The ledger answered {code} to the token check.", code=response.status_code),
+            _("Check that the address is the ledger's (http://HOST:PORT)."),
+            exit_code=EXIT_UNAVAILABLE,
+        )
+    me = response.json()
+    if me.get("kind") != "station":
+        raise InputError(
+            _("This token belongs to a user, not to a station."),
+            _("Use the token printed by 'bench-ledger station add'."),
+        )
+    name = str(me.get("name", ""))
+    if station and station != name:
+        raise InputError(
+            _(
+                "The token belongs to station '{name}', not '{station}'.",
+                name=name,
+                station=station,
+            ),
+            _("Leave out --station, or use the token of station '{station}'.", station=station),
+        )
+    save_settings({"ledger_url": ledger_url, "token": token, "station": name})
+    settings = load_settings()
+    key = load_or_create_key(settings.key_path)
+    public = public_key_text(key.public_key())
+    published = _call(
+        "POST", f"{ledger_url}/api/v1/stations/{name}/key", token, json={"public_key": public}
+    )
+    if published.status_code != 200:
+        raise BenchError(
+            _("The ledger refused the station's public key ({code}).", code=published.status_code),
+            _("Run 'bench-agent enroll' again; if it persists, check the ledger's log."),
+            exit_code=EXIT_UNAVAILABLE,
+        )
+    return {"station": name, "ledger_url": ledger_url, "key_id": key_id(key.public_key())}
