@@ -10,9 +10,11 @@ import json
 import os
 import posixpath
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from bench_agent import __version__
 from bench_agent.i18n import N_
@@ -39,12 +41,16 @@ from bench_agent.models.inventory import (
     Cpu,
     Disk,
     Inventory,
+    Memory,
     NetworkInterface,
     OpticalDrive,
     Smart,
     SoundCard,
+    System,
     Transport,
 )
+
+T = TypeVar("T")
 
 META_FILE = "bench-agent/meta.json"
 WARNINGS_FILE = "bench-agent/collection-warnings.txt"
@@ -370,37 +376,33 @@ def build_inventory(source: Source, *, smart: bool = True) -> Inventory:
     inventory = Inventory(source="live" if source.live else "evidence")
     probe_warnings: list[str] = []
 
-    def attempt(what: str, func: object) -> object:
+    def attempt(what: str, probe: Callable[[], T], fallback: T) -> T:
         try:
-            return func()  # type: ignore[operator]
+            return probe()
         except Exception as exc:  # a probe must never take the inventory down
             probe_warnings.append(f"{what}: {type(exc).__name__}: {exc}")
-            return None
+            return fallback
 
-    cpu = attempt("cpu", lambda: collect_cpu(source))
-    if isinstance(cpu, Cpu):
-        inventory.cpu = cpu
+    inventory.cpu = attempt("cpu", lambda: collect_cpu(source), Cpu())
     meminfo = source.read("proc/meminfo")
     if meminfo is None:
         source.warn("proc/meminfo missing: memory size unknown")
-    dmidecode = attempt("memory modules", lambda: _dmidecode_memory(source))
-    inventory.memory = build_memory(meminfo, dmidecode if isinstance(dmidecode, str) else None)
+    dmidecode = attempt("memory modules", lambda: _dmidecode_memory(source), None)
+    inventory.memory = attempt("memory", lambda: build_memory(meminfo, dmidecode), Memory())
     dmi = _dmi_values(source)
     if not dmi:
         source.warn("no DMI data (sys/class/dmi/id): system identity from hardware digest")
     elif "product_serial" not in dmi:
         source.warn("sys/class/dmi/id/product_serial not readable (root only): "
                     "identity from the UUID or a hardware digest")
-    inventory.system = parse_dmi(dmi)
-    block = attempt("block devices", lambda: collect_block(source, smart))
-    if isinstance(block, tuple):
-        inventory.disks, inventory.optical = block
-    sound = attempt("sound", lambda: collect_sound(source))
-    if isinstance(sound, list):
-        inventory.sound = sound
-    network = attempt("network", lambda: collect_network(source))
-    if isinstance(network, list):
-        inventory.network = network
+    inventory.system = attempt("identity", lambda: parse_dmi(dmi), System())
+    no_block: tuple[list[Disk], list[OpticalDrive]] = ([], [])
+    inventory.disks, inventory.optical = attempt(
+        "block devices", lambda: collect_block(source, smart), no_block)
+    no_sound: list[SoundCard] = []
+    inventory.sound = attempt("sound", lambda: collect_sound(source), no_sound)
+    no_network: list[NetworkInterface] = []
+    inventory.network = attempt("network", lambda: collect_network(source), no_network)
     inventory.system.machine_id = machine_id(
         inventory.system,
         board_serial=dmi.get("board_serial", ""),
