@@ -388,3 +388,16 @@ def test_rated_speed_from_cpufreq_not_the_idle_speed(tmp_path: Path) -> None:
     freq.mkdir(parents=True)
     (freq / "cpuinfo_max_freq").write_text("1800000\n")
     assert collect_inventory(evidence_dir=tmp_path).cpu.mhz == 1800.0
+
+
+def test_a_crashing_probe_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench_agent.inventory import collect
+
+    def broken(source: object) -> list[object]:
+        raise RuntimeError("ALSA table unreadable")
+
+    monkeypatch.setattr(collect, "collect_sound", broken)
+    inventory = collect_inventory(evidence_dir=P4_BUNDLE)
+    assert inventory.sound == []
+    assert "sound: RuntimeError: ALSA table unreadable" in inventory.warnings
+    assert inventory.disks  # the other probes still ran
