@@ -213,3 +213,22 @@ def test_asset_csv_has_a_header_and_neutralises_formulas() -> None:
     assert rows[0]["lot"].startswith("'=")
     assert rows[0]["ram_mb"] == "512" and rows[0]["disk_gb"] == "-1"
     assert rows[1]["received_at"] == "2026-01-02T03:04:05"
+
+
+def test_export_of_a_recorded_machine_validates() -> None:
+    """The 2004 Dell OptiPlex GX270 recorded in tests/fixtures/evidence (values read by hand)."""
+    from bench_agent.inventory.collect import collect_inventory
+
+    evidence = FIXTURES / "evidence" / "pentium4-desktop"
+    inventory = collect_inventory(evidence_dir=evidence)
+    document = to_glpi(inventory, deviceid="asset-7", asset_tag="BSN-7")
+    jsonschema.Draft7Validator(strict(schema())).validate(document)
+    content = document["content"]
+    assert content["bios"]["smodel"] == "OptiPlex GX270"
+    assert content["bios"]["bdate"] == "2005-04-26"  # DMI bios_date 04/26/2005
+    assert content["hardware"]["chassis_type"] == "Space-saving"  # DMI chassis type 15
+    assert content["cpus"][0]["arch"] == "i686"
+    storages = {s["name"]: s for s in content["storages"]}
+    assert storages["sr0"]["type"] == "cd"
+    assert storages["sda"]["manufacturer"] == "Hitachi"  # HDS722580VLAT20
+    assert storages["sdb"]["manufacturer"] == "Seagate"  # ST380011A

@@ -53,6 +53,45 @@ _CHASSIS = {
 }
 
 
+# Model-number prefixes of the drives that reach the bench, for disks whose vendor field is empty
+# (ATA drives report only a model string).
+_DISK_MAKERS = (
+    ("ST", "Seagate"),
+    ("WDC", "Western Digital"),
+    ("WD", "Western Digital"),
+    ("HDS", "Hitachi"),
+    ("HDT", "Hitachi"),
+    ("HTS", "Hitachi"),
+    ("IC35", "IBM"),
+    ("Maxtor", "Maxtor"),
+    ("6Y", "Maxtor"),
+    ("6L", "Maxtor"),
+    ("6B", "Maxtor"),
+    ("MHT", "Fujitsu"),
+    ("MHV", "Fujitsu"),
+    ("MK", "Toshiba"),
+    ("HD", "Samsung"),
+    ("HM", "Samsung"),
+    ("SAMSUNG", "Samsung"),
+    ("Samsung", "Samsung"),
+    ("KINGSTON", "Kingston"),
+    ("Crucial", "Crucial"),
+    ("CT", "Crucial"),
+    ("INTEL", "Intel"),
+    ("SanDisk", "SanDisk"),
+)
+
+
+def disk_maker(vendor: str, model: str) -> str:
+    """The disk's manufacturer: its vendor field, else guessed from a known model prefix."""
+    if vendor.strip() and vendor.strip().upper() not in ("ATA", "USB"):
+        return vendor.strip()
+    for prefix, maker in _DISK_MAKERS:
+        if model.startswith(prefix):
+            return maker
+    return ""
+
+
 def _mb(size_bytes: int) -> int:
     """GLPI sizes are decimal megabytes for disks (a 256 GB SSD is 256060)."""
     return size_bytes // 1_000_000
@@ -138,7 +177,7 @@ def _disk(disk: Disk) -> dict[str, Any]:
             "name": disk.name,
             "type": "disk",
             "model": disk.model,
-            "manufacturer": disk.vendor,
+            "manufacturer": disk_maker(disk.vendor, disk.model),
             "serial": disk.serial,
             "firmware": disk.firmware,
             "wwn": disk.wwn,
@@ -233,7 +272,9 @@ def to_glpi(
             "name": name or asset_tag or system.product or deviceid,
             "uuid": system.uuid,
             "memory": _mib(inventory.memory.total_bytes) if inventory.memory.total_bytes else None,
-            "chassis_type": _CHASSIS.get(system.chassis, system.chassis),
+            "chassis_type": _CHASSIS.get(
+                system.chassis, system.chassis[:1].upper() + system.chassis[1:]
+            ),
             "vmsystem": "Physical",
         }
     )

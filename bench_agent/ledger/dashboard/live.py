@@ -93,7 +93,6 @@ class Broadcaster:
 
     async def _pass(self) -> None:
         views = await run_in_threadpool(self._load)
-        stats_key = await run_in_threadpool(self._stats_key)
         self.passes += 1
         changed: list[StationView] = []
         current = {}
@@ -105,11 +104,19 @@ class Broadcaster:
                 changed.append(view)
         self.views = current
         messages = [Message("station", view) for view in changed]
-        if stats_key != self._last_stats:
-            self._last_stats = stats_key
-            messages.append(Message("stats"))
         if changed:
             messages.append(Message("summary"))
+        self._send(messages)
+        # The figures below the board come after the rows: recomputing them (a record arrived)
+        # must never delay a heartbeat on its way to the screens.
+        stats_key = await run_in_threadpool(self._stats_key)
+        if stats_key != self._last_stats:
+            self._last_stats = stats_key
+            self._send([Message("stats")])
+
+    def _send(self, messages: list[Message]) -> None:
+        if not messages:
+            return
         for queue in list(self.subscribers):
             for message in messages:
                 try:

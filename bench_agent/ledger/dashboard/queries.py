@@ -78,7 +78,7 @@ class StationView:
             self.step,
             None if self.progress is None else round(self.progress, 3),
             None if self.rate is None else round(self.rate, -4),
-            None if self.eta_s is None else round(self.eta_s / 5),
+            None if self.eta_s is None else round(self.eta_s),
             self.queued,
             self.last_seen,
             self.status,

@@ -24,6 +24,7 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from bench_agent.i18n import SUPPORTED
@@ -155,6 +156,7 @@ def make_env() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(HERE / "templates")),
         autoescape=select_autoescape(["html"]),
+        auto_reload=False,  # templates ship with the package; no stat() per include
         trim_blocks=False,
         lstrip_blocks=False,
     )
@@ -318,12 +320,14 @@ def board_page(request: Request, user: Principal = PageUser) -> HTMLResponse:
     dashboard = state_of(request)
     store = store_of(request)
     views = queries.board(store, dashboard.settings, dashboard.tracker)
+    lang = request_language(request)
     return render(
         request,
         "board.html",
         user=user,
         page="board",
         views=views,
+        rows=[row_html(dashboard, view, lang) for view in views],
         counts=_counts(views),
         stats=dashboard.stats.get(store),
     )
@@ -379,29 +383,40 @@ class _RowCache:
 _rows = _RowCache()
 
 
+def row_html(dashboard: DashboardState, view: queries.StationView, lang: str) -> Markup:
+    """One board row, rendered once per change and language (pages and streams share it)."""
+    key = (view.name, view.signature(), lang)
+    html = _rows.get(key)
+    if html is None:
+        with language(lang):
+            html = dashboard.env.get_template("_station_row.html").render(
+                v=view, status_words={k: _(w) for k, w in STATUS_WORDS.items()}, lang=lang
+            )
+        _rows.put(key, html)
+    return Markup(html)
+
+
 def render_message(dashboard: DashboardState, store: Store, message: Message, lang: str) -> str:
     env = dashboard.env
     with language(lang):
         status_words = {k: _(v) for k, v in STATUS_WORDS.items()}
         if message.kind == "station" and message.view is not None:
             view = message.view
-            key = (view.name, view.signature(), lang)
-            html = _rows.get(key)
-            if html is None:
-                html = env.get_template("_station_row.html").render(
-                    v=view, status_words=status_words, lang=lang
-                )
-                _rows.put(key, html)
-            return _sse("station", {"id": _domid(view.name), "html": html})
+            row = row_html(dashboard, view, lang)
+            return _sse("station", {"id": _domid(view.name), "html": str(row)})
         if message.kind == "summary":
-            views = list(dashboard.broadcaster.views.values())
-            html = env.get_template("_summary.html").render(
-                counts=_counts(views), status_words=status_words
-            )
-            return _sse("summary", {"id": "summary", "html": html})
+            counts = _counts(list(dashboard.broadcaster.views.values()))
+            key = ("#summary", tuple(counts.items()), lang)
+            cached = _rows.get(key)
+            if cached is None:
+                cached = env.get_template("_summary.html").render(
+                    counts=counts, status_words=status_words
+                )
+                _rows.put(key, cached)
+            return _sse("summary", {"id": "summary", "html": cached})
         stats = dashboard.stats.get(store)
-        html = env.get_template("_stats.html").render(stats=stats)
-        return _sse("stats", {"id": "stats", "html": html})
+        figures = env.get_template("_stats.html").render(stats=stats)
+        return _sse("stats", {"id": "stats", "html": figures})
 
 
 @router.get("/events")
