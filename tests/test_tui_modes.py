@@ -101,3 +101,33 @@ async def test_auto_scan_moves_by_itself_and_one_switch_chooses(agent_home: Path
         await settle(pilot)
         assert app.wf.step is Step.INTAKE
         assert bells  # a cue when the step ended
+
+
+@pytest.mark.anyio
+async def test_mouse_test_counts_clicks_on_every_target(agent_home: Path) -> None:
+    from bench_agent.tui.app import BenchApp
+    from bench_agent.tui.screens import MouseTestScreen
+
+    app = BenchApp(
+        load_settings(station="bench-1"),
+        operator=OperatorProfile(name="m", language="en"),
+        poll_ledger=False,
+    )
+    results: list[str | None] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = MouseTestScreen()
+        await app.push_screen(screen, results.append)
+        await pilot.pause()
+        assert screen.test is not None
+        targets = screen.test.targets()
+        for x, y in targets[:-1]:
+            await pilot.click(offset=(x + 1, y))
+            await pilot.click(offset=(x + 1, y))  # a second click on a hit target counts once
+        assert len(screen.test.hit) == len(targets) - 1 and not results
+        await pilot.click(offset=(60, 2))  # a miss
+        assert len(screen.test.hit) == len(targets) - 1
+        x, y = targets[-1]
+        await pilot.click(offset=(x + 2, y + 1))
+        await pilot.pause()
+    assert results == ["✔ Every target was reached."]

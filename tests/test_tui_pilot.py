@@ -41,7 +41,9 @@ def anyio_backend() -> str:
 STEP_TIMEOUT_S = 120
 
 
-def bench_app(disks: list[str], operator: OperatorProfile | None = None) -> Any:
+def bench_app(
+    disks: list[str], operator: OperatorProfile | None = None, *, poll_ledger: bool = False
+) -> Any:
     from bench_agent.tui.app import BenchApp
 
     return BenchApp(
@@ -51,7 +53,7 @@ def bench_app(disks: list[str], operator: OperatorProfile | None = None) -> Any:
         evidence=EVIDENCE,
         disks=disks,
         image="test-master",
-        poll_ledger=False,
+        poll_ledger=poll_ledger,
     )
 
 
@@ -112,7 +114,7 @@ async def test_full_cycle_with_the_default_keys(
     bench_disks: list[str],  # noqa: F811 - fixture
     ledger: LocalLedger,  # noqa: F811 - fixture
 ) -> None:
-    app = bench_app(bench_disks)
+    app = bench_app(bench_disks, poll_ledger=True)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert focused_id(pilot) == "act-op-default"
@@ -148,6 +150,11 @@ async def test_full_cycle_with_the_default_keys(
         await keys(pilot, "right", "enter")  # arm, then confirm
         record = await finish_and_check(pilot, ledger, bench_disks)
         assert record["remediation_rounds"] == 1
+        for _ in range(50):  # the header follows the ledger (polled in a worker)
+            if "Registre en ligne" in str(app.screen.query_one("#header").render()):
+                break
+            await pilot.pause(0.1)
+        assert "● Registre en ligne" in str(app.screen.query_one("#header").render())
         assert record["guided_checks"][0]["status"] == "pass"
         await keys(pilot, "enter")  # next machine
         assert app.wf.step is Step.INTAKE and app.wf.state.operator == "Poste atelier"

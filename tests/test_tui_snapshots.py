@@ -82,9 +82,10 @@ def state_for(screen: str) -> MachineState:
             operator="Marie",
             step=Step.INTAKE,
         )
-    if screen == "inventory":
+    if screen in ("inventory", "training"):
         state = base_state(Step.AUTO_CHECKS)
         state.guided, state.verdict = [], None
+        state.training = screen == "training"
         return state
     if screen == "guided":
         state = base_state(Step.GUIDED)
@@ -164,7 +165,9 @@ def make_app(agent_home: Path, screen: str, language: str, theme: str) -> Any:
 
 
 SCREENS = ["operator", "intake", "inventory", "guided", "verdict", "wipe_plan", "confirm",
-           "wipe", "interrupted", "image", "done", "error"]  # fmt: skip
+           "wipe", "interrupted", "image", "done", "error", "fill", "keyboard", "mouse",
+           "training"]  # fmt: skip
+MODAL_ON = {"error": "operator", "fill": "guided", "keyboard": "guided", "mouse": "guided"}
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -173,7 +176,7 @@ def test_screen(
     snap_compare: Callable[..., bool], agent_home: Path, screen: str, variant: str
 ) -> None:
     language, theme = VARIANTS[variant]
-    app = make_app(agent_home, "operator" if screen == "error" else screen, language, theme)
+    app = make_app(agent_home, MODAL_ON.get(screen, screen), language, theme)
 
     async def before(pilot: Any) -> None:
         await pilot.pause()
@@ -181,6 +184,16 @@ def test_screen(
             await pilot.press("enter")
         for event in progress_events(screen):
             pilot.app.screen.show_progress(event)
+        if screen in ("fill", "keyboard", "mouse"):
+            from bench_agent.tui.screens import ColourFill, KeyboardTestScreen, MouseTestScreen
+
+            modal = {"fill": ColourFill, "keyboard": KeyboardTestScreen, "mouse": MouseTestScreen}
+            await pilot.app.push_screen(modal[screen]())
+            await pilot.pause()
+            if screen == "fill":
+                await pilot.press("right", "right")  # third colour
+            if screen == "keyboard":
+                await pilot.press("a", "z", "space", "f5")
         if screen == "error":
             from bench_agent.tui.screens import ErrorModal
 

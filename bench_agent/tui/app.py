@@ -223,9 +223,13 @@ class BenchApp(App[int]):
             self._scan_timer = self.set_interval(
                 self.operator.scan_rate_ms / 1000, self.action_next
             )
-        if self.poll_ledger and self.settings.ledger_url and not self.wf.state.training:
+        if self.polls_ledger:
             self.poll_ledger_status()
             self.set_interval(15, self.poll_ledger_status)
+
+    @property
+    def polls_ledger(self) -> bool:
+        return self.poll_ledger and bool(self.settings.ledger_url) and not self.wf.state.training
 
     @work(thread=True, exclusive=True, group="ledger")
     def poll_ledger_status(self) -> None:
@@ -303,6 +307,8 @@ class BenchApp(App[int]):
         self.cue()
         self.route()
         self.refresh_header()
+        if self.polls_ledger:  # the queue changes when a record is made
+            self.poll_ledger_status()
 
     def cue(self, *, attention: bool = False) -> None:
         """Audible cue at the end of a step (and twice when the bench needs attention)."""

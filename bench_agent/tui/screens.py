@@ -1005,6 +1005,11 @@ class MouseTestScreen(ModalScreen[str]):
                 for dx in range(self.test.size):
                     if 0 <= y + dy < height and 0 <= x + dx < width:
                         grid[y + dy][x + dx] = mark
+        hint = _("Click each ◎ target. Esc ends the test.")
+        row = min(height - 1, height // 2 + 3)
+        start = max(0, (width - len(hint)) // 2)
+        for offset, char in enumerate(hint[: width - start]):
+            grid[row][start + offset] = char
         text = "\n".join("".join(row) for row in grid)
         self.query_one("#mouse-area", Static).update(text)
 
