@@ -10,7 +10,7 @@ import pytest
 
 from bench_agent.errors import InputError
 from bench_agent.imaging import choose_image, find_image, load_catalogue
-from bench_agent.imaging.build import _subtract, merge_extents
+from bench_agent.imaging.build import _subtract, merge_extents, split_every
 from bench_agent.imaging.catalogue import entry_to_toml
 from bench_agent.inventory.profiles import load_profile
 from bench_agent.models.image import ImageEntry, MappedRange
@@ -127,6 +127,7 @@ def test_extent_arithmetic() -> None:
     assert merge_extents([(0, 10)], 7) == [(0, 7)]
     assert _subtract([(0, 100)], [(10, 20), (50, 60)]) == [(0, 10), (20, 50), (60, 100)]
     assert _subtract([(0, 100)], [(0, 100)]) == []
+    assert split_every([(10, 50), (60, 70)], 32) == [(10, 32), (32, 50), (60, 64), (64, 70)]
 
 
 def _inventory(*, lm: bool, ram_mib: int, disk_gib: int) -> Inventory:

@@ -151,6 +151,23 @@ def merge_extents(extents: Iterable[Extent], size: int, align: int = BLOCK) -> l
     return merged
 
 
+# Mapped ranges are cut at every multiple of this: a failure names a small piece of the disk,
+# and the writer hashes several ranges in parallel.
+MAX_RANGE = 16 << 20
+
+
+def split_every(extents: list[Extent], step: int = MAX_RANGE) -> list[Extent]:
+    """Cut extents at every multiple of ``step``."""
+    out: list[Extent] = []
+    for start, end in extents:
+        pos = start
+        while pos < end:
+            cut = min(end, (pos // step + 1) * step)
+            out.append((pos, cut))
+            pos = cut
+    return out
+
+
 def _split_at(extents: list[Extent], cut: int) -> list[Extent]:
     out: list[Extent] = []
     for start, end in extents:
@@ -192,6 +209,7 @@ def block_map(image: Path) -> BlockMap:
         ranges = _split_at(ranges, backup)
         inside = [e for _s, e in ranges if e <= backup]
         last_used = max(inside, default=0)
+    ranges = split_every(ranges)
     for part in table.partitions:
         last_used = max(last_used, min(size, part.end_byte(ss)))
     if backup is not None and backup < size:

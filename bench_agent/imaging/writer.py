@@ -35,8 +35,11 @@ from bench_agent.models.image import ImageEntry, ImageReport, MappedRange
 from bench_agent.progress import ProgressCallback, ProgressEvent, RateMeter, ignore_progress
 
 CHUNK = 8 << 20  # bytes per write: large enough for full disk speed
-BUFFERS = 4  # in flight between the decompressor and the writer
+BUFFERS = 6  # in flight between the decompressor, the hashers and the writer
 VERIFY_CHUNK = 8 << 20
+# SHA-256 is the costliest step; ranges are hashed on this many threads (a range's chunks all
+# go to the same one, ranges alternate), while the disk is still read and written in order.
+HASHERS = max(1, min(2, os.cpu_count() or 1))
 
 # Test hook: called with the device path after the write and before the read-back, so a test
 # can change a byte on the disk and see the verification catch it. None in production.
@@ -106,7 +109,7 @@ _DONE = object()
 
 
 class _Pipeline:
-    """Decompress (reader thread) → hash (hasher thread) ‖ aligned direct writes (caller).
+    """Decompress (reader thread) → hash (hasher threads) ‖ aligned direct writes (caller).
 
     The hasher and the writer work on the same buffer at the same time; a buffer goes back to
     the pool when both are done with it. On two cores, decompression, hashing and the disk all
@@ -126,7 +129,7 @@ class _Pipeline:
         self.stop = stop
         self.free: queue.Queue[AlignedBuffer] = queue.Queue()
         self.to_write: queue.Queue[object] = queue.Queue()
-        self.to_hash: queue.Queue[object] = queue.Queue()
+        self.to_hash: list[queue.Queue[object]] = [queue.Queue() for _n in range(HASHERS)]
         self.buffers = [AlignedBuffer(CHUNK) for _n in range(BUFFERS)]
         for buf in self.buffers:
             self.free.put(buf)
@@ -159,13 +162,13 @@ class _Pipeline:
             except queue.Empty:
                 continue
 
-    def hash_all(self) -> None:
+    def hash_all(self, slot: int) -> None:
         """Hasher thread body: per-range SHA-256 of what is being written."""
         by_index = dict(self.ranges)
         current = -1
         sha = hashlib.sha256()
         while True:
-            item = self.to_hash.get()
+            item = self.to_hash[slot].get()
             if item is _DONE:
                 return
             assert isinstance(item, _Chunk)
@@ -236,7 +239,7 @@ class _Pipeline:
                             filled += got
                         del view
                         chunk = _Chunk(pos, want, buf, index, pos + want >= rng.end)
-                        self.to_hash.put(chunk)
+                        self.to_hash[index % HASHERS].put(chunk)
                         self.to_write.put(chunk)
                         pos += want
                 where = _("after the last range")
@@ -276,7 +279,8 @@ class _Pipeline:
                 )
             )
         finally:
-            self.to_hash.put(_DONE)
+            for hash_queue in self.to_hash:
+                hash_queue.put(_DONE)
             self.to_write.put(_DONE)
 
 
@@ -309,9 +313,13 @@ def _write_phase(
     stop = threading.Event()
     pipe = _Pipeline(entry, source, ranges, stop)
     reader = threading.Thread(target=pipe.read_all, name="image-reader", daemon=True)
-    hasher = threading.Thread(target=pipe.hash_all, name="image-hasher", daemon=True)
+    hashers = [
+        threading.Thread(target=pipe.hash_all, args=(n,), name=f"image-hasher-{n}", daemon=True)
+        for n in range(HASHERS)
+    ]
     reader.start()
-    hasher.start()
+    for hasher in hashers:
+        hasher.start()
     written = 0
     try:
         while True:
@@ -343,7 +351,8 @@ def _write_phase(
             written += item.length
             pipe.release(item)
             meter.update(written)
-        hasher.join()
+        for hasher in hashers:
+            hasher.join()
         if pipe.error is not None:
             raise pipe.error
         os.fsync(fd)
@@ -351,11 +360,12 @@ def _write_phase(
     finally:
         stop.set()
         # Unblock a reader waiting for a buffer, then let both threads finish.
-        while reader.is_alive() or hasher.is_alive():
+        while reader.is_alive() or any(h.is_alive() for h in hashers):
             with contextlib.suppress(queue.Empty):
                 pipe.to_write.get(timeout=0.05)
         reader.join()
-        hasher.join()
+        for hasher in hashers:
+            hasher.join()
         pipe.close()
 
 
@@ -374,94 +384,124 @@ def _verify_phase(
     meter: RateMeter,
     cancel: threading.Event,
 ) -> int:
-    """Read every written range back (page cache bypassed) and compare its SHA-256."""
+    """Read every written range back (page cache bypassed) and compare its SHA-256.
+
+    One thread reads the disk in order (no seeking back and forth on a hard disk); the hashers
+    take whole ranges, alternately; this thread reports progress and watches for cancel.
+    """
     if not direct:
         with contextlib.suppress(OSError):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    # A reader thread keeps the disk busy while this thread hashes the previous chunk.
-    slots: queue.Queue[AlignedBuffer] = queue.Queue()
-    buffers = [AlignedBuffer(VERIFY_CHUNK) for _n in range(3)]
+    free: queue.Queue[AlignedBuffer] = queue.Queue()
+    buffers = [AlignedBuffer(VERIFY_CHUNK) for _n in range(BUFFERS)]
     for buf in buffers:
-        slots.put(buf)
-    filled: queue.Queue[object] = queue.Queue()
+        free.put(buf)
+    work: list[queue.Queue[object]] = [queue.Queue() for _n in range(HASHERS)]
     stop = threading.Event()
+    lock = threading.Lock()
+    failures: list[tuple[int, _Failure]] = []
+    progress = {"done": 0, "verified": 0}
+
+    def fail(index: int, failure: _Failure) -> None:
+        with lock:
+            failures.append((index, failure))
+        stop.set()
 
     def reader() -> None:
         try:
             for index, rng in ranges:
                 pos = rng.start
                 while pos < rng.end:
-                    if stop.is_set():
-                        return
-                    buf = slots.get()
+                    buf: AlignedBuffer | None = None
+                    while buf is None:
+                        if stop.is_set():
+                            return
+                        with contextlib.suppress(queue.Empty):
+                            buf = free.get(timeout=0.2)
                     want = min(VERIFY_CHUNK, rng.end - pos)
                     got = _pread_into(fd, buf.view[: align_up(want, sector)], pos)
-                    filled.put((index, pos, min(got, want), buf))
+                    if got < want:
+                        label = range_label(index, rng)
+                        fail(
+                            index,
+                            _Failure(
+                                _("The disk ended while reading back range {range}.", range=label),
+                                label,
+                            ),
+                        )
+                        return
+                    work[index % HASHERS].put((index, want, pos + want >= rng.end, buf))
                     pos += want
         except OSError as exc:
-            filled.put(exc)
+            fail(-1, _Failure(_("Read error while verifying: {error}", error=exc.strerror or exc)))
         finally:
-            filled.put(_DONE)
+            for hash_queue in work:
+                hash_queue.put(_DONE)
 
-    thread = threading.Thread(target=reader, name="image-verify", daemon=True)
-    thread.start()
-    done = 0
-    verified = 0
-    current = -1
-    sha = hashlib.sha256()
-    by_index = dict(ranges)
-    try:
+    def hasher(slot: int) -> None:
+        by_index = dict(ranges)
+        current, sha = -1, hashlib.sha256()
         while True:
-            item = filled.get()
+            item = work[slot].get()
             if item is _DONE:
-                break
-            if isinstance(item, OSError):
-                raise _Failure(
-                    _("Read error while verifying: {error}", error=item.strerror or item)
-                )
+                return
             assert isinstance(item, tuple)
-            index, pos, length, buf = item
-            if cancel.is_set():
-                raise _Aborted
+            index, length, last, buf = item
             if index != current:
                 current, sha = index, hashlib.sha256()
-            rng = by_index[index]
-            sha.update(buf.view[:length])
-            slots.put(buf)
-            done += length
-            meter.update(done)
-            if length < min(VERIFY_CHUNK, rng.end - pos):
-                raise _Failure(
-                    _(
-                        "The disk ended while reading back range {range}.",
-                        range=range_label(index, rng),
-                    ),
-                    range_label(index, rng),
-                )
-            if pos + length >= rng.end:
+            if not stop.is_set():
+                sha.update(buf.view[:length])
+            free.put(buf)
+            with lock:
+                progress["done"] += length
+            if last and not stop.is_set():
+                rng = by_index[index]
                 if sha.hexdigest() != rng.sha256:
-                    raise _Failure(
-                        _(
-                            "Read-back of range {range} does not match: the disk did not keep "
-                            "what was written.",
-                            range=range_label(index, rng),
+                    label = range_label(index, rng)
+                    fail(
+                        index,
+                        _Failure(
+                            _(
+                                "Read-back of range {range} does not match: the disk did not keep "
+                                "what was written.",
+                                range=label,
+                            ),
+                            label,
                         ),
-                        range_label(index, rng),
                     )
-                verified += 1
-        return verified
+                else:
+                    with lock:
+                        progress["verified"] += 1
+
+    threads = [threading.Thread(target=reader, name="image-verify-reader", daemon=True)]
+    threads += [
+        threading.Thread(target=hasher, args=(n,), name=f"image-verify-hasher-{n}", daemon=True)
+        for n in range(HASHERS)
+    ]
+    for thread in threads:
+        thread.start()
+    aborted = False
+    try:
+        while True:
+            alive = [t for t in threads if t.is_alive()]
+            if not alive:
+                break
+            alive[0].join(timeout=0.1)
+            meter.update(progress["done"])
+            if cancel.is_set() and not aborted:
+                aborted = True
+                stop.set()
     finally:
         stop.set()
-        while thread.is_alive():
-            try:
-                item = filled.get(timeout=0.05)
-                if isinstance(item, tuple):
-                    slots.put(item[3])
-            except queue.Empty:
-                pass
-        thread.join()
+        for thread in threads:
+            thread.join()
         for buf in buffers:
             buf.close()
+    if failures:
+        raise min(failures, key=lambda item: item[0])[1]
+    if aborted:
+        raise _Aborted
+    return progress["verified"]
 
 
 def write_image(
