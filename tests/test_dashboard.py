@@ -243,3 +243,49 @@ def test_distribution_registry(client: TestClient, seeded: tuple[Store, Seeded])
     assert "Maintenance se terminant dans les 90 jours" in page
     for delivery in dist.deliveries[:5]:
         assert delivery.maintenance_end.year == delivery.given_at.year + 3
+
+
+def test_public_verification_page_checks_signatures(
+    client: TestClient, seeded: tuple[Store, Seeded], tmp_path: Path
+) -> None:
+    from bench_agent.ledger.models import Asset, Certificate, LifecycleEvent, StationKey
+    from bench_agent.signing import key_id, load_or_create_key, public_key_text, sign_document
+
+    store, _data = seeded
+    key = load_or_create_key(tmp_path / "station.key")
+    public = key.public_key()
+    signed = sign_document(
+        {"kind": "bench-agent/sanitization-certificate", "certificate_id": "cert-signed-1",
+         "sanitization": {"method": "zero", "status": "erased"}},
+        key,
+    )  # fmt: skip
+    forged = json.loads(json.dumps(signed))
+    forged["certificate_id"] = "cert-forged-1"
+    forged["sanitization"]["method"] = "random"
+    with store.write() as session:
+        station = session.query(Station).filter_by(name="bench-004").one()
+        session.add(
+            StationKey(
+                station_id=station.id, key_id=key_id(public), public_key=public_key_text(public)
+            )
+        )
+        asset = session.query(Asset).filter_by(asset_tag="BSN-000010").one()
+        for doc in (signed, forged):
+            session.add(
+                Certificate(certificate_id=doc["certificate_id"], record_id=asset.id, asset_id=asset.id,
+                            method=doc["sanitization"]["method"], status="erased", body=json.dumps(doc))
+            )  # fmt: skip
+        packed = session.query(LifecycleEvent).filter_by(asset_id=asset.id, kind="packed").first()
+    with TestClient(client.app) as anonymous:  # no login: the page behind the label's QR code
+        page = anonymous.get("/verify/BSN-000010", params={"lang": "en"})
+        assert page.status_code == 200
+        text = re.sub(r"<[^>]+>", " ", page.text)
+        assert re.search(
+            r"cert-signed-1\s+zero\s+erased\s+\S+\s+✔\s+valid, station bench-004", text
+        )
+        assert re.search(r"cert-forged-1\s+random\s+erased\s+\S+\s+✖", text)
+        assert re.search(r"cert-0000010\s.*?not signed", text, re.S)
+        if packed is not None:
+            assert "Maintenance until" in text
+        assert "operator" not in page.text.lower() and "B-0000" not in page.text  # nobody named
+        assert anonymous.get("/verify/NOPE-9").status_code == 404

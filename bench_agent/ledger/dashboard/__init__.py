@@ -50,6 +50,7 @@ def mount(app: Any, settings: BoardSettings | None = None) -> None:
         DashboardState,
         LoginRequired,
         make_env,
+        public_router,
         router,
     )
 
@@ -66,6 +67,7 @@ def mount(app: Any, settings: BoardSettings | None = None) -> None:
     broadcaster = Broadcaster(load, stats_key, settings.poll_interval_s)
     app.state.dashboard = DashboardState(settings, tracker, stats, broadcaster, make_env())
     app.include_router(router)
+    app.include_router(public_router)
     app.mount(
         "/dashboard/static",
         StaticFiles(directory=str(Path(__file__).parent / "static")),

@@ -482,7 +482,7 @@ def lot_page(request: Request, code: str, user: Principal = PageUser) -> HTMLRes
 @router.get("/lots/{code}/certificates.zip")
 def lot_certificates(request: Request, code: str, user: Principal = PageUser) -> Response:
     """Every wipe certificate of the lot, JSON and PDF, in one zip for the donor."""
-    from bench_agent.sanitize.certificate import render_pdf
+    from bench_agent.ledger.certificates import render_pdf
 
     with language(request_language(request)):
         _lot_or_404(request, code)
@@ -601,7 +601,7 @@ def certificate_json(request: Request, certificate_id: str, user: Principal = Pa
 
 @router.get("/certificates/{certificate_id}.pdf")
 def certificate_pdf(request: Request, certificate_id: str, user: Principal = PageUser) -> Response:
-    from bench_agent.sanitize.certificate import render_pdf
+    from bench_agent.ledger.certificates import render_pdf
 
     cert = _certificate(request, certificate_id)
     return Response(render_pdf(cert.document), media_type="application/pdf")
@@ -727,3 +727,93 @@ def report_download(request: Request, fmt: str, user: Principal = PageUser) -> R
                 render_csv(report), media_type="text/csv; charset=utf-8", headers=headers
             )
         return Response(render_json(report), media_type="application/json", headers=headers)
+
+
+# ------------------------------------------------------------------------- public verification
+public_router = APIRouter(include_in_schema=False)
+
+
+@dataclass
+class PublicCertificate:
+    id: str
+    method: str
+    status: str
+    issued: datetime | None
+    valid: bool
+    station: str = ""
+    reason: str = ""
+
+
+def _check_signature(session: Any, document: dict[str, Any]) -> tuple[bool, str, str]:
+    """(valid, station, reason) for a certificate, against the keys the stations published."""
+    from sqlalchemy import select
+
+    from bench_agent.errors import BenchError
+    from bench_agent.ledger.models import StationKey
+    from bench_agent.signing import public_key_from_text, verify_document
+
+    block = document.get("signature")
+    kid = block.get("key_id") if isinstance(block, dict) else None
+    if not kid:
+        return False, "", _("not signed")
+    key = session.scalar(select(StationKey).where(StationKey.key_id == str(kid)))
+    if key is None:
+        return False, "", _("signed by an unknown key")
+    try:
+        verify_document(document, public_key_from_text(key.public_key))
+    except BenchError as exc:
+        return False, key.station.name, exc.message
+    return True, key.station.name, ""
+
+
+@public_router.get("/verify/{tag}", response_class=HTMLResponse)
+def verify_page(request: Request, tag: str) -> HTMLResponse:
+    """Public page behind a label's QR code: the machine and its signed wipe certificates.
+
+    Shows no beneficiary, operator or donor detail: only what proves the disks were wiped.
+    """
+    from sqlalchemy import select
+
+    from bench_agent.ledger.labels import maintenance_end
+    from bench_agent.ledger.models import Asset, Certificate, LifecycleEvent
+
+    lang = request_language(request)
+    with language(lang), store_of(request).session() as session:
+        asset = session.scalar(select(Asset).where(Asset.asset_tag == tag).order_by(Asset.id))
+        if asset is None:
+            raise HTTPException(404, detail=_("No machine {asset}.", asset=tag))
+        packed_at = session.scalar(
+            select(LifecycleEvent.at)
+            .where(LifecycleEvent.asset_id == asset.id, LifecycleEvent.kind == "packed")
+            .order_by(LifecycleEvent.at.desc())
+        )
+        certificates = []
+        for cert in session.scalars(
+            select(Certificate)
+            .where(Certificate.asset_id == asset.id)
+            .order_by(Certificate.issued_at)
+        ):
+            valid, station, reason = _check_signature(session, cert.document)
+            certificates.append(
+                PublicCertificate(
+                    cert.certificate_id,
+                    cert.method,
+                    cert.status,
+                    cert.issued_at,
+                    valid,
+                    station,
+                    reason,
+                )
+            )
+        model = f"{asset.vendor} {asset.product}".strip()
+    packed = _day(packed_at) if packed_at else ""
+    return render(
+        request,
+        "verify.html",
+        user=None,
+        tag=tag,
+        model=model,
+        packed=packed,
+        maintenance_end=maintenance_end(_local(packed_at).date()).isoformat() if packed_at else "",  # type: ignore[union-attr]
+        certificates=certificates,
+    )
