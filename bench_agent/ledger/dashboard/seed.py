@@ -294,5 +294,17 @@ def seed_demo(
         ):
             for start in range(0, len(rows), 5000):
                 session.execute(insert(table), rows[start : start + 5000])
+        if not store.is_sqlite:
+            # Explicit ids do not move PostgreSQL's sequences: move them, or the next row the
+            # ledger inserts would collide with a seeded one.
+            from sqlalchemy import text
+
+            for table in ("stations", "assets", "records"):
+                session.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+                    )
+                )
     result.assets = assets
     return result
