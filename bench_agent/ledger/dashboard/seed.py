@@ -299,11 +299,11 @@ def seed_demo(
             # ledger inserts would collide with a seeded one.
             from sqlalchemy import text
 
-            for table in ("stations", "assets", "records"):
+            for name in ("stations", "assets", "records"):
                 session.execute(
                     text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                        f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                        f"COALESCE((SELECT MAX(id) FROM {name}), 0) + 1, false)"
                     )
                 )
     result.assets = assets
