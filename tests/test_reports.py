@@ -179,9 +179,9 @@ def seed_year(seed: int, lot_of_interest: str | None = None):  # type: ignore[no
             if count:
                 expected.rejected += 1
                 for criterion in criteria:
-                    key = "disk.health" if criterion.id.startswith("disk.") else criterion.id
-                    expected.reasons[key] += 1
-                if failed_disks:
+                    if not criterion.id.startswith("disk."):
+                        expected.reasons[criterion.id] += 1
+                if failed_disks:  # a failed disk and its failed health criterion: one reason
                     expected.reasons["disk.failed"] += 1
                 for check in GUIDED:
                     if check in guided_dead:

@@ -135,6 +135,8 @@ def record_time(record: BenchRecord) -> datetime | None:
 def reason_key(criterion_id: str) -> str:
     """Group per-device criteria: ``disk.sda.health`` and ``disk.sdb.health`` are one reason."""
     parts = criterion_id.split(".")
+    if parts[0] == "disk" and parts[-1] == "health":
+        return "disk.failed"  # the same reason as a disk whose health check failed
     if len(parts) >= 3 and parts[0] in ("disk", "optical", "sound", "net"):
         return ".".join([parts[0], *parts[2:]])
     return criterion_id
