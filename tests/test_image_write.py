@@ -22,7 +22,7 @@ from bench_agent.imaging import writer as writer_module
 from bench_agent.imaging.partitions import read_partition_table
 from bench_agent.models.image import ImageEntry
 from bench_agent.progress import ProgressEvent
-from tests.conftest import LoopFactory, require_tool
+from tests.conftest import LoopFactory, require_root, require_tool
 from tests.test_image_support import ROOT, detach_loops_on, file_sha256, run, shared_master
 
 pytestmark = pytest.mark.device
@@ -329,3 +329,26 @@ def test_cli_json_report_on_success(
     report = json.loads(result.stdout)
     assert report["status"] == "success" and report["architecture"] == "i686"
     assert report["grown"] is False and report["checks"]["sgdisk -v"] == "ok"
+
+
+def test_write_error_fails_naming_the_range(master: ImageEntry, tmp_path: Path) -> None:
+    """A disk that stops taking writes (a loop over a full 40 MiB tmpfs): failed, never success."""
+    require_root()
+    small = tmp_path / "small"
+    small.mkdir()
+    assert run(["mount", "-t", "tmpfs", "-o", "size=40M", "tmpfs", str(small)]).returncode == 0
+    loop = ""
+    try:
+        backing = small / "disk.img"
+        with open(backing, "wb") as handle:
+            handle.truncate(400 * MIB)
+        loop = run(["losetup", "--find", "--show", str(backing)]).stdout.strip()
+        assert loop.startswith("/dev/loop")
+        report = write_image(master, loop, policy=POLICY, journal_dir=tmp_path / "j")
+        assert report.status == "failed"
+        assert "Write error at byte" in report.status_detail
+        assert report.failed_range and not report.readback_verified
+    finally:
+        if loop:
+            run(["losetup", "-d", loop])
+        run(["umount", str(small)])

@@ -49,10 +49,11 @@ AFTER_WRITE_HOOK: Callable[[str], None] | None = None
 class _Failure(Exception):
     """The job failed (data did not match, an I/O error...); becomes a ``failed`` report."""
 
-    def __init__(self, message: str, range_label: str = "") -> None:
+    def __init__(self, message: str, range_label: str = "", *, image_bad: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.range_label = range_label
+        self.image_bad = image_bad  # the image file is at fault, not the disk
 
 
 class _Aborted(Exception):
@@ -189,6 +190,7 @@ class _Pipeline:
                                 range=label,
                             ),
                             label,
+                            image_bad=True,
                         )
                     )
 
@@ -257,6 +259,7 @@ class _Pipeline:
                         )
                     )
         except _Failure as exc:
+            exc.image_bad = True
             self.fail(exc)
         except _Aborted:
             pass
@@ -266,6 +269,7 @@ class _Pipeline:
                 _Failure(
                     _("The compressed image is corrupt ({where}): {error}", where=where, error=exc),
                     label,
+                    image_bad=True,
                 )
             )
         except OSError as exc:
@@ -275,7 +279,8 @@ class _Pipeline:
                         "Cannot read the image {path}: {error}",
                         path=self.source,
                         error=exc.strerror or exc,
-                    )
+                    ),
+                    image_bad=True,
                 )
             )
         finally:
@@ -649,7 +654,7 @@ def write_image(
         report.status = "failed"
         report.status_detail = exc.message
         report.failed_range = exc.range_label
-        if not report.bytes_written:
+        if exc.image_bad:
             # The image file itself is bad: its cache stamp must not vouch for it any more.
             from bench_agent.imaging.fetch import forget_verified
 
@@ -662,6 +667,11 @@ def write_image(
     except BenchError as exc:
         report.status = "failed"
         report.status_detail = exc.message
+    except OSError as exc:  # fsync of the disk, the journal's own disk...
+        report.status = "failed"
+        report.status_detail = _(
+            "I/O error while imaging {device}: {error}", device=path, error=exc.strerror or exc
+        )
     finally:
         # A finished job (whatever its status) leaves no journal: the report tells the rest.
         # Only a crash or a kill leaves it, and the next start redoes the write.
