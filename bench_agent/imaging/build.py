@@ -195,10 +195,13 @@ def block_map(image: Path) -> BlockMap:
         ext_parts = [
             p for p in table.partitions if is_ext_filesystem(fd, p.start_byte(table.sector_size))
         ]
+        bare_ext = table.kind == "none" and is_ext_filesystem(fd, 0)
     finally:
         os.close(fd)
     ss = table.sector_size
     ext_regions = [(p.start_byte(ss), min(size, p.end_byte(ss))) for p in ext_parts]
+    if bare_ext:  # a filesystem image without a partition table
+        ext_regions = [(0, size)]
     extents = _subtract(data_extents(image), sorted(ext_regions))
     for start, end in ext_regions:
         extents += ext_used_extents(image, start, end - start)
@@ -212,6 +215,8 @@ def block_map(image: Path) -> BlockMap:
     ranges = split_every(ranges)
     for part in table.partitions:
         last_used = max(last_used, min(size, part.end_byte(ss)))
+    if table.kind == "none":
+        last_used = size  # no table tells where the content ends: all of it must fit
     if backup is not None and backup < size:
         # The backup GPT is rebuilt at the disk's end, but it needs its room after the last
         # partition: a disk smaller than that cannot hold a valid table.
