@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bench_agent import __version__
 from bench_agent.errors import BenchError
@@ -43,6 +45,16 @@ def create_app(
     app.state.images_dir = images_dir or default_images_dir()
     app.state.max_record_bytes = max_record_bytes or DEFAULT_MAX_RECORD_BYTES
     app.include_router(router)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # A body that is not even text/JSON: answer like any invalid body (422, loc "body").
+        if exc.status_code == 400 and request.url.path.startswith("/api/"):
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}]},
+                status_code=422,
+            )
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(BenchError)
     async def bench_error(_request: Request, exc: BenchError) -> JSONResponse:
