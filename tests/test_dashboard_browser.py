@@ -113,7 +113,8 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLedger]:
 
 
 @pytest.fixture(scope="module")
-def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def browser_context(tmp_path_factory: pytest.TempPathFactory, ledger: LiveLedger) -> Iterator[Any]:
+    # Depends on the ledger so the browser (and its open event streams) closes first.
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -180,18 +181,17 @@ def test_board_shows_a_heartbeat_within_two_seconds(page: Any, ledger: LiveLedge
 def test_a_silent_station_goes_offline(page: Any, ledger: LiveLedger) -> None:
     page.goto(f"{ledger.url}/dashboard/?lang=en")
     wait_live(page)
-    ledger.heartbeat("bench-005", state="imaging", step="image sda", progress=0.4)
+    silent_from = ledger.heartbeat("bench-005", state="imaging", step="image sda", progress=0.4)
     page.wait_for_function(
         "document.querySelector('#station-bench-005').dataset.status === 'working'", timeout=5_000
     )
-    silent_from = time.monotonic()
     # Nothing more from bench-005: offline once the silence exceeds the configured 3 s.
     page.wait_for_function(
         "document.querySelector('#station-bench-005').dataset.status === 'offline'",
         timeout=int((OFFLINE_AFTER_S + 5) * 1000),
     )
     waited = time.monotonic() - silent_from
-    assert OFFLINE_AFTER_S - 0.5 <= waited <= OFFLINE_AFTER_S + 2.5
+    assert OFFLINE_AFTER_S - 0.2 <= waited <= OFFLINE_AFTER_S + 2.5, waited
     badge = page.inner_text("#station-bench-005 .badge")
     assert "offline" in badge and "✖" in badge  # a word and a symbol, not only a colour
     # The screen-reader live region announced it.
