@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 OFFLINE_AFTER_S = 3.0
+STREAM_MAX_S = 4.0  # short, so the tests also cross stream renewals
 
 
 @dataclass
@@ -105,6 +106,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLedger]:
         "BENCH_DASHBOARD_OFFLINE_AFTER_S": str(OFFLINE_AFTER_S),
         "BENCH_DASHBOARD_STUCK_AFTER_S": "600",
         "BENCH_DASHBOARD_POLL_S": "0.5",
+        "BENCH_DASHBOARD_STREAM_MAX_S": str(STREAM_MAX_S),
         "BENCH_LEDGER_HOME": str(folder / "home"),
     }
     live = start_ledger(folder, stations=8, assets=90, env=env)
@@ -196,7 +198,9 @@ def test_a_silent_station_goes_offline(page: Any, ledger: LiveLedger) -> None:
     assert "offline" in badge and "✖" in badge  # a word and a symbol, not only a colour
     # The screen-reader live region announced it.
     assert "bench-005" in page.inner_text("#announce")
-    # A new heartbeat brings it back.
+    # The stream was renewed meanwhile (server ends it after 4 s, the page reopens it at once)
+    # and updates still flow: a new heartbeat brings the station back.
+    page.wait_for_function("Number(document.body.dataset.streams) >= 2", timeout=6_000)
     ledger.heartbeat("bench-005", state="imaging", step="image sda", progress=0.45)
     page.wait_for_function(
         "document.querySelector('#station-bench-005').dataset.status === 'working'", timeout=2_000

@@ -7,7 +7,8 @@ environment (or the ``settings`` argument):
 - ``BENCH_DASHBOARD_STUCK_AFTER_S`` (600): "stuck" when its progress has not moved that long;
 - ``BENCH_DASHBOARD_POLL_S`` (1): how often the live board looks for changes when no write
   arrives (writes to the ledger wake it at once);
-- ``BENCH_LEDGER_PUBLIC_URL``: the public base URL printed in the labels' QR codes.
+- ``BENCH_LEDGER_PUBLIC_URL``: the public base URL printed in the labels' QR codes;
+- ``BENCH_DASHBOARD_STREAM_MAX_S`` (60): an event stream's longest life (the page reopens it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def settings_from_env() -> BoardSettings:
         stuck_after_s=number("BENCH_DASHBOARD_STUCK_AFTER_S", 600.0),
         poll_interval_s=number("BENCH_DASHBOARD_POLL_S", 1.0),
         public_url=os.environ.get("BENCH_LEDGER_PUBLIC_URL", ""),
+        stream_max_s=number("BENCH_DASHBOARD_STREAM_MAX_S", 60.0),
     )
 
 

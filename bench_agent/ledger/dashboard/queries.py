@@ -50,6 +50,9 @@ class BoardSettings:
     stuck_after_s: float = 600.0
     poll_interval_s: float = 1.0
     public_url: str = ""  # base of the public verification URL printed on labels
+    # An event stream ends after this long and the page reopens it at once: an open board then
+    # never holds a server shutdown (uvicorn waits for open responses) longer than this.
+    stream_max_s: float = 60.0
 
 
 @dataclass

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import re
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -436,9 +437,14 @@ async def events(request: Request) -> Response:
             for view in list(dashboard.broadcaster.views.values()):
                 yield render_message(dashboard, store, Message("station", view), lang)
             yield render_message(dashboard, store, Message("summary"), lang)
+            end = time.monotonic() + dashboard.settings.stream_max_s
             while True:
+                left = end - time.monotonic()
+                if left <= 0:
+                    yield "event: bye\ndata: {}\n\n"
+                    return
                 try:
-                    message = await asyncio.wait_for(queue.get(), 15)
+                    message = await asyncio.wait_for(queue.get(), min(15.0, left))
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue

@@ -45,14 +45,21 @@
     document.body.setAttribute("data-live", on ? "on" : "off");
   }
 
-  if (window.EventSource && document.getElementById("board")) {
+  function connect() {
     var source = new EventSource("/dashboard/events?lang=" + encodeURIComponent(document.body.getAttribute("data-lang")));
-    source.addEventListener("open", function () { state(true); });
+    source.addEventListener("open", function () {
+      state(true);
+      document.body.setAttribute("data-streams", String(Number(document.body.getAttribute("data-streams") || 0) + 1));
+    });
     source.addEventListener("error", function () { state(false); });
     source.addEventListener("station", function (e) { var d = JSON.parse(e.data); replace(d.id, d.html); ages(); });
     source.addEventListener("stats", function (e) { replace("stats", JSON.parse(e.data).html); });
     source.addEventListener("summary", function (e) { replace("summary", JSON.parse(e.data).html); });
+    // The server ends each stream after a while (so it can always shut down): reopen at once.
+    source.addEventListener("bye", function () { source.close(); connect(); });
   }
+
+  if (window.EventSource && document.getElementById("board")) { connect(); }
   ages();
   setInterval(ages, 1000);
 })();
