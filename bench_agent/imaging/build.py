@@ -342,7 +342,7 @@ TEST_MASTER_MIB = 320
 ESP_MIB = 64
 
 
-def _test_tree(root: Path, seed: int = 2026) -> None:
+def _test_tree(root: Path, seed: int = 2026, data_mib: int = 24) -> None:
     """A small school-like tree of text and data files, plus a SHA-256 manifest."""
     rng = random.Random(seed)
     words = [
@@ -375,7 +375,7 @@ def _test_tree(root: Path, seed: int = 2026) -> None:
         (lessons / f"lecon-{n:02d}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     data = root / "usr" / "share" / "jeux"
     data.mkdir(parents=True)
-    for n in range(1, 7):
+    for n in range(1, max(1, data_mib // 4) + 1):
         (data / f"niveau-{n}.dat").write_bytes(rng.randbytes(4 << 20))
     manifest = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -384,10 +384,16 @@ def _test_tree(root: Path, seed: int = 2026) -> None:
     (root / "MANIFEST.sha256").write_text("\n".join(manifest) + "\n")
 
 
-def build_test_raw(raw: Path, work: Path) -> None:
-    """A GPT disk image: BIOS boot, FAT16 ESP, ext4 root with files (sparse, mostly empty)."""
+def build_test_raw(
+    raw: Path, work: Path, size_mib: int = TEST_MASTER_MIB, data_mib: int = 24
+) -> None:
+    """A GPT disk image: BIOS boot, FAT16 ESP, ext4 root with files (sparse, mostly empty).
+
+    ``data_mib`` of incompressible game data sits beside ~18 MB of text lessons; the benchmark
+    builds a larger one than the tests.
+    """
     with open(raw, "wb") as handle:
-        handle.truncate(TEST_MASTER_MIB << 20)
+        handle.truncate(size_mib << 20)
     _run(
         [
             "sgdisk",
@@ -439,7 +445,7 @@ def build_test_raw(raw: Path, work: Path) -> None:
     (efi / "README.TXT").write_text("Bench Agent test master: no boot loader inside.\n")
     _run(["mcopy", "-s", "-i", f"{raw}@@{esp.first_lba * 512}", str(work / "esp" / "EFI"), "::/"])
     tree = work / "root"
-    _test_tree(tree)
+    _test_tree(tree, data_mib=data_mib)
     blocks = (root_part.last_lba - root_part.first_lba + 1) * 512 // BLOCK
     _run(
         [
@@ -479,6 +485,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also write <name>-<arch>.toml for this architecture",
     )
+    parser.add_argument(
+        "--size-mib", type=int, default=TEST_MASTER_MIB, help="test master: disk size"
+    )
+    parser.add_argument(
+        "--data-mib",
+        type=int,
+        default=24,
+        help="test master: incompressible data in the root filesystem",
+    )
     parser.add_argument("--min-ram-mib", type=int, default=0)
     parser.add_argument("--min-disk-mib", type=int, default=0)
     parser.add_argument("--description-en", default="")
@@ -509,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="test-master-") as tmp:
                 work = Path(tmp)
                 raw = work / "test-master.img"
-                build_test_raw(raw, work)
+                build_test_raw(raw, work, args.size_mib, args.data_mib)
                 paths = entry_from_raw(
                     raw,
                     out_dir=out,

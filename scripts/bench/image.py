@@ -36,6 +36,9 @@ from bench_agent.imaging.catalogue import source_path  # noqa: E402
 from bench_agent.models.image import ImageEntry  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+# A larger master than the test one (less noise): BENCH_SIZE_MIB=1024 BENCH_DATA_MIB=256.
+SIZE_MIB = os.environ.get("BENCH_SIZE_MIB")
+DATA_MIB = os.environ.get("BENCH_DATA_MIB")
 BLOCK = 4096
 
 
@@ -48,13 +51,18 @@ def sh(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 def master(tmp: Path) -> ImageEntry:
     default = ROOT / "images" / "test-master.toml"
-    if default.exists():
+    custom = []
+    if SIZE_MIB:
+        custom += ["--size-mib", SIZE_MIB]
+    if DATA_MIB:
+        custom += ["--data-mib", DATA_MIB]
+    if default.exists() and not custom:
         entry = find_image(str(default))
         src = source_path(entry)
         if src is not None and src.exists():
             return entry
     out = tmp / "catalogue"
-    sh([str(ROOT / "scripts" / "build-test-master"), "--out", str(out)])
+    sh([str(ROOT / "scripts" / "build-test-master"), "--out", str(out), *custom])
     return find_image("test-master", out)
 
 
