@@ -12,7 +12,9 @@ import hashlib
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from bench_agent.devices.directio import PAGE_SIZE, AlignedBuffer
@@ -22,8 +24,11 @@ from bench_agent.sanitize.pattern import Pattern
 from bench_agent.sanitize.sampling import SamplePlan
 
 MiB = 1 << 20
-DEFAULT_CHUNK = 16 * MiB
+DEFAULT_CHUNK = 8 * MiB
 CAREFUL_PIECE = 64 * 1024
+PARALLEL_PIECE = 2 * MiB  # largest read of one verification worker
+SAMPLE_WORKERS = 8  # reads in flight for sampled verification
+WRITE_DEPTH = 2  # chunks being generated/written at once
 CHECKPOINT_BYTES = 256 * MiB
 CHECKPOINT_SECONDS = 5.0
 DEFAULT_MAX_BAD_BYTES = 64 * MiB
@@ -91,6 +96,7 @@ class DeviceIO:
         direct: bool,
         chunk: int = DEFAULT_CHUNK,
         max_bad_bytes: int = DEFAULT_MAX_BAD_BYTES,
+        write_depth: int = WRITE_DEPTH,
     ) -> None:
         self.fd = fd
         self.size = size_bytes
@@ -98,9 +104,11 @@ class DeviceIO:
         self.direct = direct
         self.chunk = max(self.sector, chunk - chunk % self.sector)
         self.max_bad_bytes = max_bad_bytes
+        self.write_depth = max(1, write_depth)
         self.buf = AlignedBuffer(self.chunk + PAGE_SIZE)
         self.expect = AlignedBuffer(self.chunk + PAGE_SIZE)
         self._bad_total = 0
+        self._bad_lock = threading.Lock()
 
     def close(self) -> None:
         self.buf.close()
@@ -113,8 +121,10 @@ class DeviceIO:
             raise DeviceGone(_error_text(exc)) from exc
 
     def _count_bad(self, length: int) -> None:
-        self._bad_total += length
-        if self._bad_total > self.max_bad_bytes:
+        with self._bad_lock:
+            self._bad_total += length
+            over = self._bad_total > self.max_bad_bytes
+        if over:
             raise TooManyErrors(f"more than {self.max_bad_bytes} bytes unreadable or unwritable")
 
     def _pwrite_all(self, view: memoryview, offset: int) -> None:
@@ -201,58 +211,112 @@ class DeviceIO:
         start: int = 0,
         checkpoint: Callable[[int], None] | None = None,
     ) -> PassOutcome:
-        """Write ``pattern`` over ``[start, size)``; checkpoints are called after a flush."""
+        """Write ``pattern`` over ``[start, size)``; checkpoints are called after a flush.
+
+        ``write_depth`` chunks are in flight at once (each worker generates its chunk, then
+        writes it), so generating the pattern overlaps with the device's work; progress and
+        checkpoints only ever count the contiguous prefix that has completed.
+        """
         outcome = PassOutcome("write")
         meter = RateMeter(job, "write", self.size, progress)
         t0 = time.monotonic()
         offset = last_sync = start
         last_sync_t = t0
-        view = self.buf.view
-        try:
-            while offset < self.size:
-                if cancel.is_set():
-                    outcome.aborted = True
-                    break
-                length = min(self.chunk, self.size - offset)
-                pattern.fill(view, offset, length)
-                chunk_view = view[:length]
+        constant = pattern.kind == "zero"
+        buffers = [self.buf] + [AlignedBuffer(self.chunk + PAGE_SIZE)
+                                for _ in range(self.write_depth - 1)]
+        if constant:
+            for buf in buffers:
+                pattern.fill(buf.view, 0, self.chunk)
+        else:
+            pattern.fill(self.buf.view, 0, self.chunk)  # allocates its scratch before threads
+
+        def write_chunk(
+            buf: AlignedBuffer, chunk_offset: int, length: int
+        ) -> tuple[list[BadRange], str]:
+            """The chunk's bad ranges, and why the device must be given up ("" if not)."""
+            bad: list[BadRange] = []
+            if not constant:
+                pattern.fill(buf.view, chunk_offset, length)
+            chunk_view = buf.view[:length]
+            try:
                 try:
-                    self._pwrite_all(chunk_view, offset)
+                    self._pwrite_all(chunk_view, chunk_offset)
                 except OSError as exc:
                     self._check_error(exc)
-                    self._careful(offset, length, self._pwrite_all, chunk_view, "write",
-                                  outcome.bad_ranges)
-                offset += length
-                outcome.bytes_done = offset - start
-                meter.update(offset)
-                now = time.monotonic()
-                if (offset - last_sync >= CHECKPOINT_BYTES
-                        or now - last_sync_t >= CHECKPOINT_SECONDS):
-                    error = self.flush()
-                    if error is not None:
-                        _add_bad(outcome.bad_ranges, last_sync, offset - last_sync, "write",
-                                 "flush " + _error_text(error))
-                    elif checkpoint is not None:
-                        checkpoint(offset)
-                    last_sync, last_sync_t = offset, now
+                    self._careful(chunk_offset, length, self._pwrite_all, chunk_view, "write",
+                                  bad)
+            except (DeviceGone, TooManyErrors) as exc:
+                return bad, str(exc)
+            return bad, ""
+
+        inflight: deque[tuple[Future[tuple[list[BadRange], str]], int, int, AlignedBuffer]] = (
+            deque())
+        free = list(buffers)
+        submit_at = start
+        try:
+            with ThreadPoolExecutor(max_workers=self.write_depth) as pool:
+                while True:
+                    while free and submit_at < self.size and not cancel.is_set() and not (
+                            outcome.fatal):
+                        length = min(self.chunk, self.size - submit_at)
+                        buf = free.pop()
+                        inflight.append((pool.submit(write_chunk, buf, submit_at, length),
+                                         submit_at, length, buf))
+                        submit_at += length
+                    if not inflight:
+                        break
+                    future, chunk_offset, length, buf = inflight.popleft()
+                    chunk_bad, fatal = future.result()
+                    for bad in chunk_bad:
+                        _add_bad(outcome.bad_ranges, bad.start_byte, bad.length, bad.phase,
+                                 bad.error)
+                    outcome.fatal = outcome.fatal or fatal
+                    free.append(buf)
+                    if outcome.fatal:
+                        continue  # drain what is in flight, count nothing more
+                    offset = chunk_offset + length
+                    outcome.bytes_done = offset - start
+                    meter.update(offset)
+                    now = time.monotonic()
+                    if (offset - last_sync >= CHECKPOINT_BYTES
+                            or now - last_sync_t >= CHECKPOINT_SECONDS):
+                        # Only completed writes are flushed and recorded as durable.
+                        error = self.flush()
+                        if error is not None:
+                            _add_bad(outcome.bad_ranges, last_sync, offset - last_sync,
+                                     "write", "flush " + _error_text(error))
+                        elif checkpoint is not None:
+                            checkpoint(offset)
+                        last_sync, last_sync_t = offset, now
+        finally:
+            for buf in buffers[1:]:
+                buf.close()
+        if cancel.is_set() and offset < self.size and not outcome.fatal:
+            outcome.aborted = True
+        if not outcome.fatal:
             error = self.flush()
             if error is not None:
                 _add_bad(outcome.bad_ranges, last_sync, offset - last_sync, "write",
                          "flush " + _error_text(error))
             elif checkpoint is not None and not outcome.aborted:
                 checkpoint(offset)
-        except (DeviceGone, TooManyErrors) as exc:
-            outcome.fatal = str(exc)
         outcome.seconds = time.monotonic() - t0
         meter.finish(offset, message="aborted" if outcome.aborted else "")
         return outcome
 
     def _check_range(
-        self, pattern: Pattern | None, offset: int, length: int, outcome: PassOutcome
+        self,
+        pattern: Pattern | None,
+        offset: int,
+        length: int,
+        outcome: PassOutcome,
+        buf: AlignedBuffer,
+        expect: AlignedBuffer | None,
     ) -> bytes:
-        """Read one range (≤ chunk) and compare it with the pattern; return what was read
-        when ``pattern`` is None (firmware snapshots)."""
-        view = self.buf.view[:length]
+        """Read one range (≤ the buffers) and compare it with the pattern; return what was
+        read when ``pattern`` is None (firmware snapshots)."""
+        view = buf.view[:length]
         readable = [(offset, length)]
         try:
             self._pread_all(view, offset)
@@ -261,9 +325,13 @@ class DeviceIO:
             readable = self._careful(offset, length, self._pread_all, view, outcome.phase,
                                      outcome.bad_ranges)
         outcome.bytes_done += length
-        if pattern is None:
+        if pattern is None or expect is None:
             return bytes(view)
-        expected_view = self.expect.view
+        # Fast path (no pattern to generate): the common zero wipe.
+        whole = readable == [(offset, length)]
+        if whole and pattern.kind == "zero" and bytes(view) == pattern.zeros(length):
+            return b""
+        expected_view = expect.view
         pattern.fill(expected_view, offset, length)
         if readable == [(offset, length)]:
             if bytes(view) == bytes(expected_view[:length]):
@@ -283,6 +351,91 @@ class DeviceIO:
                         outcome.mismatch_examples.append(offset + sec)
         return b""
 
+    def _read_pass(
+        self,
+        plan: SamplePlan,
+        pattern: Pattern | None,
+        *,
+        phase: str,
+        job: str,
+        progress: ProgressCallback,
+        cancel: threading.Event,
+        workers: int,
+    ) -> tuple[PassOutcome, list[Sample]]:
+        """Read the plan's ranges (comparing with ``pattern``, or keeping digests when None).
+
+        Sampled plans are thousands of small reads: several reads are kept in flight (one
+        thread each, the GIL is released during the read) so the device's queue is used.
+        """
+        piece_cap = self.chunk if workers <= 1 else min(self.chunk, PARALLEL_PIECE)
+        pieces = [(offset + rel, min(piece_cap, length - rel))
+                  for offset, length in plan.ranges for rel in range(0, length, piece_cap)]
+        self.drop_cache()
+        meter = RateMeter(job, phase, plan.bytes_total, progress)
+        lock = threading.Lock()
+        stop = threading.Event()
+        done = [0]
+        t0 = time.monotonic()
+
+        def work(share: list[tuple[int, int]], buf: AlignedBuffer,
+                 expect: AlignedBuffer | None) -> tuple[PassOutcome, list[Sample]]:
+            part = PassOutcome(phase)
+            samples: list[Sample] = []
+            try:
+                for offset, length in share:
+                    if cancel.is_set():
+                        part.aborted = True
+                        break
+                    if stop.is_set():  # another worker hit a fatal error
+                        break
+                    data = self._check_range(pattern, offset, length, part, buf, expect)
+                    if pattern is None:
+                        samples.append(Sample.of(offset, data))
+                    with lock:
+                        done[0] += length
+                        meter.update(done[0])
+            except (DeviceGone, TooManyErrors) as exc:
+                part.fatal = str(exc)
+                stop.set()
+            return part, samples
+
+        if workers <= 1 or len(pieces) < 4 * workers:
+            results = [work(pieces, self.buf, self.expect if pattern is not None else None)]
+        else:
+            buffers = [(AlignedBuffer(piece_cap + PAGE_SIZE),
+                        AlignedBuffer(piece_cap + PAGE_SIZE) if pattern is not None else None)
+                       for _ in range(workers)]
+            results = []
+            try:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    futures = [pool.submit(work, pieces[k::workers], *buffers[k])
+                               for k in range(workers)]
+                    results = [f.result() for f in futures]
+            finally:
+                for buf, expect in buffers:
+                    buf.close()
+                    if expect is not None:
+                        expect.close()
+        outcome = PassOutcome(phase)
+        samples: list[Sample] = []
+        for part, part_samples in results:
+            outcome.bytes_done += part.bytes_done
+            outcome.aborted = outcome.aborted or part.aborted
+            outcome.fatal = outcome.fatal or part.fatal
+            outcome.mismatched_bytes += part.mismatched_bytes
+            outcome.mismatch_examples.extend(part.mismatch_examples)
+            outcome.bad_ranges.extend(part.bad_ranges)
+            samples.extend(part_samples)
+        outcome.mismatch_examples = sorted(outcome.mismatch_examples)[:MAX_MISMATCH_EXAMPLES]
+        merged: list[BadRange] = []
+        for bad in sorted(outcome.bad_ranges, key=lambda r: r.start_byte):
+            _add_bad(merged, bad.start_byte, bad.length, bad.phase, bad.error)
+        outcome.bad_ranges = merged
+        outcome.checked_ranges = len(plan.ranges)
+        outcome.seconds = time.monotonic() - t0
+        meter.finish(outcome.bytes_done)
+        return outcome, sorted(samples, key=lambda s: s.offset)
+
     def verify_pass(
         self,
         pattern: Pattern,
@@ -291,26 +444,11 @@ class DeviceIO:
         job: str,
         progress: ProgressCallback,
         cancel: threading.Event,
+        workers: int = 1,
     ) -> PassOutcome:
         """Read back the plan's ranges and compare with the pattern."""
-        outcome = PassOutcome("verify")
-        self.drop_cache()
-        meter = RateMeter(job, "verify", plan.bytes_total, progress)
-        t0 = time.monotonic()
-        try:
-            for range_offset, range_length in plan.ranges:
-                if cancel.is_set():
-                    outcome.aborted = True
-                    break
-                for rel in range(0, range_length, self.chunk):
-                    length = min(self.chunk, range_length - rel)
-                    self._check_range(pattern, range_offset + rel, length, outcome)
-                    meter.update(outcome.bytes_done)
-                outcome.checked_ranges += 1
-        except (DeviceGone, TooManyErrors) as exc:
-            outcome.fatal = str(exc)
-        outcome.seconds = time.monotonic() - t0
-        meter.finish(outcome.bytes_done)
+        outcome, _samples = self._read_pass(plan, pattern, phase="verify", job=job,
+                                            progress=progress, cancel=cancel, workers=workers)
         return outcome
 
     def snapshot(
@@ -321,27 +459,11 @@ class DeviceIO:
         phase: str,
         progress: ProgressCallback,
         cancel: threading.Event,
+        workers: int = 1,
     ) -> tuple[list[Sample], PassOutcome]:
         """Digest of each sampled range (for firmware purges: compare before and after)."""
-        outcome = PassOutcome(phase)
-        self.drop_cache()
-        meter = RateMeter(job, phase, plan.bytes_total, progress)
-        t0 = time.monotonic()
-        samples: list[Sample] = []
-        try:
-            for range_offset, range_length in plan.ranges:
-                if cancel.is_set():
-                    outcome.aborted = True
-                    break
-                for rel in range(0, range_length, self.chunk):
-                    length = min(self.chunk, range_length - rel)
-                    data = self._check_range(None, range_offset + rel, length, outcome)
-                    samples.append(Sample.of(range_offset + rel, data))
-                    meter.update(outcome.bytes_done)
-        except (DeviceGone, TooManyErrors) as exc:
-            outcome.fatal = str(exc)
-        outcome.seconds = time.monotonic() - t0
-        meter.finish(outcome.bytes_done)
+        outcome, samples = self._read_pass(plan, None, phase=phase, job=job, progress=progress,
+                                           cancel=cancel, workers=workers)
         return samples, outcome
 
 

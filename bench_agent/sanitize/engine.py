@@ -27,6 +27,7 @@ from bench_agent.sanitize import ata, nvme
 from bench_agent.sanitize.blockio import (
     DEFAULT_CHUNK,
     DEFAULT_MAX_BAD_BYTES,
+    SAMPLE_WORKERS,
     DeviceIO,
     PassOutcome,
     compare_snapshots,
@@ -202,7 +203,8 @@ class DiskWipe:
         samples_plan = nist_sample_plan(io.size, io.sector)
         self._journal(phase="pre-read")
         before, pre = io.snapshot(samples_plan, job=plan.kname, phase="pre-read",
-                                  progress=self.progress, cancel=self.cancel)
+                                  progress=self.progress, cancel=self.cancel,
+                                  workers=SAMPLE_WORKERS)
         if pre.aborted:
             return self._finish_aborted()
         self._journal(phase="firmware")
@@ -247,7 +249,8 @@ class DiskWipe:
             self.report.verification_result = "not_done"
             return self._conclude(PassOutcome("verify"), None, firmware_detail=outcome.detail)
         after, post = io.snapshot(samples_plan, job=plan.kname, phase="verify",
-                                  progress=self.progress, cancel=self.cancel)
+                                  progress=self.progress, cancel=self.cancel,
+                                  workers=SAMPLE_WORKERS)
         if post.aborted:
             return self._finish_aborted()
         check = compare_snapshots(before, after)
@@ -299,7 +302,8 @@ class DiskWipe:
         self._journal(phase="verify")
         samples = _sample_plan(plan, io.size, io.sector)
         verify = io.verify_pass(pattern, samples, job=plan.kname, progress=self.progress,
-                                cancel=self.cancel)
+                                cancel=self.cancel,
+                                workers=SAMPLE_WORKERS if plan.verify == "sample" else 1)
         self.report.bytes_verified = verify.bytes_done
         self.report.extra["verify_seconds"] = round(verify.seconds, 3)
         if verify.aborted:

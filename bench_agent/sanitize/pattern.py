@@ -30,10 +30,18 @@ class Pattern:
         else:
             self.seed = b""
         self._zeros = b""
+        self._zero_cache: dict[int, bytes] = {}
 
     @property
     def seed_hex(self) -> str:
         return self.seed.hex()
+
+    def zeros(self, length: int) -> bytes:
+        """``length`` zero bytes (cached: verification compares many same-sized samples)."""
+        cached = self._zero_cache.get(length)
+        if cached is None:
+            cached = self._zero_cache[length] = bytes(length)
+        return cached
 
     def _zero_source(self, length: int) -> bytes:
         if len(self._zeros) < length:

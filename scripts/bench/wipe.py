@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Wipe benchmark: our single-pass overwrite against dd and nwipe, on the same loop device.
+
+One loop device (default 1 GiB) backed by a file on the root disk (virtio, ``/var/tmp``; the
+loop uses ``--direct-io=on`` so writes reach that disk) or on tmpfs (``--backing tmpfs``: the
+engines' own overhead, no disk). Each round runs, in turn:
+
+- ours: ``plan_wipes`` + ``run_wipes`` with ``zero`` and NIST ``sample`` verification (guard,
+  journal, exclusive O_DIRECT open, 16 MiB writes, fdatasync, then the sampled read-back);
+  the write pass time gives our throughput, the verify pass time the verification overhead;
+- ``dd if=/dev/zero of=DEV bs=4M count=N oflag=direct`` (the baseline);
+- ``nwipe --autonuke --nogui --method=zero --verify=off --noblank DEV``.
+
+Medians over ``--rounds`` (default 3). Run as root: python scripts/bench/wipe.py
+Last line: speed_ratio=<ours/dd> nwipe_ratio=<ours/nwipe> verify_overhead=<sample verify time /
+write time> ours_MBps=… dd_MBps=… nwipe_MBps=… (targets: speed_ratio ≥ 0.95, verify_overhead ≤
+0.12).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+MiB = 1 << 20
+
+
+def run_ours(dev: str, method: str) -> tuple[float, float, float]:
+    """(write seconds, verify seconds, total seconds) of one wipe by our engine."""
+    from bench_agent.devices.guard import GuardPolicy
+    from bench_agent.sanitize import CertificateContext, plan_wipes, run_wipes
+
+    t0 = time.monotonic()
+    plans = plan_wipes([dev], method=method, verify="sample",  # type: ignore[arg-type]
+                       policy=GuardPolicy(allow_loop=True))
+    ((report, _cert),) = run_wipes(plans, context=CertificateContext(operator="bench"),
+                                   progress=lambda event: None)
+    total = time.monotonic() - t0
+    if report.status != "erased":
+        raise SystemExit(f"our wipe did not end erased: {report.status} {report.status_detail}")
+    return float(report.extra["write_seconds"]), float(report.extra["verify_seconds"]), total
+
+
+def run_dd(dev: str, size: int) -> float:
+    t0 = time.monotonic()
+    subprocess.run(["dd", "if=/dev/zero", f"of={dev}", "bs=4M", f"count={size // (4 * MiB)}",
+                    "oflag=direct", "status=none"], check=True)
+    return time.monotonic() - t0
+
+
+def run_nwipe(dev: str, logdir: Path) -> float:
+    t0 = time.monotonic()
+    result = subprocess.run(["nwipe", "--autonuke", "--nogui", "--method=zero", "--verify=off",
+                             "--noblank", f"--logfile={logdir / 'nwipe.log'}", dev],
+                            capture_output=True, text=True)
+    elapsed = time.monotonic() - t0
+    if result.returncode != 0:
+        raise SystemExit(f"nwipe failed ({result.returncode}): {result.stderr[-400:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--backing", choices=["disk", "tmpfs"], default="disk")
+    parser.add_argument("--no-nwipe", action="store_true", help="skip the nwipe baseline")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root (it creates a loop device)")
+    for tool in ("losetup", "dd") + (() if args.no_nwipe else ("nwipe",)):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"missing tool: {tool} (run scripts/setup --test)")
+    size = args.size_mib * MiB
+    base = "/dev/shm" if args.backing == "tmpfs" else "/var/tmp"
+    work = Path(tempfile.mkdtemp(prefix="bench-wipe-", dir=base))
+    os.environ["BENCH_AGENT_HOME"] = str(work / "home")
+    backing = work / "disk.img"
+    with open(backing, "wb") as handle:
+        handle.truncate(size)
+    # Allocate the blocks once so no engine pays for the filesystem's first allocation.
+    subprocess.run(["dd", "if=/dev/zero", f"of={backing}", "bs=4M", f"count={size // (4 * MiB)}",
+                    "conv=notrunc", "status=none"], check=True)
+    losetup = ["losetup", "--find", "--show"]
+    if args.backing == "disk":
+        losetup.append("--direct-io=on")
+    dev = subprocess.run([*losetup, str(backing)], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    ours_w: list[float] = []
+    ours_v: list[float] = []
+    ours_random_w: list[float] = []
+    dd_t: list[float] = []
+    nwipe_t: list[float] = []
+    try:
+        run_ours(dev, "zero")  # warm-up: imports, key creation
+        for round_no in range(1, args.rounds + 1):
+            dd_t.append(run_dd(dev, size))
+            write_s, verify_s, _total = run_ours(dev, "zero")
+            ours_w.append(write_s)
+            ours_v.append(verify_s)
+            ours_random_w.append(run_ours(dev, "random")[0])
+            if not args.no_nwipe:
+                nwipe_t.append(run_nwipe(dev, work))
+            print(f"round {round_no}: dd {size / dd_t[-1] / 1e6:.0f} MB/s, ours {size / write_s / 1e6:.0f}"
+                  f" MB/s (verify {verify_s:.2f} s), ours random "
+                  f"{size / ours_random_w[-1] / 1e6:.0f} MB/s"
+                  + (f", nwipe {size / nwipe_t[-1] / 1e6:.0f} MB/s" if nwipe_t else ""),
+                  flush=True)
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+    ours_mbps = size / statistics.median(ours_w) / 1e6
+    dd_mbps = size / statistics.median(dd_t) / 1e6
+    random_mbps = size / statistics.median(ours_random_w) / 1e6
+    overhead = statistics.median(v / w for v, w in zip(ours_v, ours_w, strict=True))
+    nwipe_mbps = size / statistics.median(nwipe_t) / 1e6 if nwipe_t else 0.0
+    nwipe_ratio = f"{ours_mbps / nwipe_mbps:.2f}" if nwipe_mbps else "nan"
+    print(f"device: {args.size_mib} MiB loop, backing {args.backing} ({base}), "
+          f"{args.rounds} rounds, medians")
+    print(f"speed_ratio={ours_mbps / dd_mbps:.2f} nwipe_ratio={nwipe_ratio} "
+          f"verify_overhead={overhead:.3f} ours_MBps={ours_mbps:.0f} dd_MBps={dd_mbps:.0f} "
+          f"nwipe_MBps={nwipe_mbps:.0f} ours_random_MBps={random_mbps:.0f} "
+          f"baseline=dd backing={args.backing}")
+
+
+if __name__ == "__main__":
+    main()
