@@ -241,8 +241,18 @@ def test_distribution_registry(client: TestClient, seeded: tuple[Store, Seeded])
     assert sum(dist.by_category.values()) == len(dist.deliveries) > 0
     page = client.get("/dashboard/distribution", params={"lang": "fr"}).text
     assert "Maintenance se terminant dans les 90 jours" in page
-    for delivery in dist.deliveries[:5]:
-        assert delivery.maintenance_end.year == delivery.given_at.year + 3
+    # Maintenance runs 3 years from packing, the date the label carries.
+    from bench_agent.ledger.models import LifecycleEvent
+
+    with store.session() as session:
+        for delivery in dist.deliveries[:5]:
+            packed = (
+                session.query(LifecycleEvent)
+                .filter_by(asset_id=delivery.asset_id, kind="packed")
+                .one()
+                .at
+            )
+            assert delivery.maintenance_end == packed.date().replace(year=packed.year + 3)
 
 
 def test_public_verification_page_checks_signatures(

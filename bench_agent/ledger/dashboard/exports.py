@@ -70,7 +70,12 @@ def asset_rows(
                     "packed_at": ev.get("packed"),
                     "delivered_at": given,
                     "beneficiary_category": ev.get("category", ""),
-                    "maintenance_end": maintenance_end(given.date()).isoformat() if given else "",
+                    # From packing, as printed on the label (see labels.maintenance_end).
+                    "maintenance_end": maintenance_end(
+                        (ev.get("packed") or given).date()
+                    ).isoformat()
+                    if given
+                    else "",
                 }
             )
         yield batch

@@ -604,11 +604,16 @@ def distribution(store: Store, *, today: date | None = None, soon_days: int = 90
         ).all()
     current: dict[int, Delivery] = {}
     open_returns: dict[int, Delivery] = {}
+    packed: dict[int, datetime] = {}
     for asset_id, kind, raw_at, category, ref, tag in rows:
         at: datetime = _utc(raw_at) or raw_at
+        if kind == "packed":
+            packed[asset_id] = at
         if kind == "given":
+            # Maintenance runs 3 years from packing: the date printed on the machine's label.
+            start = packed.get(asset_id, at)
             current[asset_id] = Delivery(
-                asset_id, tag, category or "unknown", ref, at, maintenance_end(at.date())
+                asset_id, tag, category or "unknown", ref, at, maintenance_end(start.date())
             )
             open_returns.pop(asset_id, None)
         elif kind == "returned" and asset_id in current:
