@@ -1,9 +1,9 @@
 """The verified block-map writer: stream a zstd master onto a disk, read it back, fit it.
 
-A reader thread decompresses the image (zstandard releases the GIL), hashes each mapped range
-and hands page-aligned buffers to the writer, which issues large ``O_DIRECT`` writes: the two
-overlap, so imaging runs at the slower of decompression and the disk. Only mapped ranges are
-written. Then every written range is read back with the page cache bypassed and hashed again;
+A reader thread decompresses the image into page-aligned buffers; two hasher threads compute
+each mapped range's SHA-256 while the writer issues large ``O_DIRECT`` writes of the same
+buffers, in disk order: decompression, hashing and the disk overlap, so imaging runs at the
+slowest of them. Only mapped ranges are written. Then every written range is read back with the page cache bypassed and hashed again;
 the report says ``success`` only if every range matched both times (and the table and the
 filesystem checks passed after growing).
 """
