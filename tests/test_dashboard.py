@@ -341,3 +341,24 @@ def test_dashboard_on_postgresql(tmp_path: Path) -> None:
                 assert new.id == 25
     finally:
         store.dispose()
+
+
+def test_a_training_bench_is_marked_on_the_board(
+    client: TestClient, seeded: tuple[Store, Seeded]
+) -> None:
+    _store, data = seeded
+    token = data.tokens["bench-005"]
+    response = client.post(
+        "/api/v1/heartbeats",
+        json={"state": "wiping", "step": "wipe sda", "progress": 0.2, "training": True},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200
+    page = client.get("/dashboard/", params={"lang": "fr"}).text
+    row = re.search(r'<tr id="station-bench-005".*?</tr>', page, re.S)
+    assert row and "entraînement" in row.group(0)
+    other = re.search(r'<tr id="station-bench-004".*?</tr>', page, re.S)
+    assert other and "entraînement" not in other.group(0)
+    stations = {s["name"]: s for s in client.get("/dashboard/api/board").json()["stations"]}
+    assert stations["bench-005"]["training"] is True and stations["bench-004"]["training"] is False
+    client.get("/dashboard/", params={"lang": "en"})

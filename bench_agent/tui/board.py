@@ -179,7 +179,8 @@ class StationBoardApp(App[None]):
         for station in self.stations:
             cells = (
                 station["name"],
-                status_text(station["status"]),
+                status_text(station["status"])
+                + (" · " + _("training") if station.get("training") else ""),
                 station.get("operator") or "—",
                 station.get("asset_tag") or "—",
                 station.get("step") or station.get("state") or "—",

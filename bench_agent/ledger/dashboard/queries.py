@@ -70,6 +70,7 @@ class StationView:
     last_seen: datetime | None = None
     status: str = "never"
     age_s: float | None = None
+    training: bool = False  # the bench runs in training mode: nothing it does is real
 
     def signature(self) -> tuple[Any, ...]:
         """What, when it changes, makes the board row change (the age is shown by the client)."""
@@ -101,6 +102,7 @@ class StationView:
             "queued": self.queued,
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "status": self.status,
+            "training": self.training,
         }
 
 
@@ -152,6 +154,7 @@ def board(
                 Heartbeat.operator,
                 Heartbeat.asset_tag,
                 Heartbeat.queued,
+                Heartbeat.body,
             )
             .outerjoin(Heartbeat, Heartbeat.station_id == Station.id)
             .where(Station.disabled.is_(False))
@@ -170,6 +173,7 @@ def board(
             view.operator = row.operator or ""
             view.asset_tag = row.asset_tag or ""
             view.queued = row.queued or 0
+            view.training = '"training":true' in (row.body or "").replace(" ", "")
         view.last_seen = seen
         if seen is None:
             view.status = "never"

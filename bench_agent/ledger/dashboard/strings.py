@@ -169,5 +169,6 @@ TEMPLATE_STRINGS = (
     N_("Wipe certificate {id}"),
     N_("Wipe methods this week"),
     N_("never"),
+    N_("training"),
     N_("valid, station {station}"),
 )
