@@ -16,6 +16,7 @@ from tests.test_workflow_support import (
     images,  # noqa: F401 - fixture
     journal_state,
     ledger,  # noqa: F401 - fixture
+    ledger_server,  # noqa: F401 - fixture
     start_run_and_kill_mid_wipe,
     sync_and_fetch,
     test_master,  # noqa: F401 - fixture

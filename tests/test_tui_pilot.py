@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from tests.test_workflow_support import (
     images,  # noqa: F401 - fixture
     journal_state,
     ledger,  # noqa: F401 - fixture
+    ledger_server,  # noqa: F401 - fixture
     start_run_and_kill_mid_wipe,
     sync_and_fetch,
     test_master,  # noqa: F401 - fixture
@@ -47,7 +49,7 @@ def bench_app(
     from bench_agent.tui.app import BenchApp
 
     return BenchApp(
-        load_settings(station="bench-1"),
+        load_settings(),  # the station enrolled by the ledger fixture, when there is one
         profile="pentium4",
         operator=operator,
         evidence=EVIDENCE,
@@ -182,7 +184,7 @@ async def test_full_cycle_with_four_keys(
         await press("enter")  # the station starts with this operator's profile chosen
         assert app.wf.step is Step.INTAKE
         await press("enter")  # no tag: Enter alone makes a new one
-        assert app.wf.state.asset_tag.startswith("BENCH1-")
+        assert re.fullmatch(r"BENCH\d+-\d{6}-001", app.wf.state.asset_tag)
         await press("enter")  # automatic checks
         for _ in range(5):  # left-handed: "try" first, → "yes, it works"
             await press("right", "enter")

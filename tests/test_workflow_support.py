@@ -7,6 +7,8 @@ station enrols with ``bench-agent enroll`` and delivers with ``bench-agent sync 
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import os
 import signal
@@ -42,9 +44,17 @@ def cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.Comp
     return done
 
 
+# Session fixtures imported into several test modules get one instance per module; these
+# caches make it one per session.
+_SHARED: dict[str, Any] = {}
+
+
 @pytest.fixture(scope="session")
 def test_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test master built from scratch by scripts/build-test-master (a few seconds)."""
+    if "images" in _SHARED:
+        cached: Path = _SHARED["images"]
+        return cached
     folder = tmp_path_factory.mktemp("images")
     subprocess.run(
         [str(ROOT / "scripts" / "build-test-master"), "--out", str(folder)],
@@ -52,6 +62,7 @@ def test_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
     )
     assert (folder / "test-master.toml").exists()
+    _SHARED["images"] = folder
     return folder
 
 
@@ -77,14 +88,29 @@ def bench_disks(make_loop: LoopFactory, images: Path) -> list[str]:
     return [str(make_loop(image_target_bytes(images))), str(make_loop(32 << 20))]
 
 
-@pytest.fixture
-def ledger(tmp_path: Path, agent_home: Path) -> Iterator[LocalLedger]:
-    """A real ledger with this test's station enrolled (key published)."""
-    folder = tmp_path / "ledger"
-    folder.mkdir()
-    with local_ledger(folder, station="bench-1") as server:
-        cli("enroll", "--ledger", server.url, "--token", server.token, "--station", "bench-1")
+@pytest.fixture(scope="session")
+def ledger_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLedger]:
+    """One real ledger for the session (each test enrols its own station on it)."""
+    if "ledger" in _SHARED:
+        yield _SHARED["ledger"]
+        return
+    with local_ledger(tmp_path_factory.mktemp("ledger"), station="bench-0") as server:
+        _SHARED["ledger"] = server
         yield server
+    del _SHARED["ledger"]
+
+
+_stations = itertools.count(1)
+
+
+@pytest.fixture
+def ledger(ledger_server: LocalLedger, agent_home: Path) -> LocalLedger:
+    """The ledger, with this test's own station enrolled (its key published); the station's
+    name is in the agent settings, so ``load_settings()`` gives it."""
+    name = f"bench-{next(_stations)}"
+    token = ledger_server.add_station(name)
+    cli("enroll", "--ledger", ledger_server.url, "--token", token, "--station", name)
+    return dataclasses.replace(ledger_server, token=token)
 
 
 def sync_and_fetch(server: LocalLedger, record_id: str) -> dict[str, Any]:

@@ -64,6 +64,10 @@ class LocalLedger:
     password: str
     process: subprocess.Popen[bytes]
 
+    def add_station(self, name: str) -> str:
+        """Create another station on the running ledger; returns its token."""
+        return _station_token(_ledger_cli(self.db_url, "station", "add", name))
+
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx
 
@@ -98,14 +102,18 @@ def _ledger_cli(db_url: str, *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
+def _station_token(output: str) -> str:
+    """``bench-ledger station add`` prints a sentence, then the token alone on its line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return lines[1] if len(lines) > 1 else ""
+
+
 @contextmanager
 def local_ledger(directory: Path, station: str = DEMO_STATION) -> Iterator[LocalLedger]:
     """A real ledger on 127.0.0.1 with a temporary SQLite database, a station and a supervisor."""
     db_url = f"sqlite:///{directory / 'ledger.sqlite'}"
     _ledger_cli(db_url, "db", "upgrade")
-    out = _ledger_cli(db_url, "station", "add", station)
-    lines = [line.strip() for line in out.splitlines() if line.strip()]
-    token = lines[1] if len(lines) > 1 else ""
+    token = _station_token(_ledger_cli(db_url, "station", "add", station))
     password = "demo-" + os.urandom(6).hex()
     _ledger_cli(db_url, "user", "add", SUPERVISOR, "--role", "supervisor", stdin=password + "\n")
     port = free_port()
