@@ -34,9 +34,20 @@ from bench_agent.imaging.journal import ImageJournal, default_journal_dir, journ
 from bench_agent.models.image import ImageEntry, ImageReport, MappedRange
 from bench_agent.progress import ProgressCallback, ProgressEvent, RateMeter, ignore_progress
 
-CHUNK = 8 << 20  # bytes per write: large enough for full disk speed
-BUFFERS = 6  # in flight between the decompressor, the hashers and the writer
-VERIFY_CHUNK = 8 << 20
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 1 << 30
+
+
+# Bytes per write (large enough for full disk speed) and buffers in flight between the
+# decompressor, the hashers and the writer; smaller on the 256-512 MB machines of the bench.
+_SMALL_MACHINE = _physical_memory() < (1 << 30)
+CHUNK = (4 if _SMALL_MACHINE else 8) << 20
+BUFFERS = 4 if _SMALL_MACHINE else 6
+VERIFY_CHUNK = CHUNK
 # SHA-256 is the costliest step; ranges are hashed on this many threads (a range's chunks all
 # go to the same one, ranges alternate), while the disk is still read and written in order.
 HASHERS = max(1, min(2, os.cpu_count() or 1))
