@@ -642,7 +642,7 @@ class Workflow:
             profile=self.state.profile,
             training=self.state.training,
             started_at=self.state.started_at,
-            finished_at=self.clock(),
+            finished_at=self.state.finished_at or self.clock(),
             inventory=self.state.inventory,
             verdict=self.state.verdict,
             auto_checks=self.state.auto_checks,
@@ -664,6 +664,11 @@ class Workflow:
 
     def make_record(self) -> BenchRecord:
         self._expect(Step.RECORD)
+        if self.state.finished_at is None:
+            # Journaled first: a crash after the outbox took the record and before the next
+            # step was saved resubmits the very same document (same id, same bytes).
+            self.state.finished_at = self.clock()
+            self._save()
         record = self.build_record()
         folder = self.settings.reports_dir / (self.state.asset_tag or self.state.machine_id)
         path = folder / f"record-{record.record_id}.json"

@@ -93,6 +93,8 @@ class MachineState(Model):
     disks: list[str] = Field(default_factory=list)
     image_name: str = ""
     started_at: datetime | None = None
+    # Fixed before the record is first submitted, so a resubmission is byte-identical.
+    finished_at: datetime | None = None
     evidence_sha256: str = ""
     inventory: Inventory | None = None
     auto_checks: list[AutoCheck] = Field(default_factory=list)
