@@ -7,11 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench_agent.errors import InputError
 from bench_agent.imaging import choose_image, find_image, load_catalogue
 from bench_agent.imaging.build import _subtract, merge_extents, split_every
-from bench_agent.imaging.catalogue import entry_to_toml
+from bench_agent.imaging.catalogue import entry_to_toml, parse_entry
+from bench_agent.imaging.partitions import read_partition_table
 from bench_agent.inventory.profiles import load_profile
 from bench_agent.models.image import ImageEntry, MappedRange
 from bench_agent.models.inventory import Cpu, Disk, Inventory, Memory
@@ -224,3 +227,76 @@ def test_images_command_malformed_entry_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     first = result.stderr.splitlines()[0]
     assert first.startswith("error: Catalogue entry ") and "bad.toml" in first
+
+
+_SCALARS = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.text(max_size=80),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.lists(st.integers(min_value=-5, max_value=5), max_size=3),
+)
+_FIELDS = [
+    "name",
+    "version",
+    "architecture",
+    "min_ram_mib",
+    "min_disk_mib",
+    "source",
+    "compressed_size",
+    "image_size",
+    "compressed_sha256",
+    "image_sha256",
+    "block_size",
+    "logical_sector_size",
+    "partition_table",
+    "last_used_byte",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(field=st.sampled_from(_FIELDS), value=_SCALARS)
+def test_any_bad_value_is_an_input_error_naming_the_field(field: str, value: object) -> None:
+    data = _entry().model_dump(exclude={"catalogue_file", "ranges", "description"})
+    data[field] = value
+    lines = [f"{key} = {json.dumps(val, ensure_ascii=False)}" for key, val in data.items()]
+    lines += ["[[ranges]]", "start = 0", "end = 4096", f'sha256 = "{"c" * 64}"']
+    path = Path("/catalogue/odd.toml")
+    try:
+        parse_entry(path, "\n".join(lines) + "\n")
+    except InputError as err:
+        assert str(path) in err.message
+        assert f"'{field}'" in err.message or "ranges" in err.message or "TOML" in err.message
+
+
+@settings(max_examples=60, deadline=None)
+@given(blob=st.binary(min_size=0, max_size=4096), gpt_at=st.sampled_from([512, 4096]))
+def test_partition_table_reader_survives_any_bytes(
+    tmp_path_factory: pytest.TempPathFactory, blob: bytes, gpt_at: int
+) -> None:
+    path = tmp_path_factory.mktemp("pt") / "disk.img"
+    data = bytearray(blob.ljust(16384, b"\0"))
+    if len(blob) > 8:  # sometimes a GPT signature with random fields behind it
+        data[gpt_at : gpt_at + 8] = b"EFI PART"
+    path.write_bytes(bytes(data))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        table = read_partition_table(fd)
+    finally:
+        os.close(fd)
+    assert table.kind in ("gpt", "mbr", "none")
+
+
+def test_gpt_header_with_huge_entries_is_not_believed(tmp_path: Path) -> None:
+    import struct
+
+    header = bytearray(512)
+    header[:8] = b"EFI PART"
+    struct.pack_into("<QII", header, 72, 2, 4096, 2**31)  # entries LBA, count, entry size
+    path = tmp_path / "disk.img"
+    path.write_bytes(bytes(512) + bytes(header) + bytes(8192))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert read_partition_table(fd).kind == "none"
+    finally:
+        os.close(fd)

@@ -65,8 +65,8 @@ def _parse_gpt(fd: int, sector: int) -> PartitionTable | None:
         return None
     backup_lba, _first_usable, last_usable = struct.unpack_from("<QQQ", header, 32)
     entries_lba, count, entry_size = struct.unpack_from("<QII", header, 72)
-    if entry_size < 128 or count > 4096:
-        return None
+    if entry_size < 128 or entry_size > 4096 or count > 4096:
+        return None  # not a GPT anyone wrote: never read gigabytes because a header says so
     raw = _pread(fd, count * entry_size, entries_lba * sector)
     parts: list[Partition] = []
     for index in range(count):
