@@ -73,7 +73,7 @@ def run_images(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bench_agent.cli.output import human_bytes, print_json, print_table
-    from bench_agent.imaging import choose_image, images_dir, load_catalogue
+    from bench_agent.imaging import choose_image, images_dir, interrupted_jobs, load_catalogue
     from bench_agent.imaging.choose import why_not
     from bench_agent.inventory import collect_inventory
 
@@ -92,6 +92,7 @@ def run_images(args: argparse.Namespace) -> int:
                 "catalogue": str(images_dir()),
                 "chosen": chosen.name if chosen else None,
                 "reasons": reasons,
+                "interrupted_imaging": interrupted_jobs(),
                 "images": [
                     {
                         **e.model_dump(mode="json", exclude={"ranges"}),
