@@ -36,6 +36,9 @@ def register(sub: Any) -> None:
     )
     run.add_argument("--image", default="", help=_("image to write (default: chosen)"))
     run.add_argument("--full-checks", action="store_true", help=_("run the long automatic checks"))
+    run.add_argument(
+        "--self-test", action="store_true", help=_("also run each disk's SMART short self-test")
+    )
     run.add_argument("--json", action="store_true", help=_("print the result as JSON"))
     run.set_defaults(func=run_headless_cmd)
 
@@ -62,6 +65,7 @@ def run_headless_cmd(args: argparse.Namespace) -> int:
         disks=list(args.disks),
         image=args.image,
         quick=not args.full_checks,
+        self_test=args.self_test,
     )
     state, code = run_headless(settings, options)
     result = summary(state)
@@ -94,7 +98,6 @@ def run_tui(args: argparse.Namespace) -> int:
     from bench_agent.tui.app import launch
 
     return int(launch(args))
-
 
 
 def run_demo(args: argparse.Namespace) -> int:

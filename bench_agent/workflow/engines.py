@@ -52,6 +52,9 @@ class Engines:
     run_auto_checks: Callable[..., Any] = field(
         default_factory=lambda: _lazy("bench_agent.inventory.checks", "run_auto_checks")
     )
+    self_test: Callable[..., Any] = field(
+        default_factory=lambda: _lazy("bench_agent.inventory.selftest", "run_short_self_test")
+    )
     check_target: Callable[..., Any] = field(
         default_factory=lambda: _lazy("bench_agent.devices.guard", "check_target")
     )

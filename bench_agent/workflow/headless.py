@@ -33,6 +33,7 @@ class RunOptions:
     image: str = ""
     training: bool = False
     quick: bool = True
+    self_test: bool = False
 
 
 def _stderr(text: str) -> None:
@@ -171,7 +172,7 @@ def run_headless(
         elif step is Step.INVENTORY:
             wf.take_inventory()
         elif step is Step.AUTO_CHECKS:
-            wf.run_auto_checks(quick=options.quick, progress=printer)
+            wf.run_auto_checks(quick=options.quick, self_test=options.self_test, progress=printer)
         elif step is Step.GUIDED:
             for check in list(wf.state.guided):
                 if unattended:

@@ -244,7 +244,11 @@ class Workflow:
         return self.state.inventory
 
     def run_auto_checks(
-        self, *, quick: bool = True, progress: ProgressCallback = ignore_progress
+        self,
+        *,
+        quick: bool = True,
+        self_test: bool = False,
+        progress: ProgressCallback = ignore_progress,
     ) -> list[AutoCheck]:
         self._expect(Step.AUTO_CHECKS)
         assert self.state.inventory is not None
@@ -255,12 +259,42 @@ class Workflow:
         else:
             raw = self.engines.run_auto_checks(self.state.inventory, quick=quick, progress=progress)
             checks = [AutoCheck.model_validate(c.model_dump()) for c in raw]
+            if self_test:
+                checks += self._self_tests(progress)
         self.state.auto_checks = checks
         self.state.guided = [GuidedCheck(id=cid) for cid in self.guided_ids()]
         self._goto(Step.GUIDED if self.state.guided else Step.VERDICT)
         if self.state.step is Step.VERDICT:
             self._grade()
         return checks
+
+    def _self_tests(self, progress: ProgressCallback) -> list[AutoCheck]:
+        """The drives' own SMART short self-test, for disks that answer SMART."""
+        assert self.state.inventory is not None
+        results: list[AutoCheck] = []
+        for disk in self.state.inventory.disks:
+            if not disk.smart.available:
+                continue
+            started = self.clock()
+            try:
+                verdict = str(self.engines.self_test(disk.path or f"/dev/{disk.name}", progress))
+            except BenchError as exc:
+                results.append(
+                    AutoCheck(
+                        id=f"smart.selftest.{disk.name}", status="skipped", message=exc.message
+                    )
+                )
+                continue
+            ok = "without error" in verdict.lower()
+            results.append(
+                AutoCheck(
+                    id=f"smart.selftest.{disk.name}",
+                    status="pass" if ok else "fail",
+                    measured=verdict,
+                    duration_s=(self.clock() - started).total_seconds(),
+                )
+            )
+        return results
 
     def guided_ids(self) -> list[str]:
         wanted = [str(c) for c in _attr(self.profile(), "guided_checks", [])]
