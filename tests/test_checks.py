@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -166,3 +167,44 @@ def test_a_hung_device_is_reported_not_waited_for() -> None:
     assert call_with_timeout(lambda: 4, 1.0) == 4
     with pytest.raises(OSError):
         call_with_timeout(lambda: drive_status("/nonexistent/sr0"), 1.0)
+
+
+FAKE_SMARTCTL = """#!/bin/sh
+# Stands in for smartctl where no SMART drive exists (this VM): replays a real recorded
+# output for -a and the in-progress status for -c, three polls long.
+state="$FAKE_STATE"
+case "$*" in
+  "-a "*) cat "$FAKE_RECORDED" ;;
+  "-t short "*) printf '=== START OF OFFLINE IMMEDIATE AND SELF-TEST SECTION ===\\n'
+                printf 'Sending command: "Execute SMART Short self-test routine immediately in off-line mode".\\n'
+                printf 'Drive command "Execute SMART Short self-test routine immediately in off-line mode" successful.\\n'
+                printf 'Testing has begun.\\n'
+                echo 0 > "$state" ;;
+  "-c "*) n=$(cat "$state"); n=$((n + 1)); echo $n > "$state"
+          if [ "$n" -le 3 ]; then
+            printf 'Self-test execution status:      ( 24%d)\\tSelf-test routine in progress...\\n' $((10 - n * 3))
+            printf '\\t\\t\\t\\t\\t%d0%% of test remaining.\\n' $((10 - n * 3))
+          else
+            printf 'Self-test execution status:      (   0)\\tThe previous self-test routine completed\\n'
+          fi ;;
+esac
+"""
+
+
+def test_short_self_test_polls_at_the_drive_pace(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "bin" / "smartctl"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_SMARTCTL)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("FAKE_RECORDED",
+                       str(FIXTURES / "smartctl" / "samsung-hd160jj-p-7b9ff4.txt"))
+    sleeps: list[float] = []
+    events: list[ProgressEvent] = []
+    verdict = run_short_self_test("sda", events.append, sleep=sleeps.append)
+    # The recorded drive asks for 1 minute: polls every 6 s (a tenth), never under 5 s.
+    assert sleeps == [6.0] * 4
+    assert [e.done for e in events] == [0, 30, 60, 90, 100]
+    assert verdict.startswith("Short offline") and "Completed without error" in verdict
