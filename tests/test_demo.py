@@ -34,3 +34,22 @@ def test_demo_runs_the_whole_cycle_and_cleans_up(agent_home: Path) -> None:
     assert demo_loops() == []
     assert not Path(result["workdir"]).exists()
     assert not (agent_home / "journal").exists()
+
+
+def test_demo_without_root_explains_and_runs_what_needs_no_device(
+    agent_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only the demo's own "am I root?" answer is changed: the ledger, enrolment, sync and the
+    # workflow run for real, without creating any device.
+    from bench_agent.workflow import demo
+
+    monkeypatch.setattr(demo.os, "geteuid", lambda: 1000)
+    assert demo.run_demo(json_output=True) == 0
+    out = capsys.readouterr().out
+    assert "Not root" in out
+    result = json.loads(out[out.index("{\n") :])
+    assert result["root"] is False and result["ok"] is True
+    assert result["wipes"] == [] and result["image"] is None
+    assert result["wipe_skipped"][0]["reason"].startswith("Recorded machine")
+    assert result["ledger_has_record"] is True
+    assert demo_loops() == []
