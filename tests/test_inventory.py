@@ -401,3 +401,24 @@ def test_a_crashing_probe_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     assert inventory.sound == []
     assert "sound: RuntimeError: ALSA table unreadable" in inventory.warnings
     assert inventory.disks  # the other probes still ran
+
+
+def test_recorded_vm_bundle_replays() -> None:
+    """A bundle recorded by --save-evidence on the development VM (see its SOURCES.md)."""
+    bundle = FIXTURES / "evidence" / "debian12-vm"
+    inventory = collect_inventory(evidence_dir=bundle)
+    assert inventory.cpu.model == "AMD EPYC" and inventory.cpu.arch == "x86_64"
+    assert (inventory.cpu.logical_cpus, inventory.cpu.physical_cores) == (2, 2)
+    assert inventory.memory.total_bytes == 24684084 * 1024
+    disks = {d.name: d for d in inventory.disks}
+    assert set(disks) == {"loop0", "loop1", "loop2", "zram0", "vda"}
+    assert disks["vda"].size_bytes == 274877906944 and disks["vda"].transport == "virtio"
+    assert disks["vda"].mountpoints == ["/"]
+    assert disks["loop1"].size_bytes == 67108864 and disks["loop1"].transport == "loop"
+    assert all(d.health == "unknown" and not d.smart.available for d in disks.values())
+    assert [(n.name, n.mac, n.driver, n.bus, n.link) for n in inventory.network] == [
+        ("eth0", "02:fc:00:00:00:01", "virtio_net", "virtio", True)]
+    assert inventory.system.machine_id.startswith("mac-")
+    assert inventory.warnings == [
+        "no DMI data (sys/class/dmi/id): system identity from hardware digest"]
+    assert str(inventory.collected_at) == "2026-11-23 13:08:18+00:00"
