@@ -422,3 +422,17 @@ def test_recorded_vm_bundle_replays() -> None:
     assert inventory.warnings == [
         "no DMI data (sys/class/dmi/id): system identity from hardware digest"]
     assert str(inventory.collected_at) == "2026-11-23 13:08:18+00:00"
+
+
+def test_drive_identify_beats_the_kernel_rotational_guess(tmp_path: Path) -> None:
+    lsblk = {"blockdevices": [
+        {"name": "sdb", "kname": "sdb", "path": "/dev/sdb", "type": "disk",
+         "size": 1_024_209_543_168, "model": "ASMT1153e", "tran": "usb", "rota": True,
+         "rm": False, "ro": False, "log-sec": 512, "phy-sec": 512, "mountpoints": [None]}]}
+    (tmp_path / "lsblk.json").write_text(json.dumps(lsblk))
+    (tmp_path / "smartctl").mkdir()
+    shutil.copy(SMARTCTL / "usb-asmt109x-safe-9b5172.txt", tmp_path / "smartctl" / "sdb.txt")
+    disk = collect_inventory(evidence_dir=tmp_path).disks[0]
+    assert disk.rotational is False  # "Rotation Rate: Solid State Device"
+    assert disk.size_bytes == 1_024_209_543_168  # the kernel's size, not the text's
+    assert disk.bridge == "ASMT109x- Safe" and disk.transport == "usb"

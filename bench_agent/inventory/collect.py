@@ -162,7 +162,9 @@ def _apply_smart(disk: Disk, result: SmartctlResult | None, reason: str = "") ->
             disk.model = result.model
         if result.serial and not is_junk_identifier(result.serial):
             disk.serial = result.serial
-        if disk.rotational is None and result.rotational is not None:
+        if result.rotational is not None and disk.kind == "disk":
+            # The drive's own IDENTIFY data ("Solid State Device", "7200 rpm") beats the
+            # kernel's guess, which says "rotational" for most USB-attached SSDs.
             disk.rotational = result.rotational
         if not disk.size_bytes and result.capacity_bytes:
             disk.size_bytes = result.capacity_bytes
