@@ -157,6 +157,15 @@ async def test_full_cycle_with_the_default_keys(
                 break
             await pilot.pause(0.1)
         assert "● Registre en ligne" in str(app.screen.query_one("#header").render())
+        # The supervisors' board saw this bench's steps (heartbeats, best effort, in threads).
+        station = app.wf.state.station
+        for _ in range(50):
+            rows = {r["name"]: r for r in ledger.api("GET", "/api/v1/stations")}
+            beat = rows[station]["heartbeat"]
+            if beat and beat.get("step") == "done":
+                break
+            await pilot.pause(0.1)
+        assert beat is not None and beat["step"] == "done" and beat["asset_tag"] == "p4-42"
         assert record["guided_checks"][0]["status"] == "pass"
         await keys(pilot, "enter")  # next machine
         assert app.wf.step is Step.INTAKE and app.wf.state.operator == "Poste atelier"
