@@ -8,9 +8,11 @@ body (``detail[].loc`` names the field).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,7 +45,18 @@ from bench_agent.ledger.auth import (
     optional_user,
 )
 from bench_agent.ledger.db import Store
-from bench_agent.ledger.ingest import RecordRejected, find_assets, ingest_record
+from bench_agent.ledger.ingest import (
+    IngestResult,
+    PreparedRecord,
+    RecordRejected,
+    find_assets,
+    ingest_record,
+    prepare_record,
+    station_key_info,
+    station_keys,
+    write_heartbeat,
+    write_record,
+)
 from bench_agent.ledger.models import (
     Asset,
     Certificate,
@@ -272,7 +285,11 @@ async def post_record(request: Request, station: StationPrincipal) -> Any:
     """
     limit: int = request.app.state.max_record_bytes
     raw = await _read_limited(request, limit)
-    document, record = _parse_record(raw)
+    large = len(raw) > 256 * 1024  # keep the event loop free for heartbeats
+    if large:
+        document, record = await run_in_threadpool(_parse_record, raw)
+    else:
+        document, record = _parse_record(raw)
     if record.station != station.name:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
@@ -283,14 +300,21 @@ async def post_record(request: Request, station: StationPrincipal) -> Any:
             ),
         )
     assert station.station_id is not None
+    store = store_of(request)
     try:
-        result = await run_in_threadpool(
-            ingest_record, store_of(request), station.station_id, station.actor, document, record
+        prepared = await _prepare(store, station, document, record, large)
+        result: IngestResult = await asyncio.wrap_future(
+            request.app.state.writer.submit(partial(write_record, prepared=prepared))
         )
     except RecordRejected as exc:
         if exc.status == 422:
             raise invalid((exc.field,) if exc.field else (), exc.message) from exc
         raise HTTPException(exc.status, detail=exc.message) from exc
+    except IntegrityError:
+        # Stored in the meantime by another server process: answer as for a retry.
+        result = await run_in_threadpool(
+            ingest_record, store, station.station_id, station.actor, document, record
+        )
     body = RecordStored(
         id=result.id,
         record_id=result.record_id,
@@ -301,6 +325,32 @@ async def post_record(request: Request, station: StationPrincipal) -> Any:
         status_code=201 if result.created else 200,
         media_type="application/json",
     )
+
+
+async def _prepare(
+    store: Store, station: Principal, document: dict[str, Any], record: BenchRecord, large: bool
+) -> PreparedRecord:
+    """Check the signature against the station's enrolled key (cached a few seconds)."""
+    assert station.station_id is not None
+    for attempt in (0, 1):
+        info = None if attempt else station_keys.get(station.station_id)
+        if info is None:
+            info = await run_in_threadpool(station_key_info, store, station.station_id)
+            if info is None:
+                raise RecordRejected(401, _("The station was removed."))
+            station_keys.put(station.station_id, info)
+        try:
+            if large:
+                return await run_in_threadpool(
+                    prepare_record, info, station.actor, document, record
+                )
+            return prepare_record(info, station.actor, document, record)
+        except RecordRejected as exc:
+            # A key published a moment ago through another server process: look again.
+            if attempt or exc.status not in (403, 422):
+                raise
+            station_keys.drop(station.station_id)
+    raise AssertionError("unreachable")
 
 
 def _summary(row: Record) -> RecordSummary:
@@ -374,7 +424,9 @@ def get_record(request: Request, record_id: str, _user: SupervisorPrincipal) -> 
     tags=["stations"],
     responses=responses(401, 403),
 )
-def post_heartbeat(request: Request, body: HeartbeatIn, station: StationPrincipal) -> HeartbeatAck:
+async def post_heartbeat(
+    request: Request, body: HeartbeatIn, station: StationPrincipal
+) -> HeartbeatAck:
     """A station's live state (replaces the previous one)."""
     if body.station is not None and body.station != station.name:
         raise HTTPException(
@@ -385,26 +437,29 @@ def post_heartbeat(request: Request, body: HeartbeatIn, station: StationPrincipa
                 station=body.station,
             ),
         )
+    assert station.station_id is not None
     now = utcnow()
-    payload = body.model_dump(mode="json", exclude={"station"})
-    with store_of(request).write() as session:
-        row = session.get(Heartbeat, station.station_id)
-        if row is None:
-            row = Heartbeat(station_id=station.station_id)
-            session.add(row)
-        row.received_at = now
-        row.state = body.state
-        row.step = body.step
-        row.progress = body.progress
-        row.rate = body.rate
-        row.eta_s = body.eta_s
-        row.operator = body.operator
-        row.asset_tag = body.asset_tag
-        row.queued = body.queued
-        row.body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-        station_row = session.get(Station, station.station_id)
-        if station_row is not None:
-            station_row.last_seen_at = now
+    values = {
+        "received_at": now,
+        "state": body.state,
+        "step": body.step,
+        "progress": body.progress,
+        "rate": body.rate,
+        "eta_s": body.eta_s,
+        "operator": body.operator,
+        "asset_tag": body.asset_tag,
+        "queued": body.queued,
+        "body": json.dumps(
+            body.model_dump(mode="json", exclude={"station"}),
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ),
+    }
+    await asyncio.wrap_future(
+        request.app.state.writer.submit(
+            partial(write_heartbeat, station_id=station.station_id, values=values)
+        )
+    )
     return HeartbeatAck(station=station.name, received_at=now)
 
 
@@ -553,6 +608,7 @@ def publish_station_key(
             )
             row.public_key = text
             row.key_id = kid
+        station_keys.drop(row.id)
         session.flush()
         session.refresh(row)
         return _key_out(row)

@@ -2,7 +2,8 @@
 
 ``app.state.store`` is the :class:`~bench_agent.ledger.db.Store`; ``app.state.images_dir`` the
 folder of image files served to benches; ``app.state.max_record_bytes`` the body limit of
-``POST /api/v1/records``. Routes find them through ``request.app.state``.
+``POST /api/v1/records``; ``app.state.writer`` the queue that group-commits records and
+heartbeats (:mod:`bench_agent.ledger.writer`). Routes find them through ``request.app.state``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bench_agent import __version__
 from bench_agent.errors import BenchError
 from bench_agent.ledger.db import Store, ledger_home
+from bench_agent.ledger.writer import WriteQueue
 from bench_agent.models.record import BenchRecord
 
 
@@ -44,6 +46,7 @@ def create_app(
     app.state.store = store
     app.state.images_dir = images_dir or default_images_dir()
     app.state.max_record_bytes = max_record_bytes or DEFAULT_MAX_RECORD_BYTES
+    app.state.writer = WriteQueue(store)
     app.include_router(router)
 
     @app.exception_handler(StarletteHTTPException)
@@ -81,3 +84,18 @@ def create_app(
 
         mount(app)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """App factory for several server processes (``serve --workers N``): reads the options
+    ``serve`` put in the environment (``BENCH_LEDGER_DB``, ``BENCH_LEDGER_IMAGES``,
+    ``BENCH_LEDGER_MAX_RECORD_BYTES``)."""
+    import os
+
+    images = os.environ.get("BENCH_LEDGER_IMAGES")
+    max_bytes = os.environ.get("BENCH_LEDGER_MAX_RECORD_BYTES")
+    return create_app(
+        Store(os.environ.get("BENCH_LEDGER_DB")),
+        images_dir=Path(images) if images else None,
+        max_record_bytes=int(max_bytes) if max_bytes else None,
+    )

@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
@@ -214,12 +215,15 @@ BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(beare
 CookieToken = Annotated[str | None, Depends(cookie_scheme)]
 
 
-def require_station(request: Request, credentials: BearerCredentials) -> Principal:
+async def require_station(request: Request, credentials: BearerCredentials) -> Principal:
     """A station authenticated by its bearer token (401 otherwise)."""
     token = _bearer_token(credentials)
     if not token:
         raise unauthorized(_("A station token is required (Authorization: Bearer …)."))
-    principal = station_from_token(get_store(request), token)
+    # Heartbeats come every second from every bench: answer from the cache when possible.
+    principal = station_cache.get(hash_token(token))
+    if principal is None:
+        principal = await run_in_threadpool(station_from_token, get_store(request), token)
     if principal is None:
         raise unauthorized(_("The station token is not valid (unknown, revoked or mistyped)."))
     return principal

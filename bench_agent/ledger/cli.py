@@ -133,11 +133,6 @@ def run_serve(args: argparse.Namespace) -> int:
     if store.is_empty() or current_revision(store.engine) is None:
         print(_("Creating the ledger tables in {url}", url=store.display_url), file=sys.stderr)
         store.upgrade()
-    app = create_app(
-        store,
-        images_dir=Path(args.images) if args.images else None,
-        max_record_bytes=args.max_record_mb * 1024 * 1024,
-    )
     print(
         _(
             "Ledger on http://{host}:{port} (database {url})",
@@ -148,7 +143,29 @@ def run_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+        if args.workers > 1:
+            # Each process builds its own app (and engine) from the environment.
+            os.environ["BENCH_LEDGER_DB"] = store.url
+            if args.images:
+                os.environ["BENCH_LEDGER_IMAGES"] = str(Path(args.images).resolve())
+            os.environ["BENCH_LEDGER_MAX_RECORD_BYTES"] = str(args.max_record_mb * 1024 * 1024)
+            store.dispose()
+            uvicorn.run(
+                "bench_agent.ledger.app:app_from_env",
+                factory=True,
+                workers=args.workers,
+                host=args.host,
+                port=args.port,
+                log_level="warning",
+                access_log=False,
+            )
+        else:
+            app = create_app(
+                store,
+                images_dir=Path(args.images) if args.images else None,
+                max_record_bytes=args.max_record_mb * 1024 * 1024,
+            )
+            uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     except OSError as exc:
         raise BenchError(
             _("Cannot listen on {host}:{port}: {error}", host=args.host, port=args.port, error=exc),

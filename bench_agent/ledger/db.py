@@ -10,6 +10,7 @@ queue on the busy timeout instead of failing). The default URL is the embedded S
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,6 +110,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = threading.Lock()
 
     @property
     def display_url(self) -> str:
@@ -119,8 +121,22 @@ class Store:
         return self._sessions()
 
     @contextmanager
+    def _writer(self) -> Iterator[None]:
+        # SQLite has one writer at a time and its busy handler sleeps up to 100 ms between
+        # retries: queue this process's writers on a lock instead, so they take turns at once.
+        if self.is_sqlite:
+            with self._write_lock:
+                yield
+        else:
+            yield
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction, committed on success and rolled back on error."""
+        with self._writer():
+            yield from self._write_session()
+
+    def _write_session(self) -> Iterator[Session]:
         session = self._sessions()
         try:
             session.connection(execution_options={"ledger_write": True})
@@ -135,7 +151,7 @@ class Store:
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
         """A Core connection in a write transaction (the fast path of record ingest)."""
-        with self.engine.connect() as conn:
+        with self._writer(), self.engine.connect() as conn:
             conn = conn.execution_options(ledger_write=True)
             with conn.begin():
                 yield conn

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +24,7 @@ from bench_agent.errors import BenchError
 from bench_agent.i18n import _
 from bench_agent.ledger import audit
 from bench_agent.ledger.db import Store
-from bench_agent.ledger.models import Asset, Certificate, Record, Station, utcnow
+from bench_agent.ledger.models import Asset, Certificate, Heartbeat, Record, Station, utcnow
 from bench_agent.models.record import BenchRecord
 from bench_agent.signing import canonical_json, public_key_from_text, verify_document
 
@@ -238,22 +240,82 @@ def _same_or_conflict(existing: Any, digest: str) -> IngestResult:
     return IngestResult(int(existing.id), str(existing.record_id), False)
 
 
-def ingest_record(
-    store: Store, station_id: int, actor: str, document: dict[str, Any], record: BenchRecord
-) -> IngestResult:
-    body, digest = body_digest(document)
-    # Everything that needs no lock first: a retry is answered without writing, and the
-    # signature is checked before the write transaction starts.
+class _StationKeys:
+    """station id → (id, name, public_key, key_id) for a few seconds."""
+
+    ttl_s = 5.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[int, tuple[float, Any]] = {}
+
+    def get(self, station_id: int) -> Any:
+        with self._lock:
+            entry = self._entries.get(station_id)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, station_id: int, info: Any) -> None:
+        with self._lock:
+            self._entries[station_id] = (time.monotonic() + self.ttl_s, info)
+
+    def drop(self, station_id: int) -> None:
+        with self._lock:
+            self._entries.pop(station_id, None)
+
+
+station_keys = _StationKeys()
+
+HEARTBEAT_COLUMNS = (
+    "received_at",
+    "state",
+    "step",
+    "progress",
+    "rate",
+    "eta_s",
+    "operator",
+    "asset_tag",
+    "queued",
+    "body",
+)
+_UPDATE_HEARTBEAT = (
+    update(Heartbeat)
+    .where(Heartbeat.station_id == bindparam("sid"))
+    .values({name: bindparam(f"v_{name}") for name in HEARTBEAT_COLUMNS})
+)
+_INSERT_HEARTBEAT = insert(Heartbeat)
+
+
+def write_heartbeat(conn: Connection, station_id: int, values: dict[str, Any]) -> None:
+    """Replace the station's latest state (in the caller's transaction)."""
+    params = {f"v_{name}": values[name] for name in HEARTBEAT_COLUMNS}
+    if conn.execute(_UPDATE_HEARTBEAT, {"sid": station_id, **params}).rowcount == 0:
+        conn.execute(_INSERT_HEARTBEAT, {"station_id": station_id, **values})
+    conn.execute(_TOUCH_STATION, {"sid": station_id, "now": values["received_at"]})
+
+
+@dataclass
+class PreparedRecord:
+    """A record checked outside the write lock, ready for ``write_record``."""
+
+    record: BenchRecord
+    values: dict[str, Any]
+    actor: str
+
+
+def station_key_info(store: Store, station_id: int) -> Any:
     with store.engine.connect() as conn:
-        existing = _existing(conn, record.record_id)
-        if existing is not None:
-            return _same_or_conflict(existing, digest)
-        station = conn.execute(_SELECT_STATION, {"sid": station_id}).first()
-    if station is None:
-        raise RecordRejected(401, _("The station was removed."))
+        return conn.execute(_SELECT_STATION, {"sid": station_id}).first()
+
+
+def prepare_record(
+    station: Any, actor: str, document: dict[str, Any], record: BenchRecord
+) -> PreparedRecord:
+    """Digest, signature and searchable columns (CPU work, no database)."""
+    body, digest = body_digest(document)
     key_id = _check_signature(station, document)
     system = record.inventory.system
-    now = utcnow()
     values: dict[str, Any] = {
         "record_id": record.record_id,
         "station_id": station.id,
@@ -266,32 +328,50 @@ def ingest_record(
         "outcome": record.verdict.outcome if record.verdict else "",
         "training": record.training,
         "finished_at": record.finished_at,
-        "created_at": now,
         "body_sha256": digest,
         "key_id": key_id,
         "body": body,
     }
+    return PreparedRecord(record, values, actor)
+
+
+def write_record(conn: Connection, prepared: PreparedRecord) -> IngestResult:
+    """Store a prepared record in the caller's transaction (idempotent by record_id)."""
+    values = dict(prepared.values)
+    existing = _existing(conn, values["record_id"])
+    if existing is not None:
+        return _same_or_conflict(existing, values["body_sha256"])
+    now = utcnow()
+    values["created_at"] = now
+    values["asset_id"] = _link_asset(conn, prepared.record, now)
+    row_id = int(conn.execute(_INSERT_RECORD, values).scalar_one())
+    values["id"] = row_id
+    _store_certificates(conn, row_id, values["asset_id"], prepared.record, values["key_id"], now)
+    audit.append_digest(
+        conn, Record.__tablename__, row_id, audit.values_digest(values), prepared.actor
+    )
+    conn.execute(_TOUCH_STATION, {"sid": values["station_id"], "now": now})
+    return IngestResult(row_id, values["record_id"], True)
+
+
+def ingest_record(
+    store: Store, station_id: int, actor: str, document: dict[str, Any], record: BenchRecord
+) -> IngestResult:
+    """The whole path in the calling thread (CLI imports, tests); the API queues instead."""
+    station = station_key_info(store, station_id)
+    if station is None:
+        raise RecordRejected(401, _("The station was removed."))
+    prepared = prepare_record(station, actor, document, record)
     try:
         with store.write_connection() as conn:
-            existing = _existing(conn, record.record_id)
-            if existing is not None:
-                return _same_or_conflict(existing, digest)
-            values["asset_id"] = _link_asset(conn, record, now)
-            row_id = int(conn.execute(_INSERT_RECORD, values).scalar_one())
-            values["id"] = row_id
-            _store_certificates(conn, row_id, values["asset_id"], record, key_id, now)
-            audit.append_digest(
-                conn, Record.__tablename__, row_id, audit.values_digest(values), actor
-            )
-            conn.execute(_TOUCH_STATION, {"sid": station.id, "now": now})
-            return IngestResult(row_id, record.record_id, True)
+            return write_record(conn, prepared)
     except IntegrityError:
         # Another request stored the same record_id in the meantime: answer as for a retry.
         with store.engine.connect() as conn:
             existing = _existing(conn, record.record_id)
         if existing is None:
             raise
-        return _same_or_conflict(existing, digest)
+        return _same_or_conflict(existing, prepared.values["body_sha256"])
 
 
 def _section(document: dict[str, Any], name: str) -> dict[str, Any]:
