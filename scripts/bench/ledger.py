@@ -68,8 +68,17 @@ class PgCluster:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=300"
         )
         self._run(
-            [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
-             "-o", options, "-w", "start"]
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.root / "log"),
+                "-o",
+                options,
+                "-w",
+                "start",
+            ]
         )
 
     def _run(self, cmd: list[str], as_postgres: bool = True) -> None:
@@ -90,6 +99,8 @@ class PgCluster:
 # ---------------------------------------------------------------------------------- set-up
 def prepare(db_url: str, records_per_station: int) -> dict[str, Any]:
     """Migrate, create the stations (keys enrolled), and sign the records to send."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from bench_agent.ledger.api import create_station
     from bench_agent.ledger.db import Store
     from bench_agent.ledger.models import Station, StationKey
@@ -99,7 +110,6 @@ def prepare(db_url: str, records_per_station: int) -> dict[str, Any]:
         public_key_text,
         sign_document,
     )
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     store = Store(db_url)
     store.upgrade()
@@ -210,8 +220,16 @@ def rate(port: int, requests: list[list[bytes]], duration_s: float) -> tuple[flo
 async def heartbeat_load(port: int, tokens: list[str], duration_s: float) -> list[float]:
     latencies: list[float] = []
     body = json.dumps(
-        {"state": "wiping", "step": "wipe", "progress": 0.5, "rate": 9.5e7, "eta_s": 600,
-         "operator": "bench", "asset_tag": "AT-1", "queued": 0}
+        {
+            "state": "wiping",
+            "step": "wipe",
+            "progress": 0.5,
+            "rate": 9.5e7,
+            "eta_s": 600,
+            "operator": "bench",
+            "asset_tag": "AT-1",
+            "queued": 0,
+        }
     ).encode()
 
     async def station(index: int, token: str) -> None:
@@ -248,8 +266,18 @@ def measure(db_url: str, label: str, args: argparse.Namespace) -> dict[str, floa
     port = free_port()
     env = {**os.environ, "BENCH_LEDGER_HOME": tempfile.mkdtemp(prefix="bench-ledger-home-")}
     server = subprocess.Popen(
-        [sys.executable, "-m", "bench_agent.ledger.cli", "serve", "--db", db_url,
-         "--port", str(port), "--workers", str(args.workers)],
+        [
+            sys.executable,
+            "-m",
+            "bench_agent.ledger.cli",
+            "serve",
+            "--db",
+            db_url,
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ],
         env=env,
         stderr=subprocess.DEVNULL,
     )
