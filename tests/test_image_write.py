@@ -262,11 +262,13 @@ def test_kill_9_mid_write_is_detected_and_redone(
         detach_loops_on(device)
     assert proc.returncode == -signal.SIGKILL
     state = json.loads(journal.read_text())
-    assert state["image"] == "test-master" and state["phase"] == "write"
+    # Killed within a millisecond of the journal appearing: mid-write (a very loaded machine
+    # might let it reach the read-back; that is an interrupted job all the same).
+    assert state["image"] == "test-master" and state["phase"] in ("write", "verify")
 
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert again.returncode == 0, again.stderr + again.stdout
-    assert "was interrupted during 'write'" in again.stderr
+    assert f"was interrupted during '{state['phase']}'" in again.stderr
     assert "writing it again from the start" in again.stdout
     assert "redone" in again.stdout
     assert "success" in again.stdout
