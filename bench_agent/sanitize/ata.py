@@ -135,7 +135,7 @@ def parse_dco_real_max(text: str) -> int | None:
 def hidden_areas_from(native: tuple[int, int] | None, dco_max: int | None) -> HiddenAreas:
     """HPA/DCO facts; ``erased`` stays False here: only the engine may say hidden sectors were
     erased, and only for a method that reaches them."""
-    areas = HiddenAreas(checked=native is not None or dco_max is not None)
+    areas = HiddenAreas(checked=native is not None)
     notes = []
     if native is not None:
         visible, native_max = native
@@ -143,17 +143,19 @@ def hidden_areas_from(native: tuple[int, int] | None, dco_max: int | None) -> Hi
         areas.visible_sectors = visible
         areas.native_max_sectors = native_max
         areas.hpa_present = visible < native_max
-        if areas.hpa_present:
-            notes.append(f"HPA hides {native_max - visible} sectors")
+        notes.append(f"HPA hides {native_max - visible} sectors" if areas.hpa_present
+                     else "no HPA")
     else:
         notes.append("HPA state unknown (hdparm -N gave no answer)")
-    if dco_max is not None:
-        reference = areas.native_max_sectors or areas.visible_sectors
-        areas.dco_present = reference is not None and dco_max > reference
-        if areas.dco_present and reference is not None:
-            notes.append(f"DCO hides {dco_max - reference} sectors")
+    reference = areas.native_max_sectors or areas.visible_sectors
+    if dco_max is not None and reference is not None and dco_max >= reference:
+        areas.dco_present = dco_max > reference
+        notes.append(f"DCO hides {dco_max - reference} sectors" if areas.dco_present
+                     else "no DCO restriction")
     else:
-        notes.append("DCO state unknown (no DCO IDENTIFY answer)")
+        # A drive without DCO aborts DCO IDENTIFY and hdparm prints a meaningless answer
+        # (QEMU: "Real max sectors: 1"); that is "unknown", never "no DCO".
+        notes.append("DCO state unknown (no usable DCO IDENTIFY answer)")
     areas.note = "; ".join(notes)
     return areas
 
@@ -169,10 +171,9 @@ def detect(device: str) -> tuple[AtaCapabilities | None, HiddenAreas, list[Comma
         hpa = run(["hdparm", "-N", device])
         log.append(hpa)
         native = parse_hdparm_native_max(hpa.stdout)
-        if caps.dco_feature:
-            dco_result = run(["hdparm", "--dco-identify", device])
-            log.append(dco_result)
-            dco = parse_dco_real_max(dco_result.stdout)
+        dco_result = run(["hdparm", "--dco-identify", device])
+        log.append(dco_result)
+        dco = parse_dco_real_max(dco_result.stdout)
     return caps, hidden_areas_from(native, dco), log
 
 
@@ -274,9 +275,15 @@ def run_security_erase(
     t0 = time.monotonic()
     on_progress(0.0, f"drive estimate: {minutes} min" if minutes else "no drive estimate")
     flag = "--security-erase-enhanced" if enhanced else "--security-erase"
+    estimate_s = max(60.0, minutes * 60.0)
+
+    def tick(elapsed: float) -> None:
+        on_progress(min(0.99, elapsed / estimate_s),
+                    f"SECURITY ERASE UNIT running, drive estimate {minutes or '?'} min")
+
     out.log.append(run(["hdparm", "--user-master", "u", flag, password, device],
-                       timeout=timeout, mask=password))
-    on_progress(min(1.0, (time.monotonic() - t0) / max(1, minutes * 60)), "erase returned")
+                       timeout=timeout, mask=password, on_tick=tick, tick_s=5.0))
+    on_progress(1.0, f"erase returned after {time.monotonic() - t0:.0f} s")
     after = run(["hdparm", "-I", device])
     out.log.append(after)
     after_sec = parse_hdparm_identify(after.stdout).security

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench_agent.errors import ToolMissing
@@ -42,20 +43,39 @@ def require(tool: str) -> str:
     return path
 
 
-def run(argv: list[str], *, timeout: float = 60.0, mask: str = "") -> CommandResult:
-    """Run a tool; never raises on a non-zero exit (callers judge from the drive's state)."""
+def run(
+    argv: list[str],
+    *,
+    timeout: float = 60.0,
+    mask: str = "",
+    on_tick: Callable[[float], None] | None = None,
+    tick_s: float = 2.0,
+) -> CommandResult:
+    """Run a tool; never raises on a non-zero exit (callers judge from the drive's state).
+
+    ``on_tick(elapsed_s)`` is called every ``tick_s`` while the tool runs (a SECURITY ERASE
+    can block for hours: the progress bar follows the drive's own time estimate).
+    """
     require(argv[0])
     t0 = time.monotonic()
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              check=False, errors="replace")
-        code, out, err = proc.returncode, proc.stdout, proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        code = -1
-        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
-        err = f"timed out after {timeout:.0f} s"
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            errors="replace")
+    while True:
+        try:
+            out, err = proc.communicate(timeout=tick_s if on_tick else timeout)
+            code = proc.returncode
+            break
+        except subprocess.TimeoutExpired:
+            elapsed = time.monotonic() - t0
+            if elapsed >= timeout:
+                proc.kill()
+                out, _err = proc.communicate()
+                code, err = -1, f"timed out after {timeout:.0f} s"
+                break
+            if on_tick is not None:
+                on_tick(elapsed)
     shown = [a.replace(mask, "********") if mask else a for a in argv]
-    return CommandResult(shown, code, out, err, time.monotonic() - t0)
+    return CommandResult(shown, code, out or "", err or "", time.monotonic() - t0)
 
 
 def tool_version(tool: str) -> str:

@@ -23,7 +23,7 @@ class NvmeCapabilities:
     model: str = ""
     serial: str = ""
     firmware: str = ""
-    namespaces: int = 1
+    max_namespaces: int = 1  # NN: how many the controller could have, not how many exist
     format_supported: bool = False  # OACS bit 1
     format_all_namespaces: bool = False  # FNA bit 0
     secure_erase_all_namespaces: bool = False  # FNA bit 1
@@ -54,7 +54,7 @@ def parse_id_ctrl(text: str) -> NvmeCapabilities:
         model=str(data.get("mn", "")).strip(),
         serial=str(data.get("sn", "")).strip(),
         firmware=str(data.get("fr", "")).strip(),
-        namespaces=_int(data.get("nn")) or 1,
+        max_namespaces=_int(data.get("nn")) or 1,
         format_supported=bool(oacs & 0x2),
         format_all_namespaces=bool(fna & 0x1),
         secure_erase_all_namespaces=bool(fna & 0x2),
@@ -84,6 +84,13 @@ def controller_of(kname: str) -> tuple[str, int]:
     nsid_file = SYS_BLOCK / kname / "nsid"
     nsid_text = nsid_file.read_text().strip() if nsid_file.exists() else match.group(2)
     return "/dev/" + match.group(1), int(nsid_text) if nsid_text.isdigit() else 1
+
+
+def active_namespaces(kname: str) -> list[str]:
+    """Block devices of the namespaces of ``kname``'s controller (nvme0n1, nvme0n2...)."""
+    ctrl = controller_of(kname)[0].removeprefix("/dev/")
+    return sorted(p.name for p in SYS_BLOCK.glob(f"{ctrl}n*") if re.fullmatch(
+        rf"{ctrl}(?:c\d+)?n\d+", p.name))
 
 
 def detect(kname: str) -> tuple[NvmeCapabilities | None, list[CommandResult]]:
@@ -121,6 +128,31 @@ def _find_key(data: Any, key: str) -> Any:
     return None
 
 
+def parse_sanitize_log(text: str) -> tuple[int, float] | None:
+    """(SSTAT status 0-7, progress 0..1) from ``nvme sanitize-log -o json``.
+
+    nvme-cli 2.x nests the log under the device name and SSTAT as an object whose status is
+    a string "(1) Most Recent Sanitize Command Completed Successfully."; older versions gave
+    the raw register. Status: 0 never sanitized, 1 done, 2 in progress, 3 failed, 4 done
+    without deallocation.
+    """
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    sstat = _find_key(data, "sstat")
+    sprog = _int(_find_key(data, "sprog"))
+    if isinstance(sstat, dict):
+        for value in sstat.values():
+            match = re.match(r"^\((\d+)\)", value) if isinstance(value, str) else None
+            if match:
+                return int(match.group(1)), sprog / 65536
+        return None
+    if sstat is None:
+        return None
+    return _int(sstat) & 0x7, sprog / 65536
+
+
 def run_sanitize(
     kname: str,
     method: str,
@@ -137,20 +169,17 @@ def run_sanitize(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         status = run(["nvme", "sanitize-log", "-o", "json", ctrl])
-        try:
-            data = json.loads(status.stdout)
-        except ValueError:
+        parsed = parse_sanitize_log(status.stdout)
+        if parsed is None:
             log.append(status)
             return FirmwareOutcome(False, "unreadable sanitize log", log)
-        sstat = _int(_find_key(data, "sstat"))
-        sprog = _int(_find_key(data, "sprog"))
-        state = sstat & 0x7
+        state, fraction = parsed
         if state == 2:
-            on_progress(sprog / 65536, "SANITIZE in progress")
+            on_progress(fraction, "SANITIZE in progress")
             time.sleep(poll_s)
             continue
         log.append(status)
         if state in (1, 4):
-            return FirmwareOutcome(True, f"SANITIZE completed (SSTAT 0x{sstat:x})", log)
-        return FirmwareOutcome(False, f"SANITIZE failed (SSTAT 0x{sstat:x})", log)
+            return FirmwareOutcome(True, f"SANITIZE completed (status {state})", log)
+        return FirmwareOutcome(False, f"SANITIZE did not complete (status {state})", log)
     return FirmwareOutcome(False, "SANITIZE still running past its time limit", log)

@@ -171,6 +171,64 @@ def _nvme_support(caps: nvme.NvmeCapabilities) -> dict[str, str | None]:
     return out
 
 
+def select_method(
+    support: dict[str, str | None],
+    allowed: set[str],
+    requested: RequestedMethod,
+    prefer_random: bool,
+    device: str,
+) -> tuple[str, str | None, list[MethodOption]]:
+    """(method, overwrite fallback for a firmware method, every option with its reason).
+
+    ``support`` maps each firmware method to None (usable now) or why not. ``auto`` takes the
+    strongest usable firmware purge, else an overwrite: random on flash (a controller that
+    compresses or deduplicates cannot shortcut it), zeros on magnetic media.
+    """
+    options: list[MethodOption] = []
+    for name in ALL_METHODS:
+        reason = support.get(name, "not this kind of drive") if name in FIRMWARE_METHODS else None
+        options.append(MethodOption(
+            method=name,
+            level="purge" if name in FIRMWARE_METHODS else "clear",
+            supported=reason is None,
+            allowed=name in allowed,
+            reason=reason or ("" if name in allowed else "not allowed by the profile"),
+        ))
+    usable = [o.method for o in options if o.supported and o.allowed]
+    overwrite_default = "random" if prefer_random else "zero"
+    overwrite_choices = [m for m in (overwrite_default, *OVERWRITE_METHODS) if m in usable]
+    chosen: str | None
+    if requested in ("zero", "random"):
+        if requested not in allowed:
+            raise InputError(
+                _("The profile does not allow the '{method}' method.", method=requested),
+                _("Allowed here: {names}.", names=", ".join(usable) or "-"),
+            )
+        chosen = requested
+    elif requested == "firmware":
+        firmware = [m for m in usable if m in FIRMWARE_METHODS]
+        if not firmware:
+            why = "; ".join(f"{o.method}: {o.reason}" for o in options
+                            if o.method in FIRMWARE_METHODS and o.reason)
+            raise InputError(
+                _("{device} supports no firmware purge the profile allows ({why}).",
+                  device=device, why=why),
+                _("Use --method auto to fall back to an overwrite."),
+            )
+        chosen = firmware[0]
+    else:
+        chosen = usable[0] if usable and usable[0] in FIRMWARE_METHODS else (
+            overwrite_choices[0] if overwrite_choices else None)
+    if chosen is None:
+        raise InputError(
+            _("No wipe method is both supported by {device} and allowed by the profile.",
+              device=device),
+            _("Allow 'zero' or 'random' in the profile's wipe methods."),
+        )
+    fallback = overwrite_choices[0] if chosen in FIRMWARE_METHODS and overwrite_choices else None
+    return chosen, fallback, options
+
+
 def plan_one(
     device: str,
     *,
@@ -204,9 +262,11 @@ def plan_one(
         else:
             detection["nvme"] = dataclasses.asdict(caps)
             support.update(_nvme_support(caps))
-            if caps.namespaces > 1:
-                notes.append(f"the controller has {caps.namespaces} namespaces; Sanitize erases "
-                             "all of them")
+            others = [n for n in nvme.active_namespaces(dev.kernel_name)
+                      if n != dev.kernel_name]
+            if others:
+                notes.append("the controller has other namespaces (" + ", ".join(others)
+                             + "): NVMe Sanitize erases them too")
     elif probe_firmware and dev.tran in {"sata", "ata", "pata", ""}:
         caps_ata, hidden, log = ata.detect(path)
         evidence.extend(r.evidence() for r in log)
@@ -221,48 +281,8 @@ def plan_one(
                 estimates["ata-secure-erase"] = sec.erase_minutes * 60.0
             if sec.enhanced_erase_minutes:
                 estimates["ata-secure-erase-enhanced"] = sec.enhanced_erase_minutes * 60.0
-    options: list[MethodOption] = []
-    for name in ALL_METHODS:
-        reason = support.get(name) if name in FIRMWARE_METHODS else None
-        options.append(MethodOption(
-            method=name,
-            level="purge" if name in FIRMWARE_METHODS else "clear",
-            supported=reason is None,
-            allowed=name in allowed,
-            reason=reason or ("" if name in allowed else "not allowed by the profile"),
-        ))
-    usable = [o.method for o in options if o.supported and o.allowed]
-    overwrite_default = "random" if speed_class in {"ssd", "nvme"} and dev.type != "loop" else "zero"
-    overwrite_choices = [m for m in (overwrite_default, *OVERWRITE_METHODS) if m in usable]
-    chosen: str | None
-    if method in ("zero", "random"):
-        if method not in allowed:
-            raise InputError(
-                _("The profile does not allow the '{method}' method.", method=method),
-                _("Allowed here: {names}.", names=", ".join(usable) or "-"),
-            )
-        chosen = method
-    elif method == "firmware":
-        firmware = [m for m in usable if m in FIRMWARE_METHODS]
-        if not firmware:
-            why = "; ".join(f"{o.method}: {o.reason}" for o in options
-                            if o.method in FIRMWARE_METHODS and o.reason)
-            raise InputError(
-                _("{device} supports no firmware purge the profile allows ({why}).",
-                  device=path, why=why),
-                _("Use --method auto to fall back to an overwrite."),
-            )
-        chosen = firmware[0]
-    else:
-        chosen = usable[0] if usable and usable[0] in FIRMWARE_METHODS else (
-            overwrite_choices[0] if overwrite_choices else None)
-    if chosen is None:
-        raise InputError(
-            _("No wipe method is both supported by {device} and allowed by the profile.",
-              device=path),
-            _("Allow 'zero' or 'random' in the profile's wipe methods."),
-        )
-    fallback = overwrite_choices[0] if chosen in FIRMWARE_METHODS and overwrite_choices else None
+    prefer_random = speed_class in {"ssd", "nvme"} and dev.type != "loop"
+    chosen, fallback, options = select_method(support, allowed, method, prefer_random, path)
     if chosen in FIRMWARE_METHODS and fallback is None:
         notes.append("no overwrite allowed as a fallback if the firmware purge fails")
     if hidden.hpa_present or hidden.dco_present:

@@ -12,12 +12,9 @@ import math
 import random
 from dataclasses import dataclass
 
-from bench_agent.devices.directio import align_down, align_up
-
 MiB = 1 << 20
 NIST_SUBSECTIONS = 1000
 NIST_FRACTION = 0.10
-EDGE_BLOCK = 1 * MiB
 
 
 @dataclass(frozen=True)
@@ -86,7 +83,8 @@ def nist_sample_plan(
         for lo, hi in ((first, half), (half, last)):
             start = rng.randint(lo, max(lo, hi - sample_sectors))
             ranges.append((start * sector, sample_sectors * sector))
-    edge = min(align_up(EDGE_BLOCK, sector), align_down(size_bytes, sector))
+    # The first and last blocks, as large as one sample.
+    edge = sample_sectors * sector
     ranges.append((0, edge))
     ranges.append((size_bytes - edge, edge))
     return SamplePlan(_merge(ranges), subsections, seed, size_bytes)
