@@ -1,0 +1,93 @@
+"""``bench-agent disks`` and ``wipe`` as an operator uses them (real loop devices)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LoopFactory
+
+pytestmark = pytest.mark.device
+
+MiB = 1 << 20
+ROOT = Path(__file__).parent.parent
+
+
+def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bench_agent.cli.main", *args], cwd=ROOT,
+                          capture_output=True, text=True, input=stdin, timeout=300)
+
+
+def root_disk() -> str:
+    root = os.stat("/").st_dev
+    link = Path(f"/sys/dev/block/{os.major(root)}:{os.minor(root)}").resolve()
+    return "/dev/" + (link.parent.name if (link / "partition").exists() else link.name)
+
+
+def test_disks_json_says_which_disks_may_be_wiped(make_loop: LoopFactory) -> None:
+    dev = make_loop(8 * MiB)
+    result = cli("disks", "--json", "--profile", "test-bench")
+    assert result.returncode == 0, result.stderr
+    disks = {d["device"]: d for d in json.loads(result.stdout)["disks"]}
+    assert disks[str(dev)]["wipeable"] is True and disks[str(dev)]["reason"] is None
+    system = disks[root_disk()]
+    assert system["wipeable"] is False and system["rule"] == "system-disk"
+    # The station's default profile does not allow loop devices.
+    strict = {d["device"]: d for d in json.loads(cli("disks", "--json", "--profile",
+                                                     "pentium4").stdout)["disks"]}
+    assert strict[str(dev)]["rule"] == "loop"
+
+
+def test_wipe_asks_for_the_name_and_refuses_a_wrong_answer(
+    make_loop: LoopFactory, tmp_path: Path
+) -> None:
+    dev = make_loop(8 * MiB, fill="random")
+    with open(dev, "rb") as handle:
+        before = handle.read()
+    args = ["wipe", str(dev), "--profile", "test-bench", "--report-dir", str(tmp_path)]
+    wrong = cli(*args, stdin="loop99\n")
+    assert wrong.returncode == 2
+    assert "did not match" in wrong.stderr and "Traceback" not in wrong.stderr
+    with open(dev, "rb") as handle:
+        assert handle.read() == before  # nothing written
+
+    right = cli(*args, "--method", "random", "--verify", "full", stdin=f"{dev.name}\n")
+    assert right.returncode == 0, right.stdout + right.stderr
+    assert "ERASED" in right.stdout and "full: passed" in right.stdout
+    assert len(list(tmp_path.glob("*.cert.pdf"))) == 1
+    pdf = next(tmp_path.glob("*.cert.pdf"))
+    assert cli("verify-cert", str(pdf)).returncode == 0
+
+
+def test_dry_run_writes_nothing_and_exit_code_follows_status(
+    make_loop: LoopFactory, tmp_path: Path
+) -> None:
+    dev = make_loop(8 * MiB, fill="random")
+    with open(dev, "rb") as handle:
+        before = handle.read()
+    plan = cli("wipe", str(dev), "--profile", "test-bench", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    (entry,) = json.loads(plan.stdout)
+    assert entry["method"] == "zero" and entry["verify"] == "sample"
+    with open(dev, "rb") as handle:
+        assert handle.read() == before
+
+    # Not verified: erased with exceptions, which is not exit 0.
+    unverified = cli("wipe", str(dev), "--profile", "test-bench", "--yes", "--verify", "none",
+                     "--json", "--report-dir", str(tmp_path))
+    assert unverified.returncode == 1
+    (result,) = json.loads(unverified.stdout)
+    assert result["report"]["status"] == "erased_with_exceptions"
+    assert result["certificate"]["verification"]["result"] == "not_done"
+
+
+def test_refused_device_exit_code_and_french(make_loop: LoopFactory) -> None:
+    dev = make_loop(8 * MiB, read_only=True)
+    result = cli("--lang", "fr", "wipe", str(dev), "--profile", "test-bench", "--yes")
+    assert result.returncode == 5
+    assert result.stderr.startswith("erreur : ") and "lecture seule" in result.stderr
