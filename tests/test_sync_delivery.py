@@ -201,3 +201,18 @@ def test_submit_record_delivers_in_the_background_and_heartbeats_arrive(ledger: 
     beat = stations["bench-1"]["heartbeat"]
     assert beat["step"] == "wipe" and beat["progress"] == 0.25 and beat["queued"] == 0
     assert beat["body"]["extra"] == {"custom": 1}
+
+
+def test_a_record_for_another_station_is_quarantined_not_blocking(ledger: Ledger) -> None:
+    enroll(ledger.url, ledger.tokens["bench-1"])
+    settings = load_settings()
+    stray = make_record(station="bench-2", n=77)  # a misconfigured workflow
+    submit_record(stray, settings, send_now=False)
+    good = queue_records(2, start=80)
+    report = sync_once()
+    assert report.quarantined == 1 and report.sent == 2 and report.remaining == 0
+    with Outbox(settings.outbox_path) as outbox:
+        [entry] = outbox.entries(("quarantined",))
+    assert entry.record_id == stray.record_id and "(403)" in entry.last_error
+    assert "bench-2" in entry.last_error
+    assert set(good) <= set(stored_ids(ledger))

@@ -100,6 +100,9 @@ from bench_agent.models.record import BenchRecord
 from bench_agent.signing import key_id, public_key_from_text, verify_document
 
 DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024
+# Why a record got 403, for the agent: "station-mismatch" and "key-mismatch" concern that
+# record only (quarantine it); "no-key" means the station must enrol (stop sending).
+REFUSAL_HEADER = "X-Bench-Refusal"
 ONLINE_WINDOW = timedelta(seconds=120)
 
 
@@ -298,6 +301,7 @@ async def post_record(request: Request, station: StationPrincipal) -> Any:
                 caller=station.name,
                 station=record.station,
             ),
+            headers={REFUSAL_HEADER: "station-mismatch"},
         )
     assert station.station_id is not None
     store = store_of(request)
@@ -309,7 +313,8 @@ async def post_record(request: Request, station: StationPrincipal) -> Any:
     except RecordRejected as exc:
         if exc.status == 422:
             raise invalid((exc.field,) if exc.field else (), exc.message) from exc
-        raise HTTPException(exc.status, detail=exc.message) from exc
+        headers = {REFUSAL_HEADER: exc.reason} if exc.reason else None
+        raise HTTPException(exc.status, detail=exc.message, headers=headers) from exc
     except IntegrityError:
         # Stored in the meantime by another server process: answer as for a retry.
         result = await run_in_threadpool(

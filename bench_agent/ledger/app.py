@@ -47,6 +47,7 @@ def create_app(
     app.state.images_dir = images_dir or default_images_dir()
     app.state.max_record_bytes = max_record_bytes or DEFAULT_MAX_RECORD_BYTES
     app.state.writer = WriteQueue(store)
+    store.start_checkpointer()
     app.include_router(router)
 
     @app.exception_handler(StarletteHTTPException)

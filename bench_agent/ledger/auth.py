@@ -28,7 +28,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bench_agent.i18n import _
 from bench_agent.ledger.db import Store
@@ -188,6 +188,7 @@ def create_session(store: Store, name: str, password: str) -> tuple[str, Princip
         if not verify_password(user.password_hash, password):
             return None
         token = new_session_token()
+        session.execute(delete(UserSession).where(UserSession.expires_at < utcnow()))
         session.add(
             UserSession(
                 token_hash=hash_token(token),

@@ -90,11 +90,13 @@ class IngestResult:
 class RecordRejected(Exception):
     """The record cannot be stored; ``status`` is the HTTP status to answer."""
 
-    def __init__(self, status: int, message: str, field: str = "") -> None:
+    def __init__(self, status: int, message: str, field: str = "", reason: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        # For 403: "no-key" (the station must enrol) or "key-mismatch" (this record only).
+        self.reason = reason
 
 
 def body_digest(document: dict[str, Any]) -> tuple[str, str]:
@@ -205,6 +207,7 @@ def _check_signature(station: Any, document: dict[str, Any]) -> str:
                 "Station '{station}' has not published its public key: enrol it first.",
                 station=station.name,
             ),
+            reason="no-key",
         )
     if str(block.get("public_key", "")) != station.public_key:
         raise RecordRejected(
@@ -213,6 +216,7 @@ def _check_signature(station: Any, document: dict[str, Any]) -> str:
                 "The record is signed with another key than station '{station}' enrolled.",
                 station=station.name,
             ),
+            reason="key-mismatch",
         )
     try:
         verify_document(document, public_key_from_text(station.public_key))

@@ -3,8 +3,9 @@
 The sender posts the oldest pending record first. 201 (stored) and 200 (already stored: an
 earlier attempt got through but its answer was lost) both mean delivered. 409 (the ledger
 holds another record under that id), 413 and 422 cannot get better by retrying: the record is
-quarantined with the ledger's reason. 401/403 mean the station's token or key is not accepted:
-the sender stops and says so. Anything else (ledger down, 5xx, timeout) waits with exponential
+quarantined with the ledger's reason, and so is a 403 about that record only (it names
+another station, or was signed with a key the station no longer has). Other 401/403 mean the
+station's token or key is not accepted: the sender stops and says so. Anything else (ledger down, 5xx, timeout) waits with exponential
 back-off and jitter, then tries again.
 """
 
@@ -138,7 +139,11 @@ class Sender:
             else:
                 report.already_stored += 1
             return True
-        if code in (409, 413, 422):
+        record_only = response.headers.get("x-bench-refusal") in (
+            "station-mismatch",
+            "key-mismatch",
+        )
+        if code in (409, 413, 422) or (code == 403 and record_only):
             reason = _(
                 "The ledger refused record {record_id} ({code}): {detail}",
                 record_id=record_id,
