@@ -202,3 +202,22 @@ def test_loop_under_a_dm_target_is_refused(make_loop: LoopFactory) -> None:
     finally:
         subprocess.run(["dmsetup", "remove", name], check=True)
     assert digest(dev) == before
+
+
+def test_holders_rule_reads_sysfs(
+    make_loop: LoopFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without device-mapper in this kernel no real holder can exist; the rule's sysfs reading
+    is checked against a copy of /sys/block where the loop device has a dm holder (on its
+    partition, as LVM on /dev/sdb1 would look)."""
+    from bench_agent.devices import guard
+
+    dev = make_loop(16 * MiB)
+    fake = tmp_path / "sys-block" / dev.name
+    (fake / "holders").mkdir(parents=True)
+    (fake / f"{dev.name}p1" / "holders" / "dm-3").mkdir(parents=True)
+    (fake / f"{dev.name}p1" / "partition").write_text("1\n")
+    (fake / "ro").write_text("0\n")
+    monkeypatch.setattr(guard, "SYS_BLOCK", tmp_path / "sys-block")
+    error = refused(dev)
+    assert error.rule == "has-holders" and "dm-3" in error.message
