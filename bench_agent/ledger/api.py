@@ -238,11 +238,17 @@ def _parse_record(raw: bytes) -> tuple[dict[str, Any], BenchRecord]:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestValidationError(
-            [{"loc": ("body",), "msg": f"not valid JSON: {exc}", "type": "json_invalid"}]
+            [
+                {
+                    "loc": ("body",),
+                    "msg": _("not valid JSON: {error}", error=exc),
+                    "type": "json_invalid",
+                }
+            ]
         ) from exc
     if not isinstance(document, dict):
         raise RequestValidationError(
-            [{"loc": ("body",), "msg": "must be a JSON object", "type": "dict_type"}]
+            [{"loc": ("body",), "msg": _("must be a JSON object"), "type": "dict_type"}]
         )
     try:
         record = BenchRecord.model_validate(document)

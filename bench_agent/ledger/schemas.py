@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bench_agent.i18n import _
+
 LIFECYCLE_KINDS = (
     "received",
     "tested",
@@ -246,7 +248,7 @@ class EventIn(Strict):
     def _pseudonymous(cls, value: str) -> str:
         if value and not re.match(BENEFICIARY_REF_PATTERN, value):
             raise ValueError(
-                "must be a pseudonymous code (letters, digits, . _ / -; no spaces, no e-mail)"
+                _("must be a pseudonymous code (letters, digits, . _ / -; no spaces, no e-mail)")
             )
         return value
 
@@ -254,7 +256,7 @@ class EventIn(Strict):
     @classmethod
     def _no_personal_data(cls, value: str) -> str:
         if _PERSONAL_DATA.search(value):
-            raise ValueError("must not hold an e-mail, phone number or postal address")
+            raise ValueError(_("must not hold an e-mail, phone number or postal address"))
         return value
 
 
