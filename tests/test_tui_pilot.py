@@ -298,3 +298,31 @@ async def test_restart_mid_wipe_resumes_at_the_wipe_and_says_so(
     assert [(i["step"], i["action"]) for i in record["interruptions"]] == [
         ("wipe", "rerun_from_scratch")
     ]
+
+
+@pytest.mark.anyio
+@pytest.mark.device
+async def test_a_refused_disk_stops_at_the_plan_and_never_skips_the_wipe(
+    make_loop: Any, agent_home: Path
+) -> None:
+    from textual.widgets import Button
+
+    from bench_agent.tui.screens import ErrorModal
+
+    good = str(make_loop(32 << 20))
+    read_only = str(make_loop(32 << 20, read_only=True))
+    app = bench_app([good, read_only], operator=OperatorProfile(name="en", language="en"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await keys(pilot, "enter", "enter", "enter")  # operator, new tag, automatic checks
+        for _ in range(5):
+            await keys(pilot, "right", "enter")
+        await keys(pilot, "enter", "right", "enter")  # verdict: keep, remediate later
+        assert isinstance(app.screen, ErrorModal)
+        assert read_only in str(app.screen.error.message)
+        await keys(pilot, "enter")  # close the message
+        assert app.wf.step is Step.WIPE_PLAN and app.wf.state.wipe_state == ""
+        assert [b.id for b in app.screen.query(Button)] == ["act-replan"]
+        await keys(pilot, "enter")  # plan again: refused again, still no way around the wipe
+        assert isinstance(app.screen, ErrorModal)
+        assert app.wf.state.wipes == []

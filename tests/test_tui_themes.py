@@ -35,5 +35,25 @@ def test_contrast_ratio_matches_known_values() -> None:
 
 
 def test_theme_aliases() -> None:
-    assert theme_name("ansi") == "textual-ansi"
+    assert theme_name("ansi") == "ansi-dark"
     assert theme_name("bench-contrast-light") == "bench-contrast-light"
+
+
+@pytest.mark.parametrize(
+    "requested,used",
+    [("ansi", "ansi-dark"), ("bench-contrast-light", "bench-contrast-light"),
+     ("no-such-theme", "bench-contrast-dark")],
+)  # fmt: skip
+def test_operator_theme_is_applied_or_falls_back(requested: str, used: str, agent_home) -> None:  # type: ignore[no-untyped-def]
+    from bench_agent.config import load_settings
+    from bench_agent.tui.app import BenchApp
+    from bench_agent.workflow.operators import OperatorProfile
+
+    app = BenchApp(
+        load_settings(station="bench-1"),
+        operator=OperatorProfile(name="x", theme=requested),
+        poll_ledger=False,
+    )
+    assert app.theme == used
+    if requested == "ansi":
+        assert app.current_theme.ansi  # the terminal's own palette

@@ -125,7 +125,9 @@ class BenchApp(App[int]):
         """Language, theme, keys, bounce filter, scan mode and layout of this operator."""
         self.operator = profile
         set_language(profile.language)
-        self.theme = theme_name(profile.theme)
+        wanted = theme_name(profile.theme)
+        # An unknown theme in a profile falls back to the high-contrast one, never a crash.
+        self.theme = wanted if wanted in self.available_themes else "bench-contrast-dark"
         keymap = dict(profile.keymap)
         if profile.scan_mode == "two-switch":
             move, choose = [*profile.scan_keys, "space", "enter"][:2]
@@ -251,8 +253,8 @@ class BenchApp(App[int]):
         for trail in self.screen.query(StepTrail):
             trail.update_from_app()
 
-    def route(self) -> None:
-        """Show the screen of the workflow's current step."""
+    def route(self, *, start: bool = True) -> None:
+        """Show the screen of the workflow's current step (``start``: its automatic work)."""
         from bench_agent.tui.screens import StepScreen, screen_for
 
         current = self.screen
@@ -260,9 +262,11 @@ class BenchApp(App[int]):
             self.pop_screen()
             current = self.screen
         if isinstance(current, StepScreen) and current.handles(self.wf.step):
-            current.refresh_view()
+            current.refresh_view(start=start)
         else:
-            self.switch_screen(screen_for(self.wf.step))
+            screen = screen_for(self.wf.step)
+            screen.autostart = start
+            self.switch_screen(screen)
 
     # ------------------------------------------------------------------ work
     def run_step(self, label: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -297,11 +301,8 @@ class BenchApp(App[int]):
             from bench_agent.tui.screens import ErrorModal
 
             self.cue(attention=True)
+            self.route(start=False)  # the step may have moved; no automatic retry
             self.refresh_header()
-            current = self.screen
-            refresh = getattr(current, "refresh_view", None)
-            if callable(refresh):
-                refresh()
             self.push_screen(ErrorModal(message.error))
             return
         self.cue()

@@ -50,6 +50,7 @@ class StepScreen(Screen[None]):
     """Base of the step screens."""
 
     STEPS: ClassVar[tuple[Step, ...]] = ()
+    autostart = True  # False when shown after an error: wait for the operator
 
     @property
     def bench(self) -> BenchApp:
@@ -107,7 +108,8 @@ class StepScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.focus_primary()
-        self.start()
+        if self.autostart:
+            self.start()
 
     def start(self) -> None:
         """Start the step's automatic work, if any."""
@@ -121,11 +123,14 @@ class StepScreen(Screen[None]):
             if buttons:
                 buttons.first().focus()
 
-    def refresh_view(self) -> None:
+    def refresh_view(self, *, start: bool = True) -> None:
+        """Redraw for the workflow's state; ``start=False`` after an error (no retry loop)."""
+
         async def redo() -> None:
             await self.recompose()
             self.focus_primary()
-            self.start()
+            if start:
+                self.start()
 
         self.call_later(redo)
 
@@ -515,7 +520,9 @@ class WipePlanScreen(StepScreen):
                 ),
                 classes="plan-row",
             )
-        if not state.wipe_targets:
+        if state.wipe_state != "planned":
+            yield Static(_("The wipe could not be planned (see the message)."), classes="plan-row")
+        elif not state.wipe_targets:
             yield Label(_("No disk will be erased."), classes="plan-row")
         for skipped in state.wipe_skipped:
             yield Label(
@@ -528,12 +535,17 @@ class WipePlanScreen(StepScreen):
             )
 
     def actions(self) -> list[Action]:
+        if self.bench.wf.state.wipe_state != "planned":
+            return [("replan", _("Plan the wipe again"), True)]
         if self.bench.wf.state.wipe_targets:
             return [("erase", _("Erase… (confirm with two keys)"), True)]
         return [("skip", _("Continue"), True)]
 
     def act(self, action_id: str) -> None:
         wf = self.bench.wf
+        if action_id == "replan":
+            self.bench.run_step("plan", wf.plan_wipes)
+            return
         if action_id == "skip":
             self.bench.run_step("wipe", wf.confirm_wipe)
             return
@@ -650,10 +662,12 @@ class WorkScreen(StepScreen):
             def confirmed(ok: bool | None) -> None:
                 if not ok:
                     return
+                self.bench.show_resume_notice = False
                 if wf.state.pending_interruption:
                     wf.confirm_rerun(by=wf.state.operator)
-                self.bench.show_resume_notice = False
-                self.refresh_view()
+                    self.refresh_view()  # starts the confirmed step
+                else:
+                    self.begin()  # stopped or failed before: run it again
 
             self.app.push_screen(
                 ConfirmDestructive(_("Re-run the {step} from scratch", step=step_word(what))),

@@ -41,7 +41,13 @@ CONTRAST_LIGHT = Theme(
 )
 
 BENCH_THEMES = (CONTRAST_DARK, CONTRAST_LIGHT)
-ALIASES = {"ansi": "textual-ansi", "dark": "bench-contrast-dark", "light": "bench-contrast-light"}
+# "ansi": the terminal's own palette (Textual's native-ANSI themes).
+ALIASES = {
+    "ansi": "ansi-dark",
+    "terminal": "ansi-dark",
+    "dark": "bench-contrast-dark",
+    "light": "bench-contrast-light",
+}
 
 
 def theme_name(requested: str) -> str:

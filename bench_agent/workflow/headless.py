@@ -193,6 +193,8 @@ def run_headless(
             say(_("Verdict: {outcome}", outcome=wf.state.verdict.outcome))
             wf.accept_verdict()
         elif step is Step.WIPE_PLAN:
+            if wf.state.wipe_state != "planned":  # planning failed before: plan again
+                wf.plan_wipes()
             for target in wf.state.wipe_targets:
                 say(
                     _(

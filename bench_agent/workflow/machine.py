@@ -461,6 +461,9 @@ class Workflow:
     def confirm_wipe(self) -> None:
         """The operator confirmed the plan (the UI asks for two distinct keys)."""
         self._expect(Step.WIPE_PLAN)
+        if self.state.wipe_state != "planned":
+            # No plan (planning failed): never skip the wipe for want of one.
+            raise StepError(_("There is no wipe plan yet: plan the wipe again."))
         if not self.state.wipe_targets:
             self.state.wipe_state = "skipped"
             self._event("skipped", _("No disk to wipe."))
@@ -524,13 +527,19 @@ class Workflow:
             destination=self.state.destination or self.settings.post_sanitization_destination,
         )
         report_dir = self.settings.reports_dir / (self.state.asset_tag or self.state.machine_id)
-        results = self.engines.run_wipes(
-            self._plans,
-            context=context,
-            progress=self._with_heartbeat(progress),
-            cancel=self.cancel_event,
-            report_dir=report_dir,
-        )
+        try:
+            results = self.engines.run_wipes(
+                self._plans,
+                context=context,
+                progress=self._with_heartbeat(progress),
+                cancel=self.cancel_event,
+                report_dir=report_dir,
+            )
+        except BenchError as exc:
+            # The engine refused or broke before finishing: nothing is certified; running it
+            # again needs a new confirmation.
+            self._stopped("wipe", exc)
+            raise
         reports: list[WipeReport] = []
         certificates: list[dict[str, Any]] = []
         for report, certificate in results:
@@ -547,6 +556,14 @@ class Workflow:
         self.state.wipe_state = "done"
         self._after_wipe()
         return reports
+
+    def _stopped(self, step: str, error: BenchError) -> None:
+        if step == "wipe":
+            self.state.wipe_state = "aborted"
+        else:
+            self.state.image_state = "aborted"
+        self._event("error", error.message)
+        self._save()
 
     def _after_wipe(self) -> None:
         self._goto(Step.IMAGE)
@@ -647,14 +664,18 @@ class Workflow:
         self._save()
         self._heartbeat()
         self.cancel_event.clear()
-        report = self.engines.write_image(
-            entry,
-            self.state.image_target,
-            grow=True,
-            progress=self._with_heartbeat(progress),
-            cancel=self.cancel_event,
-            policy=self._policy(),
-        )
+        try:
+            report = self.engines.write_image(
+                entry,
+                self.state.image_target,
+                grow=True,
+                progress=self._with_heartbeat(progress),
+                cancel=self.cancel_event,
+                policy=self._policy(),
+            )
+        except BenchError as exc:
+            self._stopped("image", exc)
+            raise
         self.state.image = ImageReport.model_validate(report.model_dump())
         if self.state.image.status == "aborted":
             self.state.image_state = "aborted"
