@@ -79,3 +79,12 @@ async def test_keymap_remaps_the_bench_keys_by_binding_id(agent_home: Path) -> N
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_the_station_setting_names_the_operator_profile_loaded_at_start(agent_home: Path) -> None:
+    from bench_agent.tui.app import BenchApp
+
+    app = BenchApp(load_settings(station="bench-1", operator="four-keys"), poll_ledger=False)
+    assert app.operator.name == "four-keys" and app.theme == "bench-contrast-light"
+    plain = BenchApp(load_settings(station="bench-1", language="en"), poll_ledger=False)
+    assert plain.operator.language == "en" and plain.theme == "bench-contrast-dark"

@@ -115,7 +115,7 @@ class BenchApp(App[int]):
             Step.OPERATOR,
             Step.INTAKE,
         )
-        self.operator = operator or default_operator(self.settings.operator)
+        self.operator = operator or default_operator(self.settings.operator, self.settings.language)
         for theme in BENCH_THEMES:
             self.register_theme(theme)
         self.apply_operator(self.operator)

@@ -595,6 +595,13 @@ class Workflow:
             ]
             planned = [t.device for t in self.state.wipe_targets]
             candidates = erased or ([] if self.state.wipes else planned)
+            # A disk the inventory judged failing gets the image only if it is the only one.
+            failing = {
+                d.path or f"/dev/{d.name}"
+                for d in (self.state.inventory.disks if self.state.inventory else [])
+                if d.health == "fail"
+            }
+            candidates = [c for c in candidates if c not in failing] or candidates
             if not candidates:
                 reasons.append(_("No wiped disk to write the image on."))
             else:

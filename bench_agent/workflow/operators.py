@@ -100,6 +100,11 @@ def load_operator(name_or_path: str) -> OperatorProfile:
     )
 
 
-def default_operator(name: str = "") -> OperatorProfile:
-    """A profile for an operator without a file: the workshop defaults, French."""
-    return OperatorProfile(name=name or "operator")
+def default_operator(name: str = "", language: str = "fr") -> OperatorProfile:
+    """The station's operator profile when it names one, else the workshop defaults."""
+    if name:
+        try:
+            return load_operator(name)
+        except InputError:
+            pass
+    return OperatorProfile(name=name or "operator", language="en" if language == "en" else "fr")
