@@ -38,7 +38,7 @@ def test_unattended_cycle_wipes_images_signs_and_reaches_the_ledger(
 ) -> None:
     code, result = run_json(
         "--unattended", "--profile", "pentium4", "--evidence", str(EVIDENCE),
-        "--disks", *bench_disks, "--image", "test-master", "--asset", "P4-0001", "--lot", "LOT-9",
+        "--disks", *bench_disks, "--asset", "P4-0001", "--lot", "LOT-9",
     )  # fmt: skip
     # The recorded Pentium 4 has a failing second disk: kept, to remediate (exit 3).
     assert code == 3, result
@@ -47,11 +47,13 @@ def test_unattended_cycle_wipes_images_signs_and_reaches_the_ledger(
     assert set(result["guided_checks"].values()) == {"not_done"}
     assert [w["device"] for w in result["wipes"]] == bench_disks
     assert all(w["status"] == "erased" and w["verification"] == "passed" for w in result["wipes"])
+    # A 32-bit Pentium 4 gets the i686 master, on the first disk.
     assert result["image"] == {
         "device": bench_disks[0],
-        "image": "test-master",
+        "image": "test-master-i686",
         "status": "success",
     }
+    assert any("32-bit" in reason for reason in result["image_reasons"])
     assert result["record_state"] == "queued"
     assert not (agent_home / "journal" / "machine" / "current.json").exists()  # archived
 
@@ -93,7 +95,7 @@ def test_a_wipe_killed_mid_way_is_rerun_from_scratch_and_recorded(
 
     code, result = run_json(
         "--unattended", "--profile", "pentium4", "--evidence", str(EVIDENCE),
-        "--disks", *bench_disks, "--image", "test-master",
+        "--disks", *bench_disks,
     )  # fmt: skip
     assert code == 3, result
     assert result["asset_tag"] == "CRASH-1"  # the same machine, resumed

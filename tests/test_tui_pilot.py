@@ -54,7 +54,6 @@ def bench_app(
         operator=operator,
         evidence=EVIDENCE,
         disks=disks,
-        image="test-master",
         poll_ledger=poll_ledger,
     )
 

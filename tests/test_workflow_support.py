@@ -132,7 +132,7 @@ def start_run_and_kill_mid_wipe(home: Path, disks: list[str], *args: str) -> Non
     """Start ``bench-agent run --unattended`` and kill -9 it once the wipe has begun."""
     proc = subprocess.Popen(
         [str(BIN / "bench-agent"), "--lang", "en", "run", "--unattended", "--profile", "pentium4",
-         "--evidence", str(EVIDENCE), "--disks", *disks, "--image", "test-master", *args],
+         "--evidence", str(EVIDENCE), "--disks", *disks, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=dict(os.environ),

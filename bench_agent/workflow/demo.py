@@ -180,13 +180,11 @@ def ensure_test_master() -> Path:
     return folder
 
 
-def image_size_needed(name: str = "test-master") -> int:
+def image_size_needed() -> int:
+    """The disk size the largest catalogue image needs (the bench chooses which one fits)."""
     from bench_agent.imaging import load_catalogue
 
-    for entry in load_catalogue():
-        if entry.name == name:
-            return int(entry.last_used_byte or entry.image_size)
-    return 0
+    return max((int(e.last_used_byte or e.image_size) for e in load_catalogue()), default=0)
 
 
 def _round_mib(size: int) -> int:
@@ -265,8 +263,7 @@ def run_demo(*, json_output: bool = False, keep: bool = False) -> int:
                             disks=", ".join(disks),
                         )
                     )
-                    options.disks = disks
-                    options.image = "test-master"
+                    options.disks = disks  # the image is chosen for the CPU: i686 here
                     state, _code = run_headless(settings, options, say=_say)
             else:
                 _say(
