@@ -170,7 +170,22 @@ def run_headless(
             wf.intake(options.asset, options.lot)
             say(_("Asset {tag}", tag=wf.state.asset_tag))
         elif step is Step.INVENTORY:
-            wf.take_inventory()
+            inventory = wf.take_inventory()
+            say(
+                _(
+                    "Inventory: {cpu}, {mb} MB of RAM, {disks} disk(s), {optical} optical, "
+                    "{sound} sound card(s)",
+                    cpu=inventory.cpu.model or "?",
+                    mb=inventory.memory.total_bytes >> 20,
+                    disks=len(inventory.disks),
+                    optical=len(inventory.optical),
+                    sound=len(inventory.sound),
+                )
+            )
+            for disk in inventory.disks:
+                say(
+                    f"  {disk.name}: {disk.model or '?'} ({disk.size_bytes // 10**9} GB), {disk.health}"
+                )
         elif step is Step.AUTO_CHECKS:
             wf.run_auto_checks(quick=options.quick, self_test=options.self_test, progress=printer)
         elif step is Step.GUIDED:
@@ -190,7 +205,10 @@ def run_headless(
             wf.finish_guided()
         elif step is Step.VERDICT:
             assert wf.state.verdict is not None
-            say(_("Verdict: {outcome}", outcome=wf.state.verdict.outcome))
+            verdict = wf.state.verdict
+            say(_("Verdict: {outcome}", outcome=verdict.outcome))
+            if verdict.summary:
+                say("  " + verdict.summary)
             wf.accept_verdict()
         elif step is Step.WIPE_PLAN:
             if wf.state.wipe_state != "planned":  # planning failed before: plan again
@@ -217,6 +235,11 @@ def run_headless(
                 break
         elif step is Step.RECORD:
             wf.make_record()
+            say(
+                _("Record signed and queued for the ledger.")
+                if wf.state.record_state == "queued"
+                else _("Training record kept on this bench only.")
+            )
         elif step is Step.LABEL:
             wf.make_label()
         elif step is Step.DONE:
