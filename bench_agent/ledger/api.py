@@ -13,10 +13,10 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
@@ -69,6 +69,7 @@ from bench_agent.ledger.models import (
     utcnow,
 )
 from bench_agent.ledger.schemas import (
+    MAX_ID,
     AssetHistory,
     AssetOut,
     CertificateSummary,
@@ -95,6 +96,7 @@ from bench_agent.ledger.schemas import (
     StationCreated,
     StationKeyOut,
     StationOut,
+    in_range,
 )
 from bench_agent.models.record import BenchRecord
 from bench_agent.signing import key_id, public_key_from_text, verify_document
@@ -393,7 +395,7 @@ def list_records(
     asset_tag: str = "",
     serial: str = "",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[RecordSummary]:
     """Newest first; filter by station, lot, asset tag or serial."""
     query = select(Record).order_by(Record.id.desc())
@@ -678,7 +680,9 @@ def lookup_assets(
     tags=["assets"],
     responses=responses(401, 403, 404),
 )
-def asset_history(request: Request, asset_id: int, _user: SupervisorPrincipal) -> AssetHistory:
+def asset_history(
+    request: Request, asset_id: Annotated[int, Path(ge=1, le=MAX_ID)], _user: SupervisorPrincipal
+) -> AssetHistory:
     """One machine's full history: bench records, lifecycle events, certificates."""
     with store_of(request).session() as session:
         row = session.get(Asset, asset_id)
@@ -859,7 +863,7 @@ def post_event(request: Request, body: EventIn, user: SupervisorPrincipal) -> Ev
 def list_events(
     request: Request,
     _user: SupervisorPrincipal,
-    asset_id: Annotated[int | None, Query(ge=1)] = None,
+    asset_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     kind: str = "",
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -870,6 +874,12 @@ def list_events(
     if kind:
         query = query.where(LifecycleEvent.kind == kind)
     if since is not None:
+        try:
+            in_range(since)
+        except ValueError as exc:
+            raise RequestValidationError(
+                [{"loc": ("query", "since"), "msg": str(exc), "type": "value_error"}]
+            ) from exc
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         query = query.where(LifecycleEvent.at >= since)
@@ -982,8 +992,8 @@ def verify_certificate(request: Request, document: dict[str, Any]) -> Certificat
 
 
 # ---------------------------------------------------------------------------------- images
-def _images_dir(request: Request) -> Path:
-    path: Path = request.app.state.images_dir
+def _images_dir(request: Request) -> FilePath:
+    path: FilePath = request.app.state.images_dir
     return path
 
 

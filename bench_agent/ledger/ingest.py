@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
@@ -319,6 +319,13 @@ def prepare_record(
     """Digest, signature and searchable columns (CPU work, no database)."""
     body, digest = body_digest(document)
     key_id = _check_signature(station, document)
+    try:
+        if record.finished_at is not None and record.finished_at.tzinfo is not None:
+            record.finished_at.astimezone(UTC)
+    except OverflowError as exc:
+        raise RecordRejected(
+            422, _("is out of the range of dates the ledger stores"), "finished_at"
+        ) from exc
     system = record.inventory.system
     values: dict[str, Any] = {
         "record_id": record.record_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -26,6 +26,8 @@ LifecycleKind = Literal[
 ]
 BeneficiaryCategory = Literal["family", "job_seeker", "student", "association", "school"]
 
+# Largest id a 64-bit database column holds (SQLite and PostgreSQL alike).
+MAX_ID = 2**63 - 1
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # A pseudonymous reference is a short code (FAM-2024-017), never a name, e-mail or address:
 # no spaces, no "@", at most 32 characters.
@@ -36,6 +38,18 @@ _PERSONAL_DATA = re.compile(
     r"|\b\d{1,4}\s*(?:bis|ter)?,?\s+(?:rue|avenue|av\.|bd|boulevard|chemin|impasse|allée|place|route|street|road|lane)\b",
     re.IGNORECASE,
 )
+
+
+def in_range(value: datetime | None) -> datetime | None:
+    """A time the database can store in UTC (a far date with an offset may overflow)."""
+    if value is None:
+        return None
+    try:
+        if value.tzinfo is not None:
+            value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(_("is out of the range of dates the ledger stores")) from exc
+    return value
 
 
 class Strict(BaseModel):
@@ -101,9 +115,11 @@ class HeartbeatIn(Strict):
     station: str | None = Field(default=None, max_length=64)
     state: str = Field(default="", max_length=64)
     step: str = Field(default="", max_length=200)
-    progress: float | None = Field(default=None, ge=0, le=1)
-    rate: float | None = Field(default=None, ge=0, description="bytes per second")
-    eta_s: float | None = Field(default=None, ge=0)
+    progress: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    rate: float | None = Field(
+        default=None, ge=0, le=1e15, allow_inf_nan=False, description="bytes per second"
+    )
+    eta_s: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
     operator: str = Field(default="", max_length=100)
     asset_tag: str = Field(default="", max_length=100)
     queued: int = Field(default=0, ge=0, le=10_000_000, description="records waiting in the outbox")
@@ -227,7 +243,7 @@ class LotOut(BaseModel):
 class EventIn(Strict):
     """A step in a machine's life. Name the machine by one identifier."""
 
-    asset_id: int | None = Field(default=None, ge=1)
+    asset_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     asset_tag: str = Field(default="", max_length=100)
     serial: str = Field(default="", max_length=200)
     uuid: str = Field(default="", max_length=64)
@@ -242,6 +258,11 @@ class EventIn(Strict):
         max_length=32,
     )
     note: str = Field(default="", max_length=500)
+
+    @field_validator("at")
+    @classmethod
+    def _representable(cls, value: datetime | None) -> datetime | None:
+        return in_range(value)
 
     @field_validator("beneficiary_ref")
     @classmethod
