@@ -325,3 +325,38 @@ async def test_a_refused_disk_stops_at_the_plan_and_never_skips_the_wipe(
         await keys(pilot, "enter")  # plan again: refused again, still no way around the wipe
         assert isinstance(app.screen, ErrorModal)
         assert app.wf.state.wipes == []
+
+
+@pytest.mark.anyio
+@pytest.mark.device
+async def test_stop_during_the_wipe_aborts_it_and_a_new_run_needs_two_keys(
+    make_loop: Any, agent_home: Path
+) -> None:
+    from textual.widgets import Button
+
+    from bench_agent.tui.screens import ConfirmDestructive
+
+    big = str(make_loop(4 << 30))  # sparse: long enough to be stopped half-way
+    app = bench_app([big], operator=OperatorProfile(name="en", language="en"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await keys(pilot, "enter", "enter", "enter")
+        for _ in range(5):
+            await keys(pilot, "right", "enter")
+        await keys(pilot, "enter", "right", "enter", "enter")  # keep; open the confirmation
+        await pilot.press("right", "enter")  # confirmed: the wipe starts
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.busy == "wipe":
+                break
+        assert focused_id(pilot) == "act-stop"
+        await pilot.press("enter")  # Stop
+        await settle(pilot)
+        assert app.wf.step is Step.WIPE and app.wf.state.wipe_state == "aborted"
+        assert [w.status for w in app.wf.state.wipes] == ["aborted"]
+        assert app.wf.state.certificates == []
+        assert [b.id for b in app.screen.query(Button)] == ["act-again"]
+        await keys(pilot, "enter")
+        assert isinstance(app.screen, ConfirmDestructive)  # a new run is confirmed again
+        await keys(pilot, "escape")
+        assert app.wf.state.wipe_state == "aborted"
