@@ -24,11 +24,11 @@ from bench_agent.sanitize.pattern import Pattern
 from bench_agent.sanitize.sampling import SamplePlan
 
 MiB = 1 << 20
-DEFAULT_CHUNK = 8 * MiB
+DEFAULT_CHUNK = 4 * MiB
 CAREFUL_PIECE = 64 * 1024
-PARALLEL_PIECE = 2 * MiB  # largest read of one verification worker
-SAMPLE_WORKERS = 8  # reads in flight for sampled verification
-WRITE_DEPTH = 2  # chunks being generated/written at once
+PARALLEL_PIECE = 1 * MiB  # largest read of one verification worker
+SAMPLE_WORKERS = 16  # reads in flight for sampled verification (latency-bound, small reads)
+WRITE_DEPTH = 3  # chunks being generated/written at once (queue depth)
 CHECKPOINT_BYTES = 256 * MiB
 CHECKPOINT_SECONDS = 5.0
 DEFAULT_MAX_BAD_BYTES = 64 * MiB
@@ -325,20 +325,22 @@ class DeviceIO:
             readable = self._careful(offset, length, self._pread_all, view, outcome.phase,
                                      outcome.bad_ranges)
         outcome.bytes_done += length
-        if pattern is None or expect is None:
+        if pattern is None:
             return bytes(view)
-        # Fast path (no pattern to generate): the common zero wipe.
         whole = readable == [(offset, length)]
-        if whole and pattern.kind == "zero" and bytes(view) == pattern.zeros(length):
-            return b""
-        expected_view = expect.view
-        pattern.fill(expected_view, offset, length)
-        if readable == [(offset, length)]:
-            if bytes(view) == bytes(expected_view[:length]):
-                return b""
-            pieces = [(offset, length)]
+        expected: bytes | memoryview
+        if pattern.kind == "zero":
+            # Nothing to generate for the common zero wipe.
+            expected = pattern.zeros(length)
         else:
-            pieces = readable
+            if expect is None:
+                raise ValueError("a pseudo-random pattern needs a buffer to regenerate it into")
+            pattern.fill(expect.view, offset, length)
+            expected = expect.view[:length]
+        if whole and bytes(view) == bytes(expected):
+            return b""
+        pieces = readable
+        expected_view = memoryview(expected)
         # Locate the differing sectors (rare path).
         for piece_offset, piece_len in pieces:
             rel = piece_offset - offset
@@ -402,8 +404,10 @@ class DeviceIO:
         if workers <= 1 or len(pieces) < 4 * workers:
             results = [work(pieces, self.buf, self.expect if pattern is not None else None)]
         else:
+            # Zeros are compared without generating them: no second buffer needed.
+            needs_expect = pattern is not None and pattern.kind != "zero"
             buffers = [(AlignedBuffer(piece_cap + PAGE_SIZE),
-                        AlignedBuffer(piece_cap + PAGE_SIZE) if pattern is not None else None)
+                        AlignedBuffer(piece_cap + PAGE_SIZE) if needs_expect else None)
                        for _ in range(workers)]
             results = []
             try:

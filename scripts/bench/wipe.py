@@ -6,7 +6,8 @@ loop uses ``--direct-io=on`` so writes reach that disk) or on tmpfs (``--backing
 engines' own overhead, no disk). Each round runs, in turn:
 
 - ours: ``plan_wipes`` + ``run_wipes`` with ``zero`` and NIST ``sample`` verification (guard,
-  journal, exclusive O_DIRECT open, 16 MiB writes, fdatasync, then the sampled read-back);
+  journal, exclusive O_DIRECT open, 4 MiB writes three in flight, fdatasync, then the sampled
+  read-back, 16 reads in flight);
   the write pass time gives our throughput, the verify pass time the verification overhead;
 - ``dd if=/dev/zero of=DEV bs=4M count=N oflag=direct`` (the baseline);
 - ``nwipe --autonuke --nogui --method=zero --verify=off --noblank DEV``.
