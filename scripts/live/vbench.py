@@ -56,6 +56,7 @@ class Machine:
     sound: str = ""  # ac97 | hda
     profile: str = "virtual-bench"  # scripts/live/virtual-bench.toml, or a profile name
     sse2: bool = True
+    brand_string: bool = True  # the CPU reports cpu_model itself (QEMU's model-id)
     # The expected sound card name as ALSA reports it.
     sound_name: str = ""
 
@@ -95,7 +96,9 @@ MACHINES: dict[str, Machine] = {
         qemu="qemu-system-i386",
         machine="pc",
         cpu="pentium3",
-        cpu_model="Intel(R) Pentium(R) III CPU family 1133MHz",
+        # No brand string in a Pentium III's CPUID: Linux names it from family and model.
+        cpu_model="Pentium III (Katmai)",
+        brand_string=False,
         memory_mib=256,
         drives=(Drive("ide", 64, "P3OLDDISK01", "IC35L040AVER07-0"),),
         optical_model="CD-ROM CDU5211",
@@ -204,7 +207,7 @@ def qemu_command(
 ) -> list[str]:
     cmd = [
         machine.qemu, "-M", machine.machine, "-accel", "tcg",
-        "-cpu", f"{machine.cpu},model-id={machine.cpu_model}",
+        "-cpu", f"{machine.cpu},model-id={machine.cpu_model}" if machine.brand_string else machine.cpu,
         "-smp", "1", "-m", str(machine.memory_mib),
         "-nic", "none", "-display", "none", "-vga", "std", "-no-reboot",
         "-monitor", "none", "-serial", f"file:{serial_log}",
@@ -316,7 +319,7 @@ def run_machine(
     append = (
         "console=ttyS0,115200 quiet bench.root=9p:live bench.io=9p:benchio "
         f"bench.mode=unattended bench.lang=en bench.net=0 bench.profile={profile} "
-        f"bench.asset={asset} bench.lot={lot} bench.image=test-master {extra_append}"
+        f"bench.asset={asset} bench.lot={lot} {extra_append}"
     ).strip()
     cmd = qemu_command(machine, pxe, io_dir, disks, serial_log, append)
     (workdir / "qemu-command.txt").write_text(" ".join(cmd) + "\n")

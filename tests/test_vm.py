@@ -1,0 +1,192 @@
+"""The live bench on emulated PCs (QEMU, TCG): the whole machine cycle, the CPU preflight and the
+boot of the image a workshop writes to its sticks.
+
+The live roots are built once per session with scripts/build-live (i686 in the foreground;
+amd64 in the background meanwhile, for the 64-bit machine and the UEFI boot); its caches make a
+second run quick. Each machine has no network card: the signed record and the certificates
+leave through a 9p share and are synced to a real ledger on 127.0.0.1, where they are checked.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import require_root, require_tool
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts" / "live"))
+
+import vbench  # noqa: E402
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow]
+
+BUILD_TOOLS = (
+    "debootstrap",
+    "mksquashfs",
+    "grub-mkrescue",
+    "xorriso",
+    "mkfs.vfat",
+    "mcopy",
+    "cpio",
+)
+
+
+class _Background:
+    """scripts/build-live for one architecture, running while other tests use the first one."""
+
+    def __init__(self, arch: str) -> None:
+        self.arch = arch
+        self.out = vbench.live_dir(arch)
+        self.log = ROOT / "build" / f"build-live-{arch}.log"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.log, "w")  # noqa: SIM115 - closed in result()
+        self.process = subprocess.Popen(
+            [str(ROOT / "scripts" / "build-live"), "--arch", arch, "--out", str(self.out)],
+            stdout=self.handle, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def result(self) -> Path:
+        code = self.process.wait()
+        self.handle.close()
+        assert code == 0, (
+            f"scripts/build-live --arch {self.arch} failed:\n{self.log.read_text()[-3000:]}"
+        )
+        return self.out
+
+
+@pytest.fixture(scope="session")
+def live_builds() -> Iterator[dict[str, Any]]:
+    require_root()
+    for tool in (*BUILD_TOOLS, "qemu-system-i386", "qemu-system-x86_64"):
+        require_tool(tool)
+    amd64 = _Background("amd64")
+    try:
+        i686 = vbench.build_live("i686")
+        yield {"i686": i686, "amd64": amd64}
+    finally:
+        if amd64.process.poll() is None:
+            amd64.process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_i686(live_builds: dict[str, Any]) -> Path:
+    path: Path = live_builds["i686"]
+    return path
+
+
+@pytest.fixture(scope="session")
+def live_amd64(live_builds: dict[str, Any]) -> Path:
+    return live_builds["amd64"].result()  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from bench_agent.workflow.demo import local_ledger
+
+    with local_ledger(tmp_path_factory.mktemp("vm-ledger"), station="vm-tests") as running:
+        yield running
+
+
+def _station_token(ledger: Any, station: str) -> str:
+    from bench_agent.workflow.demo import _ledger_cli
+
+    out = _ledger_cli(ledger.db_url, "station", "add", station)
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    return lines[1]
+
+
+def _cycle(name: str, live: Path, ledger: Any, tmp_path: Path) -> vbench.RunResult:
+    machine = vbench.MACHINES[name]
+    token = _station_token(ledger, f"vbench-{name}")
+    result = vbench.run_machine(
+        machine, tmp_path / name, live, ledger_url=ledger.url, token=token, timeout_s=600
+    )
+    problems = vbench.check_cycle(
+        result, ledger, tmp_path / name / "io" / "station" / "station.key"
+    )
+    assert not problems, "\n".join(problems) + f"\n--- serial tail:\n{result.serial_text[-3000:]}"
+    return result
+
+
+def test_old_pc_full_cycle(live_i686: Path, ledger: Any, tmp_path: Path) -> None:
+    """Pentium 4 class, 512 MB, IDE disk + CD-ROM, AC'97: inventory, verdict, overwrite with
+    verification, test master written and read back, signed record and certificate in the
+    ledger, donor data gone from the disk."""
+    result = _cycle("old", live_i686, ledger, tmp_path)
+    assert result.exit_code == 0
+    record = result.record
+    assert record["inventory"]["cpu"]["arch"] == "i686"
+    assert [w["method"] for w in record["wipes"]] == ["zero"]
+    assert record["image"]["device"] == "/dev/sda"
+    assert record["image"]["image"] == "test-master-i686"  # chosen by the bench: a 32-bit CPU
+
+
+def test_modern_pc_full_cycle(live_amd64: Path, ledger: Any, tmp_path: Path) -> None:
+    """64-bit laptop, 2 GB, NVMe + SATA, HD audio, booted from the amd64 build: the NVMe drive
+    is purged by Format NVM with secure erase, the SATA drive cleared by overwrite."""
+    result = _cycle("modern", live_amd64, ledger, tmp_path)
+    assert result.exit_code == 0
+    record = result.record
+    assert record["inventory"]["cpu"]["is_64bit"] is True
+    methods = {w["serial"]: w["method"] for w in record["wipes"]}
+    assert methods["S4EWNX0R100001"].startswith("nvme-format")
+    assert methods["WXB1MODERN02"] == "zero"
+    assert record["image"]["image"] == "test-master"  # the amd64 master for a 64-bit CPU
+
+
+def test_pentium3_without_sse2_gets_the_wipe_only_path(live_i686: Path, tmp_path: Path) -> None:
+    """No SSE2: tty1 explains, the bench app is never started (no 'Illegal instruction'), and
+    the operator's two keys wipe the disk with nwipe."""
+    machine = vbench.MACHINES["pentium3"]
+    with vbench.start_app_mode(machine, tmp_path / "p3", live_i686) as session:
+        shown = session.wait_screen(("cannot run the bench",), timeout_s=240)
+        assert shown.seconds_to_screen is not None, session.text()[-3000:]
+        screen = shown.last_screen
+        assert "Processor: Pentium III (Katmai) (no sse2)." in screen
+        assert "IC35L040AVER07-0" in screen  # the disk on offer
+        assert shown.screenshot is not None and shown.screenshot.stat().st_size > 0
+        session.keys("w")
+        asked = session.wait_screen(("Press Y to confirm",), timeout_s=60)
+        assert asked.seconds_to_screen is not None, asked.last_screen
+        session.keys("y")
+        done = session.wait_screen(("nwipe finished",), timeout_s=240)
+        assert done.seconds_to_screen is not None, done.last_screen
+        text = session.text()
+    assert "Illegal instruction" not in text
+    assert "the bench app starts (" not in text  # the session never launched it
+    disk = next((tmp_path / "p3").glob("disk0-*.img"))
+    assert vbench.marker_offsets(disk) == []
+
+
+def test_live_stick_boots_bios_to_the_bench_app(live_i686: Path, tmp_path: Path) -> None:
+    """The i686 hybrid image as a USB stick on a BIOS PC: GRUB, the kernel, the root found on
+    the stick, the bench app's first screen on tty1 (copied to the serial port; PNG kept)."""
+    image = live_i686 / "bench-live-i686.iso"
+    booted = vbench.boot_image(
+        image, tmp_path / "bios", params=("bench.lang=en", "bench.station=usb-bios")
+    )
+    assert booted.seconds_to_screen is not None, booted.serial_log.read_text(errors="replace")[
+        -3000:
+    ]
+    assert "usb-bios" in booted.last_screen  # the SMBIOS settings reached the app
+    assert booted.screenshot is not None and booted.screenshot.stat().st_size > 1000
+    assert "Illegal instruction" not in booted.serial_log.read_text(errors="replace")
+
+
+def test_live_stick_boots_uefi_amd64_to_the_bench_app(live_amd64: Path, tmp_path: Path) -> None:
+    """The amd64 hybrid image as a USB stick on a UEFI PC (OVMF)."""
+    image = live_amd64 / "bench-live-amd64.iso"
+    booted = vbench.boot_image(
+        image, tmp_path / "uefi", uefi=True, params=("bench.lang=en", "bench.station=usb-uefi")
+    )
+    assert booted.seconds_to_screen is not None, booted.serial_log.read_text(errors="replace")[
+        -3000:
+    ]
+    assert "usb-uefi" in booted.last_screen
+    assert booted.screenshot is not None and booted.screenshot.stat().st_size > 1000
