@@ -205,3 +205,44 @@ def test_screen(
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+@pytest.mark.parametrize("screen", ["inventory", "verdict"])
+def test_small_terminal_offers_more(
+    snap_compare: Callable[..., bool], agent_home: Path, screen: str
+) -> None:
+    # 80x25: a Pentium 4's text console. What does not fit is reached with a "More" button.
+    app = make_app(agent_home, screen, "fr", "bench-contrast-dark")
+    assert snap_compare(app, terminal_size=(80, 25))
+
+
+@pytest.mark.anyio
+async def test_more_pages_through_the_body_with_the_bench_keys(agent_home: Path) -> None:
+    from textual.containers import VerticalScroll
+
+    app = make_app(agent_home, "inventory", "en", "bench-contrast-dark")
+    async with app.run_test(size=(80, 25)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        body = app.screen.query_one("#body", VerticalScroll)
+        assert body.max_scroll_y > 0 and app.screen.query("#act-more")
+        while app.screen.focused.id != "act-more":  # type: ignore[union-attr]
+            await pilot.press("right")
+        # (A button ignores presses during its 0.2 s "pressed" flash: pause between them.)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert body.scroll_y > 0
+        for _ in range(10):
+            if body.scroll_y >= body.max_scroll_y:
+                break
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+        assert body.scroll_y == body.max_scroll_y
+        await pilot.press("enter")  # past the end: back to the top
+        await pilot.pause(0.3)
+        assert body.scroll_y == 0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -108,8 +108,28 @@ class StepScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.focus_primary()
+        self.call_after_refresh(self.offer_more)
         if self.autostart:
             self.start()
+
+    def offer_more(self) -> None:
+        """A "More" button when the body does not fit (small screens, large tiles): the
+        four-key and scan operators can page through it; nothing is out of reach."""
+        try:
+            body = self.query_one("#body", VerticalScroll)
+            actions = self.query_one("#actions", Horizontal)
+        except Exception:  # recomposing
+            return
+        if body.max_scroll_y > 0 and not self.query("#act-more"):
+            actions.mount(Button(_("▼ More"), id="act-more", classes="action"), before=0)
+
+    def page_body(self) -> None:
+        body = self.query_one("#body", VerticalScroll)
+        if body.scroll_y >= body.max_scroll_y:
+            target = 0.0  # past the end: back to the top
+        else:
+            target = min(body.scroll_y + max(1, body.size.height - 1), body.max_scroll_y)
+        body.scroll_to(y=target, animate=False, immediate=True)
 
     def start(self) -> None:
         """Start the step's automatic work, if any."""
@@ -129,6 +149,7 @@ class StepScreen(Screen[None]):
         async def redo() -> None:
             await self.recompose()
             self.focus_primary()
+            self.call_after_refresh(self.offer_more)
             if start:
                 self.start()
 
@@ -136,6 +157,11 @@ class StepScreen(Screen[None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         button_id = event.button.id or ""
+        if button_id == "act-more":  # reading never waits for the bench
+            event.stop()
+            event.prevent_default()
+            self.page_body()
+            return
         if button_id.startswith("act-") and not self.bench.busy:
             event.stop()
             self.act(button_id.removeprefix("act-"))
