@@ -121,7 +121,15 @@ class StepScreen(Screen[None]):
         except Exception:  # recomposing
             return
         if body.max_scroll_y > 0 and not self.query("#act-more"):
-            actions.mount(Button(_("▼ More"), id="act-more", classes="action"), before=0)
+            # Beside the main action, on the inner side: the other buttons keep their places.
+            more = Button(_("▼ More"), id="act-more", classes="action")
+            primary = self.query(".action.-primary")
+            if not primary:
+                actions.mount(more)
+            elif self.bench.operator.layout.handed == "left":
+                actions.mount(more, after=primary.first())
+            else:
+                actions.mount(more, before=primary.first())
 
     def page_body(self) -> None:
         body = self.query_one("#body", VerticalScroll)
