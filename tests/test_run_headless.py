@@ -107,3 +107,24 @@ def test_a_wipe_killed_mid_way_is_rerun_from_scratch_and_recorded(
     assert record["interruptions"][0]["step"] == "wipe"
     # Only the completed wipes have certificates.
     assert len(record["certificates"]) == 2
+
+
+def test_an_image_killed_mid_way_is_rewritten_and_recorded(
+    bench_disks: list[str],  # noqa: F811 - fixture
+    agent_home: Path,
+) -> None:
+    start_run_and_kill_mid_wipe(agent_home, bench_disks, "--asset", "CRASH-3", step="image")
+    state = journal_state(agent_home)
+    assert state is not None and state["step"] == "image" and state["image_state"] == "running"
+    assert state["wipe_state"] == "done"  # the finished wipe is not redone
+
+    code, result = run_json(
+        "--unattended", "--profile", "pentium4", "--evidence", str(EVIDENCE),
+        "--disks", *bench_disks,
+    )  # fmt: skip
+    assert code == 3, result
+    assert [(i["step"], i["action"]) for i in result["interruptions"]] == [
+        ("image", "rerun_from_scratch")
+    ]
+    assert result["image"]["status"] == "success"
+    assert len(result["wipes"]) == 2

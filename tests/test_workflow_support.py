@@ -128,8 +128,11 @@ def journal_state(home: Path) -> dict[str, Any] | None:
         return None
 
 
-def start_run_and_kill_mid_wipe(home: Path, disks: list[str], *args: str) -> None:
-    """Start ``bench-agent run --unattended`` and kill -9 it once the wipe has begun."""
+def start_run_and_kill_mid_wipe(
+    home: Path, disks: list[str], *args: str, step: str = "wipe"
+) -> None:
+    """Start ``bench-agent run --unattended`` and kill -9 it once the wipe (or the image,
+    with ``step="image"``) has begun."""
     proc = subprocess.Popen(
         [str(BIN / "bench-agent"), "--lang", "en", "run", "--unattended", "--profile", "pentium4",
          "--evidence", str(EVIDENCE), "--disks", *disks, *args],
@@ -141,13 +144,13 @@ def start_run_and_kill_mid_wipe(home: Path, disks: list[str], *args: str) -> Non
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             state = journal_state(home)
-            if state and state.get("wipe_state") == "running":
+            if state and state.get(f"{step}_state") == "running":
                 break
             if proc.poll() is not None:
-                raise AssertionError(f"the run ended (exit {proc.returncode}) before the wipe")
+                raise AssertionError(f"the run ended (exit {proc.returncode}) before the {step}")
             time.sleep(0.005)
         else:
-            raise AssertionError("the wipe never started")
+            raise AssertionError(f"the {step} never started")
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
