@@ -144,11 +144,21 @@ def run_headless(
         )
     printer = _ProgressPrinter(say)
     unattended = wf.state.unattended
+    raw_ask = ask
+
+    def answer(question: str) -> str:
+        try:
+            return raw_ask(question)
+        except EOFError as exc:
+            raise InputError(
+                _("No answer to '{question}': the input is closed.", question=question.strip()),
+                _("Run with --unattended for automation, or answer on a terminal."),
+            ) from exc
 
     def yes(question: str) -> bool:
         if unattended:
             return True
-        return ask(question + " ").strip().lower() in ("y", "yes", "o", "oui")
+        return answer(question + " ").strip().lower() in ("y", "yes", "o", "oui")
 
     while True:
         if wf.state.pending_interruption:
@@ -164,7 +174,9 @@ def run_headless(
                 )
         step = wf.step
         if step is Step.OPERATOR:
-            name = settings.operator or ("unattended" if unattended else ask(_("Operator:") + " "))
+            name = settings.operator or (
+                "unattended" if unattended else answer(_("Operator:") + " ")
+            )
             wf.login(name)
         elif step is Step.INTAKE:
             wf.intake(options.asset, options.lot)
@@ -193,12 +205,12 @@ def run_headless(
                 if unattended:
                     status, note = "not_done", _("unattended run")
                 else:
-                    answer = ask(
+                    reply = answer(
                         _("Guided check '{check}': pass, fail or n/a? [p/f/n]", check=check.id)
                         + " "
                     )
                     status = {"p": "pass", "f": "fail", "n": "not_applicable"}.get(
-                        answer.strip().lower()[:1], "not_done"
+                        reply.strip().lower()[:1], "not_done"
                     )
                     note = ""
                 wf.record_guided(check.id, status, note)
