@@ -28,6 +28,13 @@ from bench_agent.workflow.state import MachineState, SkippedDevice, Step, WipeTa
 from tests.conftest import FIXTURES
 
 EVIDENCE = FIXTURES / "evidence" / "pentium4-desktop"
+
+
+@pytest.fixture(autouse=True)
+def no_animations(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
+
+
 FIXED = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 SIZE = (120, 40)
 

@@ -218,9 +218,14 @@ class IntakeScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         yield Label(_("Asset tag (barcode reader, or Enter alone for a new tag)"))
-        yield Input(id="asset", placeholder=_("scan or type"))
+        # A steady cursor: blinking distracts, and nothing on the bench moves by itself.
+        asset = Input(id="asset", placeholder=_("scan or type"))
+        asset.cursor_blink = False
+        yield asset
         yield Label(_("Donor lot (optional)"))
-        yield Input(id="lot", placeholder=_("e.g. LOT-2026-014"))
+        lot = Input(id="lot", placeholder=_("e.g. LOT-2026-014"))
+        lot.cursor_blink = False
+        yield lot
 
     def actions(self) -> list[Action]:
         return [("generate", _("New tag and continue"), True), ("continue", _("Continue"), False)]
