@@ -35,6 +35,16 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
         running.store.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    running = start_ledger(request.param, tmp_path)
+    try:
+        yield running
+    finally:
+        running.server.stop()
+        running.store.dispose()
+
+
 def queue_records(count: int, start: int = 0) -> list[str]:
     settings = load_settings()
     return [
@@ -88,7 +98,8 @@ def test_enroll_cli_publishes_the_key_and_checks_the_station(ledger: Ledger) -> 
     assert published == public_key_text(load_private_key(settings.key_path).public_key())
 
 
-def test_outage_1000_records_are_all_stored_exactly_once(ledger: Ledger) -> None:
+def test_outage_1000_records_are_all_stored_exactly_once(any_ledger: Ledger) -> None:
+    ledger = any_ledger
     enroll(ledger.url, ledger.tokens["bench-1"])
     ledger.server.stop()
     ids = queue_records(1000)
