@@ -35,6 +35,16 @@ STATUS_WORDS: dict[str, tuple[str, str]] = {
 }
 
 
+PHASE_WORDS: dict[str, str] = {
+    "write": N_("writing"),
+    "verify": N_("verifying"),
+    "pre-read": N_("reading first"),
+    "firmware": N_("drive's own erase"),
+    "grow": N_("fitting to the disk"),
+    "done": N_("finished"),
+}
+
+
 def status_text(status: str) -> str:
     symbol, word = STATUS_WORDS.get(status, ("?", status.upper()))
     return f"{symbol} {_(word)}"
@@ -154,11 +164,15 @@ class JobProgress(Vertical):
 
     def show(self, event: ProgressEvent) -> None:
         self.query_one(ProgressBar).update(progress=round(event.fraction * 100, 1))
+        phase = _(PHASE_WORDS[event.phase]) if event.phase in PHASE_WORDS else event.phase
+        if event.total < 4096:  # counted in steps, not bytes (grow, done): say what it does
+            self.query_one(".job-detail", Label).update(f"{phase} · {event.message}".rstrip(" ·"))
+            return
         rate = human_bytes(int(event.rate)) + "/s" if event.rate else "–"
         self.query_one(".job-detail", Label).update(
             _(
                 "{phase} · {done} of {total} · {rate} · {eta} left",
-                phase=event.phase,
+                phase=phase,
                 done=human_bytes(event.done),
                 total=human_bytes(event.total),
                 rate=rate,
