@@ -91,3 +91,33 @@ def test_refused_device_exit_code_and_french(make_loop: LoopFactory) -> None:
     result = cli("--lang", "fr", "wipe", str(dev), "--profile", "test-bench", "--yes")
     assert result.returncode == 5
     assert result.stderr.startswith("erreur : ") and "lecture seule" in result.stderr
+
+
+def test_progress_bars_on_a_terminal_and_plain_lines_otherwise() -> None:
+    import io
+
+    from bench_agent.cli.wipe_cmd import ProgressDisplay
+    from bench_agent.progress import ProgressEvent
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    bars = ProgressDisplay(["sdb", "sdc"], stream=screen)
+    bars(ProgressEvent("sdb", "write", 50, 100, rate=100e6, eta_s=65))
+    bars(ProgressEvent("sdc", "verify", 100, 100))
+    text = screen.getvalue()
+    assert "\x1b[2K" in text and "\x1b[2F" in text  # two lines redrawn in place
+    assert "[###############...............]  50.0% 100.0 MB/s ETA 1:05" in text
+    assert "sdc" in text and "100.0%" in text
+
+    plain = io.StringIO()
+    lines = ProgressDisplay(["sdb"], stream=plain)
+    for done in range(0, 101, 10):
+        lines(ProgressEvent("sdb", "write", done, 100))
+    lines(ProgressEvent("sdb", "verify", 5, 10))
+    out = plain.getvalue().splitlines()
+    assert "\x1b" not in plain.getvalue()
+    assert 2 <= len(out) <= 4  # throttled: first, last and the phase change
+    assert out[-1].split()[:2] == ["sdb", "verify"]
