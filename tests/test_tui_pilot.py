@@ -246,7 +246,7 @@ async def test_full_cycle_with_two_switches_in_scan_mode(
 async def test_bounce_filter_counts_a_repeated_key_once(agent_home: Path) -> None:
     from bench_agent.tui.app import BenchApp
 
-    shaky = OperatorProfile(name="shaky", language="en", bounce_ms=400)
+    shaky = OperatorProfile(name="shaky", language="en", bounce_ms=1000)
     app = BenchApp(load_settings(station="bench-1"), operator=shaky, poll_ledger=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -255,7 +255,7 @@ async def test_bounce_filter_counts_a_repeated_key_once(agent_home: Path) -> Non
         await pilot.press("right", "right")  # a tremor: the same key twice at once
         await pilot.pause()
         assert focused_id(pilot) == buttons[(start + 1) % len(buttons)]
-        await pilot.pause(0.45)  # a deliberate second press, after the window
+        await pilot.pause(1.1)  # a deliberate second press, after the window
         await pilot.press("right")
         await pilot.pause()
         assert focused_id(pilot) == buttons[(start + 2) % len(buttons)]
