@@ -166,3 +166,19 @@ def test_cli_verify_cert_exit_codes(issued: tuple, tmp_path: Path) -> None:  # t
     assert bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
     wrong_key = base64.b64encode(bytes(32)).decode()
     assert run(str(pdf_path), "--public-key", wrong_key).returncode != 0
+
+
+def test_certificate_issued_by_our_engine_on_qemu_nvme_verifies() -> None:
+    """Issued inside QEMU by the i686 live image after a real NVMe Format (see
+    fixtures/nvme/SOURCES.md): a PDF made on a 32-bit guest re-renders identically here."""
+    from tests.conftest import FIXTURES
+
+    pdf = FIXTURES / "nvme" / "qemu72-nvme-format.cert.pdf"
+    cert = verify_certificate(pdf)
+    assert cert["_pdf_check"] == "identical"
+    assert cert["media"]["serial"] == "NVME-DONOR-3"
+    assert cert["sanitization"]["method"] == "nvme-format-user-data"
+    assert cert["sanitization"]["level"] == "purge" and cert["sanitization"]["status"] == "erased"
+    assert "0 still hold their original content" in cert["verification"]["detail"]
+    assert verify_certificate(FIXTURES / "nvme" / "qemu72-nvme-format.cert.json")[
+        "certificate_id"] == cert["certificate_id"]

@@ -149,7 +149,10 @@ def _print_plan(plan: WipePlan) -> None:
     for note in plan.notes:
         print("  - " + note)
     for option in plan.options:
-        if option.reason and option.method != plan.method:
+        # Only what this drive could do but will not (frozen, not allowed...), not the other
+        # kinds of drive's methods.
+        if option.reason and option.method != plan.method and option.reason not in (
+                "not this kind of drive", "behind a USB bridge"):
             print("    " + _("{method}: {reason}", method=option.method, reason=option.reason))
 
 

@@ -159,7 +159,8 @@ class DiskWipe:
     def _run(self) -> WipeReport:
         plan = self.plan
         dev = check_target(plan.device, plan.policy())
-        if dev.serial != plan.serial or dev.size != plan.size_bytes:
+        # The same disk as planned (lsblk may not know a serial the drive itself reported).
+        if (dev.serial and dev.serial != plan.serial) or dev.size != plan.size_bytes:
             return self._fail("the disk changed since the plan was made (serial or size)")
         pattern_kind = plan.method if plan.method in ("zero", "random") else (plan.fallback or "zero")
         seed = bytes.fromhex(plan.seed) if plan.seed else None

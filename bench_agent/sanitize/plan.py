@@ -249,6 +249,8 @@ def plan_one(
     hidden = HiddenAreas(note="not an ATA drive: no HPA/DCO")
     estimates: dict[str, float] = {}
     path = dev.path or "/dev/" + dev.kernel_name
+    # Without udev (the live image, old kernels) lsblk may not know the serial; the drive does.
+    model, serial = dev.model, dev.serial
     if dev.type == "loop":
         notes.append("loop device: no drive firmware to ask")
     elif dev.tran == "usb":
@@ -261,6 +263,7 @@ def plan_one(
             notes.append("nvme id-ctrl gave no answer: firmware methods unavailable")
         else:
             detection["nvme"] = dataclasses.asdict(caps)
+            model, serial = model or caps.model, serial or caps.serial
             support.update(_nvme_support(caps))
             others = [n for n in nvme.active_namespaces(dev.kernel_name)
                       if n != dev.kernel_name]
@@ -275,6 +278,7 @@ def plan_one(
             hidden = HiddenAreas(note="no ATA identify data: HPA/DCO not checked")
         else:
             detection["ata"] = dataclasses.asdict(caps_ata)
+            model, serial = model or caps_ata.model, serial or caps_ata.serial
             support.update(_ata_support(caps_ata))
             sec = caps_ata.security
             if sec.erase_minutes:
@@ -301,9 +305,10 @@ def plan_one(
     return WipePlan(
         device=path,
         kname=dev.kernel_name,
-        model=dev.model,
-        vendor=dev.vendor,
-        serial=dev.serial,
+        model=model,
+        # SATA disks all say "ATA" here: that is the transport, not the manufacturer.
+        vendor="" if dev.vendor.strip().upper() == "ATA" else dev.vendor,
+        serial=serial,
         size_bytes=dev.size,
         logical_sector=dev.log_sec,
         physical_sector=dev.phy_sec,
