@@ -57,6 +57,7 @@ class Machine:
     profile: str = "virtual-bench"  # scripts/live/virtual-bench.toml, or a profile name
     sse2: bool = True
     brand_string: bool = True  # the CPU reports cpu_model itself (QEMU's model-id)
+    arch: str = "i686"  # which live build it boots: a 64-bit PC gets the amd64 bench
     # The expected sound card name as ALSA reports it.
     sound_name: str = ""
 
@@ -89,6 +90,7 @@ MACHINES: dict[str, Machine] = {
         ),
         sound="hda",
         sound_name="HDA Intel",
+        arch="amd64",
     ),
     "pentium3": Machine(
         name="pentium3",
