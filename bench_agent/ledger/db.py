@@ -63,10 +63,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL + NORMAL: a commit survives an application crash; only an OS crash may lose the
     # last transactions (the agent's outbox still holds those records and resends them).
     cursor.execute("PRAGMA synchronous=NORMAL")
-    # Checkpoints (which fsync the database file) run in the background checkpointer, not
-    # inside a request's commit; a commit checkpoints itself only past 40 MB of WAL (a
-    # backstop), and the last connection to close checkpoints everything.
-    cursor.execute("PRAGMA wal_autocheckpoint=10000")
+    # The background checkpointer (Store.start_checkpointer) copies the WAL into the database
+    # file and fsyncs it off the request path; the commit that passes 1000 WAL pages then
+    # finds nothing left to copy and the next transaction rewinds the WAL.
+    cursor.execute("PRAGMA wal_autocheckpoint=1000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -186,8 +186,8 @@ class Store:
         self.check_connection()
         upgrade(self.engine)
 
-    def start_checkpointer(self, interval_s: float = 1.0) -> None:
-        """SQLite: copy the WAL into the database file every second, off the request path."""
+    def start_checkpointer(self, interval_s: float = 0.5) -> None:
+        """SQLite: copy the WAL into the database file twice a second, off the request path."""
         if not self.is_sqlite or self._checkpointer is not None:
             return
         stop = threading.Event()
