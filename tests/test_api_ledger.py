@@ -11,7 +11,14 @@ import httpx
 import pytest
 
 from bench_agent.signing import generate_key, sign_document
-from tests.test_ledger_support import Ledger, make_record, publish_key, signed, start_ledger
+from tests.test_ledger_support import (
+    Ledger,
+    make_record,
+    publish_key,
+    signed,
+    start_ledger,
+    wait_for,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -173,9 +180,14 @@ def test_heartbeats_show_on_the_station_list(ledger: Ledger) -> None:
     )
     assert httpx.get(ledger.api("/stations")).status_code == 401
     assert httpx.get(ledger.api("/stations"), headers=ledger.station_headers()).status_code == 403
-    stations = {
-        s["name"]: s for s in httpx.get(ledger.api("/stations"), headers=ledger.supervisor).json()
-    }
+
+    # The ledger answers within 25 ms even if its disk stalls; the state is stored right after.
+    def listed() -> dict[str, Any]:
+        rows = httpx.get(ledger.api("/stations"), headers=ledger.supervisor).json()
+        return {s["name"]: s for s in rows}
+
+    wait_for(lambda: listed()["bench-1"]["heartbeat"] is not None, timeout=10)
+    stations = listed()
     assert stations["bench-1"]["online"] is True and stations["bench-2"]["online"] is False
     beat = stations["bench-1"]["heartbeat"]
     assert beat["progress"] == 0.42 and beat["asset_tag"] == "AT-7" and beat["queued"] == 3

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -206,9 +207,14 @@ def test_submit_record_delivers_in_the_background_and_heartbeats_arrive(ledger: 
         }
     )
     assert time.monotonic() - started < 2
-    stations = {
-        s["name"]: s for s in httpx.get(ledger.api("/stations"), headers=ledger.supervisor).json()
-    }
+
+    # The ledger answers within 25 ms even if its disk stalls; the state is stored right after.
+    def listed() -> dict[str, Any]:
+        rows = httpx.get(ledger.api("/stations"), headers=ledger.supervisor).json()
+        return {s["name"]: s for s in rows}
+
+    wait_for(lambda: listed()["bench-1"]["heartbeat"] is not None, timeout=10)
+    stations = listed()
     beat = stations["bench-1"]["heartbeat"]
     assert beat["step"] == "wipe" and beat["progress"] == 0.25 and beat["queued"] == 0
     assert beat["body"]["extra"] == {"custom": 1}

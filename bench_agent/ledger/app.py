@@ -3,7 +3,8 @@
 ``app.state.store`` is the :class:`~bench_agent.ledger.db.Store`; ``app.state.images_dir`` the
 folder of image files served to benches; ``app.state.max_record_bytes`` the body limit of
 ``POST /api/v1/records``; ``app.state.writer`` the queue that group-commits records and
-heartbeats (:mod:`bench_agent.ledger.writer`). Routes find them through ``request.app.state``.
+heartbeats, ``app.state.heartbeats`` the coalescing buffer of the latest heartbeats
+(:mod:`bench_agent.ledger.writer`). Routes find them through ``request.app.state``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bench_agent import __version__
 from bench_agent.errors import BenchError
 from bench_agent.ledger.db import Store, ledger_home
-from bench_agent.ledger.writer import WriteQueue
+from bench_agent.ledger.ingest import write_heartbeat
+from bench_agent.ledger.writer import HeartbeatBuffer, WriteQueue
 from bench_agent.models.record import BenchRecord
 
 
@@ -47,6 +49,7 @@ def create_app(
     app.state.images_dir = images_dir or default_images_dir()
     app.state.max_record_bytes = max_record_bytes or DEFAULT_MAX_RECORD_BYTES
     app.state.writer = WriteQueue(store)
+    app.state.heartbeats = HeartbeatBuffer(app.state.writer, write_heartbeat)
     store.start_checkpointer()
     app.include_router(router)
 

@@ -98,3 +98,37 @@ class WriteQueue:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+
+
+class HeartbeatBuffer:
+    """The latest heartbeat of each station, waiting for the writer (coalesced).
+
+    A heartbeat is a station's current state, not a record: when the disk stalls, newer states
+    replace older ones still waiting instead of queueing behind them, and the station gets its
+    answer without waiting for the stall to end (see ``HEARTBEAT_WAIT_S`` in the API).
+    """
+
+    def __init__(
+        self, writer: WriteQueue, write: Callable[[Connection, int, dict[str, Any]], None]
+    ):
+        self.writer = writer
+        self._write = write
+        self._lock = threading.Lock()
+        self._pending: dict[int, dict[str, Any]] = {}
+        self._flush: Future[Any] | None = None
+
+    def put(self, station_id: int, values: dict[str, Any]) -> Future[Any]:
+        """Queue the state; the future resolves when a commit has stored it (or a newer one)."""
+        with self._lock:
+            self._pending[station_id] = values
+            if self._flush is None:
+                self._flush = self.writer.submit(self._write_pending)
+            return self._flush
+
+    def _write_pending(self, conn: Connection) -> int:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._flush = None
+        for station_id, values in pending.items():
+            self._write(conn, station_id, values)
+        return len(pending)
