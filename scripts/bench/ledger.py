@@ -264,7 +264,8 @@ def measure(db_url: str, label: str, args: argparse.Namespace) -> dict[str, floa
     print(f"[{label}] preparing {per_station * RECORD_STATIONS} signed records…", flush=True)
     prepared = prepare(db_url, per_station)
     port = free_port()
-    env = {**os.environ, "BENCH_LEDGER_HOME": tempfile.mkdtemp(prefix="bench-ledger-home-")}
+    home = tempfile.mkdtemp(prefix="bench-ledger-home-")
+    env = {**os.environ, "BENCH_LEDGER_HOME": home}
     server = subprocess.Popen(
         [
             sys.executable,
@@ -326,6 +327,7 @@ def measure(db_url: str, label: str, args: argparse.Namespace) -> dict[str, floa
     finally:
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
     result = {
         "health_per_s": statistics.median(health_rates),
         "records_per_s": statistics.median(record_rates),
