@@ -291,7 +291,11 @@ def run_security_erase(
         # The erase did not happen (a successful erase clears the password): unlock/disable.
         out.log.append(run(["hdparm", "--user-master", "u", "--security-disable", password,
                             device], mask=password))
-        out.detail = "SECURITY ERASE UNIT did not complete: the password is still set"
+        still = parse_hdparm_identify(run(["hdparm", "-I", device]).stdout).security
+        out.detail = "SECURITY ERASE UNIT did not complete"
+        if still.enabled or still.locked:
+            # The operator needs it to unlock the drive by hand; it protects nothing now.
+            out.detail += f"; the drive still has the temporary user password '{password}'"
         return out
     out.success = True
     out.detail = "SECURITY ERASE UNIT completed: security disabled again by the drive"

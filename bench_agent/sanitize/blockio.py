@@ -224,12 +224,14 @@ class DeviceIO:
         offset = last_sync = start
         last_sync_t = t0
         constant = pattern.kind == "zero"
-        buffers = [self.buf] + [AlignedBuffer(self.chunk + PAGE_SIZE)
-                                for _ in range(self.write_depth - 1)]
         if constant:
-            for buf in buffers:
-                pattern.fill(buf.view, 0, self.chunk)
+            # A write only reads its buffer: every write in flight shares the one zero buffer
+            # (a small working set that stays in the CPU cache).
+            pattern.fill(self.buf.view, 0, self.chunk)
+            buffers = [self.buf] * self.write_depth
         else:
+            buffers = [self.buf] + [AlignedBuffer(self.chunk + PAGE_SIZE)
+                                    for _ in range(self.write_depth - 1)]
             pattern.fill(self.buf.view, 0, self.chunk)  # allocates its scratch before threads
 
         def write_chunk(
@@ -290,8 +292,9 @@ class DeviceIO:
                             checkpoint(offset)
                         last_sync, last_sync_t = offset, now
         finally:
-            for buf in buffers[1:]:
-                buf.close()
+            for buf in buffers:
+                if buf is not self.buf:
+                    buf.close()
         if cancel.is_set() and offset < self.size and not outcome.fatal:
             outcome.aborted = True
         if not outcome.fatal:

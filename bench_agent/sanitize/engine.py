@@ -150,6 +150,8 @@ class DiskWipe:
             return self._fail(exc.message)
         except OSError as exc:
             return self._fail(f"{self.plan.device}: {exc.strerror or exc}")
+        except Exception as exc:  # a bug must end as "failed", never as a success
+            return self._fail(f"internal error: {exc!r}")
         finally:
             self.report.finished_at = datetime.now(UTC)
             if self.entry is not None:
