@@ -248,14 +248,14 @@ def qemu_command(
     return cmd
 
 
-def seed_station(io_dir: Path, ledger_url: str, token: str, station: str) -> Path:
-    """Enrol a station home on the host (key pair + ledger settings); the guest copies it in."""
+def seed_station(io_dir: Path, ledger_url: str, token: str) -> Path:
+    """Enrol a station home on the host (key pair + ledger settings); the guest copies it in.
+    The station's name comes with its token."""
     home = io_dir / "station"
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, BENCH_AGENT_HOME=str(home))
     done = subprocess.run(
-        [_tool("bench-agent"), "--lang", "en", "enroll", "--ledger", ledger_url,
-         "--token", token, "--station", station],
+        [_tool("bench-agent"), "--lang", "en", "enroll", "--ledger", ledger_url, "--token", token],
         capture_output=True, text=True, env=env, check=False, timeout=120,
     )  # fmt: skip
     if done.returncode != 0:
@@ -263,7 +263,7 @@ def seed_station(io_dir: Path, ledger_url: str, token: str, station: str) -> Pat
     return home
 
 
-def copy_images(io_dir: Path, arches: tuple[str, ...] = ("i686", "amd64")) -> Path:
+def copy_images(io_dir: Path) -> Path:
     """The test master's catalogue for the guest (built with scripts/build-test-master)."""
     sys.path.insert(0, str(ROOT))
     from bench_agent.workflow.demo import ensure_test_master
@@ -305,7 +305,7 @@ def run_machine(
     io_dir = workdir / "io"
     io_dir.mkdir(parents=True)
     if station_seed and ledger_url:
-        seed_station(io_dir, ledger_url, token, f"vbench-{machine.name}")
+        seed_station(io_dir, ledger_url, token)
     if machine.sse2:
         copy_images(io_dir)
     (io_dir / "profiles").mkdir()
