@@ -237,6 +237,10 @@ def test_assets_history_lots_and_lifecycle_events(ledger: Ledger, keys: dict[str
         ledger.api("/lots/ACME-2026-01"), json={"note": "40 towers"}, headers=ledger.admin
     )
     assert patched.json()["note"] == "40 towers" and patched.json()["donor"] == "ACME SA"
+    from sqlalchemy import text
+
+    with ledger.store.engine.connect() as conn:
+        assert conn.execute(text("SELECT updated_by FROM lots")).scalar_one() == "user:alice"
     assert [
         x["code"] for x in httpx.get(ledger.api("/lots"), headers=ledger.supervisor).json()
     ] == ["ACME-2026-01"]

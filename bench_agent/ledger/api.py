@@ -767,7 +767,7 @@ def get_lot(request: Request, code: str, _user: SupervisorPrincipal) -> LotOut:
 @router.patch(
     "/lots/{code}", response_model=LotOut, tags=["lots"], responses=responses(401, 403, 404)
 )
-def patch_lot(request: Request, code: str, body: LotPatch, _admin: AdminPrincipal) -> LotOut:
+def patch_lot(request: Request, code: str, body: LotPatch, admin: AdminPrincipal) -> LotOut:
     with store_of(request).write() as session:
         row = session.scalar(select(Lot).where(Lot.code == code))
         if row is None:
@@ -776,6 +776,8 @@ def patch_lot(request: Request, code: str, body: LotPatch, _admin: AdminPrincipa
             setattr(row, field, getattr(body, field) if getattr(body, field) is not None else "")
         if "received_on" in body.model_fields_set:
             row.received_on = body.received_on
+        row.updated_at = utcnow()
+        row.updated_by = admin.actor
         session.flush()
         return _lot_out(row)
 

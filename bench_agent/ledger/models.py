@@ -16,7 +16,8 @@ Tables (all times are UTC; ``*_by`` columns say who wrote the row: ``station:NAM
 - ``heartbeats``       the LATEST state of each station (one row per station, replaced at each
                        heartbeat): ``state``, ``step``, ``progress`` (0..1), ``rate``, ``eta_s``,
                        ``operator``, ``asset_tag``, ``queued``, ``received_at``, ``body`` (JSON).
-- ``lots``             donor lots: ``code`` (unique), ``donor``, ``received_on``, ``note``.
+- ``lots``             donor lots: ``code`` (unique), ``donor``, ``received_on``, ``note``,
+                       ``updated_at``/``updated_by`` (last change).
 - ``assets``           one physical machine, identified by ``asset_tag``, DMI ``uuid`` or
                        ``serial`` (looked up in that order); ``lot``, ``first_seen_at``,
                        ``last_seen_at``.
@@ -173,6 +174,8 @@ class Lot(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100), default="")
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    updated_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
 
 class Asset(Base):
