@@ -155,6 +155,16 @@ def test_too_large_records_get_413(ledger: Ledger, keys: dict[str, Any]) -> None
     assert streamed.status_code == 413
     small = signed(make_record(n=6), keys["bench-1"])
     assert post(ledger, small).status_code == 201
+    # Every other API body is small: 1 MiB at most, declared or streamed.
+    huge = {"state": "x", "message": "y" * (2 * 1024 * 1024)}
+    beat = httpx.post(ledger.api("/heartbeats"), json=huge, headers=ledger.station_headers())
+    assert beat.status_code == 413
+    streamed_event = httpx.post(
+        ledger.api("/events"),
+        content=(b"x" * 65536 for _ in range(40)),
+        headers={**ledger.supervisor, "Content-Type": "application/json"},
+    )
+    assert streamed_event.status_code == 413
 
 
 def test_heartbeats_show_on_the_station_list(ledger: Ledger) -> None:

@@ -9,6 +9,7 @@ heartbeats, ``app.state.heartbeats`` the coalescing buffer of the latest heartbe
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,69 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bench_agent import __version__
 from bench_agent.errors import BenchError
+from bench_agent.i18n import _
 from bench_agent.ledger.db import Store, ledger_home
 from bench_agent.ledger.ingest import write_heartbeat
 from bench_agent.ledger.writer import HeartbeatBuffer, WriteQueue
 from bench_agent.models.record import BenchRecord
+
+OTHER_BODY_LIMIT = 1024 * 1024  # every API body but a record is small
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for an API body over 1 MiB (records have their own, larger limit).
+
+    Checks ``Content-Length`` first, then counts a streamed (chunked) body as it arrives.
+    """
+
+    def __init__(self, app: Any, limit: int = OTHER_BODY_LIMIT) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith("/api/") or path == "/api/v1/records":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._reject(send)
+                return
+        # Small bodies only: read the whole body first, then hand it to the app.
+        messages: list[Any] = []
+        received = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                await self._reject(send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Any:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, send: Any) -> None:
+        body = json.dumps(
+            {"detail": _("The body is larger than {limit} bytes.", limit=self.limit)}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
 
 def default_images_dir() -> Path:
@@ -52,6 +112,7 @@ def create_app(
     app.state.heartbeats = HeartbeatBuffer(app.state.writer, write_heartbeat)
     store.start_checkpointer()
     app.include_router(router)
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
