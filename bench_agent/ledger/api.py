@@ -130,7 +130,6 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 router = APIRouter(prefix="/api/v1")
-Store_ = Store
 
 
 def store_of(request: Request) -> Store:
