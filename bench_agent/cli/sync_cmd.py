@@ -70,9 +70,10 @@ def _print_report(report: Any) -> None:
 def run_sync(args: argparse.Namespace) -> int:
     from bench_agent.config import load_settings
     from bench_agent.sync.outbox import Outbox
-    from bench_agent.sync.sender import Sender
+    from bench_agent.sync.sender import Sender, require_enrolled
 
     settings = load_settings()
+    require_enrolled(settings)
     with Outbox(settings.outbox_path) as outbox:
         sender = Sender(settings, outbox)
         try:
