@@ -159,6 +159,8 @@ def run_serve(args: argparse.Namespace) -> int:
                 port=args.port,
                 log_level="warning",
                 access_log=False,
+                # Open dashboard streams must not hold a stop for their whole lifetime.
+                timeout_graceful_shutdown=5,
             )
         else:
             app = create_app(
@@ -170,7 +172,14 @@ def run_serve(args: argparse.Namespace) -> int:
             # (long pauses show as heartbeat latency).
             gc.collect()
             gc.freeze()
-            uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+            uvicorn.run(
+                app,
+                host=args.host,
+                port=args.port,
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=5,
+            )
     except OSError as exc:
         raise BenchError(
             _("Cannot listen on {host}:{port}: {error}", host=args.host, port=args.port, error=exc),
