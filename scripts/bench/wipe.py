@@ -14,8 +14,10 @@ engines' own overhead, no disk). Each round runs, in turn:
 
 Medians over ``--rounds`` (default 3). Run as root: python scripts/bench/wipe.py
 Last line: speed_ratio=<ours/dd, median of the per-round ratios> nwipe_ratio=<ours/nwipe> verify_overhead=<sample verify time /
-write time> ours_MBps=… dd_MBps=… nwipe_MBps=… (targets: speed_ratio ≥ 0.95, verify_overhead ≤
-0.12).
+write time> ours_MBps=… dd_MBps=… nwipe_MBps=… ours_random_MBps=… dd_read_MBps=… verify_floor=…
+(targets: speed_ratio ≥ 0.95, verify_overhead ≤ 0.12). ``verify_floor`` = 10 % of the disk read
+at dd's sequential O_DIRECT read speed ÷ our write time: the least any sampled verification
+can cost on this device (loop devices here read slower than they write).
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ def run_dd(dev: str, size: int) -> float:
     t0 = time.monotonic()
     subprocess.run(["dd", "if=/dev/zero", f"of={dev}", "bs=4M", f"count={size // (4 * MiB)}",
                     "oflag=direct", "status=none"], check=True)
+    return time.monotonic() - t0
+
+
+def run_dd_read(dev: str, size: int) -> float:
+    """Sequential read of the whole device (O_DIRECT): the fastest any read-back can go."""
+    t0 = time.monotonic()
+    subprocess.run(["dd", f"if={dev}", "of=/dev/null", "bs=4M", f"count={size // (4 * MiB)}",
+                    "iflag=direct", "status=none"], check=True)
     return time.monotonic() - t0
 
 
@@ -101,6 +111,7 @@ def main() -> None:
     ours_v: list[float] = []
     ours_random_w: list[float] = []
     dd_t: list[float] = []
+    read_t: list[float] = []
     nwipe_t: list[float] = []
     try:
         run_ours(dev, "zero")  # warm-up: imports, key creation
@@ -110,6 +121,7 @@ def main() -> None:
             ours_w.append(write_s)
             ours_v.append(verify_s)
             ours_random_w.append(run_ours(dev, "random")[0])
+            read_t.append(run_dd_read(dev, size))
             if not args.no_nwipe:
                 nwipe_t.append(run_nwipe(dev, work))
             print(f"round {round_no}: dd {size / dd_t[-1] / 1e6:.0f} MB/s, ours {size / write_s / 1e6:.0f}"
@@ -128,12 +140,17 @@ def main() -> None:
     random_mbps = size / statistics.median(ours_random_w) / 1e6
     overhead = statistics.median(v / w for v, w in zip(ours_v, ours_w, strict=True))
     nwipe_mbps = size / statistics.median(nwipe_t) / 1e6 if nwipe_t else 0.0
+    read_mbps = size / statistics.median(read_t) / 1e6
+    # Reading 10 % at the device's best sequential read speed, relative to our write time:
+    # no sampled verification can cost less than this on this device.
+    floor = 0.10 * ours_mbps / read_mbps
     nwipe_ratio = f"{ours_mbps / nwipe_mbps:.2f}" if nwipe_mbps else "nan"
     print(f"device: {args.size_mib} MiB loop, backing {args.backing} ({base}), "
           f"{args.rounds} rounds, medians")
     print(f"speed_ratio={paired:.2f} nwipe_ratio={nwipe_ratio} "
           f"verify_overhead={overhead:.3f} ours_MBps={ours_mbps:.0f} dd_MBps={dd_mbps:.0f} "
           f"nwipe_MBps={nwipe_mbps:.0f} ours_random_MBps={random_mbps:.0f} "
+          f"dd_read_MBps={read_mbps:.0f} verify_floor={floor:.3f} "
           f"baseline=dd backing={args.backing}")
 
 
