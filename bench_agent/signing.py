@@ -24,6 +24,18 @@ from bench_agent.i18n import _
 ALGORITHM = "ed25519"
 
 
+def strict_b64decode(text: str) -> bytes:
+    """Decode base64 that must be in canonical form.
+
+    Plain decoding ignores the unused low bits of the last character, so two different strings
+    would carry one signature; a changed byte of a signed document must always fail.
+    """
+    raw = base64.b64decode(text, validate=True)
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise ValueError("non-canonical base64")
+    return raw
+
+
 def canonical_json(document: Any) -> bytes:
     return json.dumps(
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
@@ -75,7 +87,7 @@ def public_key_from_text(text: str) -> Ed25519PublicKey:
             if not isinstance(key, Ed25519PublicKey):
                 raise ValueError("not Ed25519")
             return key
-        return Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
+        return Ed25519PublicKey.from_public_bytes(strict_b64decode(text))
     except ValueError as exc:
         raise InputError(
             _("The public key is not a valid Ed25519 key: {error}", error=exc),
@@ -118,6 +130,12 @@ def verify_document(document: dict[str, Any], public_key: Ed25519PublicKey | Non
         )
     body = {k: v for k, v in document.items() if k != "signature"}
     embedded = public_key_from_text(str(block.get("public_key", "")))
+    # The signature block itself is not signed: every field of it must match what is checked.
+    if set(block) != {"algorithm", "key_id", "public_key", "value"} or block.get(
+        "key_id"
+    ) != key_id(embedded):
+        raise BenchError(_("The signature block was altered (key id or fields)."),
+                         _("Ask the workshop for the original document."))
     key = public_key or embedded
     if public_key is not None and public_key_text(public_key) != public_key_text(embedded):
         raise BenchError(
@@ -125,7 +143,7 @@ def verify_document(document: dict[str, Any], public_key: Ed25519PublicKey | Non
             _("Check which station issued it and use that station's public key."),
         )
     try:
-        key.verify(base64.b64decode(str(block.get("value", ""))), canonical_json(body))
+        key.verify(strict_b64decode(str(block.get("value", ""))), canonical_json(body))
     except (InvalidSignature, ValueError) as exc:
         raise BenchError(
             _("The signature does not match: the document was altered."),
