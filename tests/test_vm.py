@@ -101,11 +101,19 @@ def _station_token(ledger: Any, station: str) -> str:
     return lines[1]
 
 
-def _cycle(name: str, live: Path, ledger: Any, tmp_path: Path) -> vbench.RunResult:
+def _cycle(
+    name: str, live: Path, ledger: Any, tmp_path: Path, pxe_cpio: bool = False
+) -> vbench.RunResult:
     machine = vbench.MACHINES[name]
     token = _station_token(ledger, f"vbench-{name}")
     result = vbench.run_machine(
-        machine, tmp_path / name, live, ledger_url=ledger.url, token=token, timeout_s=600
+        machine,
+        tmp_path / name,
+        live,
+        ledger_url=ledger.url,
+        token=token,
+        timeout_s=600,
+        pxe_cpio=pxe_cpio,
     )
     problems = vbench.check_cycle(
         result, ledger, tmp_path / name / "io" / "station" / "station.key"
@@ -115,10 +123,12 @@ def _cycle(name: str, live: Path, ledger: Any, tmp_path: Path) -> vbench.RunResu
 
 
 def test_old_pc_full_cycle(live_i686: Path, ledger: Any, tmp_path: Path) -> None:
-    """Pentium 4 class, 512 MB, IDE disk + CD-ROM, AC'97: inventory, verdict, overwrite with
+    """Pentium 4 class, 512 MB, IDE disk + CD-ROM, AC'97, booted as PXE boots it (vmlinuz,
+    initrd.img then live.cpio: the root in RAM): inventory, verdict, overwrite with
     verification, test master written and read back, signed record and certificate in the
     ledger, donor data gone from the disk."""
-    result = _cycle("old", live_i686, ledger, tmp_path)
+    result = _cycle("old", live_i686, ledger, tmp_path, pxe_cpio=True)
+    assert "root found on ram" in result.serial_text
     assert result.exit_code == 0
     record = result.record
     assert record["inventory"]["cpu"]["arch"] == "i686"

@@ -294,8 +294,14 @@ def run_machine(
     lot: str = "VBENCH-LOT",
     timeout_s: float = 900,
     extra_append: str = "",
+    pxe_cpio: bool = False,
 ) -> RunResult:
-    """Boot one machine unattended and collect what it left in the io share."""
+    """Boot one machine unattended and collect what it left in the io share.
+
+    The root comes over the read-only 9p share, or with ``pxe_cpio`` as PXE delivers it:
+    ``live.cpio`` after ``initrd.img`` (concatenated, as a boot loader hands several initrds
+    to the kernel), unpacked into RAM.
+    """
     pxe = live / "pxe"
     for name in ("vmlinuz", "initrd.img", "filesystem.squashfs", "bench-live.id"):
         if not (pxe / name).exists():
@@ -324,17 +330,31 @@ def run_machine(
         f"bench.asset={asset} bench.lot={lot} {extra_append}"
     ).strip()
     cmd = qemu_command(machine, pxe, io_dir, disks, serial_log, append)
+    if pxe_cpio:
+        combined = workdir / "initrd+live.cpio"
+        with open(combined, "wb") as out:
+            for part in ("initrd.img", "live.cpio"):
+                with open(pxe / part, "rb") as source:
+                    shutil.copyfileobj(source, out, 1 << 20)
+        cmd[cmd.index(str(pxe / "initrd.img"))] = str(combined)
+        append = append.replace("bench.root=9p:live ", "")
+        cmd[cmd.index("-append") + 1] = append
     (workdir / "qemu-command.txt").write_text(" ".join(cmd) + "\n")
     start = time.monotonic()
     timed_out = False
     with open(workdir / "qemu-stderr.log", "wb") as err:
         process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            process.kill()
-            process.wait()
+        # Wait for the power-off; give up at the timeout, or at once if the boot fell back to
+        # the initramfs' rescue shell (nothing more will happen).
+        while process.poll() is None:
+            time.sleep(1)
+            rescued = serial_log.exists() and "A shell follows" in serial_log.read_text(
+                errors="replace"
+            )
+            if rescued or time.monotonic() - start > timeout_s:
+                timed_out = True
+                process.kill()
+                process.wait()
     wall = time.monotonic() - start
     result = RunResult(machine, workdir, None, wall, serial_log, timed_out=timed_out)
     out = io_dir / "result"
