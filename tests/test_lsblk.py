@@ -36,3 +36,11 @@ def test_garbage_names_the_source() -> None:
     with pytest.raises(InputError) as err:
         parse_lsblk("{not json", source="bundle/lsblk.json")
     assert "bundle/lsblk.json" in err.value.message
+
+
+def test_floppy_drive_is_never_a_disk_to_wipe() -> None:
+    """QEMU's -M pc (and many real old PCs) show fd0 as a removable 4 KiB 'disk'."""
+    from bench_agent.devices.guard import is_floppy
+
+    assert is_floppy("fd0") and is_floppy("fd1")
+    assert not is_floppy("sda") and not is_floppy("fd") and not is_floppy("nvme0n1")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,6 +43,11 @@ WHOLE_DISK_TYPES = frozenset({"disk", "loop"})
 SWAP = "[SWAP]"  # lsblk's mount point for swap
 # RAM-backed block devices are never a donated disk.
 RAM_DEVICE_PREFIXES = ("zram", "ram")
+
+
+def is_floppy(kernel_name: str) -> bool:
+    """Floppy drives (fd0...) show up as removable disks; they are never a donated disk."""
+    return re.fullmatch(r"fd\d+", kernel_name) is not None
 
 
 @dataclass(frozen=True)
@@ -250,6 +256,13 @@ def _assess(
             path,
             "not-whole-disk",
             _("{device} is a RAM-backed device, not a disk.", device=path),
+            _("Give a disk such as /dev/sdb; list them with 'bench-agent disks'."),
+        )
+    if is_floppy(kname):
+        return _refuse(
+            path,
+            "not-whole-disk",
+            _("{device} is a floppy drive, not a disk.", device=path),
             _("Give a disk such as /dev/sdb; list them with 'bench-agent disks'."),
         )
     if dev.type not in WHOLE_DISK_TYPES:

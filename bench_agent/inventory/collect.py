@@ -188,6 +188,7 @@ def _udev_props(source: Source, majmin: str) -> dict[str, str]:
 def collect_block(
     source: Source, smart: bool
 ) -> tuple[list[Disk], list[OpticalDrive]]:
+    from bench_agent.devices.guard import is_floppy
     from bench_agent.devices.lsblk import parse_lsblk
     from bench_agent.errors import BenchError
 
@@ -243,7 +244,8 @@ def collect_block(
                 # Not HOTPLUG: AHCI boards flag internal SATA ports as hot-pluggable.
                 removable=dev.rm,
                 read_only=dev.ro,
-                kind=dev.type,
+                # Floppy drives are listed as disks by lsblk; they are never the PC's disk.
+                kind="floppy" if is_floppy(name) else dev.type,
                 mountpoints=sorted(set(dev.all_mountpoints())),
             )
             if is_junk_identifier(disk.serial):

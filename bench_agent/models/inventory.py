@@ -118,7 +118,7 @@ class Disk(Model):
     health_reasons: list[str] = Field(default_factory=list)  # in English
     # Same reasons in every language, for records read later ({"en": [...], "fr": [...]}).
     health_reasons_i18n: dict[str, list[str]] = Field(default_factory=dict)
-    kind: str = "disk"  # lsblk TYPE: disk, loop, rom...
+    kind: str = "disk"  # lsblk TYPE: disk, loop, rom..., or "floppy"
     bridge: str = ""  # USB/SATA bridge model when the drive sits behind one
     mountpoints: list[str] = Field(default_factory=list)
 
