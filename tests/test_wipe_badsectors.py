@@ -1,21 +1,18 @@
 """Bad sectors: the wipe skips and reports them, and never calls the disk plain ``erased``.
 
 The errors are real kernel I/O errors from the loop driver: over a FUSE file that fails inside
-the bad ranges here (no device-mapper in this kernel), and over the nwipe-style dm
-``linear + error`` table where device-mapper exists.
+the bad ranges here (no device-mapper in this kernel); the nwipe-style dm ``linear + error``
+table runs in a QEMU guest (tests/test_vm_dm.py).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from bench_agent.sanitize import CertificateContext, plan_wipes, run_wipes
 from bench_agent.sanitize.plan import WipePlan
-from tests.conftest import LoopFactory
 from tests.test_wipe_faultyfs import FaultyFactory, faulty_loop  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.device
@@ -72,41 +69,4 @@ def test_too_many_bad_sectors_fail_the_disk(
     assert cert is None
 
 
-def dm_available() -> bool:
-    if not Path("/dev/mapper/control").exists():
-        return False
-    return subprocess.run(["dmsetup", "version"], capture_output=True).returncode == 0
-
-
-@pytest.mark.skipif(not dm_available(), reason="device-mapper is not available in this kernel "
-                    "(the FUSE-backed faulty disk above covers bad sectors here)")
-def test_dm_error_target(make_loop: LoopFactory, tmp_path: Path) -> None:
-    lower = make_loop(16 * MiB, fill="random")
-    sectors = 16 * MiB // 512
-    name = f"benchbad{os.getpid()}"
-    table = (f"0 10240 linear {lower} 0\n10240 8 error\n"
-             f"10248 {sectors - 10248} linear {lower} 10248\n")
-    subprocess.run(["dmsetup", "create", name], input=table, text=True, check=True)
-    try:
-        # A dm device is not a whole disk for the guard; the engine is driven directly here.
-        from bench_agent.sanitize.plan import WipePlan as Plan
-
-        plan = Plan(device=f"/dev/mapper/{name}", kname=name, size_bytes=16 * MiB,
-                    method="zero", level="clear", verify="full")
-        from bench_agent.devices.guard import open_exclusive
-        from bench_agent.sanitize.blockio import DeviceIO
-        from bench_agent.sanitize.pattern import Pattern
-
-        fd, direct = open_exclusive(plan.device, write=True)
-        try:
-            io = DeviceIO(fd, 16 * MiB, 512, direct=direct)
-            import threading
-
-            write = io.write_pass(Pattern("zero"), job=name, progress=lambda e: None,
-                                  cancel=threading.Event())
-            io.close()
-        finally:
-            os.close(fd)
-        assert covered(write.bad_ranges, 10240 * 512, 8 * 512)
-    finally:
-        subprocess.run(["dmsetup", "remove", name], check=True)
+# The dm linear + error table over a loop device: tests/test_vm_dm.py, in a QEMU guest.
