@@ -12,6 +12,9 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+# The QEMU tests' session fixtures (live roots built once for every vm module).
+pytest_plugins = ["tests.vm_support"]
+
 
 @pytest.fixture(autouse=True)
 def agent_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

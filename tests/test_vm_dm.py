@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_vm import live_builds, live_i686, vbench  # noqa: F401 (fixtures)
+from tests.vm_support import vbench
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
@@ -117,7 +117,7 @@ def _show(step: dict[str, Any]) -> str:
            f"{step.get('stderr', '')[-2000:]}"
 
 
-def test_dm_targets_in_a_guest(live_i686: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_dm_targets_in_a_guest(live_i686: Path, tmp_path: Path) -> None:
     """(a) a loop device under a dm linear target is refused (has-holders) and keeps its data;
     the dm device itself is not a whole disk. (b) over a linear + error + linear table the
     wipe ends erased_with_exceptions or failed with the error range reported, never erased."""
