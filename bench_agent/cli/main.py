@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import traceback
 from collections.abc import Sequence
 
 from bench_agent import __version__
-from bench_agent.errors import EXIT_USAGE, BenchError
-from bench_agent.i18n import _, set_language
+from bench_agent.cli.runner import apply_language_option, run_command
+from bench_agent.errors import EXIT_USAGE
+from bench_agent.i18n import _
 
 # One line per command group; a group adds itself here.
 COMMAND_MODULES: list[str] = [
@@ -44,11 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    # Language first, so that --help is translated too.
-    if "--lang" in args_list:
-        index = args_list.index("--lang")
-        if index + 1 < len(args_list):
-            set_language(args_list[index + 1])
+    apply_language_option(args_list)
     parser = build_parser()
     args = parser.parse_args(args_list)
     if args.command is None:
@@ -58,19 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             parser.print_help()
             return EXIT_USAGE
-    try:
-        code: int = args.func(args)
-        return code
-    except BenchError as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(_("error: {message}", message=exc.message), file=sys.stderr)
-        if exc.hint:
-            print(_("hint: {hint}", hint=exc.hint), file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(_("interrupted"), file=sys.stderr)
-        return 130
+    return run_command(args)
 
 
 if __name__ == "__main__":

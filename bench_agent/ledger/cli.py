@@ -15,13 +15,13 @@ import importlib
 import os
 import socket
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
 from bench_agent import __version__
+from bench_agent.cli.runner import apply_language_option, run_command
 from bench_agent.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, BenchError, InputError
-from bench_agent.i18n import _, set_language
+from bench_agent.i18n import _
 
 # One line per command group; a group adds itself here.
 COMMAND_MODULES: list[str] = [
@@ -365,46 +365,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _database_error(exc: Exception) -> BenchError | None:
+    """A database error the commands did not foresee (server gone, disk full): one line."""
+    if not type(exc).__module__.startswith(("sqlalchemy", "psycopg", "sqlite3")):
+        return None
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return BenchError(
+        _("database error: {detail}", detail=detail),
+        _("Check the database URL and that the server runs."),
+        exit_code=EXIT_FAILURE,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if "--lang" in args_list:
-        index = args_list.index("--lang")
-        if index + 1 < len(args_list):
-            set_language(args_list[index + 1])
+    apply_language_option(args_list)
     parser = build_parser()
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    try:
-        code: int = args.func(args)
-        return code
-    except BenchError as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(_("error: {message}", message=exc.message), file=sys.stderr)
-        if exc.hint:
-            print(_("hint: {hint}", hint=exc.hint), file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(_("interrupted"), file=sys.stderr)
-        return 130
-    except Exception as exc:
-        # A database error the commands did not foresee (server gone, disk full): one line.
-        if not type(exc).__module__.startswith(("sqlalchemy", "psycopg", "sqlite3")):
-            raise
-        if args.debug:
-            traceback.print_exc()
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        print(
-            _("error: {message}", message=_("database error: {detail}", detail=detail)),
-            file=sys.stderr,
-        )
-        print(
-            _("hint: {hint}", hint=_("Check the database URL and that the server runs.")),
-            file=sys.stderr,
-        )
-        return EXIT_FAILURE
+    return run_command(args, _database_error)
 
 
 if __name__ == "__main__":
