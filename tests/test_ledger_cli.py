@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -206,3 +207,20 @@ def test_audit_verify_detects_altered_and_deleted_rows(ledger: Ledger, tmp_path:
     sql("DELETE FROM lifecycle_events WHERE id = 1")
     result = tamper("DELETE FROM audit_chain WHERE seq = 4")
     assert result.returncode == 1 and "the last audit entries were deleted" in result.stderr
+
+
+def test_unforeseen_database_error_is_one_line(tmp_path: Path) -> None:
+    """A file that is not a database reaches the shared runner's converter: no traceback."""
+    bad = tmp_path / "bad.db"
+    bad.write_text("not a database at all, just text" * 4)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench_agent.ledger.cli", "--db", f"sqlite:///{bad}",
+         "station", "list"],
+        capture_output=True, text=True, env={**os.environ, "BENCH_LANG": "en"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "error: database error: file is not a database",
+        "hint: Check the database URL and that the server runs.",
+    ]
