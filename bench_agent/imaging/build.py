@@ -519,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             if os.geteuid() != 0:
-                print("note: not root; building anyway (no device is touched)", file=sys.stderr)
+                print(_("note: not root; building anyway (no device is touched)"), file=sys.stderr)
             also = args.also_arch if args.also_arch is not None else ["i686"]
             with tempfile.TemporaryDirectory(prefix="test-master-") as tmp:
                 work = Path(tmp)
@@ -540,9 +540,9 @@ def main(argv: list[str] | None = None) -> int:
                     },
                 )
     except BenchError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(_("error: {message}", message=exc.message), file=sys.stderr)
         if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+            print(_("hint: {hint}", hint=exc.hint), file=sys.stderr)
         return exc.exit_code
     for path in paths:
         print(path)
