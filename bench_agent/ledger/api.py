@@ -367,21 +367,7 @@ async def _prepare(
 
 
 def _summary(row: Record) -> RecordSummary:
-    return RecordSummary(
-        id=row.id,
-        record_id=row.record_id,
-        station=row.station,
-        asset_id=row.asset_id,
-        asset_tag=row.asset_tag,
-        serial=row.serial,
-        uuid=row.uuid,
-        lot=row.lot,
-        operator=row.operator,
-        outcome=row.outcome,
-        training=row.training,
-        finished_at=row.finished_at,
-        created_at=row.created_at,
-    )
+    return RecordSummary.model_validate(row, from_attributes=True)
 
 
 @router.get(
@@ -629,31 +615,11 @@ def publish_station_key(
 
 # ---------------------------------------------------------------------------------- assets
 def _asset_out(row: Asset) -> AssetOut:
-    return AssetOut(
-        id=row.id,
-        asset_tag=row.asset_tag,
-        serial=row.serial,
-        uuid=row.uuid,
-        vendor=row.vendor,
-        product=row.product,
-        lot=row.lot,
-        first_seen_at=row.first_seen_at,
-        last_seen_at=row.last_seen_at,
-    )
+    return AssetOut.model_validate(row, from_attributes=True)
 
 
 def event_out(row: LifecycleEvent) -> EventOut:
-    return EventOut(
-        id=row.id,
-        asset_id=row.asset_id,
-        kind=row.kind,
-        at=row.at,
-        category=row.category,
-        beneficiary_ref=row.beneficiary_ref,
-        note=row.note,
-        created_at=row.created_at,
-        created_by=row.created_by,
-    )
+    return EventOut.model_validate(row, from_attributes=True)
 
 
 @router.get(
@@ -701,14 +667,7 @@ def asset_history(
 
 # ------------------------------------------------------------------------------------ lots
 def _lot_out(row: Lot) -> LotOut:
-    return LotOut(
-        code=row.code,
-        donor=row.donor,
-        received_on=row.received_on,
-        note=row.note,
-        created_at=row.created_at,
-        created_by=row.created_by,
-    )
+    return LotOut.model_validate(row, from_attributes=True)
 
 
 @router.get("/lots", response_model=list[LotOut], tags=["lots"], responses=responses(401, 403))
