@@ -134,8 +134,10 @@ def verify_document(document: dict[str, Any], public_key: Ed25519PublicKey | Non
     if set(block) != {"algorithm", "key_id", "public_key", "value"} or block.get(
         "key_id"
     ) != key_id(embedded):
-        raise BenchError(_("The signature block was altered (key id or fields)."),
-                         _("Ask the workshop for the original document."))
+        raise BenchError(
+            _("The signature block was altered (key id or fields)."),
+            _("Ask the workshop for the original document."),
+        )
     key = public_key or embedded
     if public_key is not None and public_key_text(public_key) != public_key_text(embedded):
         raise BenchError(

@@ -32,22 +32,42 @@ ROOT = Path(__file__).parent.parent
 def make_report() -> WipeReport:
     start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     return WipeReport(
-        device="/dev/sdb", vendor="Seagate", model="ST3250820AS", serial="5QE1ABCD",
-        size_bytes=250_059_350_016, media_type="magnetic (HDD)", method="zero", level="clear",
-        tool="bench-agent", tool_version="0.1.0", verification="sample",
-        verification_result="passed", verification_detail="NIST SP 800-88 sampling",
-        status="erased_with_exceptions", status_detail="1024 bytes in 1 bad range",
-        bytes_written=250_059_350_016, bytes_verified=25_100_000_000,
+        device="/dev/sdb",
+        vendor="Seagate",
+        model="ST3250820AS",
+        serial="5QE1ABCD",
+        size_bytes=250_059_350_016,
+        media_type="magnetic (HDD)",
+        method="zero",
+        level="clear",
+        tool="bench-agent",
+        tool_version="0.1.0",
+        verification="sample",
+        verification_result="passed",
+        verification_detail="NIST SP 800-88 sampling",
+        status="erased_with_exceptions",
+        status_detail="1024 bytes in 1 bad range",
+        bytes_written=250_059_350_016,
+        bytes_verified=25_100_000_000,
         bad_ranges=[BadRange(start_byte=4096, length=1024, phase="write", error="EIO")],
-        hidden_areas=HiddenAreas(checked=True, hpa_present=False, dco_present=False,
-                                 note="no HPA, no DCO"),
-        started_at=start, finished_at=start + timedelta(hours=1), throughput_mbps=70.1,
+        hidden_areas=HiddenAreas(
+            checked=True, hpa_present=False, dco_present=False, note="no HPA, no DCO"
+        ),
+        started_at=start,
+        finished_at=start + timedelta(hours=1),
+        throughput_mbps=70.1,
         extra={"method_description": "single-pass overwrite with zeros (0x00)"},
     )
 
 
-CONTEXT = CertificateContext(operator="Zoé Martin", station="bench-3", location="Besançon",
-                             asset_tag="PC-2026-0042", lot="LOT-ACME-7", destination="reuse")
+CONTEXT = CertificateContext(
+    operator="Zoé Martin",
+    station="bench-3",
+    location="Besançon",
+    asset_tag="PC-2026-0042",
+    lot="LOT-ACME-7",
+    destination="reuse",
+)
 
 
 @pytest.fixture
@@ -60,20 +80,32 @@ def issued(tmp_path: Path) -> tuple[dict, Path, Path, Path]:  # type: ignore[typ
 
 def test_certificate_carries_the_nist_fields(issued: tuple) -> None:  # type: ignore[type-arg]
     cert = issued[0]
-    assert cert["media"] == {"manufacturer": "Seagate", "model": "ST3250820AS",
-                             "serial": "5QE1ABCD", "media_type": "magnetic (HDD)",
-                             "size_bytes": 250_059_350_016, "device": "/dev/sdb"}
+    assert cert["media"] == {
+        "manufacturer": "Seagate",
+        "model": "ST3250820AS",
+        "serial": "5QE1ABCD",
+        "media_type": "magnetic (HDD)",
+        "size_bytes": 250_059_350_016,
+        "device": "/dev/sdb",
+    }
     assert cert["source"] == {"asset_tag": "PC-2026-0042", "lot": "LOT-ACME-7"}
     san = cert["sanitization"]
     assert (san["level"], san["method"], san["tool"], san["tool_version"]) == (
-        "clear", "zero", "bench-agent", "0.1.0")
+        "clear",
+        "zero",
+        "bench-agent",
+        "0.1.0",
+    )
     assert san["duration_s"] == 3600.0 and san["throughput_mbps"] == 70.1
     assert cert["verification"]["method"] == "sample"
     assert cert["verification"]["result"] == "passed"
     assert cert["hidden_areas"]["hpa_present"] is False
     assert cert["bad_blocks"]["count_bytes"] == 1024
     assert (cert["operator"], cert["station"], cert["location"]) == (
-        "Zoé Martin", "bench-3", "Besançon")
+        "Zoé Martin",
+        "bench-3",
+        "Besançon",
+    )
     assert cert["post_sanitization_destination"] == "reuse"
     assert cert["signature"]["algorithm"] == "ed25519"
     assert "sha256=" in qr_payload(cert)
@@ -152,8 +184,12 @@ def test_cli_verify_cert_exit_codes(issued: tuple, tmp_path: Path) -> None:  # t
     pub = str(key_path.with_suffix(".pub"))
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "bench_agent.cli.main", "verify-cert", *args],
-                              cwd=ROOT, capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "bench_agent.cli.main", "verify-cert", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
 
     ok = run(str(pdf_path), "--public-key", pub)
     assert ok.returncode == 0, ok.stderr
@@ -180,5 +216,7 @@ def test_certificate_issued_by_our_engine_on_qemu_nvme_verifies() -> None:
     assert cert["sanitization"]["method"] == "nvme-format-user-data"
     assert cert["sanitization"]["level"] == "purge" and cert["sanitization"]["status"] == "erased"
     assert "0 still hold their original content" in cert["verification"]["detail"]
-    assert verify_certificate(FIXTURES / "nvme" / "qemu72-nvme-format.cert.json")[
-        "certificate_id"] == cert["certificate_id"]
+    assert (
+        verify_certificate(FIXTURES / "nvme" / "qemu72-nvme-format.cert.json")["certificate_id"]
+        == cert["certificate_id"]
+    )

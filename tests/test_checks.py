@@ -43,12 +43,14 @@ def test_ram_pattern_test_is_bounded_and_clean() -> None:
 
 
 def test_mce_lines_in_a_kernel_log() -> None:
-    log = "\n".join([
-        "Linux version 6.1.0-27-686",
-        "mce: [Hardware Error]: Machine check events logged",
-        "EDAC MC0: 1 CE memory read error on CPU_SrcID#0",
-        "e1000: eth0 NIC Link is Up 100 Mbps Full Duplex",
-    ])
+    log = "\n".join(
+        [
+            "Linux version 6.1.0-27-686",
+            "mce: [Hardware Error]: Machine check events logged",
+            "EDAC MC0: 1 CE memory read error on CPU_SrcID#0",
+            "e1000: eth0 NIC Link is Up 100 Mbps Full Duplex",
+        ]
+    )
     assert count_mce_lines(log) == 2
     assert count_mce_lines("") == 0
 
@@ -69,8 +71,7 @@ def test_sensor_readers_over_a_sysfs_tree(tmp_path: Path) -> None:
     write(tmp_path / "devices/system/edac/mc/mc0/ce_count", "2\n")
     write(tmp_path / "devices/system/edac/mc/mc0/ue_count", "0\n")
     root = str(tmp_path)
-    assert read_temperatures(root) == {"coretemp/temp1_input": 54.0,
-                                       "acpitz/thermal_zone0": 47.5}
+    assert read_temperatures(root) == {"coretemp/temp1_input": 54.0, "acpitz/thermal_zone0": 47.5}
     assert read_throttle_count(root) == 4
     assert read_edac_counts(root) == (2, 0)
     empty = tmp_path / "empty"
@@ -97,9 +98,11 @@ def test_quick_auto_checks_on_this_machine() -> None:
 
 
 def test_devices_that_do_not_answer() -> None:
-    ghost = Inventory(source="live",
-                      optical=[OpticalDrive(name="sr97")],
-                      sound=[SoundCard(card=29, name="Ghost AC97")])
+    ghost = Inventory(
+        source="live",
+        optical=[OpticalDrive(name="sr97")],
+        sound=[SoundCard(card=29, name="Ghost AC97")],
+    )
     checks = {c.id: c for c in run_auto_checks(ghost, quick=True, progress=lambda e: None)}
     assert checks["optical.sr97"].status == "fail"
     assert checks["sound.card29"].status == "fail"
@@ -115,14 +118,23 @@ def test_replayed_inventory_skips_the_checks() -> None:
 # --- SMART self-test -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text,remaining", [
-    ("Self-test execution status:      ( 249)\tSelf-test routine in progress...\n"
-     "\t\t\t\t\t90% of test remaining.\n", 90),
-    ("Self-test execution status:      (   0)\tThe previous self-test routine completed\n"
-     "\t\t\t\t\twithout error or no self-test has ever \n", None),
-    ("Self-test status: Short self-test in progress (40% completed)\n", 60),
-    ("Self-test status: No self-test in progress\n", None),
-])
+@pytest.mark.parametrize(
+    "text,remaining",
+    [
+        (
+            "Self-test execution status:      ( 249)\tSelf-test routine in progress...\n"
+            "\t\t\t\t\t90% of test remaining.\n",
+            90,
+        ),
+        (
+            "Self-test execution status:      (   0)\tThe previous self-test routine completed\n"
+            "\t\t\t\t\twithout error or no self-test has ever \n",
+            None,
+        ),
+        ("Self-test status: Short self-test in progress (40% completed)\n", 60),
+        ("Self-test status: No self-test in progress\n", None),
+    ],
+)
 def test_self_test_progress(text: str, remaining: int | None) -> None:
     assert remaining_percent(text) == remaining
 
@@ -148,8 +160,20 @@ def test_check_cli_on_this_machine_under_test_bench() -> None:
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "bench_agent.cli.main", "check", "--profile", "test-bench",
-         "--quick", "--json"], capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "bench_agent.cli.main",
+            "check",
+            "--profile",
+            "test-bench",
+            "--quick",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr  # kept: a VM meets the test bench
     data = json.loads(result.stdout)
     assert data["verdict"]["outcome"] == "kept"
@@ -191,16 +215,16 @@ esac
 """
 
 
-def test_short_self_test_polls_at_the_drive_pace(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_short_self_test_polls_at_the_drive_pace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake = tmp_path / "bin" / "smartctl"
     fake.parent.mkdir()
     fake.write_text(FAKE_SMARTCTL)
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_STATE", str(tmp_path / "state"))
-    monkeypatch.setenv("FAKE_RECORDED",
-                       str(FIXTURES / "smartctl" / "samsung-hd160jj-p-7b9ff4.txt"))
+    monkeypatch.setenv("FAKE_RECORDED", str(FIXTURES / "smartctl" / "samsung-hd160jj-p-7b9ff4.txt"))
     sleeps: list[float] = []
     events: list[ProgressEvent] = []
     verdict = run_short_self_test("sda", events.append, sleep=sleeps.append)

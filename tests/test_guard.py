@@ -87,9 +87,7 @@ def test_mounted_loop_is_refused_and_intact(make_loop: LoopFactory, mountpoint: 
     assert digest(dev) == before
 
 
-def test_disk_with_a_mounted_partition_is_refused(
-    make_loop: LoopFactory, mountpoint: Path
-) -> None:
+def test_disk_with_a_mounted_partition_is_refused(make_loop: LoopFactory, mountpoint: Path) -> None:
     require_tool("sgdisk")
     dev = make_loop(32 * MiB)
     subprocess.run(["sgdisk", "-n", "1:0:0", str(dev)], check=True, capture_output=True)
@@ -129,8 +127,9 @@ def test_loop_over_a_mounted_disk_is_refused(make_loop: LoopFactory, mountpoint:
     lower = make_loop(32 * MiB)
     subprocess.run(["mkfs.ext4", "-q", "-F", str(lower)], check=True, capture_output=True)
     subprocess.run(["mount", "-o", "ro", str(lower), str(mountpoint)], check=True)
-    upper = subprocess.run(["losetup", "--find", "--show", str(lower)], check=True,
-                           capture_output=True, text=True).stdout.strip()
+    upper = subprocess.run(
+        ["losetup", "--find", "--show", str(lower)], check=True, capture_output=True, text=True
+    ).stdout.strip()
     try:
         assert refused(upper).rule == "mounted"
     finally:
@@ -147,8 +146,9 @@ def test_disk_holding_a_mounted_loop_image_is_refused(
     image = mountpoint / "inner.img"
     with open(image, "wb") as handle:
         handle.truncate(16 * MiB)
-    inner = subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
-                           capture_output=True, text=True).stdout.strip()
+    inner = subprocess.run(
+        ["losetup", "--find", "--show", str(image)], check=True, capture_output=True, text=True
+    ).stdout.strip()
     try:
         assert refused(outer).rule == "mounted"
         # The inner loop itself is free: wiping it only rewrites its backing file.

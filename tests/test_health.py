@@ -58,7 +58,8 @@ def test_health_of_real_disks(file: str) -> None:
 
 def test_reasons_name_the_attribute_in_both_languages() -> None:
     smart = parse_smartctl(
-        (SMARTCTL / "fujitsu-mhv2160bt-b8ecd9-pending-offline-unc.txt").read_text()).smart
+        (SMARTCTL / "fujitsu-mhv2160bt-b8ecd9-pending-offline-unc.txt").read_text()
+    ).smart
     level, reasons = assess_disk_i18n(smart)
     assert level == "fail"
     english = [r["en"] for r in reasons]
@@ -85,27 +86,30 @@ def test_unknown_when_no_smart() -> None:
     assert reasons == ["no SMART data (device lacks SMART capability)"]
 
 
-@pytest.mark.parametrize("fields,level", [
-    ({"reallocated_sectors": 50}, "warn"),
-    ({"reallocated_sectors": 51}, "fail"),
-    ({"reallocated_sectors": 0}, "pass"),
-    ({"pending_sectors": 1}, "fail"),
-    ({"offline_uncorrectable": 1}, "fail"),
-    ({"reported_uncorrect": 1}, "fail"),
-    ({"power_on_hours": 50_000}, "pass"),
-    ({"power_on_hours": 50_001}, "warn"),
-    ({"nvme_critical_warning": 1}, "fail"),
-    ({"nvme_media_errors": 1}, "fail"),
-    ({"nvme_percentage_used": 79}, "pass"),
-    ({"nvme_percentage_used": 80}, "warn"),
-    ({"nvme_percentage_used": 100}, "fail"),
-    ({"nvme_percentage_used": 255}, "fail"),
-    ({"overall": "FAILED"}, "fail"),
-    ({"self_test": "Extended offline — Completed: read failure"}, "fail"),
-    ({"self_test": "Short offline — Completed without error"}, "pass"),
-    ({"self_test": "Short offline — Fatal or unknown error"}, "fail"),
-    ({"self_test": "Short offline — Aborted by host"}, "pass"),
-])
+@pytest.mark.parametrize(
+    "fields,level",
+    [
+        ({"reallocated_sectors": 50}, "warn"),
+        ({"reallocated_sectors": 51}, "fail"),
+        ({"reallocated_sectors": 0}, "pass"),
+        ({"pending_sectors": 1}, "fail"),
+        ({"offline_uncorrectable": 1}, "fail"),
+        ({"reported_uncorrect": 1}, "fail"),
+        ({"power_on_hours": 50_000}, "pass"),
+        ({"power_on_hours": 50_001}, "warn"),
+        ({"nvme_critical_warning": 1}, "fail"),
+        ({"nvme_media_errors": 1}, "fail"),
+        ({"nvme_percentage_used": 79}, "pass"),
+        ({"nvme_percentage_used": 80}, "warn"),
+        ({"nvme_percentage_used": 100}, "fail"),
+        ({"nvme_percentage_used": 255}, "fail"),
+        ({"overall": "FAILED"}, "fail"),
+        ({"self_test": "Extended offline — Completed: read failure"}, "fail"),
+        ({"self_test": "Short offline — Completed without error"}, "pass"),
+        ({"self_test": "Short offline — Fatal or unknown error"}, "fail"),
+        ({"self_test": "Short offline — Aborted by host"}, "pass"),
+    ],
+)
 def test_rule_boundaries(fields: dict[str, object], level: str) -> None:
     smart = Smart.model_validate({"available": True, "overall": "PASSED", **fields})
     assert assess_disk(smart)[0] == level

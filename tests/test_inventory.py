@@ -23,8 +23,12 @@ SMARTCTL = FIXTURES / "smartctl"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench_agent.cli.main", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bench_agent.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def comparable(inventory: Inventory) -> dict[str, object]:
@@ -47,8 +51,11 @@ def test_inventory_json_lists_a_loop_device(make_loop: LoopFactory) -> None:
     assert disk["smart"]["available"] is False
     assert disk["health"] == "unknown"
     # Every whole block device of the machine is there (lsblk's own view, udevd or not).
-    lsblk = json.loads(subprocess.run(["lsblk", "-J", "-d", "-o", "NAME,TYPE"],
-                                      capture_output=True, text=True, check=True).stdout)
+    lsblk = json.loads(
+        subprocess.run(
+            ["lsblk", "-J", "-d", "-o", "NAME,TYPE"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     expected = {d["name"] for d in lsblk["blockdevices"] if d["type"] in ("disk", "loop")}
     assert expected <= set(names)
     assert data["system"]["machine_id"]
@@ -98,12 +105,15 @@ def test_corrupt_lsblk_json_is_a_warning(tmp_path: Path) -> None:
 
 def test_bundle_of_only_cpuinfo_meminfo_and_smartctl(tmp_path: Path) -> None:
     (tmp_path / "proc").mkdir()
-    shutil.copy(FIXTURES / "cpu" / "amd-epyc-kvm-this-vm.cpuinfo.txt", tmp_path / "proc" / "cpuinfo")
+    shutil.copy(
+        FIXTURES / "cpu" / "amd-epyc-kvm-this-vm.cpuinfo.txt", tmp_path / "proc" / "cpuinfo"
+    )
     (tmp_path / "proc" / "meminfo").write_text("MemTotal:        1015808 kB\n")
     (tmp_path / "smartctl").mkdir()
     shutil.copy(SMARTCTL / "samsung-hd160jj-p-7b9ff4.txt", tmp_path / "smartctl" / "sda.txt")
-    shutil.copy(SMARTCTL / "nvme-intel-660p-e90e91-media-errors.txt",
-                tmp_path / "smartctl" / "nvme0n1.txt")
+    shutil.copy(
+        SMARTCTL / "nvme-intel-660p-e90e91-media-errors.txt", tmp_path / "smartctl" / "nvme0n1.txt"
+    )
     shutil.copy(SMARTCTL / "usb-asmt109x-safe-9b5172.txt", tmp_path / "smartctl" / "sdc.txt")
     inventory = collect_inventory(evidence_dir=tmp_path)
     assert inventory.memory.total_bytes == 1015808 * 1024
@@ -111,12 +121,18 @@ def test_bundle_of_only_cpuinfo_meminfo_and_smartctl(tmp_path: Path) -> None:
     disks = {d.name: d for d in inventory.disks}
     assert set(disks) == {"sda", "nvme0n1", "sdc"}
     sda = disks["sda"]
-    assert (sda.model, sda.size_bytes, sda.firmware) == ("SAMSUNG HD160JJ/P", 160_000_000_000,
-                                                          "ZM100-34")
+    assert (sda.model, sda.size_bytes, sda.firmware) == (
+        "SAMSUNG HD160JJ/P",
+        160_000_000_000,
+        "ZM100-34",
+    )
     assert sda.health == "warn"  # 76200 power-on hours
     nvme = disks["nvme0n1"]
-    assert (nvme.model, nvme.size_bytes, nvme.transport) == ("INTEL SSDPEKNW512G8H",
-                                                             512_110_190_592, "nvme")
+    assert (nvme.model, nvme.size_bytes, nvme.transport) == (
+        "INTEL SSDPEKNW512G8H",
+        512_110_190_592,
+        "nvme",
+    )
     assert nvme.health == "fail"  # 60 media errors
     assert nvme.rotational is False
     sdc = disks["sdc"]
@@ -140,7 +156,10 @@ def test_pentium4_bundle_replays() -> None:
     assert inventory.memory.modules[0].speed_mts == 400
     system = inventory.system
     assert (system.vendor, system.product, system.serial) == (
-        "Dell Computer Corporation", "OptiPlex GX270", "4BQ2K1J")
+        "Dell Computer Corporation",
+        "OptiPlex GX270",
+        "4BQ2K1J",
+    )
     assert system.chassis == "space-saving"
     assert system.machine_id.startswith("sn-")
     disks = {d.name: d for d in inventory.disks}
@@ -179,11 +198,23 @@ def test_human_output_has_words_and_symbols() -> None:
 # --- identity ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [
-    "To be filled by O.E.M.", "System Serial Number", "0", "Default string", "",
-    "00000000-0000-0000-0000-000000000000", "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
-    "03000200-0400-0500-0006-000700080009", "Not Specified", "None", "  ", "..........",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "To be filled by O.E.M.",
+        "System Serial Number",
+        "0",
+        "Default string",
+        "",
+        "00000000-0000-0000-0000-000000000000",
+        "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+        "03000200-0400-0500-0006-000700080009",
+        "Not Specified",
+        "None",
+        "  ",
+        "..........",
+    ],
+)
 def test_junk_identifiers(value: str) -> None:
     assert is_junk_identifier(value)
 
@@ -194,8 +225,12 @@ def test_real_identifiers(value: str) -> None:
 
 
 def test_machine_id_is_stable_without_a_serial() -> None:
-    junk = System(vendor="ASUS", product="P5GC", serial="To be filled by O.E.M.",
-                  uuid="00000000-0000-0000-0000-000000000000")
+    junk = System(
+        vendor="ASUS",
+        product="P5GC",
+        serial="To be filled by O.E.M.",
+        uuid="00000000-0000-0000-0000-000000000000",
+    )
     first = machine_id(junk, macs=["00:1a:92:aa:bb:cc"], disk_serials=["WD-1234", "S1ZX"])
     # Same NIC, disks replaced at the bench (a remediation): still the same machine.
     again = machine_id(junk.model_copy(), macs=["00:1A:92:AA:BB:CC"], disk_serials=["NEW-9"])
@@ -210,22 +245,27 @@ def test_machine_id_is_stable_without_a_serial() -> None:
     with_uuid = machine_id(junk.model_copy(update={"uuid": "6a1f0e2c-1111-2222-3333-444455556666"}))
     assert with_uuid.startswith("uuid-")
     real = machine_id(System(vendor="Dell", product="GX270", serial="4BQ2K1J"))
-    assert real.startswith("sn-") and real == machine_id(System(vendor="Dell", product="GX270",
-                                                                serial="4BQ2K1J"))
+    assert real.startswith("sn-") and real == machine_id(
+        System(vendor="Dell", product="GX270", serial="4BQ2K1J")
+    )
 
 
 # --- small device parsers ------------------------------------------------------------------
 
 
 def test_udev_database_entry() -> None:
-    text = "S:disk/by-id/ata-X\nI:123\nE:ID_CDROM=1\nE:ID_CDROM_DVD=1\nE:ID_MODEL=DVD_ROM\nG:systemd\n"
+    text = (
+        "S:disk/by-id/ata-X\nI:123\nE:ID_CDROM=1\nE:ID_CDROM_DVD=1\nE:ID_MODEL=DVD_ROM\nG:systemd\n"
+    )
     assert parse_udev_db(text) == {"ID_CDROM": "1", "ID_CDROM_DVD": "1", "ID_MODEL": "DVD_ROM"}
     assert parse_udev_db("ID_CDROM=1\nID_CDROM_CD_R=1\n") == {"ID_CDROM": "1", "ID_CDROM_CD_R": "1"}
 
 
 def test_cdrom_info_two_drives() -> None:
-    text = ("CD-ROM information, Id: cdrom.c 3.20 2003/12/17\n\n"
-            "drive name:\t\tsr1\tsr0\nCan read DVD:\t\t0\t1\nCan write CD-R:\t\t1\t0\n")
+    text = (
+        "CD-ROM information, Id: cdrom.c 3.20 2003/12/17\n\n"
+        "drive name:\t\tsr1\tsr0\nCan read DVD:\t\t0\t1\nCan write CD-R:\t\t1\t0\n"
+    )
     table = parse_cdrom_info(text)
     assert table["sr0"]["can read dvd"] == "1" and table["sr1"]["can write cd-r"] == "1"
 
@@ -236,8 +276,7 @@ def test_asound_cards() -> None:
 
 
 def test_dmidecode_memory_modules() -> None:
-    modules, slots = parse_dmidecode_memory(
-        (P4_BUNDLE / "dmidecode" / "memory.txt").read_text())
+    modules, slots = parse_dmidecode_memory((P4_BUNDLE / "dmidecode" / "memory.txt").read_text())
     assert slots == 4
     assert [m.locator for m in modules] == ["DIMM_1", "DIMM_2"]
     assert all(m.manufacturer == "" for m in modules)  # "Not Specified" is not a maker
@@ -245,24 +284,56 @@ def test_dmidecode_memory_modules() -> None:
 
 def test_bundle_recorded_with_udevd_running(tmp_path: Path) -> None:
     """With udevd, lsblk names the devices and the udev database adds what sysfs lacks."""
-    lsblk = {"blockdevices": [
-        {"name": "sda", "kname": "sda", "maj:min": "8:0", "path": "/dev/sda", "type": "disk",
-         "size": 250059350016, "model": "Samsung SSD 840 EVO 250GB", "serial": None,
-         "tran": "sata", "rota": True, "rm": False, "ro": False, "log-sec": 512,
-         "phy-sec": 512, "mountpoints": [None]},
-        {"name": "sr0", "kname": "sr0", "maj:min": "11:0", "path": "/dev/sr0", "type": "rom",
-         "size": 1073741312, "model": "DVD+-RW GH24NSD1", "tran": "sata", "rota": True,
-         "rm": True, "ro": False, "log-sec": 2048, "phy-sec": 2048, "mountpoints": [None]},
-    ]}
+    lsblk = {
+        "blockdevices": [
+            {
+                "name": "sda",
+                "kname": "sda",
+                "maj:min": "8:0",
+                "path": "/dev/sda",
+                "type": "disk",
+                "size": 250059350016,
+                "model": "Samsung SSD 840 EVO 250GB",
+                "serial": None,
+                "tran": "sata",
+                "rota": True,
+                "rm": False,
+                "ro": False,
+                "log-sec": 512,
+                "phy-sec": 512,
+                "mountpoints": [None],
+            },
+            {
+                "name": "sr0",
+                "kname": "sr0",
+                "maj:min": "11:0",
+                "path": "/dev/sr0",
+                "type": "rom",
+                "size": 1073741312,
+                "model": "DVD+-RW GH24NSD1",
+                "tran": "sata",
+                "rota": True,
+                "rm": True,
+                "ro": False,
+                "log-sec": 2048,
+                "phy-sec": 2048,
+                "mountpoints": [None],
+            },
+        ]
+    }
     (tmp_path / "lsblk.json").write_text(json.dumps(lsblk))
     udev = tmp_path / "run" / "udev" / "data"
     udev.mkdir(parents=True)
-    (udev / "b8:0").write_text("S:disk/by-id/ata-Samsung_SSD_840\nE:ID_BUS=ata\n"
-                               "E:ID_SERIAL_SHORT=S1DBNSAF123456X\n"
-                               "E:ID_ATA_ROTATION_RATE_RPM=0\n")
-    (udev / "b11:0").write_text("E:ID_CDROM=1\nE:ID_CDROM_CD_R=1\nE:ID_CDROM_DVD=1\n"
-                                "E:ID_CDROM_DVD_PLUS_RW=1\nE:ID_VENDOR=HL-DT-ST\n"
-                                "E:ID_MODEL=DVD+-RW_GH24NSD1\nE:ID_BUS=ata\n")
+    (udev / "b8:0").write_text(
+        "S:disk/by-id/ata-Samsung_SSD_840\nE:ID_BUS=ata\n"
+        "E:ID_SERIAL_SHORT=S1DBNSAF123456X\n"
+        "E:ID_ATA_ROTATION_RATE_RPM=0\n"
+    )
+    (udev / "b11:0").write_text(
+        "E:ID_CDROM=1\nE:ID_CDROM_CD_R=1\nE:ID_CDROM_DVD=1\n"
+        "E:ID_CDROM_DVD_PLUS_RW=1\nE:ID_VENDOR=HL-DT-ST\n"
+        "E:ID_MODEL=DVD+-RW_GH24NSD1\nE:ID_BUS=ata\n"
+    )
     (tmp_path / "smartctl").mkdir()
     shutil.copy(SMARTCTL / "ssd-samsung-840evo-7e3c6c.txt", tmp_path / "smartctl" / "sda.txt")
     inventory = collect_inventory(evidence_dir=tmp_path)
@@ -278,25 +349,70 @@ def test_bundle_recorded_with_udevd_running(tmp_path: Path) -> None:
 
 def test_bundle_recorded_without_udevd(tmp_path: Path) -> None:
     """No udev database: cdrom_id's own answer for the drive, lsblk's subsystems for USB."""
-    lsblk = {"blockdevices": [
-        {"name": "sdb", "kname": "sdb", "maj:min": "8:16", "path": "/dev/sdb", "type": "disk",
-         "size": 15_931_539_456, "model": "Cruzer Blade", "tran": None, "rota": False,
-         "rm": True, "hotplug": True, "subsystems": "block:scsi:usb:pci", "ro": False,
-         "log-sec": 512, "phy-sec": 512, "mountpoints": ["/run/live/medium"]},
-        {"name": "sda", "kname": "sda", "maj:min": "8:0", "path": "/dev/sda", "type": "disk",
-         "size": 80_026_361_856, "model": "TOSHIBA MK8034GS", "tran": "sata", "rota": True,
-         "rm": False, "hotplug": True, "subsystems": "block:scsi:pci", "ro": False,
-         "log-sec": 512, "phy-sec": 512, "mountpoints": [None]},
-        {"name": "sr0", "kname": "sr0", "maj:min": "11:0", "path": "/dev/sr0", "type": "rom",
-         "size": 1073741312, "model": "DVD-RAM UJ-850S", "tran": "sata", "rota": True,
-         "rm": True, "ro": False, "log-sec": 2048, "phy-sec": 2048, "mountpoints": [None]},
-    ]}
+    lsblk = {
+        "blockdevices": [
+            {
+                "name": "sdb",
+                "kname": "sdb",
+                "maj:min": "8:16",
+                "path": "/dev/sdb",
+                "type": "disk",
+                "size": 15_931_539_456,
+                "model": "Cruzer Blade",
+                "tran": None,
+                "rota": False,
+                "rm": True,
+                "hotplug": True,
+                "subsystems": "block:scsi:usb:pci",
+                "ro": False,
+                "log-sec": 512,
+                "phy-sec": 512,
+                "mountpoints": ["/run/live/medium"],
+            },
+            {
+                "name": "sda",
+                "kname": "sda",
+                "maj:min": "8:0",
+                "path": "/dev/sda",
+                "type": "disk",
+                "size": 80_026_361_856,
+                "model": "TOSHIBA MK8034GS",
+                "tran": "sata",
+                "rota": True,
+                "rm": False,
+                "hotplug": True,
+                "subsystems": "block:scsi:pci",
+                "ro": False,
+                "log-sec": 512,
+                "phy-sec": 512,
+                "mountpoints": [None],
+            },
+            {
+                "name": "sr0",
+                "kname": "sr0",
+                "maj:min": "11:0",
+                "path": "/dev/sr0",
+                "type": "rom",
+                "size": 1073741312,
+                "model": "DVD-RAM UJ-850S",
+                "tran": "sata",
+                "rota": True,
+                "rm": True,
+                "ro": False,
+                "log-sec": 2048,
+                "phy-sec": 2048,
+                "mountpoints": [None],
+            },
+        ]
+    }
     (tmp_path / "lsblk.json").write_text(json.dumps(lsblk))
     cdrom_id = tmp_path / "udev" / "cdrom_id"
     cdrom_id.mkdir(parents=True)
-    (cdrom_id / "sr0.txt").write_text("ID_CDROM=1\nID_CDROM_CD=1\nID_CDROM_CD_R=1\n"
-                                      "ID_CDROM_CD_RW=1\nID_CDROM_DVD=1\nID_CDROM_DVD_R=1\n"
-                                      "ID_CDROM_DVD_RAM=1\nID_CDROM_MRW=1\n")
+    (cdrom_id / "sr0.txt").write_text(
+        "ID_CDROM=1\nID_CDROM_CD=1\nID_CDROM_CD_R=1\n"
+        "ID_CDROM_CD_RW=1\nID_CDROM_DVD=1\nID_CDROM_DVD_R=1\n"
+        "ID_CDROM_DVD_RAM=1\nID_CDROM_MRW=1\n"
+    )
     inventory = collect_inventory(evidence_dir=tmp_path)
     disks = {d.name: d for d in inventory.disks}
     assert disks["sdb"].transport == "usb" and disks["sdb"].removable
@@ -311,10 +427,20 @@ def test_bundle_recorded_without_udevd(tmp_path: Path) -> None:
 
 
 BUNDLE_FILES = [
-    "proc/cpuinfo", "lscpu.txt", "proc/meminfo", "lsblk.json", "smartctl/sda.txt",
-    "sys/class/dmi/id/product_serial", "dmidecode/memory.txt", "proc/asound/cards",
-    "proc/sys/dev/cdrom/info", "sys/class/net/eth0/speed", "sys/class/net/eth0/device.link",
-    "run/udev/data/b8:0", "bench-agent/meta.json", "bench-agent/collection-warnings.txt",
+    "proc/cpuinfo",
+    "lscpu.txt",
+    "proc/meminfo",
+    "lsblk.json",
+    "smartctl/sda.txt",
+    "sys/class/dmi/id/product_serial",
+    "dmidecode/memory.txt",
+    "proc/asound/cards",
+    "proc/sys/dev/cdrom/info",
+    "sys/class/net/eth0/speed",
+    "sys/class/net/eth0/device.link",
+    "run/udev/data/b8:0",
+    "bench-agent/meta.json",
+    "bench-agent/collection-warnings.txt",
 ]
 
 
@@ -333,16 +459,19 @@ def test_odd_bundles_never_raise(files: dict[str, str]) -> None:
         json.loads(inventory.model_dump_json())
 
 
-@pytest.mark.parametrize("rel,text", [
-    ("lsblk.json", "[1, 2]"),
-    ("lsblk.json", '{"blockdevices": null}'),
-    ("lsblk.json", '{"blockdevices": [{"name": "sda", "size": "huge", "type": "disk"}]}'),
-    ("lsblk.json", '{"blockdevices": [{"kname": "sda"}]}'),
-    ("bench-agent/meta.json", '{"collected_at": "yesterday"}'),
-    ("bench-agent/meta.json", "[]"),
-    ("proc/meminfo", "MemTotal: lots kB"),
-    ("smartctl/sda.txt", "\x00\x01binary\xff"),
-])
+@pytest.mark.parametrize(
+    "rel,text",
+    [
+        ("lsblk.json", "[1, 2]"),
+        ("lsblk.json", '{"blockdevices": null}'),
+        ("lsblk.json", '{"blockdevices": [{"name": "sda", "size": "huge", "type": "disk"}]}'),
+        ("lsblk.json", '{"blockdevices": [{"kname": "sda"}]}'),
+        ("bench-agent/meta.json", '{"collected_at": "yesterday"}'),
+        ("bench-agent/meta.json", "[]"),
+        ("proc/meminfo", "MemTotal: lots kB"),
+        ("smartctl/sda.txt", "\x00\x01binary\xff"),
+    ],
+)
 def test_odd_json_and_text_sources(tmp_path: Path, rel: str, text: str) -> None:
     path = tmp_path / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -352,10 +481,26 @@ def test_odd_json_and_text_sources(tmp_path: Path, rel: str, text: str) -> None:
 
 
 def test_bundle_recorded_without_smart_replays_as_such(tmp_path: Path) -> None:
-    lsblk = {"blockdevices": [
-        {"name": "sda", "kname": "sda", "maj:min": "8:0", "path": "/dev/sda", "type": "disk",
-         "size": 40_020_664_320, "model": "ST340014A", "tran": "ata", "rota": True,
-         "rm": False, "ro": False, "log-sec": 512, "phy-sec": 512, "mountpoints": [None]}]}
+    lsblk = {
+        "blockdevices": [
+            {
+                "name": "sda",
+                "kname": "sda",
+                "maj:min": "8:0",
+                "path": "/dev/sda",
+                "type": "disk",
+                "size": 40_020_664_320,
+                "model": "ST340014A",
+                "tran": "ata",
+                "rota": True,
+                "rm": False,
+                "ro": False,
+                "log-sec": 512,
+                "phy-sec": 512,
+                "mountpoints": [None],
+            }
+        ]
+    }
     (tmp_path / "lsblk.json").write_text(json.dumps(lsblk))
     (tmp_path / "bench-agent").mkdir()
     (tmp_path / "bench-agent" / "meta.json").write_text('{"smart": false}')
@@ -364,10 +509,13 @@ def test_bundle_recorded_without_smart_replays_as_such(tmp_path: Path) -> None:
     assert disk.health == "unknown"
 
 
-@pytest.mark.parametrize("file,reason", [
-    ("loop-device-not-root-this-vm.txt", "permission denied (smartctl must run as root)"),
-    ("loop-device-sat-this-vm.txt", "the device did not answer IDENTIFY"),
-])
+@pytest.mark.parametrize(
+    "file,reason",
+    [
+        ("loop-device-not-root-this-vm.txt", "permission denied (smartctl must run as root)"),
+        ("loop-device-sat-this-vm.txt", "the device did not answer IDENTIFY"),
+    ],
+)
 def test_recorded_smartctl_refusals(file: str, reason: str) -> None:
     from bench_agent.inventory.smartctl import parse_smartctl
 
@@ -382,7 +530,8 @@ def test_rated_speed_from_cpufreq_not_the_idle_speed(tmp_path: Path) -> None:
     (tmp_path / "proc" / "cpuinfo").write_text(
         "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 15\nmodel\t\t: 47\n"
         "model name\t: AMD Athlon(tm) 64 Processor 3000+\nstepping\t: 2\n"
-        "cpu MHz\t\t: 1000.000\nflags\t\t: fpu pae sse sse2 lm 3dnow\n")
+        "cpu MHz\t\t: 1000.000\nflags\t\t: fpu pae sse sse2 lm 3dnow\n"
+    )
     assert collect_inventory(evidence_dir=tmp_path).cpu.mhz == 1000.0
     freq = tmp_path / "sys" / "devices" / "system" / "cpu" / "cpu0" / "cpufreq"
     freq.mkdir(parents=True)
@@ -417,18 +566,35 @@ def test_recorded_vm_bundle_replays() -> None:
     assert disks["loop1"].size_bytes == 67108864 and disks["loop1"].transport == "loop"
     assert all(d.health == "unknown" and not d.smart.available for d in disks.values())
     assert [(n.name, n.mac, n.driver, n.bus, n.link) for n in inventory.network] == [
-        ("eth0", "02:fc:00:00:00:01", "virtio_net", "virtio", True)]
+        ("eth0", "02:fc:00:00:00:01", "virtio_net", "virtio", True)
+    ]
     assert inventory.system.machine_id.startswith("mac-")
     assert inventory.warnings == [
-        "no DMI data (sys/class/dmi/id): system identity from hardware digest"]
+        "no DMI data (sys/class/dmi/id): system identity from hardware digest"
+    ]
     assert str(inventory.collected_at) == "2026-11-23 13:08:18+00:00"
 
 
 def test_drive_identify_beats_the_kernel_rotational_guess(tmp_path: Path) -> None:
-    lsblk = {"blockdevices": [
-        {"name": "sdb", "kname": "sdb", "path": "/dev/sdb", "type": "disk",
-         "size": 1_024_209_543_168, "model": "ASMT1153e", "tran": "usb", "rota": True,
-         "rm": False, "ro": False, "log-sec": 512, "phy-sec": 512, "mountpoints": [None]}]}
+    lsblk = {
+        "blockdevices": [
+            {
+                "name": "sdb",
+                "kname": "sdb",
+                "path": "/dev/sdb",
+                "type": "disk",
+                "size": 1_024_209_543_168,
+                "model": "ASMT1153e",
+                "tran": "usb",
+                "rota": True,
+                "rm": False,
+                "ro": False,
+                "log-sec": 512,
+                "phy-sec": 512,
+                "mountpoints": [None],
+            }
+        ]
+    }
     (tmp_path / "lsblk.json").write_text(json.dumps(lsblk))
     (tmp_path / "smartctl").mkdir()
     shutil.copy(SMARTCTL / "usb-asmt109x-safe-9b5172.txt", tmp_path / "smartctl" / "sdb.txt")

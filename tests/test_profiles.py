@@ -33,9 +33,13 @@ ROOT = Path(__file__).parent.parent
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     import os
 
-    return subprocess.run([sys.executable, "-m", "bench_agent.cli.main", *args],
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "bench_agent.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +73,12 @@ def test_shipped_profiles_load() -> None:
     assert bench.wipe.allow_loop and bench.wipe.allow_removable and bench.wipe.verify == "sample"
 
 
-def test_profiles_directory_from_environment(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "tiny.toml").write_text('title = { en = "Tiny", fr = "Minuscule" }\n'
-                                        "[memory]\nmin_mb = 32\n")
+def test_profiles_directory_from_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "tiny.toml").write_text(
+        'title = { en = "Tiny", fr = "Minuscule" }\n[memory]\nmin_mb = 32\n'
+    )
     monkeypatch.setenv("BENCH_AGENT_PROFILES", str(tmp_path))
     assert profiles_dir() == tmp_path
     assert [p.name for p in list_profiles()] == ["tiny"]
@@ -86,16 +92,20 @@ def test_unknown_profile_names_the_choices() -> None:
     assert "pentium5" in err.value.message and "pentium4" in err.value.hint
 
 
-@pytest.mark.parametrize("body,field,expected", [
-    ("[memory]\nmin_mb = \"lots\"\n", "memory.min_mb", "a whole number"),
-    ("[optical]\nrequired = \"bluray\"\n", "optical.required", "one of"),
-    ("[cpu]\nrequire_sse3 = true\n", "cpu.require_sse3", "no such field"),
-    ("guided_checks = [\"smell\"]\n", "guided_checks.0", "one of"),
-    ("[wipe]\nmethods = [\"shred\"]\n", "wipe.methods.0", "one of"),
-    ("[wipe]\nverify = \"maybe\"\n", "wipe.verify", "one of"),
-])
-def test_malformed_profile_through_the_cli(tmp_path: Path, body: str, field: str,
-                                           expected: str) -> None:
+@pytest.mark.parametrize(
+    "body,field,expected",
+    [
+        ('[memory]\nmin_mb = "lots"\n', "memory.min_mb", "a whole number"),
+        ('[optical]\nrequired = "bluray"\n', "optical.required", "one of"),
+        ("[cpu]\nrequire_sse3 = true\n", "cpu.require_sse3", "no such field"),
+        ('guided_checks = ["smell"]\n', "guided_checks.0", "one of"),
+        ('[wipe]\nmethods = ["shred"]\n', "wipe.methods.0", "one of"),
+        ('[wipe]\nverify = "maybe"\n', "wipe.verify", "one of"),
+    ],
+)
+def test_malformed_profile_through_the_cli(
+    tmp_path: Path, body: str, field: str, expected: str
+) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(body)
     result = cli("check", "--profile", str(bad), "--evidence", str(P4_BUNDLE))
@@ -116,7 +126,7 @@ def test_broken_toml_through_the_cli(tmp_path: Path) -> None:
 
 def test_malformed_profile_in_the_directory_breaks_profiles_listing(tmp_path: Path) -> None:
     (tmp_path / "ok.toml").write_text("")
-    (tmp_path / "bad.toml").write_text("max_actions = \"three\"\n")
+    (tmp_path / "bad.toml").write_text('max_actions = "three"\n')
     result = cli("profiles", env={"BENCH_AGENT_PROFILES": str(tmp_path)})
     assert result.returncode == 2
     assert "bad.toml" in result.stderr and "'max_actions'" in result.stderr
@@ -148,8 +158,7 @@ def test_only_disk_failing_means_replace_it(p4: Inventory) -> None:
     # One action for one job: the replacement disk must meet the profile's minimum.
     assert verdict.actions == ["replace the disk sdb (ST380011A) with one of at least 40 GB"]
     assert by_id(verdict)["disk.capacity"].status == "remediate"
-    no_disk = grade_inventory(inventory.model_copy(update={"disks": []}),
-                              load_profile("pentium4"))
+    no_disk = grade_inventory(inventory.model_copy(update={"disks": []}), load_profile("pentium4"))
     assert no_disk.actions == ["install a disk of at least 40 GB"]
 
 
@@ -161,32 +170,41 @@ def test_kept_when_everything_meets(p4: Inventory) -> None:
 
 def test_no_sse2_is_rejected_under_pentium4(p4: Inventory) -> None:
     athlon = parse_lscpu((FIXTURES / "cpu" / "athlon-xp-2500-barton-f6bdec.lscpu.txt").read_text())
-    verdict = grade_inventory(healthy_only(p4).model_copy(update={"cpu": athlon}),
-                              load_profile("pentium4"))
+    verdict = grade_inventory(
+        healthy_only(p4).model_copy(update={"cpu": athlon}), load_profile("pentium4")
+    )
     assert verdict.outcome == "rejected"
     crit = by_id(verdict)["cpu.sse2"]
     assert crit.status == "fail" and crit.measured == "no SSE2"
     assert "AMD Athlon(tm) XP 2500+" in crit.message
     assert verdict.destination == "parts"  # healthy disk, DVD drive, RAM go to stock
     # Under the 2003 floor the same machine is fine.
-    assert grade_inventory(healthy_only(p4).model_copy(update={"cpu": athlon}),
-                           load_profile("besancon-2003")).outcome == "kept"
+    assert (
+        grade_inventory(
+            healthy_only(p4).model_copy(update={"cpu": athlon}), load_profile("besancon-2003")
+        ).outcome
+        == "kept"
+    )
 
 
 def test_pentium3_is_rejected_under_pentium4(p4: Inventory) -> None:
-    p3 = parse_lscpu((FIXTURES / "cpu" / "pentium3-coppermine-2socket-d6b515.lscpu.txt")
-                     .read_text())
-    verdict = grade_inventory(healthy_only(p4).model_copy(update={"cpu": p3}),
-                              load_profile("pentium4"))
+    p3 = parse_lscpu(
+        (FIXTURES / "cpu" / "pentium3-coppermine-2socket-d6b515.lscpu.txt").read_text()
+    )
+    verdict = grade_inventory(
+        healthy_only(p4).model_copy(update={"cpu": p3}), load_profile("pentium4")
+    )
     assert verdict.outcome == "rejected"
     assert {c.id for c in verdict.criteria if c.status == "fail"} == {"cpu.sse2", "cpu.speed"}
 
 
 def test_missing_ram_and_dvd_are_remediations(p4: Inventory) -> None:
-    small = healthy_only(p4).model_copy(update={
-        "memory": Memory(total_bytes=247 << 20),  # 256 MB stick minus video memory, no DMI
-        "optical": [OpticalDrive(name="sr0", can_read_cd=True, model="CD-224E")],
-    })
+    small = healthy_only(p4).model_copy(
+        update={
+            "memory": Memory(total_bytes=247 << 20),  # 256 MB stick minus video memory, no DMI
+            "optical": [OpticalDrive(name="sr0", can_read_cd=True, model="CD-224E")],
+        }
+    )
     verdict = grade_inventory(small, load_profile("pentium4"))
     assert verdict.outcome == "remediate"
     assert verdict.actions == ["add 256 MB RAM", "install a DVD drive"]
@@ -203,8 +221,9 @@ def test_far_too_little_ram_is_rejected(p4: Inventory) -> None:
 
 
 def test_too_many_repairs_is_rejected(p4: Inventory) -> None:
-    bare = healthy_only(p4).model_copy(update={
-        "memory": Memory(total_bytes=247 << 20), "optical": [], "sound": [], "network": []})
+    bare = healthy_only(p4).model_copy(
+        update={"memory": Memory(total_bytes=247 << 20), "optical": [], "sound": [], "network": []}
+    )
     verdict = grade_inventory(bare, load_profile("pentium4"))
     assert len([c for c in verdict.criteria if c.status == "remediate"]) == 4
     assert verdict.outcome == "rejected"
@@ -216,9 +235,10 @@ def test_guided_checks_per_profile(p4: Inventory) -> None:
     good = healthy_only(p4)
     guided = [GuidedCheck(id=i, status="pass") for i in profile.guided_checks]
     assert grade_inventory(good, profile, guided=guided).outcome == "kept"
-    failed = [g if g.id != "keyboard" else GuidedCheck(id="keyboard", status="fail",
-                                                       note="keys stuck")
-              for g in guided]
+    failed = [
+        g if g.id != "keyboard" else GuidedCheck(id="keyboard", status="fail", note="keys stuck")
+        for g in guided
+    ]
     verdict = grade_inventory(good, profile, guided=failed)
     assert verdict.outcome == "remediate" and verdict.actions == ["replace the keyboard"]
     assert "keys stuck" in by_id(verdict)["guided.keyboard"].message
@@ -247,19 +267,42 @@ def test_modern_profile_prefers_an_ssd() -> None:
     hdd = parse_smartctl((FIXTURES / "smartctl" / "wdc-wd5000aaks-6cc0a9.txt").read_text())
     nvme = parse_smartctl((FIXTURES / "smartctl" / "nvme-samsung-960evo-c1bcff.txt").read_text())
     base = Inventory(cpu=ryzen, memory=Memory(total_bytes=7_900 << 20, installed_bytes=8 << 30))
-    with_hdd = base.model_copy(update={"disks": [Disk(
-        name="sda", model=hdd.model, size_bytes=hdd.capacity_bytes or 0, rotational=True,
-        transport="sata", smart=hdd.smart.model_copy(update={"power_on_hours": 100}))]})
+    with_hdd = base.model_copy(
+        update={
+            "disks": [
+                Disk(
+                    name="sda",
+                    model=hdd.model,
+                    size_bytes=hdd.capacity_bytes or 0,
+                    rotational=True,
+                    transport="sata",
+                    smart=hdd.smart.model_copy(update={"power_on_hours": 100}),
+                )
+            ]
+        }
+    )
     verdict = grade_inventory(with_hdd, load_profile("modern-2024"))
     assert "install an SSD of at least 120 GB" in verdict.actions
-    with_nvme = base.model_copy(update={"disks": [Disk(
-        name="nvme0n1", model=nvme.model, size_bytes=nvme.capacity_bytes or 0,
-        rotational=False, transport="nvme", smart=nvme.smart)]})
+    with_nvme = base.model_copy(
+        update={
+            "disks": [
+                Disk(
+                    name="nvme0n1",
+                    model=nvme.model,
+                    size_bytes=nvme.capacity_bytes or 0,
+                    rotational=False,
+                    transport="nvme",
+                    smart=nvme.smart,
+                )
+            ]
+        }
+    )
     crit = by_id(grade_inventory(with_nvme, load_profile("modern-2024")))
     assert crit["disk.ssd"].status == "pass"
     assert crit["cpu.64bit"].status == "pass"
-    p4cpu = parse_lscpu((FIXTURES / "cpu" / "pentium4-northwood-ht-nolm-513bd6.lscpu.txt")
-                        .read_text())
+    p4cpu = parse_lscpu(
+        (FIXTURES / "cpu" / "pentium4-northwood-ht-nolm-513bd6.lscpu.txt").read_text()
+    )
     old = grade_inventory(with_nvme.model_copy(update={"cpu": p4cpu}), load_profile("modern-2024"))
     assert old.outcome == "rejected" and by_id(old)["cpu.64bit"].status == "fail"
 
@@ -319,8 +362,7 @@ def test_profiles_dir_is_the_repository_one() -> None:
 def test_ram_amounts_follow_module_sizes() -> None:
     profile = load_profile("modern-2024")
     ryzen = parse_lscpu((FIXTURES / "cpu" / "ryzen7-5800x-029f25.lscpu.txt").read_text())
-    two_gb = Inventory(cpu=ryzen, memory=Memory(total_bytes=2_000 << 20,
-                                                installed_bytes=2 << 30))
+    two_gb = Inventory(cpu=ryzen, memory=Memory(total_bytes=2_000 << 20, installed_bytes=2 << 30))
     ram = by_id(grade_inventory(two_gb, profile))["ram"]
     assert ram.status == "remediate" and ram.action == "add 2 GB RAM"
 
@@ -335,7 +377,8 @@ def test_a_disk_sold_as_40_gb_meets_40_gb(p4: Inventory) -> None:
 
 
 def test_kept_summary_says_what_was_not_checked(p4: Inventory) -> None:
-    verdict = grade_inventory(healthy_only(p4), load_profile("pentium4"),
-                              guided=[GuidedCheck(id="sound", status="pass")])
+    verdict = grade_inventory(
+        healthy_only(p4), load_profile("pentium4"), guided=[GuidedCheck(id="sound", status="pass")]
+    )
     assert verdict.outcome == "kept"
     assert verdict.summary == "kept: meets the criteria of pentium4 (4 not checked)"

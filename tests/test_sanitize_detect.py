@@ -63,12 +63,19 @@ def test_qemu_security_set_pass_is_aborted_although_hdparm_succeeds() -> None:
 
 def test_sanitize_status_parsing() -> None:
     assert ata.parse_sanitize_status(text(HDPARM / "qemu72-ide-sanitize-status.txt")) == (
-        "", None, False)
-    running = ("Issuing SANITIZE_STATUS command\nSanitize status:\n"
-               "    State:    SD2 Sanitize operation In Process\n    Progress: 0x8000 (50%)\n")
+        "",
+        None,
+        False,
+    )
+    running = (
+        "Issuing SANITIZE_STATUS command\nSanitize status:\n"
+        "    State:    SD2 Sanitize operation In Process\n    Progress: 0x8000 (50%)\n"
+    )
     assert ata.parse_sanitize_status(running) == ("SD2", 50, False)
-    done = ("Sanitize status:\n    State:    SD0 Sanitize Idle\n"
-            "    Last Sanitize Operation Completed Without Error\n")
+    done = (
+        "Sanitize status:\n    State:    SD0 Sanitize Idle\n"
+        "    Last Sanitize Operation Completed Without Error\n"
+    )
     assert ata.parse_sanitize_status(done) == ("SD0", None, True)
 
 
@@ -106,7 +113,9 @@ def test_hdd_with_security_erase_and_hpa() -> None:
     assert support["ata-secure-erase"] is None
     assert support["ata-secure-erase-enhanced"] == "enhanced erase not supported"
     assert select_method(support, _expand_allowed(None), "auto", False, "hda")[:2] == (
-        "ata-secure-erase", "zero")
+        "ata-secure-erase",
+        "zero",
+    )
     native = ata.parse_hdparm_native_max(text(HDPARM / "handwritten-pata-hdd-native-max-hpa.txt"))
     dco = ata.parse_dco_real_max(text(HDPARM / "handwritten-pata-hdd-dco-identify.txt"))
     areas = ata.hidden_areas_from(native, dco)
@@ -117,8 +126,7 @@ def test_hdd_with_security_erase_and_hpa() -> None:
 
 def test_qemu_nvme_supports_format_only() -> None:
     caps = nvme.parse_id_ctrl(text(NVME / "qemu72-id-ctrl.json"))
-    assert (caps.model, caps.serial, caps.firmware) == ("QEMU NVMe Ctrl", "NVME-DONOR-3",
-                                                        "7.2.22")
+    assert (caps.model, caps.serial, caps.firmware) == ("QEMU NVMe Ctrl", "NVME-DONOR-3", "7.2.22")
     assert caps.format_supported and not caps.crypto_erase_format
     assert not (caps.sanitize_crypto or caps.sanitize_block or caps.sanitize_overwrite)
     assert caps.max_namespaces == 256
@@ -128,7 +136,9 @@ def test_qemu_nvme_supports_format_only() -> None:
     assert support["nvme-format-user-data"] is None
     assert support["nvme-format-crypto"] == "no cryptographic erase in Format"
     assert select_method(support, _expand_allowed(None), "auto", True, "nvme0n1")[:2] == (
-        "nvme-format-user-data", "random")
+        "nvme-format-user-data",
+        "random",
+    )
     assert "Success formatting" in text(NVME / "qemu72-format-ses1.txt")
     assert nvme.parse_sanitize_log(text(NVME / "qemu72-sanitize-log.txt")) is None
 
@@ -139,14 +149,20 @@ def test_nvme_with_sanitize() -> None:
     assert caps.crypto_erase_format
     support = _nvme_support(caps)
     assert select_method(support, _expand_allowed(None), "auto", True, "nvme0n1")[0] == (
-        "nvme-sanitize-crypto")
+        "nvme-sanitize-crypto"
+    )
     only_format = _expand_allowed(["nvme-format-crypto", "zero"])
     assert select_method(support, only_format, "auto", True, "nvme0n1")[:2] == (
-        "nvme-format-crypto", "zero")
-    assert nvme.parse_sanitize_log(
-        text(NVME / "handwritten-sanitize-log-in-progress.json")) == (2, 0.5)
+        "nvme-format-crypto",
+        "zero",
+    )
+    assert nvme.parse_sanitize_log(text(NVME / "handwritten-sanitize-log-in-progress.json")) == (
+        2,
+        0.5,
+    )
     state, fraction = nvme.parse_sanitize_log(
-        text(NVME / "handwritten-sanitize-log-done.json")) or (0, 0.0)
+        text(NVME / "handwritten-sanitize-log-done.json")
+    ) or (0, 0.0)
     assert state == 1 and fraction > 0.99
     assert nvme.parse_sanitize_log('{"nvme0": {"sprog": 0, "sstat": 259}}') == (3, 0.0)
 
@@ -172,8 +188,11 @@ def test_parsers_survive_any_text(blob: str) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(min_value=1, max_value=1 << 22), st.sampled_from([512, 4096]),
-       st.integers(min_value=0, max_value=2**63 - 1))
+@given(
+    st.integers(min_value=1, max_value=1 << 22),
+    st.sampled_from([512, 4096]),
+    st.integers(min_value=0, max_value=2**63 - 1),
+)
 def test_nist_sample_plan_properties(sectors: int, sector: int, seed: int) -> None:
     size = sectors * sector
     plan = nist_sample_plan(size, sector, seed=seed)

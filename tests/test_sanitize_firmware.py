@@ -48,9 +48,14 @@ def fake_hdparm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignor
         bin_dir.mkdir(exist_ok=True)
         log = tmp_path / "hdparm.log"
         script = bin_dir / "hdparm"
-        script.write_text(FAKE.format(python=sys.executable, log=str(log),
-                                      identify=str(HDPARM / identify),
-                                      set_pass=str(HDPARM / "qemu72-ide-security-set-pass.txt")))
+        script.write_text(
+            FAKE.format(
+                python=sys.executable,
+                log=str(log),
+                identify=str(HDPARM / identify),
+                set_pass=str(HDPARM / "qemu72-ide-security-set-pass.txt"),
+            )
+        )
         script.chmod(0o755)
         monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
         return log
@@ -61,8 +66,13 @@ def fake_hdparm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignor
 def test_frozen_drive_is_never_given_a_password(fake_hdparm) -> None:  # type: ignore[no-untyped-def]
     log = fake_hdparm("handwritten-sata-ssd-sanitize-frozen.txt")
     passwords: list[str] = []
-    outcome = run_security_erase("/dev/sdz", enhanced=True, estimate_min=2,
-                                 on_progress=lambda f, m: None, record_password=passwords.append)
+    outcome = run_security_erase(
+        "/dev/sdz",
+        enhanced=True,
+        estimate_min=2,
+        on_progress=lambda f, m: None,
+        record_password=passwords.append,
+    )
     assert not outcome.success and "frozen" in outcome.detail
     assert passwords == []
     assert [line.split()[0] for line in log.read_text().splitlines()] == ["-I"]
@@ -71,8 +81,13 @@ def test_frozen_drive_is_never_given_a_password(fake_hdparm) -> None:  # type: i
 def test_aborted_set_password_is_detected_despite_exit_0(fake_hdparm) -> None:  # type: ignore[no-untyped-def]
     log = fake_hdparm("handwritten-pata-hdd-security-hpa.txt")
     passwords: list[str] = []
-    outcome = run_security_erase("/dev/sdz", enhanced=False, estimate_min=98,
-                                 on_progress=lambda f, m: None, record_password=passwords.append)
+    outcome = run_security_erase(
+        "/dev/sdz",
+        enhanced=False,
+        estimate_min=98,
+        on_progress=lambda f, m: None,
+        record_password=passwords.append,
+    )
     assert not outcome.success
     assert "refused SECURITY SET PASSWORD" in outcome.detail
     assert len(passwords) == 1  # journaled before it was sent
@@ -85,20 +100,37 @@ def test_aborted_set_password_is_detected_despite_exit_0(fake_hdparm) -> None:  
 
 @pytest.mark.device
 def test_failed_firmware_purge_falls_back_to_overwrite_and_says_why(
-    fake_hdparm, make_loop: LoopFactory, tmp_path: Path  # type: ignore[no-untyped-def]
+    fake_hdparm,
+    make_loop: LoopFactory,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     fake_hdparm("handwritten-pata-hdd-security-hpa.txt")
     dev = make_loop(8 * MiB, fill="random")
     plan = WipePlan(
-        device=str(dev), kname=dev.name, size_bytes=8 * MiB, media_type="magnetic (HDD)",
-        method="ata-secure-erase", level="purge", verify="full", fallback="zero",
+        device=str(dev),
+        kname=dev.name,
+        size_bytes=8 * MiB,
+        media_type="magnetic (HDD)",
+        method="ata-secure-erase",
+        level="purge",
+        verify="full",
+        fallback="zero",
         detection={"ata": {"security": {"erase_minutes": 98}}},
-        hidden_areas=HiddenAreas(checked=True, hpa_present=True, dco_present=False,
-                                 native_max_sectors=16400, visible_sectors=16384,
-                                 note="HPA hides 16 sectors; no DCO restriction"),
+        hidden_areas=HiddenAreas(
+            checked=True,
+            hpa_present=True,
+            dco_present=False,
+            native_max_sectors=16400,
+            visible_sectors=16384,
+            note="HPA hides 16 sectors; no DCO restriction",
+        ),
     )
-    ((report, cert),) = run_wipes([plan], context=CertificateContext(), progress=lambda e: None,
-                                  report_dir=tmp_path / "reports")
+    ((report, cert),) = run_wipes(
+        [plan],
+        context=CertificateContext(),
+        progress=lambda e: None,
+        report_dir=tmp_path / "reports",
+    )
     assert report.method == "zero" and report.level == "clear"
     assert report.extra["fallback_from"] == "ata-secure-erase"
     assert "refused SECURITY SET PASSWORD" in report.extra["fallback_reason"]

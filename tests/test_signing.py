@@ -50,19 +50,19 @@ def test_every_spelling_change_of_the_signature_block_fails(
     text = signed["signature"][field]
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
     stripped = text.rstrip("=")
-    padding = text[len(stripped):]
+    padding = text[len(stripped) :]
     for char in alphabet:
         if char == stripped[-1]:
             continue
-        changed = dict(signed, signature=dict(signed["signature"], **{
-            field: stripped[:-1] + char + padding}))
+        changed = dict(
+            signed, signature=dict(signed["signature"], **{field: stripped[:-1] + char + padding})
+        )
         with pytest.raises(BenchError):
             verify_document(changed)
 
 
 def test_changed_key_id_or_extra_field_fails(signed: dict[str, Any]) -> None:
-    for block in (dict(signed["signature"], key_id="0" * 16),
-                  dict(signed["signature"], note="x")):
+    for block in (dict(signed["signature"], key_id="0" * 16), dict(signed["signature"], note="x")):
         with pytest.raises(BenchError):
             verify_document(dict(signed, signature=block))
 

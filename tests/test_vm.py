@@ -19,6 +19,7 @@ from tests.vm_support import vbench
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
+
 @pytest.fixture(scope="session")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from bench_agent.workflow.demo import local_ledger

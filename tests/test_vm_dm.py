@@ -67,8 +67,13 @@ def _hook_cpio(workdir: Path) -> Path:
     archive = workdir / "hook.cpio"
     names = "bin\nbin/switch_root\ndm-unattended\n"
     with open(archive, "wb") as out:
-        subprocess.run(["cpio", "-o", "-H", "newc", "-R", "0:0", "--quiet"], input=names.encode(),
-                       cwd=stage, stdout=out, check=True)
+        subprocess.run(
+            ["cpio", "-o", "-H", "newc", "-R", "0:0", "--quiet"],
+            input=names.encode(),
+            cwd=stage,
+            stdout=out,
+            check=True,
+        )
     return archive
 
 
@@ -83,8 +88,10 @@ def _boot(live: Path, workdir: Path, timeout_s: float = 420) -> tuple[dict[str, 
         for part in (pxe / "initrd.img", _hook_cpio(workdir)):  # initrd.img is 512-byte padded
             out.write(part.read_bytes())
     serial_log = workdir / "serial.log"
-    append = ("console=ttyS0,115200 quiet bench.root=9p:live bench.io=9p:benchio "
-              "bench.mode=unattended bench.lang=en bench.net=0")
+    append = (
+        "console=ttyS0,115200 quiet bench.root=9p:live bench.io=9p:benchio "
+        "bench.mode=unattended bench.lang=en bench.net=0"
+    )
     cmd = vbench.qemu_command(MACHINE, pxe, io_dir, [], serial_log, append)
     cmd[cmd.index(str(pxe / "initrd.img"))] = str(initrd)
     (workdir / "qemu-command.txt").write_text(" ".join(cmd) + "\n")
@@ -108,13 +115,17 @@ def _boot(live: Path, workdir: Path, timeout_s: float = 420) -> tuple[dict[str, 
 
 def covered(ranges: list[dict[str, Any]], start: int, length: int) -> bool:
     """Every sector of [start, start+length) is inside a reported bad range."""
-    return all(any(r["start_byte"] <= s < r["start_byte"] + r["length"] for r in ranges)
-               for s in range(start, start + length, 512))
+    return all(
+        any(r["start_byte"] <= s < r["start_byte"] + r["length"] for r in ranges)
+        for s in range(start, start + length, 512)
+    )
 
 
 def _show(step: dict[str, Any]) -> str:
-    return f"{step.get('cmd')} -> {step.get('rc')}\n{step.get('stdout', '')[-2000:]}" \
-           f"{step.get('stderr', '')[-2000:]}"
+    return (
+        f"{step.get('cmd')} -> {step.get('rc')}\n{step.get('stdout', '')[-2000:]}"
+        f"{step.get('stderr', '')[-2000:]}"
+    )
 
 
 def test_dm_targets_in_a_guest(live_i686: Path, tmp_path: Path) -> None:
@@ -122,8 +133,10 @@ def test_dm_targets_in_a_guest(live_i686: Path, tmp_path: Path) -> None:
     the dm device itself is not a whole disk. (b) over a linear + error + linear table the
     wipe ends erased_with_exceptions or failed with the error range reported, never erased."""
     results, serial, wall = _boot(live_i686, tmp_path / "dm")
-    print(f"dm guest: {wall:.0f}s wall, linear {results['linear'].get('seconds')}s, "
-          f"bad {results['bad'].get('seconds')}s")
+    print(
+        f"dm guest: {wall:.0f}s wall, linear {results['linear'].get('seconds')}s, "
+        f"bad {results['bad'].get('seconds')}s"
+    )
     assert results["dm_control"], _show(results["modprobe"]) + serial[-3000:]
     assert results["dmsetup_version"]["rc"] == 0, _show(results["dmsetup_version"])
 
@@ -171,6 +184,8 @@ def test_dm_targets_in_a_guest(live_i686: Path, tmp_path: Path) -> None:
     # The engine on the dm device directly (as where the host had dm).
     direct = bad["engine_direct"]
     assert covered(direct["bad_ranges"], start, length), direct
-    assert all(r["start_byte"] + r["length"] > start and r["start_byte"] < start + length
-               for r in direct["bad_ranges"]), direct  # nothing reported outside it
+    assert all(
+        r["start_byte"] + r["length"] > start and r["start_byte"] < start + length
+        for r in direct["bad_ranges"]
+    ), direct  # nothing reported outside it
     assert bad["remove"]["rc"] == 0, _show(bad["remove"])

@@ -31,7 +31,7 @@ BLOCK = 4096
 
 
 def block_digests(data: bytes) -> set[bytes]:
-    return {hashlib.sha256(data[i:i + BLOCK]).digest() for i in range(0, len(data), BLOCK)}
+    return {hashlib.sha256(data[i : i + BLOCK]).digest() for i in range(0, len(data), BLOCK)}
 
 
 def read_all(dev: Path) -> bytes:
@@ -62,9 +62,15 @@ def corrupt(dev: Path, offset: int) -> None:
 
 def wipe(plans: list[WipePlan], tmp_path: Path, **kwargs: object) -> list:  # type: ignore[type-arg]
     events: list[ProgressEvent] = []
-    results = run_wipes(plans, context=CertificateContext(operator="tester", station="bench-1",
-                                                          asset_tag="PC-1", lot="LOT-7"),
-                        progress=events.append, report_dir=tmp_path / "reports", **kwargs)
+    results = run_wipes(
+        plans,
+        context=CertificateContext(
+            operator="tester", station="bench-1", asset_tag="PC-1", lot="LOT-7"
+        ),
+        progress=events.append,
+        report_dir=tmp_path / "reports",
+        **kwargs,
+    )
     assert events, "the engine reported no progress"
     return results
 
@@ -80,7 +86,7 @@ def test_overwrite_leaves_no_original_block(
     original = read_all(dev)
     plans = plan_wipes([str(dev)], method=method, verify="full")  # type: ignore[arg-type]
     assert plans[0].method == method and plans[0].level == "clear"
-    (report, certificate), = wipe(plans, tmp_path, chunk=4 * MiB)
+    ((report, certificate),) = wipe(plans, tmp_path, chunk=4 * MiB)
     assert report.status == "erased", report.status_detail
     assert report.verification_result == "passed"
     assert report.bytes_written == report.bytes_verified == 24 * MiB
@@ -104,7 +110,7 @@ def test_full_verification_reads_the_media(
     plans = plan_wipes([str(dev)], method=method, verify="full")  # type: ignore[arg-type]
     target = 9 * MiB + 3 * BLOCK
     hooks = WipeHooks(after_write=lambda plan: corrupt(Path(plan.device), target))
-    (report, certificate), = wipe(plans, tmp_path, hooks=hooks)
+    ((report, certificate),) = wipe(plans, tmp_path, hooks=hooks)
     assert report.status == "failed"
     assert report.verification_result == "failed"
     assert str(target) in report.verification_detail
@@ -117,11 +123,11 @@ def test_sample_verification_reads_first_block_and_ten_percent(
     dev = make_loop(64 * MiB, fill="random")
     plans = plan_wipes([str(dev)], method="zero", verify="sample")
     hooks = WipeHooks(after_write=lambda plan: corrupt(Path(plan.device), 0))
-    (report, _cert), = wipe(plans, tmp_path, hooks=hooks)
+    ((report, _cert),) = wipe(plans, tmp_path, hooks=hooks)
     assert report.status == "failed" and report.verification_result == "failed"
 
     plans = plan_wipes([str(dev)], method="zero", verify="sample")
-    (report, cert), = wipe(plans, tmp_path)
+    ((report, cert),) = wipe(plans, tmp_path)
     assert report.status == "erased"
     assert 0.10 * 64 * MiB <= report.bytes_verified < 0.2 * 64 * MiB
     assert "1000 subsections" in report.verification_detail
@@ -140,8 +146,9 @@ def test_two_disks_at_once_and_cancel(make_loop: LoopFactory, tmp_path: Path) ->
     def stop_on_first_write(plan: WipePlan) -> None:
         cancel.set()
 
-    (report, cert), = wipe(plans, tmp_path, cancel=cancel,
-                           hooks=WipeHooks(after_write=stop_on_first_write))
+    ((report, cert),) = wipe(
+        plans, tmp_path, cancel=cancel, hooks=WipeHooks(after_write=stop_on_first_write)
+    )
     assert report.status == "aborted"
     assert cert is None
     assert not interrupted()  # an abort is a known end, not an interruption
@@ -149,7 +156,7 @@ def test_two_disks_at_once_and_cancel(make_loop: LoopFactory, tmp_path: Path) ->
 
 def test_verify_none_is_never_plain_erased(make_loop: LoopFactory, tmp_path: Path) -> None:
     dev = make_loop(8 * MiB, fill="random")
-    (report, cert), = wipe(plan_wipes([str(dev)], method="zero", verify="none"), tmp_path)
+    ((report, cert),) = wipe(plan_wipes([str(dev)], method="zero", verify="none"), tmp_path)
     assert report.status == "erased_with_exceptions"
     assert "not verified" in report.status_detail
     assert cert is not None and cert["verification"]["result"] == "not_done"

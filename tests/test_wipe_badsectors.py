@@ -21,25 +21,37 @@ MiB = 1 << 20
 
 
 def wipe_one(plans: list[WipePlan], tmp_path: Path, **kwargs: object) -> tuple:  # type: ignore[type-arg]
-    (result,) = run_wipes(plans, context=CertificateContext(), progress=lambda e: None,
-                          report_dir=tmp_path / "reports", **kwargs)
+    (result,) = run_wipes(
+        plans,
+        context=CertificateContext(),
+        progress=lambda e: None,
+        report_dir=tmp_path / "reports",
+        **kwargs,
+    )
     return result
 
 
 def covered(report_ranges: list, start: int, length: int) -> bool:  # type: ignore[type-arg]
     """Every sector of [start, start+length) is inside a reported bad range."""
-    return all(any(r.start_byte <= s < r.start_byte + r.length for r in report_ranges)
-               for s in range(start, start + length, 512))
+    return all(
+        any(r.start_byte <= s < r.start_byte + r.length for r in report_ranges)
+        for s in range(start, start + length, 512)
+    )
 
 
 @pytest.mark.parametrize("method,verify", [("zero", "full"), ("random", "sample")])
 def test_bad_sectors_are_skipped_and_reported(
-    faulty_loop: FaultyFactory, tmp_path: Path, method: str, verify: str  # noqa: F811
+    faulty_loop: FaultyFactory,  # noqa: F811
+    tmp_path: Path,
+    method: str,
+    verify: str,
 ) -> None:
     bad_start, bad_len = 5 * MiB + 4096, 3 * 512
     dev = faulty_loop(16 * MiB, bad=[(bad_start, bad_len)])
-    (report, cert) = wipe_one(plan_wipes([str(dev)], method=method, verify=verify),  # type: ignore[arg-type]
-                              tmp_path)
+    (report, cert) = wipe_one(
+        plan_wipes([str(dev)], method=method, verify=verify),  # type: ignore[arg-type]
+        tmp_path,
+    )
     assert report.status == "erased_with_exceptions", report.status_detail
     assert covered(report.bad_ranges, bad_start, bad_len)
     # Only the bad sectors were skipped, not the whole 16 MiB chunk around them.
@@ -52,17 +64,19 @@ def test_bad_sectors_are_skipped_and_reported(
     # Everything outside the bad range was really overwritten.
     with open(tmp_path / "faulty-0.img", "rb") as handle:
         data = handle.read()
-    outside = data[:bad_start] + data[bad_start + bad_len:]
+    outside = data[:bad_start] + data[bad_start + bad_len :]
     if method == "zero":
         assert outside == bytes(len(outside))
 
 
 def test_too_many_bad_sectors_fail_the_disk(
-    faulty_loop: FaultyFactory, tmp_path: Path  # noqa: F811
+    faulty_loop: FaultyFactory,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     dev = faulty_loop(8 * MiB, bad=[(1 * MiB, 256 * 1024)])
-    (report, cert) = wipe_one(plan_wipes([str(dev)], method="zero", verify="sample"),
-                              tmp_path, max_bad_bytes=64 * 1024)
+    (report, cert) = wipe_one(
+        plan_wipes([str(dev)], method="zero", verify="sample"), tmp_path, max_bad_bytes=64 * 1024
+    )
     assert report.status == "failed"
     assert "write stopped" in report.status_detail
     assert report.bad_ranges

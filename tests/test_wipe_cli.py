@@ -19,8 +19,14 @@ ROOT = Path(__file__).parent.parent
 
 
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench_agent.cli.main", *args], cwd=ROOT,
-                          capture_output=True, text=True, input=stdin, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bench_agent.cli.main", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=300,
+    )
 
 
 def root_disk() -> str:
@@ -38,8 +44,10 @@ def test_disks_json_says_which_disks_may_be_wiped(make_loop: LoopFactory) -> Non
     system = disks[root_disk()]
     assert system["wipeable"] is False and system["rule"] == "system-disk"
     # The station's default profile does not allow loop devices.
-    strict = {d["device"]: d for d in json.loads(cli("disks", "--json", "--profile",
-                                                     "pentium4").stdout)["disks"]}
+    strict = {
+        d["device"]: d
+        for d in json.loads(cli("disks", "--json", "--profile", "pentium4").stdout)["disks"]
+    }
     assert strict[str(dev)]["rule"] == "loop"
 
 
@@ -78,8 +86,18 @@ def test_dry_run_writes_nothing_and_exit_code_follows_status(
         assert handle.read() == before
 
     # Not verified: erased with exceptions, which is not exit 0.
-    unverified = cli("wipe", str(dev), "--profile", "test-bench", "--yes", "--verify", "none",
-                     "--json", "--report-dir", str(tmp_path))
+    unverified = cli(
+        "wipe",
+        str(dev),
+        "--profile",
+        "test-bench",
+        "--yes",
+        "--verify",
+        "none",
+        "--json",
+        "--report-dir",
+        str(tmp_path),
+    )
     assert unverified.returncode == 1
     (result,) = json.loads(unverified.stdout)
     assert result["report"]["status"] == "erased_with_exceptions"

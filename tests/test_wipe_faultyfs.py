@@ -41,11 +41,23 @@ def serve(mountpoint: str, backing: str, bad: list[tuple[int, int]], delay_ms: i
         def getattr(self, path: str, fh: int | None = None) -> dict[str, int]:
             now = int(time.time() * 1e9)
             if path == "/":
-                return {"st_mode": 0o40755, "st_nlink": 2, "st_size": 0,
-                        "st_atime": now, "st_mtime": now, "st_ctime": now}
+                return {
+                    "st_mode": 0o40755,
+                    "st_nlink": 2,
+                    "st_size": 0,
+                    "st_atime": now,
+                    "st_mtime": now,
+                    "st_ctime": now,
+                }
             if path == "/" + IMAGE:
-                return {"st_mode": 0o100600, "st_nlink": 1, "st_size": size,
-                        "st_atime": now, "st_mtime": now, "st_ctime": now}
+                return {
+                    "st_mode": 0o100600,
+                    "st_nlink": 1,
+                    "st_size": size,
+                    "st_atime": now,
+                    "st_mtime": now,
+                    "st_ctime": now,
+                }
             raise fuse.FuseOSError(errno.ENOENT)
 
         def readdir(self, path: str, fh: int) -> list[str]:
@@ -109,8 +121,13 @@ def faulty_loop(tmp_path: Path) -> Iterator[FaultyFactory]:
         pytest.fail("the faulty-disk tests need /dev/fuse (FUSE in the kernel)")
     cleanups: list[Callable[[], None]] = []
 
-    def factory(size: int, *, bad: list[tuple[int, int]] | None = None, delay_ms: int = 0,
-                fill: str = "random") -> Path:
+    def factory(
+        size: int,
+        *,
+        bad: list[tuple[int, int]] | None = None,
+        delay_ms: int = 0,
+        fill: str = "random",
+    ) -> Path:
         index = len(cleanups)
         backing = tmp_path / f"faulty-{index}.img"
         with open(backing, "wb") as handle:
@@ -120,8 +137,15 @@ def faulty_loop(tmp_path: Path) -> Iterator[FaultyFactory]:
                 handle.truncate(size)
         mnt = tmp_path / f"faulty-mnt-{index}"
         mnt.mkdir()
-        argv = [sys.executable, "-m", "tests.test_wipe_faultyfs", str(mnt), str(backing),
-                "--delay-ms", str(delay_ms)]
+        argv = [
+            sys.executable,
+            "-m",
+            "tests.test_wipe_faultyfs",
+            str(mnt),
+            str(backing),
+            "--delay-ms",
+            str(delay_ms),
+        ]
         for start, length in bad or []:
             argv += ["--bad", f"{start}:{length}"]
         root = Path(__file__).parent.parent
@@ -134,8 +158,9 @@ def faulty_loop(tmp_path: Path) -> Iterator[FaultyFactory]:
                 server.kill()
                 pytest.fail(f"the FUSE faulty disk did not start: {err[-500:]}")
             time.sleep(0.05)
-        dev = subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
-                             capture_output=True, text=True).stdout.strip()
+        dev = subprocess.run(
+            ["losetup", "--find", "--show", str(image)], check=True, capture_output=True, text=True
+        ).stdout.strip()
         # One loop request per FUSE request (FUSE's max_write is 128 KiB): with larger loop
         # requests this kernel sometimes completes a request as a success although one of its
         # FUSE sub-requests failed, silently dropping data — the wipe's verification catches

@@ -25,20 +25,44 @@ ROOT = Path(__file__).parent.parent
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench_agent.cli.main", *args], cwd=ROOT,
-                          capture_output=True, text=True, input=stdin, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bench_agent.cli.main", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=300,
+    )
 
 
 def test_kill_9_mid_wipe_is_reported_and_never_certified(
-    faulty_loop: FaultyFactory, tmp_path: Path, agent_home: Path  # noqa: F811
+    faulty_loop: FaultyFactory,  # noqa: F811
+    tmp_path: Path,
+    agent_home: Path,
 ) -> None:
     # A slow disk (10 ms per 128 KiB request): the wipe takes seconds, time to kill it.
     dev = faulty_loop(32 * MiB, delay_ms=10)
     reports = tmp_path / "reports"
-    args = ["wipe", str(dev), "--yes", "--profile", "test-bench", "--method", "zero",
-            "--verify", "sample", "--report-dir", str(reports)]
-    proc = subprocess.Popen([sys.executable, "-m", "bench_agent.cli.main", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [
+        "wipe",
+        str(dev),
+        "--yes",
+        "--profile",
+        "test-bench",
+        "--method",
+        "zero",
+        "--verify",
+        "sample",
+        "--report-dir",
+        str(reports),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench_agent.cli.main", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
     seen = ""
@@ -88,17 +112,28 @@ def test_resume_from_a_flushed_checkpoint(
         handle.flush()
         os.fsync(handle.fileno())
     journal = Journal(agent_home / "journal")
-    entry = journal.start(device=str(dev), kname=dev.name, size_bytes=size, method=method,
-                          verify="full", seed=pattern.seed_hex, phase="write",
-                          written_upto=half)
+    entry = journal.start(
+        device=str(dev),
+        kname=dev.name,
+        size_bytes=size,
+        method=method,
+        verify="full",
+        seed=pattern.seed_hex,
+        phase="write",
+        written_upto=half,
+    )
     entry.pid, entry.process_start = 2**22 + 1, "0"  # a process that no longer exists
     journal.write(entry)
     assert [e.id for e in interrupted(agent_home)] == [entry.id]
 
     plans = plan_wipes([str(dev)], method=method, verify="full", resume=True)  # type: ignore[arg-type]
     assert plans[0].resume_from == half and plans[0].resume_journal == entry.id
-    (report, cert), = run_wipes(plans, context=CertificateContext(), progress=lambda e: None,
-                                report_dir=tmp_path / "reports")
+    ((report, cert),) = run_wipes(
+        plans,
+        context=CertificateContext(),
+        progress=lambda e: None,
+        report_dir=tmp_path / "reports",
+    )
     # Full verification over the whole disk passes only if the resumed pattern matches.
     assert report.status == "erased", report.status_detail
     assert report.bytes_written == size - half
@@ -107,13 +142,18 @@ def test_resume_from_a_flushed_checkpoint(
     assert not interrupted(agent_home)
 
 
-def test_resume_refuses_a_different_method(
-    make_loop: LoopFactory, agent_home: Path
-) -> None:
+def test_resume_refuses_a_different_method(make_loop: LoopFactory, agent_home: Path) -> None:
     dev = make_loop(8 * MiB, fill="random")
     journal = Journal(agent_home / "journal")
-    entry = journal.start(device=str(dev), kname=dev.name, size_bytes=8 * MiB, method="random",
-                          verify="full", seed="00" * 32, written_upto=4 * MiB)
+    entry = journal.start(
+        device=str(dev),
+        kname=dev.name,
+        size_bytes=8 * MiB,
+        method="random",
+        verify="full",
+        seed="00" * 32,
+        written_upto=4 * MiB,
+    )
     entry.pid, entry.process_start = 2**22 + 1, "0"
     journal.write(entry)
     plans = plan_wipes([str(dev)], method="zero", verify="full", resume=True)

@@ -37,10 +37,16 @@ BAD = "benchbad"
 
 def sh(*cmd: str, stdin: str | None = None, timeout: float = 300) -> dict[str, Any]:
     start = time.monotonic()
-    done = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout,
-                          check=False)
-    return {"cmd": list(cmd), "rc": done.returncode, "stdout": done.stdout,
-            "stderr": done.stderr, "seconds": round(time.monotonic() - start, 1)}
+    done = subprocess.run(
+        cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    return {
+        "cmd": list(cmd),
+        "rc": done.returncode,
+        "stdout": done.stdout,
+        "stderr": done.stderr,
+        "seconds": round(time.monotonic() - start, 1),
+    }
 
 
 def parsed(step: dict[str, Any]) -> Any:
@@ -111,22 +117,44 @@ def scenario_bad(res: dict[str, Any]) -> None:
         handle.write(os.urandom(SIZE))
     lower = new_loop(backing)
     rest = BAD_SECTOR + BAD_SECTORS
-    table = (f"0 {BAD_SECTOR} linear {lower} 0\n{BAD_SECTOR} {BAD_SECTORS} error\n"
-             f"{rest} {SECTORS - rest} linear {lower} {rest}\n")
+    table = (
+        f"0 {BAD_SECTOR} linear {lower} 0\n{BAD_SECTOR} {BAD_SECTORS} error\n"
+        f"{rest} {SECTORS - rest} linear {lower} {rest}\n"
+    )
     res["table"] = table
     res["bad_byte"], res["bad_len"] = BAD_SECTOR * 512, BAD_SECTORS * 512
     res["create"] = dm_create(BAD, table)
     try:
-        on_dm = sh(AGENT, "--lang", "en", "wipe", f"/dev/mapper/{BAD}", "--yes", "--verify",
-                   "full", "--json")
+        on_dm = sh(
+            AGENT,
+            "--lang",
+            "en",
+            "wipe",
+            f"/dev/mapper/{BAD}",
+            "--yes",
+            "--verify",
+            "full",
+            "--json",
+        )
         res["wipe_dm"] = {**on_dm, "json": parsed(on_dm)}
         # A loop device over the dm device is a whole disk for the guard: the CLI's full path
         # (guard, plan, engine, report) meets the error target's real EIO through it.
         top = new_loop(f"/dev/mapper/{BAD}", "--direct-io=on")
         res["top"] = top
         try:
-            on_loop = sh(AGENT, "--lang", "en", "wipe", top, "--yes", "--method", "zero",
-                         "--verify", "full", "--json")
+            on_loop = sh(
+                AGENT,
+                "--lang",
+                "en",
+                "wipe",
+                top,
+                "--yes",
+                "--method",
+                "zero",
+                "--verify",
+                "full",
+                "--json",
+            )
             res["wipe_loop_over_dm"] = {**on_loop, "json": parsed(on_loop)}
         finally:
             sh("losetup", "-d", top)
@@ -147,15 +175,20 @@ def engine_direct(device: str) -> dict[str, Any]:
     try:
         io = DeviceIO(fd, SIZE, 512, direct=direct)
         try:
-            write = io.write_pass(Pattern("zero"), job=BAD, progress=lambda e: None,
-                                  cancel=threading.Event())
+            write = io.write_pass(
+                Pattern("zero"), job=BAD, progress=lambda e: None, cancel=threading.Event()
+            )
         finally:
             io.close()
     finally:
         os.close(fd)
-    return {"direct": direct,
-            "bad_ranges": [{"start_byte": r.start_byte, "length": r.length, "phase": r.phase,
-                            "error": r.error} for r in write.bad_ranges]}
+    return {
+        "direct": direct,
+        "bad_ranges": [
+            {"start_byte": r.start_byte, "length": r.length, "phase": r.phase, "error": r.error}
+            for r in write.bad_ranges
+        ],
+    }
 
 
 def main() -> int:

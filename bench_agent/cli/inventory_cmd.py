@@ -18,34 +18,59 @@ if TYPE_CHECKING:
     from bench_agent.progress import ProgressEvent
 
 # Symbols AND words: never colour alone; ASCII so the Linux text console shows them.
-SYMBOLS = {"pass": "[+]", "warn": "[!]", "fail": "[x]", "unknown": "[?]", "remediate": "[>]",
-           "skipped": "[-]"}
+SYMBOLS = {
+    "pass": "[+]",
+    "warn": "[!]",
+    "fail": "[x]",
+    "unknown": "[?]",
+    "remediate": "[>]",
+    "skipped": "[-]",
+}
 
 
 def register(sub: Any) -> None:
     inv = sub.add_parser("inventory", help=_("list the hardware of this machine"))
     inv.add_argument("--json", action="store_true", help=_("print JSON instead of tables"))
-    inv.add_argument("--evidence", metavar="DIR", type=Path,
-                     help=_("rebuild the inventory from a saved evidence bundle"))
-    inv.add_argument("--save-evidence", metavar="DIR", type=Path,
-                     help=_("save every raw source read into DIR"))
-    inv.add_argument("--no-smart", action="store_true",
-                     help=_("do not query the disks' SMART data (faster)"))
+    inv.add_argument(
+        "--evidence",
+        metavar="DIR",
+        type=Path,
+        help=_("rebuild the inventory from a saved evidence bundle"),
+    )
+    inv.add_argument(
+        "--save-evidence", metavar="DIR", type=Path, help=_("save every raw source read into DIR")
+    )
+    inv.add_argument(
+        "--no-smart", action="store_true", help=_("do not query the disks' SMART data (faster)")
+    )
     inv.set_defaults(func=run_inventory)
 
     chk = sub.add_parser("check", help=_("grade this machine against a minimum-spec profile"))
-    chk.add_argument("--profile", metavar="NAME",
-                     help=_("profile name or TOML file (default: the station's profile)"))
-    chk.add_argument("--json", action="store_true",
-                     help=_("print the inventory, verdict and checks as JSON"))
-    chk.add_argument("--evidence", metavar="DIR", type=Path,
-                     help=_("grade a saved evidence bundle instead of this machine"))
-    chk.add_argument("--save-evidence", metavar="DIR", type=Path,
-                     help=_("save every raw source read into DIR"))
-    chk.add_argument("--quick", action="store_true",
-                     help=_("skip the long automatic checks (seconds instead of a minute)"))
-    chk.add_argument("--self-test", action="store_true",
-                     help=_("run each disk's SMART short self-test first"))
+    chk.add_argument(
+        "--profile",
+        metavar="NAME",
+        help=_("profile name or TOML file (default: the station's profile)"),
+    )
+    chk.add_argument(
+        "--json", action="store_true", help=_("print the inventory, verdict and checks as JSON")
+    )
+    chk.add_argument(
+        "--evidence",
+        metavar="DIR",
+        type=Path,
+        help=_("grade a saved evidence bundle instead of this machine"),
+    )
+    chk.add_argument(
+        "--save-evidence", metavar="DIR", type=Path, help=_("save every raw source read into DIR")
+    )
+    chk.add_argument(
+        "--quick",
+        action="store_true",
+        help=_("skip the long automatic checks (seconds instead of a minute)"),
+    )
+    chk.add_argument(
+        "--self-test", action="store_true", help=_("run each disk's SMART short self-test first")
+    )
     chk.set_defaults(func=run_check)
 
     prof = sub.add_parser("profiles", help=_("list the minimum-spec profiles"))
@@ -57,8 +82,10 @@ def _check_evidence_dir(path: Path | None) -> None:
     from bench_agent.errors import InputError
 
     if path is not None and not path.is_dir():
-        raise InputError(_("Evidence bundle {path} is not a directory.", path=path),
-                         _("Give the folder written by --save-evidence."))
+        raise InputError(
+            _("Evidence bundle {path} is not a directory.", path=path),
+            _("Give the folder written by --save-evidence."),
+        )
 
 
 def _progress_printer() -> Any:
@@ -81,8 +108,7 @@ def _progress_printer() -> Any:
 
 
 def _health_word(level: str) -> str:
-    words = {"pass": _("good"), "warn": _("worn"), "fail": _("failing"),
-             "unknown": _("unknown")}
+    words = {"pass": _("good"), "warn": _("worn"), "fail": _("failing"), "unknown": _("unknown")}
     return f"{SYMBOLS.get(level, '[?]')} {words.get(level, level)}"
 
 
@@ -93,8 +119,14 @@ def print_inventory(inventory: Inventory) -> None:
     print(_("Machine"))
     identity = " ".join(x for x in (system.vendor, system.product) if x) or _("unknown")
     print("  " + _("model: {identity}", identity=identity))
-    print("  " + _("serial: {serial}   machine id: {machine_id}",
-                   serial=system.serial or "-", machine_id=system.machine_id))
+    print(
+        "  "
+        + _(
+            "serial: {serial}   machine id: {machine_id}",
+            serial=system.serial or "-",
+            machine_id=system.machine_id,
+        )
+    )
     print()
     print(_("Processor"))
     print("  " + (cpu.model or _("unknown")))
@@ -103,28 +135,54 @@ def print_inventory(inventory: Inventory) -> None:
     features.append("SSE2" if cpu.has_sse2 else _("no SSE2"))
     features.append("PAE" if cpu.has_pae else _("no PAE"))
     mhz = f"{cpu.mhz:.0f} MHz" if cpu.mhz else "? MHz"
-    print("  " + _("{mhz}, {cores} core(s), {threads} thread(s); {features}", mhz=mhz,
-                   cores=cpu.physical_cores or "?", threads=cpu.logical_cpus,
-                   features=", ".join(features)))
+    print(
+        "  "
+        + _(
+            "{mhz}, {cores} core(s), {threads} thread(s); {features}",
+            mhz=mhz,
+            cores=cpu.physical_cores or "?",
+            threads=cpu.logical_cpus,
+            features=", ".join(features),
+        )
+    )
     print()
     print(_("Memory"))
     # RAM is counted in binary megabytes, as the workshop and the module labels do.
     line = _("{usable} usable", usable=f"{memory.total_bytes / (1 << 20):.0f} MB")
     if memory.installed_bytes:
-        line += "; " + _("{installed} installed in {count} module(s)",
-                         installed=f"{memory.installed_bytes / (1 << 20):.0f} MB",
-                         count=len(memory.modules))
+        line += "; " + _(
+            "{installed} installed in {count} module(s)",
+            installed=f"{memory.installed_bytes / (1 << 20):.0f} MB",
+            count=len(memory.modules),
+        )
     print("  " + line)
     print()
     rows = []
     for disk in inventory.disks:
-        media = ("SSD" if disk.rotational is False and disk.kind == "disk" else
-                 "HDD" if disk.rotational else "-")
-        rows.append([disk.name, disk.model or "-", human_bytes(disk.size_bytes), media,
-                     disk.transport, disk.serial or "-", _health_word(disk.health)])
+        media = (
+            "SSD"
+            if disk.rotational is False and disk.kind == "disk"
+            else "HDD"
+            if disk.rotational
+            else "-"
+        )
+        rows.append(
+            [
+                disk.name,
+                disk.model or "-",
+                human_bytes(disk.size_bytes),
+                media,
+                disk.transport,
+                disk.serial or "-",
+                _health_word(disk.health),
+            ]
+        )
     if rows:
-        print_table([_("disk"), _("model"), _("size"), _("media"), _("bus"), _("serial"),
-                     _("health")], rows, title=_("Disks"))
+        print_table(
+            [_("disk"), _("model"), _("size"), _("media"), _("bus"), _("serial"), _("health")],
+            rows,
+            title=_("Disks"),
+        )
         from bench_agent.i18n import get_language
 
         for disk in inventory.disks:
@@ -136,26 +194,45 @@ def print_inventory(inventory: Inventory) -> None:
         print(_("Disks: none found"))
     print()
     if inventory.optical:
-        print_table([_("drive"), _("model"), _("reads"), _("writes")], [
-            [d.name, " ".join(x for x in (d.vendor, d.model) if x) or "-",
-             "DVD" if d.can_read_dvd else ("CD" if d.can_read_cd else "-"),
-             "DVD" if d.can_write_dvd else ("CD" if d.can_write_cd else "-")]
-            for d in inventory.optical], title=_("Optical drives"))
+        print_table(
+            [_("drive"), _("model"), _("reads"), _("writes")],
+            [
+                [
+                    d.name,
+                    " ".join(x for x in (d.vendor, d.model) if x) or "-",
+                    "DVD" if d.can_read_dvd else ("CD" if d.can_read_cd else "-"),
+                    "DVD" if d.can_write_dvd else ("CD" if d.can_write_cd else "-"),
+                ]
+                for d in inventory.optical
+            ],
+            title=_("Optical drives"),
+        )
     else:
         print(_("Optical drives: none found"))
     print()
     if inventory.sound:
-        print_table([_("card"), _("name"), _("driver")],
-                    [[c.card, c.name, c.driver] for c in inventory.sound],
-                    title=_("Sound cards"))
+        print_table(
+            [_("card"), _("name"), _("driver")],
+            [[c.card, c.name, c.driver] for c in inventory.sound],
+            title=_("Sound cards"),
+        )
     else:
         print(_("Sound cards: none found"))
     print()
     if inventory.network:
-        print_table([_("interface"), _("MAC"), _("driver"), _("link")], [
-            [n.name, n.mac, n.driver or "-",
-             _("yes") if n.link else (_("no") if n.link is False else "?")]
-            for n in inventory.network], title=_("Network"))
+        print_table(
+            [_("interface"), _("MAC"), _("driver"), _("link")],
+            [
+                [
+                    n.name,
+                    n.mac,
+                    n.driver or "-",
+                    _("yes") if n.link else (_("no") if n.link is False else "?"),
+                ]
+                for n in inventory.network
+            ],
+            title=_("Network"),
+        )
     if inventory.warnings:
         print()
         print(_("Not collected:"))
@@ -180,8 +257,14 @@ def run_inventory(args: argparse.Namespace) -> int:
 
 
 def _status_word(status: str) -> str:
-    words = {"pass": _("pass"), "remediate": _("to fix"), "fail": _("fail"),
-             "unknown": _("unknown"), "warn": _("warning"), "skipped": _("skipped")}
+    words = {
+        "pass": _("pass"),
+        "remediate": _("to fix"),
+        "fail": _("fail"),
+        "unknown": _("unknown"),
+        "warn": _("warning"),
+        "skipped": _("skipped"),
+    }
     return f"{SYMBOLS.get(status, '[?]')} {words.get(status, status)}"
 
 
@@ -189,28 +272,36 @@ def print_verdict(verdict: Verdict, profile: Profile, checks: list[AutoCheck]) -
     from bench_agent.cli.output import print_table
 
     print(_("Profile: {title}", title=profile.display_title()))
-    print_table([_("criterion"), _("status"), _("measured"), _("limit"), _("why")],
-                [[c.id, _status_word(c.status), c.measured, c.limit, c.message]
-                 for c in verdict.criteria])
+    print_table(
+        [_("criterion"), _("status"), _("measured"), _("limit"), _("why")],
+        [[c.id, _status_word(c.status), c.measured, c.limit, c.message] for c in verdict.criteria],
+    )
     if checks:
         print()
-        print_table([_("check"), _("status"), _("measured"), _("result")],
-                    [[c.id, _status_word(c.status), c.measured, c.message] for c in checks],
-                    title=_("Automatic checks"))
+        print_table(
+            [_("check"), _("status"), _("measured"), _("result")],
+            [[c.id, _status_word(c.status), c.measured, c.message] for c in checks],
+            title=_("Automatic checks"),
+        )
     print()
     if verdict.actions:
         print(_("To do before the machine is kept:"))
         for action in verdict.actions:
             print(f"  [>] {action}")
         print()
-    headline = {"kept": _("KEPT"), "remediate": _("KEPT AFTER REPAIRS"),
-                "rejected": _("REJECTED")}[verdict.outcome]
+    headline = {"kept": _("KEPT"), "remediate": _("KEPT AFTER REPAIRS"), "rejected": _("REJECTED")}[
+        verdict.outcome
+    ]
     symbol = {"kept": "[+]", "remediate": "[>]", "rejected": "[x]"}[verdict.outcome]
     print(f"{symbol} {headline}")
     print("    " + verdict.summary)
     if verdict.outcome == "rejected":
-        destination = {"parts": _("parts"), "recycling": _("recycling"), "reuse": _("reuse"),
-                       "": "-"}[verdict.destination]
+        destination = {
+            "parts": _("parts"),
+            "recycling": _("recycling"),
+            "reuse": _("reuse"),
+            "": "-",
+        }[verdict.destination]
         print("    " + _("destination: {destination}", destination=destination))
 
 
@@ -262,8 +353,9 @@ def run_check(args: argparse.Namespace) -> int:
         print_inventory(inventory)
         print()
         print_verdict(verdict, profile, checks)
-    return {"kept": EXIT_OK, "remediate": EXIT_REMEDIATE,
-            "rejected": EXIT_REJECTED}[verdict.outcome]
+    return {"kept": EXIT_OK, "remediate": EXIT_REMEDIATE, "rejected": EXIT_REJECTED}[
+        verdict.outcome
+    ]
 
 
 # --- profiles ----------------------------------------------------------------------------
@@ -286,13 +378,17 @@ def run_profiles(args: argparse.Namespace) -> int:
             needs.append("SSE2")
         if p.cpu.min_mhz:
             needs.append(f"{p.cpu.min_mhz:.0f} MHz")
-        rows.append([
-            p.name, p.display_title(), ", ".join(needs) or "-",
-            f"{p.memory.min_mb} MB" if p.memory.min_mb else "-",
-            f"{p.disk.min_gb:.0f} GB" + (" SSD" if p.disk.ssd != "any" else "")
-            if p.disk.min_gb else "-",
-            p.optical.required if p.optical.required != "none" else "-",
-        ])
-    print_table([_("name"), _("title"), _("processor"), _("memory"), _("disk"),
-                 _("optical")], rows)
+        rows.append(
+            [
+                p.name,
+                p.display_title(),
+                ", ".join(needs) or "-",
+                f"{p.memory.min_mb} MB" if p.memory.min_mb else "-",
+                f"{p.disk.min_gb:.0f} GB" + (" SSD" if p.disk.ssd != "any" else "")
+                if p.disk.min_gb
+                else "-",
+                p.optical.required if p.optical.required != "none" else "-",
+            ]
+        )
+    print_table([_("name"), _("title"), _("processor"), _("memory"), _("disk"), _("optical")], rows)
     return 0

@@ -21,41 +21,65 @@ if TYPE_CHECKING:
 def register(sub: Any) -> None:
     disks = sub.add_parser("disks", help=_("list the disks and whether each may be wiped"))
     disks.add_argument("--json", action="store_true", help=_("print JSON instead of tables"))
-    disks.add_argument("--profile", metavar="NAME",
-                       help=_("profile name or TOML file (default: the station's profile)"))
+    disks.add_argument(
+        "--profile",
+        metavar="NAME",
+        help=_("profile name or TOML file (default: the station's profile)"),
+    )
     disks.set_defaults(func=run_disks)
 
-    wipe = sub.add_parser("wipe", help=_("wipe disks to NIST SP 800-88, verified, with a "
-                                         "signed certificate per disk"))
+    wipe = sub.add_parser(
+        "wipe", help=_("wipe disks to NIST SP 800-88, verified, with a signed certificate per disk")
+    )
     wipe.add_argument("devices", nargs="+", metavar="DEVICE", help=_("whole disks, e.g. /dev/sdb"))
-    wipe.add_argument("--method", choices=["auto", "zero", "random", "firmware"], default="auto",
-                      help=_("auto: strongest the disk supports and the profile allows"))
-    wipe.add_argument("--verify", choices=["full", "sample", "none"],
-                      help=_("read-back: full, NIST sample (default: the profile's), or none"))
-    wipe.add_argument("--dry-run", action="store_true",
-                      help=_("show the plan and write nothing"))
-    wipe.add_argument("--yes", action="store_true",
-                      help=_("do not ask to type the serial number back"))
-    wipe.add_argument("--report-dir", type=Path, metavar="DIR",
-                      help=_("where reports and certificates go (default: the station's)"))
+    wipe.add_argument(
+        "--method",
+        choices=["auto", "zero", "random", "firmware"],
+        default="auto",
+        help=_("auto: strongest the disk supports and the profile allows"),
+    )
+    wipe.add_argument(
+        "--verify",
+        choices=["full", "sample", "none"],
+        help=_("read-back: full, NIST sample (default: the profile's), or none"),
+    )
+    wipe.add_argument("--dry-run", action="store_true", help=_("show the plan and write nothing"))
+    wipe.add_argument(
+        "--yes", action="store_true", help=_("do not ask to type the serial number back")
+    )
+    wipe.add_argument(
+        "--report-dir",
+        type=Path,
+        metavar="DIR",
+        help=_("where reports and certificates go (default: the station's)"),
+    )
     wipe.add_argument("--asset", default="", metavar="TAG", help=_("asset tag of the machine"))
     wipe.add_argument("--lot", default="", metavar="LOT", help=_("donor lot (media source)"))
-    wipe.add_argument("--profile", metavar="NAME",
-                      help=_("profile name or TOML file (default: the station's profile)"))
-    wipe.add_argument("--resume", action="store_true",
-                      help=_("resume an interrupted overwrite where it is safe (else restart)"))
-    wipe.add_argument("--json", action="store_true",
-                      help=_("print the plan or the reports as JSON"))
+    wipe.add_argument(
+        "--profile",
+        metavar="NAME",
+        help=_("profile name or TOML file (default: the station's profile)"),
+    )
+    wipe.add_argument(
+        "--resume",
+        action="store_true",
+        help=_("resume an interrupted overwrite where it is safe (else restart)"),
+    )
+    wipe.add_argument(
+        "--json", action="store_true", help=_("print the plan or the reports as JSON")
+    )
     wipe.set_defaults(func=run_wipe)
 
     cert = sub.add_parser("verify-cert", help=_("check a sanitization certificate (JSON or PDF)"))
     cert.add_argument("file", type=Path, metavar="FILE")
-    cert.add_argument("--public-key", metavar="KEY",
-                      help=_("the issuing station's public key (text or file)"))
+    cert.add_argument(
+        "--public-key", metavar="KEY", help=_("the issuing station's public key (text or file)")
+    )
     cert.set_defaults(func=run_verify_cert)
 
 
 # -- shared ---------------------------------------------------------------------------------
+
 
 def _wipe_policy(profile_name: str | None) -> tuple[GuardPolicy, list[str] | None, str]:
     """Guard policy, allowed methods and default verification from the settings and profile."""
@@ -81,19 +105,33 @@ def _wipe_policy(profile_name: str | None) -> tuple[GuardPolicy, list[str] | Non
 
 def _warn_interrupted(entries: list[JournalEntry]) -> None:
     for entry in entries:
-        print(_("warning: the wipe of {device} (serial {serial}) started at {started} was "
+        print(
+            _(
+                "warning: the wipe of {device} (serial {serial}) started at {started} was "
                 "interrupted during '{phase}': that disk is NOT erased and has no certificate; "
-                "wipe it again.", device=entry.device, serial=entry.serial or "-",
-                started=entry.started_at.strftime("%Y-%m-%d %H:%M:%S UTC"), phase=entry.phase),
-              file=sys.stderr)
+                "wipe it again.",
+                device=entry.device,
+                serial=entry.serial or "-",
+                started=entry.started_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                phase=entry.phase,
+            ),
+            file=sys.stderr,
+        )
         if entry.ata_password:
-            print(_("warning: {device} may still be locked with the temporary ATA password "
+            print(
+                _(
+                    "warning: {device} may still be locked with the temporary ATA password "
                     "'{password}' (hdparm --user-master u --security-disable {password} "
-                    "{device}).", device=entry.device, password=entry.ata_password),
-                  file=sys.stderr)
+                    "{device}).",
+                    device=entry.device,
+                    password=entry.ata_password,
+                ),
+                file=sys.stderr,
+            )
 
 
 # -- disks ----------------------------------------------------------------------------------
+
 
 def run_disks(args: argparse.Namespace) -> int:
     from bench_agent.cli.output import human_bytes, print_json, print_table
@@ -104,55 +142,94 @@ def run_disks(args: argparse.Namespace) -> int:
     pending = interrupted()
     rows: list[dict[str, Any]] = []
     for dev, refusal in assess_all_refusals(policy):
-        rows.append({
-            "device": dev.path or "/dev/" + dev.kernel_name,
-            "size_bytes": dev.size,
-            "model": dev.model,
-            "serial": dev.serial,
-            "transport": dev.tran,
-            "type": dev.type,
-            "rotational": dev.rota,
-            "removable": dev.rm or dev.hotplug,
-            "wipeable": refusal is None,
-            "rule": None if refusal is None else refusal.rule,
-            "reason": None if refusal is None else refusal.message,
-        })
+        rows.append(
+            {
+                "device": dev.path or "/dev/" + dev.kernel_name,
+                "size_bytes": dev.size,
+                "model": dev.model,
+                "serial": dev.serial,
+                "transport": dev.tran,
+                "type": dev.type,
+                "rotational": dev.rota,
+                "removable": dev.rm or dev.hotplug,
+                "wipeable": refusal is None,
+                "rule": None if refusal is None else refusal.rule,
+                "reason": None if refusal is None else refusal.message,
+            }
+        )
     if args.json:
-        print_json({"disks": rows, "interrupted_wipes": [
-            e.model_dump(mode="json", exclude={"ata_password", "seed"}) for e in pending]})
+        print_json(
+            {
+                "disks": rows,
+                "interrupted_wipes": [
+                    e.model_dump(mode="json", exclude={"ata_password", "seed"}) for e in pending
+                ],
+            }
+        )
         return 0
     _warn_interrupted(pending)
     print_table(
         [_("device"), _("size"), _("model"), _("serial"), _("wipeable"), _("reason")],
-        [[r["device"], human_bytes(r["size_bytes"]), r["model"], r["serial"],
-          _("yes") if r["wipeable"] else _("no"), r["reason"] or ""] for r in rows],
+        [
+            [
+                r["device"],
+                human_bytes(r["size_bytes"]),
+                r["model"],
+                r["serial"],
+                _("yes") if r["wipeable"] else _("no"),
+                r["reason"] or "",
+            ]
+            for r in rows
+        ],
     )
     return 0
 
 
 # -- wipe -----------------------------------------------------------------------------------
 
+
 def _print_plan(plan: WipePlan) -> None:
     from bench_agent.cli.output import human_bytes
 
-    print(_("{device}: {model} serial {serial}, {size}, {media}", device=plan.device,
-            model=plan.model or "-", serial=plan.serial or "-",
-            size=human_bytes(plan.size_bytes), media=plan.media_type))
-    print("  " + _("method: {method} ({level}), verification: {verify}", method=plan.method,
-                   level=plan.level, verify=plan.verify))
+    print(
+        _(
+            "{device}: {model} serial {serial}, {size}, {media}",
+            device=plan.device,
+            model=plan.model or "-",
+            serial=plan.serial or "-",
+            size=human_bytes(plan.size_bytes),
+            media=plan.media_type,
+        )
+    )
+    print(
+        "  "
+        + _(
+            "method: {method} ({level}), verification: {verify}",
+            method=plan.method,
+            level=plan.level,
+            verify=plan.verify,
+        )
+    )
     if plan.fallback:
-        print("  " + _("if the firmware purge fails: overwrite with {fallback}",
-                       fallback=plan.fallback))
+        print(
+            "  "
+            + _("if the firmware purge fails: overwrite with {fallback}", fallback=plan.fallback)
+        )
     if plan.estimate_s:
-        print("  " + _("estimated time: {minutes} min", minutes=max(1, round(plan.estimate_s / 60))))
+        print(
+            "  " + _("estimated time: {minutes} min", minutes=max(1, round(plan.estimate_s / 60)))
+        )
     print("  " + _("hidden areas: {note}", note=plan.hidden_areas.note or "-"))
     for note in plan.notes:
         print("  - " + note)
     for option in plan.options:
         # Only what this drive could do but will not (frozen, not allowed...), not the other
         # kinds of drive's methods.
-        if option.reason and option.method != plan.method and option.reason not in (
-                "not this kind of drive", "behind a USB bridge"):
+        if (
+            option.reason
+            and option.method != plan.method
+            and option.reason not in ("not this kind of drive", "behind a USB bridge")
+        ):
             print("    " + _("{method}: {reason}", method=option.method, reason=option.reason))
 
 
@@ -162,15 +239,21 @@ def _confirm(plans: list[WipePlan]) -> None:
     for plan in plans:
         expected = plan.serial or plan.kname
         what = _("serial number") if plan.serial else _("device name")
-        prompt = _("All data on {device} will be destroyed. Type its {what} ({expected}) to "
-                   "confirm: ", device=plan.device, what=what, expected=expected)
+        prompt = _(
+            "All data on {device} will be destroyed. Type its {what} ({expected}) to confirm: ",
+            device=plan.device,
+            what=what,
+            expected=expected,
+        )
         sys.stderr.write(prompt)
         sys.stderr.flush()
         answer = sys.stdin.readline().strip()
         if answer != expected:
             raise InputError(
-                _("Confirmation for {device} did not match: nothing was written.",
-                  device=plan.device),
+                _(
+                    "Confirmation for {device} did not match: nothing was written.",
+                    device=plan.device,
+                ),
                 _("Type the {what} exactly as shown, or pass --yes.", what=what),
             )
 
@@ -193,9 +276,15 @@ class ProgressDisplay:
         width = 30
         filled = int(event.fraction * width)
         bar = "#" * filled + "." * (width - filled)
-        eta = "" if event.eta_s is None else _(" ETA {minutes}:{seconds:02d}",
-                                                minutes=int(event.eta_s // 60),
-                                                seconds=int(event.eta_s % 60))
+        eta = (
+            ""
+            if event.eta_s is None
+            else _(
+                " ETA {minutes}:{seconds:02d}",
+                minutes=int(event.eta_s // 60),
+                seconds=int(event.eta_s % 60),
+            )
+        )
         rate = f" {human_bytes(event.rate)}/s" if event.rate else ""
         text = f"{event.job:<10} {event.phase:<9} [{bar}] {event.fraction:6.1%}{rate}{eta}"
         return text + (f" {event.message}" if event.message else "")
@@ -230,9 +319,14 @@ def run_wipe(args: argparse.Namespace) -> int:
     policy, methods, profile_verify = _wipe_policy(args.profile)
     _warn_interrupted(interrupted())
     verify: Any = args.verify or profile_verify
-    plans = plan_wipes(list(args.devices), method=args.method, verify=verify,
-                       allowed_methods=methods,
-                       policy=policy, resume=args.resume)
+    plans = plan_wipes(
+        list(args.devices),
+        method=args.method,
+        verify=verify,
+        allowed_methods=methods,
+        policy=policy,
+        resume=args.resume,
+    )
     if args.dry_run:
         if args.json:
             print_json([p.model_dump(mode="json", exclude={"evidence"}) for p in plans])
@@ -247,18 +341,31 @@ def run_wipe(args: argparse.Namespace) -> int:
     if not args.yes:
         _confirm(plans)
     context = CertificateContext.from_settings(asset_tag=args.asset, lot=args.lot)
-    display = ProgressDisplay([p.kname for p in plans],
-                              stream=sys.stderr if args.json else sys.stdout)
-    results = run_wipes(plans, context=context, progress=display, cancel=threading.Event(),
-                        report_dir=args.report_dir)
+    display = ProgressDisplay(
+        [p.kname for p in plans], stream=sys.stderr if args.json else sys.stdout
+    )
+    results = run_wipes(
+        plans,
+        context=context,
+        progress=display,
+        cancel=threading.Event(),
+        report_dir=args.report_dir,
+    )
     if args.json:
         print_json([{"report": r.model_dump(mode="json"), "certificate": c} for r, c in results])
     else:
         print_table(
             [_("device"), _("status"), _("method"), _("verification"), _("certificate")],
-            [[r.device, r.status.upper().replace("_", " "), r.method,
-              f"{r.verification}: {r.verification_result}",
-              (r.extra.get("certificate_files") or ["-"])[-1]] for r, _c in results],
+            [
+                [
+                    r.device,
+                    r.status.upper().replace("_", " "),
+                    r.method,
+                    f"{r.verification}: {r.verification_result}",
+                    (r.extra.get("certificate_files") or ["-"])[-1],
+                ]
+                for r, _c in results
+            ],
         )
         for report, _cert in results:
             if report.status_detail:
@@ -268,17 +375,30 @@ def run_wipe(args: argparse.Namespace) -> int:
 
 # -- verify-cert ----------------------------------------------------------------------------
 
+
 def run_verify_cert(args: argparse.Namespace) -> int:
     from bench_agent.sanitize.certificate import verify_certificate
 
     cert = verify_certificate(args.file, args.public_key)
     media = cert.get("media", {})
     san = cert.get("sanitization", {})
-    print(_("genuine: certificate {id} for {model} serial {serial}: {status} by {method}, "
-            "signed by key {key}", id=cert.get("certificate_id"), model=media.get("model") or "-",
-            serial=media.get("serial") or "-", status=san.get("status"),
-            method=san.get("method"), key=cert.get("signature", {}).get("key_id")))
+    print(
+        _(
+            "genuine: certificate {id} for {model} serial {serial}: {status} by {method}, "
+            "signed by key {key}",
+            id=cert.get("certificate_id"),
+            model=media.get("model") or "-",
+            serial=media.get("serial") or "-",
+            status=san.get("status"),
+            method=san.get("method"),
+            key=cert.get("signature", {}).get("key_id"),
+        )
+    )
     if not args.public_key:
-        print(_("note: checked against the key inside the certificate (integrity only); pass "
-                "--public-key with the station's published key to check who signed it."))
+        print(
+            _(
+                "note: checked against the key inside the certificate (integrity only); pass "
+                "--public-key with the station's published key to check who signed it."
+            )
+        )
     return 0

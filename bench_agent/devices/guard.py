@@ -295,8 +295,11 @@ def _assess(
         return _refuse(
             path,
             "system-disk",
-            _("{device} holds the running system (mounted at {where}).", device=path,
-              where=use.system[system_hit[0]]),
+            _(
+                "{device} holds the running system (mounted at {where}).",
+                device=path,
+                where=use.system[system_hit[0]],
+            ),
             _("The bench never wipes the disk it runs from; choose another disk."),
         )
     mounted = sorted(closure & set(use.in_use))
@@ -321,8 +324,11 @@ def _assess(
         return _refuse(
             path,
             "has-holders",
-            _("{device} is held by {holders} (LVM, RAID or device-mapper).", device=path,
-              holders=", ".join(holders)),
+            _(
+                "{device} is held by {holders} (LVM, RAID or device-mapper).",
+                device=path,
+                holders=", ".join(holders),
+            ),
             _("Stop them first (dmsetup remove, mdadm --stop, vgchange -an)."),
         )
     if dev.ro or _read(SYS_BLOCK / kname / "ro") == "1":
@@ -386,8 +392,10 @@ def assess_all_refusals(
 
 def assess_all(policy: GuardPolicy | None = None) -> list[tuple[BlockDevice, str | None]]:
     """Every top-level block device with None (wipeable) or the reason it is refused."""
-    return [(dev, None if refusal is None else refusal.message)
-            for dev, refusal in assess_all_refusals(policy)]
+    return [
+        (dev, None if refusal is None else refusal.message)
+        for dev, refusal in assess_all_refusals(policy)
+    ]
 
 
 def open_exclusive(path: str | Path, *, write: bool, direct: bool = True) -> tuple[int, bool]:

@@ -84,8 +84,23 @@ class BlockDevice(BaseModel):
     def _sector(cls, value: Any) -> int:
         return _as_int(value) or 512
 
-    @field_validator("name", "kname", "path", "type", "model", "vendor", "serial", "rev", "wwn",
-                     "tran", "fstype", "pttype", "pkname", "subsystems", mode="before")
+    @field_validator(
+        "name",
+        "kname",
+        "path",
+        "type",
+        "model",
+        "vendor",
+        "serial",
+        "rev",
+        "wwn",
+        "tran",
+        "fstype",
+        "pttype",
+        "pkname",
+        "subsystems",
+        mode="before",
+    )
     @classmethod
     def _text(cls, value: Any) -> str:
         return _as_text(value)
@@ -105,8 +120,10 @@ class BlockDevice(BaseModel):
 
 
 def _normalise(node: dict[str, Any]) -> dict[str, Any]:
-    out = {key.replace("-", "_").replace("%", "pct").replace(":", "_"): value
-           for key, value in node.items()}
+    out = {
+        key.replace("-", "_").replace("%", "pct").replace(":", "_"): value
+        for key, value in node.items()
+    }
     mounts = out.get("mountpoints")
     if not isinstance(mounts, list):
         single = out.get("mountpoint")
@@ -123,21 +140,24 @@ def parse_lsblk(text: str, source: str = "lsblk") -> list[BlockDevice]:
         nodes = data["blockdevices"]
         return [BlockDevice.model_validate(_normalise(node)) for node in nodes]
     except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(_("{source} is not valid 'lsblk -J -b -O' output: {error}",
-                           source=source, error=exc),
-                         _("Record it again with: lsblk -J -b -O > lsblk.json")) from exc
+        raise InputError(
+            _("{source} is not valid 'lsblk -J -b -O' output: {error}", source=source, error=exc),
+            _("Record it again with: lsblk -J -b -O > lsblk.json"),
+        ) from exc
 
 
 def run_lsblk_text(*devices: str) -> str:
     """Raw JSON text of lsblk for the given devices (all when none), for evidence bundles."""
     if shutil.which("lsblk") is None:
-        raise ToolMissing(_("The 'lsblk' tool is missing."),
-                          _("Install util-linux (scripts/setup does)."))
-    result = subprocess.run([*LSBLK_ARGS, *devices], capture_output=True, text=True,
-                            check=False)
+        raise ToolMissing(
+            _("The 'lsblk' tool is missing."), _("Install util-linux (scripts/setup does).")
+        )
+    result = subprocess.run([*LSBLK_ARGS, *devices], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise InputError(_("lsblk failed: {error}", error=result.stderr.strip()),
-                         _("Check that the device exists: lsblk -d"))
+        raise InputError(
+            _("lsblk failed: {error}", error=result.stderr.strip()),
+            _("Check that the device exists: lsblk -d"),
+        )
     return result.stdout
 
 

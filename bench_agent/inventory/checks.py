@@ -174,15 +174,19 @@ def _check_cpu_load(inventory: Inventory, quick: bool) -> list[AutoCheck]:
     after_t = read_temperatures()
     after_throttle = read_throttle_count()
     rate = rounds / elapsed if elapsed > 0 else 0.0
-    checks = [AutoCheck(
-        id="cpu.load",
-        status="pass" if ok else "fail",
-        measured=_("{threads} threads, {rate} MB/s hashed", threads=threads,
-                   rate=f"{rate:.0f}"),
-        message=_("every core computed correctly under load") if ok
-        else _("wrong results under load: the CPU or RAM is unstable"),
-        duration_s=round(elapsed, 2),
-    )]
+    checks = [
+        AutoCheck(
+            id="cpu.load",
+            status="pass" if ok else "fail",
+            measured=_(
+                "{threads} threads, {rate} MB/s hashed", threads=threads, rate=f"{rate:.0f}"
+            ),
+            message=_("every core computed correctly under load")
+            if ok
+            else _("wrong results under load: the CPU or RAM is unstable"),
+            duration_s=round(elapsed, 2),
+        )
+    ]
     if after_t:
         hottest = max(after_t.values())
         peak_before = max(before_t.values()) if before_t else hottest
@@ -190,25 +194,39 @@ def _check_cpu_load(inventory: Inventory, quick: bool) -> list[AutoCheck]:
         message = _("temperature {temp} °C under load", temp=f"{hottest:.0f}")
         if hottest >= TEMP_FAIL_C:
             status = "fail"
-            message = _("CPU at {temp} °C under load: check the fan and heatsink",
-                        temp=f"{hottest:.0f}")
+            message = _(
+                "CPU at {temp} °C under load: check the fan and heatsink", temp=f"{hottest:.0f}"
+            )
         elif hottest >= TEMP_WARN_C:
             status = "warn"
-            message = _("CPU at {temp} °C under load: clean the heatsink",
-                        temp=f"{hottest:.0f}")
-        checks.append(AutoCheck(
-            id="cpu.temperature", status=status,
-            measured=f"{peak_before:.0f}→{hottest:.0f} °C", message=message, duration_s=0.0))
+            message = _("CPU at {temp} °C under load: clean the heatsink", temp=f"{hottest:.0f}")
+        checks.append(
+            AutoCheck(
+                id="cpu.temperature",
+                status=status,
+                measured=f"{peak_before:.0f}→{hottest:.0f} °C",
+                message=message,
+                duration_s=0.0,
+            )
+        )
     else:
-        checks.append(AutoCheck(id="cpu.temperature", status="skipped",
-                                message=_("no temperature sensor readable")))
+        checks.append(
+            AutoCheck(
+                id="cpu.temperature", status="skipped", message=_("no temperature sensor readable")
+            )
+        )
     if before_throttle is not None and after_throttle is not None:
         throttled = after_throttle - before_throttle
-        checks.append(AutoCheck(
-            id="cpu.throttle", status="warn" if throttled > 0 else "pass",
-            measured=str(throttled),
-            message=_("the CPU throttled {count} times under load", count=throttled)
-            if throttled > 0 else _("no thermal throttling under load")))
+        checks.append(
+            AutoCheck(
+                id="cpu.throttle",
+                status="warn" if throttled > 0 else "pass",
+                measured=str(throttled),
+                message=_("the CPU throttled {count} times under load", count=throttled)
+                if throttled > 0
+                else _("no thermal throttling under load"),
+            )
+        )
     return checks
 
 
@@ -231,16 +249,21 @@ def _check_mce() -> AutoCheck:
         if mce_lines > 0 and status == "pass":
             status = "warn"
     if edac is None and mce_lines is None:
-        return AutoCheck(id="cpu.mce", status="skipped",
-                         message=_("neither EDAC nor the kernel log is readable"))
+        return AutoCheck(
+            id="cpu.mce", status="skipped", message=_("neither EDAC nor the kernel log is readable")
+        )
     messages = {
         "pass": _("no machine-check or memory-controller errors"),
         "warn": _("hardware errors were corrected or logged: watch this machine"),
         "fail": _("uncorrected memory errors reported by the memory controller"),
     }
-    return AutoCheck(id="cpu.mce", status=status,
-                     measured=", ".join(parts), message=messages[status],
-                     duration_s=round(time.monotonic() - start, 2))
+    return AutoCheck(
+        id="cpu.mce",
+        status=status,
+        measured=", ".join(parts),
+        message=messages[status],
+        duration_s=round(time.monotonic() - start, 2),
+    )
 
 
 # --- RAM ---------------------------------------------------------------------------------
@@ -258,20 +281,36 @@ def _check_ram_size(inventory: Inventory) -> AutoCheck:
     memory = inventory.memory
     usable = memory.usable_bytes or memory.total_bytes
     if not memory.installed_bytes:
-        return AutoCheck(id="ram.size", status="pass" if usable else "skipped",
-                         measured=_("{usable} MB usable, modules unknown (no DMI)",
-                                    usable=usable // MB),
-                         message=_("installed RAM cannot be compared without DMI"))
+        return AutoCheck(
+            id="ram.size",
+            status="pass" if usable else "skipped",
+            measured=_("{usable} MB usable, modules unknown (no DMI)", usable=usable // MB),
+            message=_("installed RAM cannot be compared without DMI"),
+        )
     installed = memory.installed_bytes
     ratio = usable / installed if installed else 0
-    measured = _("{usable} MB usable of {installed} MB installed in {modules} module(s)",
-                 usable=usable // MB, installed=installed // MB, modules=len(memory.modules))
+    measured = _(
+        "{usable} MB usable of {installed} MB installed in {modules} module(s)",
+        usable=usable // MB,
+        installed=installed // MB,
+        modules=len(memory.modules),
+    )
     if ratio < 0.75:
-        return AutoCheck(id="ram.size", status="warn", measured=measured,
-                         message=_("part of the installed RAM is not usable: a module may be "
-                                   "faulty or unsupported by the board"))
-    return AutoCheck(id="ram.size", status="pass", measured=measured,
-                     message=_("the system sees the installed RAM"))
+        return AutoCheck(
+            id="ram.size",
+            status="warn",
+            measured=measured,
+            message=_(
+                "part of the installed RAM is not usable: a module may be "
+                "faulty or unsupported by the board"
+            ),
+        )
+    return AutoCheck(
+        id="ram.size",
+        status="pass",
+        measured=measured,
+        message=_("the system sees the installed RAM"),
+    )
 
 
 def _stamp(index: int, block_size: int) -> bytes:
@@ -302,9 +341,9 @@ def ram_pattern_test(
                 break
             fill = pattern * block_size if pattern is not None else None
             for i in range(blocks):
-                view[i * block_size:(i + 1) * block_size] = fill or _stamp(i, block_size)
+                view[i * block_size : (i + 1) * block_size] = fill or _stamp(i, block_size)
             for i in range(blocks):
-                if view[i * block_size:(i + 1) * block_size] != (fill or _stamp(i, block_size)):
+                if view[i * block_size : (i + 1) * block_size] != (fill or _stamp(i, block_size)):
                     bad += 1
                 verified += block_size
                 step += 1
@@ -322,35 +361,47 @@ def ram_pattern_test(
 def _check_ram_pattern(quick: bool, progress: ProgressCallback) -> AutoCheck:
     available = _meminfo_available()
     if not available:
-        return AutoCheck(id="ram.pattern", status="skipped",
-                         message=_("free memory unknown (no /proc/meminfo)"))
+        return AutoCheck(
+            id="ram.pattern", status="skipped", message=_("free memory unknown (no /proc/meminfo)")
+        )
     # Leave room for the bench itself: test at most half of what is free.
     size = min(RAM_TEST_MAX[quick], available // 2)
     if size < 8 * MB:
-        return AutoCheck(id="ram.pattern", status="skipped",
-                         message=_("too little free memory to test"))
+        return AutoCheck(
+            id="ram.pattern", status="skipped", message=_("too little free memory to test")
+        )
     start = time.monotonic()
 
     def on_step(done: int, total: int) -> None:
-        progress(ProgressEvent("checks", "ram.pattern", done, total,
-                               message=_("RAM pattern test")))
+        progress(ProgressEvent("checks", "ram.pattern", done, total, message=_("RAM pattern test")))
 
     try:
         verified, bad, passes = ram_pattern_test(size, RAM_TEST_S[quick], on_step)
     except (MemoryError, OSError, ValueError) as exc:
-        return AutoCheck(id="ram.pattern", status="skipped",
-                         message=_("cannot allocate memory to test: {error}", error=exc))
+        return AutoCheck(
+            id="ram.pattern",
+            status="skipped",
+            message=_("cannot allocate memory to test: {error}", error=exc),
+        )
     elapsed = time.monotonic() - start
-    measured = _("{size} MB × {passes} patterns, {bad} bad blocks", size=size // MB,
-                 passes=passes, bad=bad)
+    measured = _(
+        "{size} MB × {passes} patterns, {bad} bad blocks", size=size // MB, passes=passes, bad=bad
+    )
     if bad:
-        return AutoCheck(id="ram.pattern", status="fail", measured=measured,
-                         message=_("memory returned wrong data: a module is faulty"),
-                         duration_s=round(elapsed, 2))
-    return AutoCheck(id="ram.pattern", status="pass", measured=measured,
-                     message=_("{verified} MB written and read back correctly",
-                               verified=verified // MB),
-                     duration_s=round(elapsed, 2))
+        return AutoCheck(
+            id="ram.pattern",
+            status="fail",
+            measured=measured,
+            message=_("memory returned wrong data: a module is faulty"),
+            duration_s=round(elapsed, 2),
+        )
+    return AutoCheck(
+        id="ram.pattern",
+        status="pass",
+        measured=measured,
+        message=_("{verified} MB written and read back correctly", verified=verified // MB),
+        duration_s=round(elapsed, 2),
+    )
 
 
 # --- devices -----------------------------------------------------------------------------
@@ -396,22 +447,35 @@ def _check_optical(inventory: Inventory) -> list[AutoCheck]:
         ident = f"optical.{drive.name}"
         silent = _("the optical drive {name} does not answer", name=drive.name)
         try:
-            status = call_with_timeout(partial(drive_status, f"/dev/{drive.name}"),
-                                       DEVICE_ANSWER_S)
+            status = call_with_timeout(partial(drive_status, f"/dev/{drive.name}"), DEVICE_ANSWER_S)
         except OSError as exc:
-            checks.append(AutoCheck(id=ident, status="fail", measured=exc.strerror or str(exc),
-                                    message=silent))
+            checks.append(
+                AutoCheck(
+                    id=ident, status="fail", measured=exc.strerror or str(exc), message=silent
+                )
+            )
             continue
         elapsed = round(time.monotonic() - start, 2)
         if status is None:
-            checks.append(AutoCheck(id=ident, status="fail", duration_s=elapsed,
-                                    measured=_("no answer in {seconds} s",
-                                               seconds=int(DEVICE_ANSWER_S)),
-                                    message=silent))
+            checks.append(
+                AutoCheck(
+                    id=ident,
+                    status="fail",
+                    duration_s=elapsed,
+                    measured=_("no answer in {seconds} s", seconds=int(DEVICE_ANSWER_S)),
+                    message=silent,
+                )
+            )
             continue
-        checks.append(AutoCheck(id=ident, status="pass", duration_s=elapsed,
-                                measured=CDS_NAMES.get(status, str(status)),
-                                message=_("the optical drive {name} answers", name=drive.name)))
+        checks.append(
+            AutoCheck(
+                id=ident,
+                status="pass",
+                duration_s=elapsed,
+                measured=CDS_NAMES.get(status, str(status)),
+                message=_("the optical drive {name} answers", name=drive.name),
+            )
+        )
     return checks
 
 
@@ -427,16 +491,25 @@ def _check_sound(inventory: Inventory) -> list[AutoCheck]:
         except OSError:
             answers = False
         if answers and playback:
-            checks.append(AutoCheck(
-                id=f"sound.card{card.card}", status="pass",
-                measured=_("{count} playback device(s)", count=len(playback)),
-                message=_("the sound card {name} answers", name=card.name or card.id)))
+            checks.append(
+                AutoCheck(
+                    id=f"sound.card{card.card}",
+                    status="pass",
+                    measured=_("{count} playback device(s)", count=len(playback)),
+                    message=_("the sound card {name} answers", name=card.name or card.id),
+                )
+            )
         else:
-            checks.append(AutoCheck(
-                id=f"sound.card{card.card}", status="fail",
-                measured=_("control device missing") if not answers
-                else _("no playback device"),
-                message=_("the sound card {name} does not answer", name=card.name or card.id)))
+            checks.append(
+                AutoCheck(
+                    id=f"sound.card{card.card}",
+                    status="fail",
+                    measured=_("control device missing")
+                    if not answers
+                    else _("no playback device"),
+                    message=_("the sound card {name} does not answer", name=card.name or card.id),
+                )
+            )
     return checks
 
 
@@ -445,8 +518,13 @@ def run_auto_checks(
 ) -> list[AutoCheck]:
     """Run every automatic check on the live machine (skipped for a replayed inventory)."""
     if inventory.source == "evidence":
-        return [AutoCheck(id="auto", status="skipped",
-                          message=_("replayed inventory: automatic checks need the machine"))]
+        return [
+            AutoCheck(
+                id="auto",
+                status="skipped",
+                message=_("replayed inventory: automatic checks need the machine"),
+            )
+        ]
     steps: list[tuple[str, Callable[[], list[AutoCheck]]]] = [
         ("cpu.load", lambda: _check_cpu_load(inventory, quick)),
         ("cpu.mce", lambda: [_check_mce()]),
@@ -461,7 +539,10 @@ def run_auto_checks(
         try:
             results.extend(step())
         except Exception as exc:  # a check must not end the bench run
-            results.append(AutoCheck(id=name, status="skipped",
-                                     message=_("check could not run: {error}", error=exc)))
+            results.append(
+                AutoCheck(
+                    id=name, status="skipped", message=_("check could not run: {error}", error=exc)
+                )
+            )
     progress(ProgressEvent("checks", "done", len(steps), len(steps)))
     return results

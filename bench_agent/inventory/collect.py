@@ -55,8 +55,21 @@ T = TypeVar("T")
 META_FILE = "bench-agent/meta.json"
 WARNINGS_FILE = "bench-agent/collection-warnings.txt"
 # Devices that never carry SMART: no point spending a smartctl run on them.
-_NO_SMART_PREFIXES = ("loop", "zram", "ram", "dm-", "md", "nbd", "vd", "xvd", "sr", "fd",
-                      "mtdblock", "ubiblock", "pmem")
+_NO_SMART_PREFIXES = (
+    "loop",
+    "zram",
+    "ram",
+    "dm-",
+    "md",
+    "nbd",
+    "vd",
+    "xvd",
+    "sr",
+    "fd",
+    "mtdblock",
+    "ubiblock",
+    "pmem",
+)
 
 
 def collect_cpu(source: Source) -> Cpu:
@@ -97,8 +110,16 @@ def _transport(dev_tran: str, name: str, kind: str, subsystems: str = "") -> Tra
     if not tran and "usb" in subsystems.split(":"):
         tran = "usb"
     mapping: dict[str, Transport] = {
-        "sata": "sata", "ata": "ata", "usb": "usb", "nvme": "nvme", "sas": "scsi",
-        "spi": "scsi", "fc": "scsi", "iscsi": "scsi", "mmc": "mmc", "virtio": "virtio",
+        "sata": "sata",
+        "ata": "ata",
+        "usb": "usb",
+        "nvme": "nvme",
+        "sas": "scsi",
+        "spi": "scsi",
+        "fc": "scsi",
+        "iscsi": "scsi",
+        "mmc": "mmc",
+        "virtio": "virtio",
     }
     if tran in mapping:
         return mapping[tran]
@@ -115,7 +136,11 @@ def _transport(dev_tran: str, name: str, kind: str, subsystems: str = "") -> Tra
 
 def _transport_from_smartctl(result: SmartctlResult) -> Transport:
     hints: dict[str, Transport] = {
-        "ata": "ata", "sata": "sata", "usb": "usb", "nvme": "nvme", "scsi": "scsi",
+        "ata": "ata",
+        "sata": "sata",
+        "usb": "usb",
+        "nvme": "nvme",
+        "scsi": "scsi",
     }
     if result.transport_hint in hints:
         return hints[result.transport_hint]
@@ -137,8 +162,9 @@ def _smart_for(source: Source, disk: Disk, smart: bool) -> SmartctlResult | None
         # Most USB enclosures pass ATA commands through SAT; smartctl only guesses that for
         # bridges it knows, so ask for it first and fall back to its own guess. Either way the
         # bundle keeps the text the result came from.
-        first = _parse_smart_text(source.command(
-            rel, ["smartctl", "-x", "-d", "sat", f"/dev/{disk.name}"], timeout_s=30))
+        first = _parse_smart_text(
+            source.command(rel, ["smartctl", "-x", "-d", "sat", f"/dev/{disk.name}"], timeout_s=30)
+        )
         if first is not None and first.smart.available:
             return first
     second = _parse_smart_text(source.command(rel, argv, timeout_s=30))
@@ -173,9 +199,7 @@ def _apply_smart(disk: Disk, result: SmartctlResult | None, reason: str = "") ->
     level, reasons = assess_disk_i18n(disk.smart)
     disk.health = level
     disk.health_reasons = [r["en"] for r in reasons]
-    disk.health_reasons_i18n = {
-        lang: [r[lang] for r in reasons] for lang in ("en", "fr")
-    }
+    disk.health_reasons_i18n = {lang: [r[lang] for r in reasons] for lang in ("en", "fr")}
 
 
 def _udev_props(source: Source, majmin: str) -> dict[str, str]:
@@ -185,9 +209,7 @@ def _udev_props(source: Source, majmin: str) -> dict[str, str]:
     return parse_udev_db(text) if text else {}
 
 
-def collect_block(
-    source: Source, smart: bool
-) -> tuple[list[Disk], list[OpticalDrive]]:
+def collect_block(source: Source, smart: bool) -> tuple[list[Disk], list[OpticalDrive]]:
     from bench_agent.devices.guard import is_floppy
     from bench_agent.devices.lsblk import parse_lsblk
     from bench_agent.errors import BenchError
@@ -206,7 +228,8 @@ def collect_block(
             tree, raw_nodes = [], []
         majmins = {
             str(node.get("kname") or node.get("name")): str(node.get("maj:min") or "")
-            for node in raw_nodes if isinstance(node, dict)
+            for node in raw_nodes
+            if isinstance(node, dict)
         }
         pending: list[tuple[Disk, str]] = []
         for dev in tree:
@@ -215,8 +238,11 @@ def collect_block(
             if dev.type == "rom":
                 if "ID_CDROM" not in props:
                     props = _cdrom_id(source, name)
-                drive = (optical_from_udev(name, props) if "ID_CDROM" in props
-                         else _optical_fallback(source, name, cdrom_table))
+                drive = (
+                    optical_from_udev(name, props)
+                    if "ID_CDROM" in props
+                    else _optical_fallback(source, name, cdrom_table)
+                )
                 drive.model = drive.model or dev.model
                 drive.vendor = drive.vendor or dev.vendor
                 drive.bus = drive.bus or dev.tran
@@ -239,8 +265,9 @@ def collect_block(
                 logical_sector_size=dev.log_sec,
                 physical_sector_size=dev.phy_sec,
                 rotational=None if dev.type == "loop" else rotational,
-                transport=_transport(dev.tran or props.get("ID_BUS", ""), name, dev.type,
-                                     dev.subsystems),
+                transport=_transport(
+                    dev.tran or props.get("ID_BUS", ""), name, dev.type, dev.subsystems
+                ),
                 # Not HOTPLUG: AHCI boards flag internal SATA ports as hot-pluggable.
                 removable=dev.rm,
                 read_only=dev.ro,
@@ -279,16 +306,23 @@ def collect_block(
             result = _parse_smart_text(source.read(f"smartctl/{filename}"))
             if result is None:
                 continue
-            disk = Disk(name=name, path=f"/dev/{name}", model=result.model,
-                        vendor=result.vendor, size_bytes=result.capacity_bytes or 0,
-                        logical_sector_size=result.logical_sector_size or 512,
-                        physical_sector_size=result.physical_sector_size or 512,
-                        rotational=result.rotational, kind="disk")
+            disk = Disk(
+                name=name,
+                path=f"/dev/{name}",
+                model=result.model,
+                vendor=result.vendor,
+                size_bytes=result.capacity_bytes or 0,
+                logical_sector_size=result.logical_sector_size or 512,
+                physical_sector_size=result.physical_sector_size or 512,
+                rotational=result.rotational,
+                kind="disk",
+            )
             _apply_smart(disk, result)
             disks.append(disk)
         for name, caps in cdrom_table.items():
-            optical.append(_optical_fallback(source, name, cdrom_table) if caps else
-                           OpticalDrive(name=name))
+            optical.append(
+                _optical_fallback(source, name, cdrom_table) if caps else OpticalDrive(name=name)
+            )
     return disks, optical
 
 
@@ -296,8 +330,9 @@ def _cdrom_id(source: Source, name: str) -> dict[str, str]:
     """Without udevd: udev's own ``cdrom_id`` asks the drive for its profiles (DVD±RW...)."""
     rel = f"udev/cdrom_id/{name}.txt"
     if source.live:
-        tool = next((t for t in ("/usr/lib/udev/cdrom_id", "/lib/udev/cdrom_id")
-                     if Path(t).exists()), None)
+        tool = next(
+            (t for t in ("/usr/lib/udev/cdrom_id", "/lib/udev/cdrom_id") if Path(t).exists()), None
+        )
         text = source.command(rel, [tool, f"/dev/{name}"], timeout_s=15) if tool else None
     else:
         text = source.read(rel)
@@ -358,14 +393,17 @@ def collect_network(source: Source) -> list[NetworkInterface]:
         bus = source.readlink(f"{base}/device/subsystem")
         wireless = source.readlink(f"{base}/phy80211") is not None
         speed_value = int(speed) if speed.lstrip("-").isdigit() else None
-        interfaces.append(NetworkInterface(
-            name=name, mac=address,
-            driver=posixpath.basename(driver) if driver else "",
-            link=(carrier == "1") if carrier in ("0", "1") else None,
-            speed_mbps=speed_value if speed_value and speed_value > 0 else None,
-            wireless=wireless,
-            bus=posixpath.basename(bus) if bus else "",
-        ))
+        interfaces.append(
+            NetworkInterface(
+                name=name,
+                mac=address,
+                driver=posixpath.basename(driver) if driver else "",
+                link=(carrier == "1") if carrier in ("0", "1") else None,
+                speed_mbps=speed_value if speed_value and speed_value > 0 else None,
+                wireless=wireless,
+                bus=posixpath.basename(bus) if bus else "",
+            )
+        )
     return interfaces
 
 
@@ -397,12 +435,15 @@ def build_inventory(source: Source, *, smart: bool = True) -> Inventory:
     if not dmi:
         source.warn("no DMI data (sys/class/dmi/id): system identity from hardware digest")
     elif "product_serial" not in dmi:
-        source.warn("sys/class/dmi/id/product_serial not readable (root only): "
-                    "identity from the UUID or a hardware digest")
+        source.warn(
+            "sys/class/dmi/id/product_serial not readable (root only): "
+            "identity from the UUID or a hardware digest"
+        )
     inventory.system = attempt("identity", lambda: parse_dmi(dmi), System())
     no_block: tuple[list[Disk], list[OpticalDrive]] = ([], [])
     inventory.disks, inventory.optical = attempt(
-        "block devices", lambda: collect_block(source, smart), no_block)
+        "block devices", lambda: collect_block(source, smart), no_block
+    )
     no_sound: list[SoundCard] = []
     inventory.sound = attempt("sound", lambda: collect_sound(source), no_sound)
     no_network: list[NetworkInterface] = []
@@ -412,8 +453,11 @@ def build_inventory(source: Source, *, smart: bool = True) -> Inventory:
         board_serial=dmi.get("board_serial", ""),
         # Built-in interfaces only: a USB dongle or a disk leaves with the next machine.
         macs=[n.mac for n in inventory.network if n.bus != "usb"],
-        disk_serials=[d.serial for d in inventory.disks
-                      if d.kind == "disk" and not d.removable and d.transport != "usb"],
+        disk_serials=[
+            d.serial
+            for d in inventory.disks
+            if d.kind == "disk" and not d.removable and d.transport != "usb"
+        ],
     )
     inventory.warnings = [*source.warnings, *probe_warnings]
     return inventory
@@ -450,12 +494,21 @@ def collect_inventory(
         target = Path(save_evidence)
         try:
             (target / "bench-agent").mkdir(parents=True, exist_ok=True)
-            (target / META_FILE).write_text(json.dumps({
-                "collected_at": now.isoformat(), "tool": f"bench-agent {__version__}",
-                "smart": smart,
-            }, indent=2) + "\n", encoding="utf-8")
+            (target / META_FILE).write_text(
+                json.dumps(
+                    {
+                        "collected_at": now.isoformat(),
+                        "tool": f"bench-agent {__version__}",
+                        "smart": smart,
+                    },
+                    indent=2,
+                )
+                + "\n",
+                encoding="utf-8",
+            )
             (target / WARNINGS_FILE).write_text(
-                "".join(w + "\n" for w in live.warnings), encoding="utf-8")
+                "".join(w + "\n" for w in live.warnings), encoding="utf-8"
+            )
         except OSError as exc:
             inventory.warnings.append(f"cannot write evidence bookkeeping: {exc}")
     return inventory

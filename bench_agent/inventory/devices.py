@@ -53,8 +53,13 @@ def optical_from_udev(name: str, props: dict[str, str]) -> OpticalDrive:
         can_read_cd=has("ID_CDROM", "ID_CDROM_CD"),
         can_write_cd=has("ID_CDROM_CD_R", "ID_CDROM_CD_RW"),
         can_read_dvd=has("ID_CDROM_DVD"),
-        can_write_dvd=has("ID_CDROM_DVD_R", "ID_CDROM_DVD_RW", "ID_CDROM_DVD_PLUS_R",
-                          "ID_CDROM_DVD_PLUS_RW", "ID_CDROM_DVD_RAM"),
+        can_write_dvd=has(
+            "ID_CDROM_DVD_R",
+            "ID_CDROM_DVD_RW",
+            "ID_CDROM_DVD_PLUS_R",
+            "ID_CDROM_DVD_PLUS_RW",
+            "ID_CDROM_DVD_RAM",
+        ),
         can_read_bd=has("ID_CDROM_BD"),
         can_write_bd=has("ID_CDROM_BD_R", "ID_CDROM_BD_RE"),
         media_present=has("ID_CDROM_MEDIA"),
@@ -83,6 +88,9 @@ def parse_asound_cards(text: str) -> list[SoundCard]:
         match = pattern.match(line)
         if match:
             number, card_id, driver, name = match.groups()
-            cards.append(SoundCard(card=int(number), id=card_id.strip(), driver=driver.strip(),
-                                   name=name.strip()))
+            cards.append(
+                SoundCard(
+                    card=int(number), id=card_id.strip(), driver=driver.strip(), name=name.strip()
+                )
+            )
     return cards

@@ -38,10 +38,9 @@ def assess_disk_i18n(
     t = thresholds or HealthThresholds()
     if not smart.available:
         reason = smart.reason or N_("SMART data unavailable")
-        return "unknown", [{
-            lang: translate(_NO_SMART, lang, reason=translate(reason, lang))
-            for lang in SUPPORTED
-        }]
+        return "unknown", [
+            {lang: translate(_NO_SMART, lang, reason=translate(reason, lang)) for lang in SUPPORTED}
+        ]
     level: Health = "pass"
     reasons: list[dict[str, str]] = []
 
@@ -55,41 +54,74 @@ def assess_disk_i18n(
         flag("fail", both("the drive's own SMART self-assessment says FAILED"))
     last_test = smart.self_test.lower()
     if "fail" in last_test or ("error" in last_test and "without error" not in last_test):
-        flag("fail", both("the drive's last self-test failed: {result}",
-                          result=smart.self_test))
+        flag("fail", both("the drive's last self-test failed: {result}", result=smart.self_test))
     if smart.pending_sectors is not None and smart.pending_sectors > t.pending_fail:
-        flag("fail", both("{count} sectors pending reallocation (197)",
-                          count=smart.pending_sectors))
-    if (smart.offline_uncorrectable is not None
-            and smart.offline_uncorrectable > t.offline_uncorrectable_fail):
-        flag("fail", both("{count} offline uncorrectable sectors (198)",
-                          count=smart.offline_uncorrectable))
-    if (smart.reported_uncorrect is not None
-            and smart.reported_uncorrect > t.reported_uncorrect_fail):
-        flag("fail", both("{count} uncorrectable errors reported (187)",
-                          count=smart.reported_uncorrect))
+        flag(
+            "fail", both("{count} sectors pending reallocation (197)", count=smart.pending_sectors)
+        )
+    if (
+        smart.offline_uncorrectable is not None
+        and smart.offline_uncorrectable > t.offline_uncorrectable_fail
+    ):
+        flag(
+            "fail",
+            both("{count} offline uncorrectable sectors (198)", count=smart.offline_uncorrectable),
+        )
+    if (
+        smart.reported_uncorrect is not None
+        and smart.reported_uncorrect > t.reported_uncorrect_fail
+    ):
+        flag(
+            "fail",
+            both("{count} uncorrectable errors reported (187)", count=smart.reported_uncorrect),
+        )
     realloc = smart.reallocated_sectors
     if realloc is not None and realloc > t.reallocated_fail:
-        flag("fail", both("{count} reallocated sectors (more than {limit})",
-                          count=realloc, limit=t.reallocated_fail))
+        flag(
+            "fail",
+            both(
+                "{count} reallocated sectors (more than {limit})",
+                count=realloc,
+                limit=t.reallocated_fail,
+            ),
+        )
     elif realloc is not None and realloc > t.reallocated_warn:
         flag("warn", both("{count} reallocated sectors", count=realloc))
     if smart.nvme_critical_warning:
-        flag("fail", both("NVMe critical warning 0x{value:02x}",
-                          value=smart.nvme_critical_warning))
+        flag("fail", both("NVMe critical warning 0x{value:02x}", value=smart.nvme_critical_warning))
     if smart.nvme_media_errors is not None and smart.nvme_media_errors > t.nvme_media_errors_fail:
-        flag("fail", both("{count} NVMe media and data integrity errors",
-                          count=smart.nvme_media_errors))
+        flag(
+            "fail",
+            both("{count} NVMe media and data integrity errors", count=smart.nvme_media_errors),
+        )
     used = smart.nvme_percentage_used
     if used is not None and used >= t.nvme_percentage_used_fail:
-        flag("fail", both("NVMe wear {used}% used (limit {limit}%)",
-                          used=used, limit=t.nvme_percentage_used_fail))
+        flag(
+            "fail",
+            both(
+                "NVMe wear {used}% used (limit {limit}%)",
+                used=used,
+                limit=t.nvme_percentage_used_fail,
+            ),
+        )
     elif used is not None and used >= t.nvme_percentage_used_warn:
-        flag("warn", both("NVMe wear {used}% used (warning at {limit}%)",
-                          used=used, limit=t.nvme_percentage_used_warn))
+        flag(
+            "warn",
+            both(
+                "NVMe wear {used}% used (warning at {limit}%)",
+                used=used,
+                limit=t.nvme_percentage_used_warn,
+            ),
+        )
     if smart.power_on_hours is not None and smart.power_on_hours > t.power_on_hours_warn:
-        flag("warn", both("{hours} power-on hours (more than {limit})",
-                          hours=smart.power_on_hours, limit=t.power_on_hours_warn))
+        flag(
+            "warn",
+            both(
+                "{hours} power-on hours (more than {limit})",
+                hours=smart.power_on_hours,
+                limit=t.power_on_hours_warn,
+            ),
+        )
     return level, reasons
 
 

@@ -179,9 +179,13 @@ def parse_profile(text: str, source: str, default_name: str = "") -> Profile:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first.get("loc", ())) or "?"
         raise InputError(
-            _("{file}: field '{field}': expected {expected} (got {value})", file=source,
-              field=field, expected=_describe_expected(dict(first)),
-              value=repr(first.get("input"))[:60]),
+            _(
+                "{file}: field '{field}': expected {expected} (got {value})",
+                file=source,
+                field=field,
+                expected=_describe_expected(dict(first)),
+                value=repr(first.get("input"))[:60],
+            ),
             _("Fix the profile; see profiles/pentium4.toml for every field."),
         ) from exc
     profile.path = source
@@ -204,8 +208,10 @@ def load_profile(name_or_path: str) -> Profile:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(_("Cannot read the profile {path}: {error}", path=path, error=exc),
-                         _("Check the file's permissions and encoding (UTF-8).")) from exc
+        raise InputError(
+            _("Cannot read the profile {path}: {error}", path=path, error=exc),
+            _("Check the file's permissions and encoding (UTF-8)."),
+        ) from exc
     return parse_profile(text, str(path), default_name=path.stem)
 
 
@@ -255,12 +261,18 @@ class _Grader:
         message: dict[str, str],
         action: dict[str, str] | None = None,
     ) -> None:
-        self.criteria.append(Criterion(
-            id=ident, status=status, measured=measured, limit=limit,
-            message=message.get(self.lang, message["en"]), messages=message,
-            action=(action or {}).get(self.lang, (action or {}).get("en", "")),
-            actions=action or {},
-        ))
+        self.criteria.append(
+            Criterion(
+                id=ident,
+                status=status,
+                measured=measured,
+                limit=limit,
+                message=message.get(self.lang, message["en"]),
+                messages=message,
+                action=(action or {}).get(self.lang, (action or {}).get("en", "")),
+                actions=action or {},
+            )
+        )
 
 
 def _eligible_disks(inventory: Inventory, profile: Profile) -> list[Disk]:
@@ -287,41 +299,80 @@ def _grade_cpu(g: _Grader, inventory: Inventory, rule: CpuRule) -> None:
         elif cpu.has_sse2:
             g.add("cpu.sse2", "pass", "SSE2", "SSE2", both("the CPU has SSE2"))
         else:
-            g.add("cpu.sse2", "fail", _("no SSE2"), "SSE2",
-                  both("the CPU lacks SSE2 ({model}): the bench's software cannot run on it",
-                       model=cpu.model or "?"))
+            g.add(
+                "cpu.sse2",
+                "fail",
+                _("no SSE2"),
+                "SSE2",
+                both(
+                    "the CPU lacks SSE2 ({model}): the bench's software cannot run on it",
+                    model=cpu.model or "?",
+                ),
+            )
     if rule.require_64bit:
         if not known:
             g.add("cpu.64bit", "unknown", "?", "64-bit", both("CPU features unknown"))
         elif cpu.is_64bit:
             g.add("cpu.64bit", "pass", "64-bit", "64-bit", both("the CPU is 64-bit capable"))
         else:
-            g.add("cpu.64bit", "fail", "32-bit", "64-bit",
-                  both("the CPU is 32-bit only ({model})", model=cpu.model or "?"))
+            g.add(
+                "cpu.64bit",
+                "fail",
+                "32-bit",
+                "64-bit",
+                both("the CPU is 32-bit only ({model})", model=cpu.model or "?"),
+            )
     if rule.require_pae:
         if cpu.has_pae:
             g.add("cpu.pae", "pass", "PAE", "PAE", both("the CPU has PAE"))
         else:
-            g.add("cpu.pae", "fail" if known else "unknown", _("no PAE"), "PAE",
-                  both("the CPU lacks PAE"))
+            g.add(
+                "cpu.pae",
+                "fail" if known else "unknown",
+                _("no PAE"),
+                "PAE",
+                both("the CPU lacks PAE"),
+            )
     if rule.min_mhz:
         limit = f"{rule.min_mhz:.0f} MHz"
         if cpu.mhz is None:
             g.add("cpu.speed", "unknown", "?", limit, both("CPU speed unknown"))
         elif cpu.mhz + 1 >= rule.min_mhz:
-            g.add("cpu.speed", "pass", f"{cpu.mhz:.0f} MHz", limit,
-                  both("CPU {measured} meets the minimum {limit}",
-                       measured=f"{cpu.mhz:.0f} MHz", limit=limit))
+            g.add(
+                "cpu.speed",
+                "pass",
+                f"{cpu.mhz:.0f} MHz",
+                limit,
+                both(
+                    "CPU {measured} meets the minimum {limit}",
+                    measured=f"{cpu.mhz:.0f} MHz",
+                    limit=limit,
+                ),
+            )
         else:
-            g.add("cpu.speed", "fail", f"{cpu.mhz:.0f} MHz", limit,
-                  both("CPU {measured} is below the minimum {limit}",
-                       measured=f"{cpu.mhz:.0f} MHz", limit=limit))
+            g.add(
+                "cpu.speed",
+                "fail",
+                f"{cpu.mhz:.0f} MHz",
+                limit,
+                both(
+                    "CPU {measured} is below the minimum {limit}",
+                    measured=f"{cpu.mhz:.0f} MHz",
+                    limit=limit,
+                ),
+            )
     if rule.min_logical_cpus > 1:
         limit = str(rule.min_logical_cpus)
         status: CriterionStatus = "pass" if cpu.logical_cpus >= rule.min_logical_cpus else "fail"
-        g.add("cpu.threads", status, str(cpu.logical_cpus), limit,
-              both("{measured} logical CPUs (minimum {limit})",
-                   measured=cpu.logical_cpus, limit=limit))
+        g.add(
+            "cpu.threads",
+            status,
+            str(cpu.logical_cpus),
+            limit,
+            both(
+                "{measured} logical CPUs (minimum {limit})", measured=cpu.logical_cpus, limit=limit
+            ),
+        )
 
 
 def _grade_memory(g: _Grader, inventory: Inventory, rule: MemoryRule) -> None:
@@ -341,22 +392,40 @@ def _grade_memory(g: _Grader, inventory: Inventory, rule: MemoryRule) -> None:
         g.add("ram", "unknown", "?", limit, both("memory size unknown"))
         return
     if seen_mb >= rule.min_mb:
-        g.add("ram", "pass", measured, limit,
-              both("RAM {measured} meets the minimum {limit}", measured=measured, limit=limit))
+        g.add(
+            "ram",
+            "pass",
+            measured,
+            limit,
+            both("RAM {measured} meets the minimum {limit}", measured=measured, limit=limit),
+        )
         return
     if rule.reject_below_mb and installed_mb < rule.reject_below_mb:
-        g.add("ram", "fail", measured, limit,
-              both("RAM {measured} is far below the minimum {limit}: not worth completing",
-                   measured=measured, limit=limit))
+        g.add(
+            "ram",
+            "fail",
+            measured,
+            limit,
+            both(
+                "RAM {measured} is far below the minimum {limit}: not worth completing",
+                measured=measured,
+                limit=limit,
+            ),
+        )
         return
     missing = max(64, rule.min_mb - installed_mb)
     # Modules come in 128 MB steps on old boards and whole gigabytes on newer ones.
     step = 1024 if missing > 1024 else 128
     missing = int(math.ceil(missing / step) * step)
     amount = f"{missing // 1024} GB" if missing % 1024 == 0 else f"{missing} MB"
-    g.add("ram", "remediate", measured, limit,
-          both("RAM {measured} is below the minimum {limit}", measured=measured, limit=limit),
-          both("add {amount} RAM", amount=amount))
+    g.add(
+        "ram",
+        "remediate",
+        measured,
+        limit,
+        both("RAM {measured} is below the minimum {limit}", measured=measured, limit=limit),
+        both("add {amount} RAM", amount=amount),
+    )
 
 
 def _grade_disks(g: _Grader, inventory: Inventory, profile: Profile) -> None:
@@ -370,39 +439,65 @@ def _grade_disks(g: _Grader, inventory: Inventory, profile: Profile) -> None:
         ident = f"disk.{disk.name}.health"
         if level == "fail":
             others_ok = any(
-                d is not disk and lvl != "fail" and d.size_bytes >= rule.min_gb * GB * DISK_TOLERANCE
+                d is not disk
+                and lvl != "fail"
+                and d.size_bytes >= rule.min_gb * GB * DISK_TOLERANCE
                 for d, lvl in _assess_all(eligible, profile)
             )
             limit_text = f"{rule.min_gb:.0f} GB"
             if others_ok:
                 action = both("remove the failing disk {disk}", disk=label)
             elif rule.min_gb:
-                action = both("replace the disk {disk} with one of at least {limit}",
-                              disk=label, limit=limit_text)
+                action = both(
+                    "replace the disk {disk} with one of at least {limit}",
+                    disk=label,
+                    limit=limit_text,
+                )
             else:
                 action = both("replace the disk {disk}", disk=label)
             reason_en = "; ".join(r["en"] for r in reasons)
             reason_fr = "; ".join(r["fr"] for r in reasons)
             message = {
-                "en": both("disk {disk} is failing: {reasons}", disk=label,
-                           reasons=reason_en)["en"],
-                "fr": both("disk {disk} is failing: {reasons}", disk=label,
-                           reasons=reason_fr)["fr"],
+                "en": both("disk {disk} is failing: {reasons}", disk=label, reasons=reason_en)[
+                    "en"
+                ],
+                "fr": both("disk {disk} is failing: {reasons}", disk=label, reasons=reason_fr)[
+                    "fr"
+                ],
             }
-            g.add(ident, "remediate" if rule.remediable else "fail", "fail", "pass", message,
-                  action if rule.remediable else None)
+            g.add(
+                ident,
+                "remediate" if rule.remediable else "fail",
+                "fail",
+                "pass",
+                message,
+                action if rule.remediable else None,
+            )
         elif level == "warn":
             reason_en = "; ".join(r["en"] for r in reasons)
             reason_fr = "; ".join(r["fr"] for r in reasons)
-            g.add(ident, "pass", "warn", "pass", {
-                "en": both("disk {disk} is usable but worn: {reasons}", disk=label,
-                           reasons=reason_en)["en"],
-                "fr": both("disk {disk} is usable but worn: {reasons}", disk=label,
-                           reasons=reason_fr)["fr"],
-            })
+            g.add(
+                ident,
+                "pass",
+                "warn",
+                "pass",
+                {
+                    "en": both(
+                        "disk {disk} is usable but worn: {reasons}", disk=label, reasons=reason_en
+                    )["en"],
+                    "fr": both(
+                        "disk {disk} is usable but worn: {reasons}", disk=label, reasons=reason_fr
+                    )["fr"],
+                },
+            )
         elif level == "unknown":
-            g.add(ident, "unknown", "unknown", "pass",
-                  both("disk {disk}: health unknown (no SMART data)", disk=label))
+            g.add(
+                ident,
+                "unknown",
+                "unknown",
+                "pass",
+                both("disk {disk}: health unknown (no SMART data)", disk=label),
+            )
         else:
             g.add(ident, "pass", "pass", "pass", both("disk {disk} is healthy", disk=label))
     if not rule.min_gb and rule.ssd == "any":
@@ -412,24 +507,45 @@ def _grade_disks(g: _Grader, inventory: Inventory, profile: Profile) -> None:
     best = max(usable, key=lambda d: d.size_bytes, default=None)
     if best is None and assessed:
         # Every disk is failing: the "replace the disk" action above already covers it.
-        g.add("disk.capacity", "remediate" if rule.remediable else "fail", _("no disk"), limit,
-              both("no usable disk: the failing disk must be replaced"))
+        g.add(
+            "disk.capacity",
+            "remediate" if rule.remediable else "fail",
+            _("no disk"),
+            limit,
+            both("no usable disk: the failing disk must be replaced"),
+        )
     elif best is None:
-        g.add("disk.capacity", "remediate" if rule.remediable else "fail", _("no disk"), limit,
-              both("no usable disk"),
-              both("install a disk of at least {limit}", limit=limit) if rule.remediable
-              else None)
+        g.add(
+            "disk.capacity",
+            "remediate" if rule.remediable else "fail",
+            _("no disk"),
+            limit,
+            both("no usable disk"),
+            both("install a disk of at least {limit}", limit=limit) if rule.remediable else None,
+        )
     elif best.size_bytes < rule.min_gb * GB * DISK_TOLERANCE:
         measured = _gb(best.size_bytes)
-        g.add("disk.capacity", "remediate" if rule.remediable else "fail", measured, limit,
-              both("largest usable disk {measured} is below the minimum {limit}",
-                   measured=measured, limit=limit),
-              both("install a disk of at least {limit}", limit=limit) if rule.remediable
-              else None)
+        g.add(
+            "disk.capacity",
+            "remediate" if rule.remediable else "fail",
+            measured,
+            limit,
+            both(
+                "largest usable disk {measured} is below the minimum {limit}",
+                measured=measured,
+                limit=limit,
+            ),
+            both("install a disk of at least {limit}", limit=limit) if rule.remediable else None,
+        )
     else:
         measured = _gb(best.size_bytes)
-        g.add("disk.capacity", "pass", measured, limit,
-              both("disk {measured} meets the minimum {limit}", measured=measured, limit=limit))
+        g.add(
+            "disk.capacity",
+            "pass",
+            measured,
+            limit,
+            both("disk {measured} meets the minimum {limit}", measured=measured, limit=limit),
+        )
     if rule.ssd != "any" and best is not None:
         is_ssd = best.rotational is False or best.transport == "nvme"
         kind = "SSD" if is_ssd else ("HDD" if best.rotational else "?")
@@ -437,10 +553,14 @@ def _grade_disks(g: _Grader, inventory: Inventory, profile: Profile) -> None:
             g.add("disk.ssd", "pass", kind, "SSD", both("the system disk is an SSD"))
         else:
             required = rule.ssd == "required" and not rule.remediable
-            g.add("disk.ssd", "fail" if required else "remediate", kind, "SSD",
-                  both("the system disk is not an SSD"),
-                  None if required else both("install an SSD of at least {limit}",
-                                             limit=limit))
+            g.add(
+                "disk.ssd",
+                "fail" if required else "remediate",
+                kind,
+                "SSD",
+                both("the system disk is not an SSD"),
+                None if required else both("install an SSD of at least {limit}", limit=limit),
+            )
 
 
 def _assess_all(disks: list[Disk], profile: Profile) -> list[tuple[Disk, str]]:
@@ -462,29 +582,55 @@ def _grade_optical(g: _Grader, inventory: Inventory, rule: OpticalRule) -> None:
     if good:
         drive = good[0]
         measured = " ".join(x for x in (drive.vendor, drive.model) if x) or drive.name
-        g.add("optical", "pass", measured, limit,
-              both("optical drive {drive} meets the need ({limit})", drive=measured,
-                   limit=limit))
+        g.add(
+            "optical",
+            "pass",
+            measured,
+            limit,
+            both("optical drive {drive} meets the need ({limit})", drive=measured, limit=limit),
+        )
         return
-    measured = _("none") if not drives else ", ".join(
-        " ".join(x for x in (d.vendor, d.model) if x) or d.name for d in drives)
+    measured = (
+        _("none")
+        if not drives
+        else ", ".join(" ".join(x for x in (d.vendor, d.model) if x) or d.name for d in drives)
+    )
     status: CriterionStatus = "remediate" if rule.remediable else "fail"
-    g.add("optical", status, measured, limit,
-          both("no optical drive that can read {limit}", limit=limit) if not drives
-          or rule.required != "dvd-writer" else both("no DVD writer"),
-          action if rule.remediable else None)
+    g.add(
+        "optical",
+        status,
+        measured,
+        limit,
+        both("no optical drive that can read {limit}", limit=limit)
+        if not drives or rule.required != "dvd-writer"
+        else both("no DVD writer"),
+        action if rule.remediable else None,
+    )
 
 
-def _grade_device(g: _Grader, ident: str, present: bool, measured: str,
-                  rule: DeviceRule, missing: dict[str, str], action: dict[str, str],
-                  ok: dict[str, str]) -> None:
+def _grade_device(
+    g: _Grader,
+    ident: str,
+    present: bool,
+    measured: str,
+    rule: DeviceRule,
+    missing: dict[str, str],
+    action: dict[str, str],
+    ok: dict[str, str],
+) -> None:
     if not rule.required:
         return
     if present:
         g.add(ident, "pass", measured, _("present"), ok)
     else:
-        g.add(ident, "remediate" if rule.remediable else "fail", _("none"), _("present"),
-              missing, action if rule.remediable else None)
+        g.add(
+            ident,
+            "remediate" if rule.remediable else "fail",
+            _("none"),
+            _("present"),
+            missing,
+            action if rule.remediable else None,
+        )
 
 
 _GUIDED_ACTIONS: dict[str, Callable[[], dict[str, str]]] = {
@@ -502,14 +648,29 @@ def _grade_guided(g: _Grader, profile: Profile, guided: list[GuidedCheck]) -> No
         check = by_id.get(ident)
         name = ident
         if check is None or check.status == "not_done":
-            g.add(f"guided.{ident}", "unknown", _("not done"), _("pass"),
-                  both("guided check '{name}' not done yet", name=name))
+            g.add(
+                f"guided.{ident}",
+                "unknown",
+                _("not done"),
+                _("pass"),
+                both("guided check '{name}' not done yet", name=name),
+            )
         elif check.status == "pass":
-            g.add(f"guided.{ident}", "pass", _("pass"), _("pass"),
-                  both("guided check '{name}' passed", name=name))
+            g.add(
+                f"guided.{ident}",
+                "pass",
+                _("pass"),
+                _("pass"),
+                both("guided check '{name}' passed", name=name),
+            )
         elif check.status == "not_applicable":
-            g.add(f"guided.{ident}", "pass", _("not applicable"), _("pass"),
-                  both("guided check '{name}' not applicable", name=name))
+            g.add(
+                f"guided.{ident}",
+                "pass",
+                _("not applicable"),
+                _("pass"),
+                both("guided check '{name}' not applicable", name=name),
+            )
         else:
             on_fail = profile.guided_on_fail.get(ident, "remediate")
             note = f" ({check.note})" if check.note else ""
@@ -517,8 +678,14 @@ def _grade_guided(g: _Grader, profile: Profile, guided: list[GuidedCheck]) -> No
             if on_fail == "reject":
                 g.add(f"guided.{ident}", "fail", _("fail"), _("pass"), message)
             else:
-                g.add(f"guided.{ident}", "remediate", _("fail"), _("pass"), message,
-                      _GUIDED_ACTIONS[ident]())
+                g.add(
+                    f"guided.{ident}",
+                    "remediate",
+                    _("fail"),
+                    _("pass"),
+                    message,
+                    _GUIDED_ACTIONS[ident](),
+                )
 
 
 def _grade_auto(g: _Grader, checks: list[AutoCheck]) -> None:
@@ -528,27 +695,47 @@ def _grade_auto(g: _Grader, checks: list[AutoCheck]) -> None:
         if check.status in ("pass", "skipped"):
             continue
         if check.status == "warn":
-            g.add(ident, "pass", check.measured, "",
-                  both("automatic check {name}: warning: {text}", name=check.id, text=text))
+            g.add(
+                ident,
+                "pass",
+                check.measured,
+                "",
+                both("automatic check {name}: warning: {text}", name=check.id, text=text),
+            )
             continue
         area = check.id.split(".", 1)[0]
         message = both("automatic check {name} failed: {text}", name=check.id, text=text)
         if area == "ram":
-            g.add(ident, "remediate", check.measured, "", message,
-                  both("replace the faulty RAM module"))
+            g.add(
+                ident,
+                "remediate",
+                check.measured,
+                "",
+                message,
+                both("replace the faulty RAM module"),
+            )
         elif area == "optical":
-            g.add(ident, "remediate", check.measured, "", message,
-                  both("replace the optical drive"))
+            g.add(
+                ident, "remediate", check.measured, "", message, both("replace the optical drive")
+            )
         elif area == "sound":
-            g.add(ident, "remediate", check.measured, "", message,
-                  both("replace the sound card or the speakers"))
+            g.add(
+                ident,
+                "remediate",
+                check.measured,
+                "",
+                message,
+                both("replace the sound card or the speakers"),
+            )
         else:
             g.add(ident, "fail", check.measured, "", message)
 
 
 def _destination(inventory: Inventory, profile: Profile) -> Literal["parts", "recycling"]:
-    reusable_disk = any(assess_disk_i18n(d.smart, profile.health)[0] in ("pass", "warn")
-                        for d in _eligible_disks(inventory, profile))
+    reusable_disk = any(
+        assess_disk_i18n(d.smart, profile.health)[0] in ("pass", "warn")
+        for d in _eligible_disks(inventory, profile)
+    )
     reusable_parts = reusable_disk or bool(inventory.optical) or bool(inventory.memory.modules)
     return "parts" if reusable_parts else "recycling"
 
@@ -565,15 +752,27 @@ def grade_inventory(
     _grade_memory(g, inventory, profile.memory)
     _grade_disks(g, inventory, profile)
     _grade_optical(g, inventory, profile.optical)
-    _grade_device(g, "sound", bool(inventory.sound),
-                  ", ".join(c.name or c.id for c in inventory.sound), profile.sound,
-                  both("no sound card"), both("install a sound card"),
-                  both("sound card present"))
+    _grade_device(
+        g,
+        "sound",
+        bool(inventory.sound),
+        ", ".join(c.name or c.id for c in inventory.sound),
+        profile.sound,
+        both("no sound card"),
+        both("install a sound card"),
+        both("sound card present"),
+    )
     physical_net = [n for n in inventory.network if n.mac]
-    _grade_device(g, "network", bool(physical_net),
-                  ", ".join(n.name for n in physical_net), profile.network,
-                  both("no network interface"), both("install a network card"),
-                  both("network interface present"))
+    _grade_device(
+        g,
+        "network",
+        bool(physical_net),
+        ", ".join(n.name for n in physical_net),
+        profile.network,
+        both("no network interface"),
+        both("install a network card"),
+        both("network interface present"),
+    )
     if guided is not None:
         _grade_guided(g, profile, guided)
     if auto_checks:
@@ -586,28 +785,40 @@ def grade_inventory(
         outcome = "rejected"
         failed = [c for c in g.criteria if c.status == "fail"]
         summary = {
-            lang: both("rejected: {reasons}", reasons="; ".join(
-                c.messages.get(lang, c.message) for c in failed))[lang]
+            lang: both(
+                "rejected: {reasons}",
+                reasons="; ".join(c.messages.get(lang, c.message) for c in failed),
+            )[lang]
             for lang in ("en", "fr")
         }
     elif len(actions) > profile.max_actions:
         outcome = "rejected"
-        summary = both("rejected: {count} repairs needed (more than {limit})",
-                       count=len(actions), limit=profile.max_actions)
+        summary = both(
+            "rejected: {count} repairs needed (more than {limit})",
+            count=len(actions),
+            limit=profile.max_actions,
+        )
     elif actions or "remediate" in statuses:
         outcome = "remediate"
         summary = {
-            lang: both("kept after: {actions}", actions="; ".join(
-                c.actions.get(lang, c.action) for c in actions))[lang]
+            lang: both(
+                "kept after: {actions}",
+                actions="; ".join(c.actions.get(lang, c.action) for c in actions),
+            )[lang]
             for lang in ("en", "fr")
         }
     else:
         outcome = "kept"
         unknown = statuses.count("unknown")
-        summary = (both("kept: meets every criterion of {profile}", profile=profile.name)
-                   if not unknown else
-                   both("kept: meets the criteria of {profile} ({count} not checked)",
-                        profile=profile.name, count=unknown))
+        summary = (
+            both("kept: meets every criterion of {profile}", profile=profile.name)
+            if not unknown
+            else both(
+                "kept: meets the criteria of {profile} ({count} not checked)",
+                profile=profile.name,
+                count=unknown,
+            )
+        )
     lang = get_language()
     return Verdict(
         profile=profile.name,

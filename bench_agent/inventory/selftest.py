@@ -44,11 +44,14 @@ def last_result(text: str) -> str:
 
 def _run(argv: list[str], timeout_s: float = 60) -> str:
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
-                                check=False)
+        result = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise BenchError(_("{command} failed: {error}", command=" ".join(argv), error=exc),
-                         _("Check the drive's cable and power, then try again.")) from exc
+        raise BenchError(
+            _("{command} failed: {error}", command=" ".join(argv), error=exc),
+            _("Check the drive's cable and power, then try again."),
+        ) from exc
     return result.stdout
 
 
@@ -60,41 +63,59 @@ def run_short_self_test(
 ) -> str:
     """Run the SMART short self-test on ``device`` and return the drive's verdict text."""
     if shutil.which("smartctl") is None:
-        raise ToolMissing(_("The 'smartctl' tool is missing."),
-                          _("Install smartmontools (scripts/setup does)."))
+        raise ToolMissing(
+            _("The 'smartctl' tool is missing."), _("Install smartmontools (scripts/setup does).")
+        )
     path = device if device.startswith("/dev/") else f"/dev/{device}"
     name = path.removeprefix("/dev/")
     info = parse_smartctl(_run(["smartctl", "-a", path]))
     if not info.smart.available:
         raise BenchError(
-            _("{device}: no SMART self-test possible ({reason}).", device=name,
-              reason=_(info.smart.reason) if info.smart.reason else "?"),
-            _("Run a full read test with the wipe's verification instead."))
+            _(
+                "{device}: no SMART self-test possible ({reason}).",
+                device=name,
+                reason=_(info.smart.reason) if info.smart.reason else "?",
+            ),
+            _("Run a full read test with the wipe's verification instead."),
+        )
     polling_min = info.smart.short_test_minutes or 2
     start_text = _run(["smartctl", "-t", "short", path])
     lowered = start_text.lower()
-    if "testing has begun" not in lowered and "self-test has begun" not in lowered \
-            and "self test has begun" not in lowered and "in progress" not in lowered:
-        raise BenchError(_("{device} refused to start a short self-test.", device=name),
-                         _("The drive may not support self-tests; rely on the SMART data."))
+    if (
+        "testing has begun" not in lowered
+        and "self-test has begun" not in lowered
+        and "self test has begun" not in lowered
+        and "in progress" not in lowered
+    ):
+        raise BenchError(
+            _("{device} refused to start a short self-test.", device=name),
+            _("The drive may not support self-tests; rely on the SMART data."),
+        )
     # Poll about ten times over the drive's own estimate, never faster than every 5 s.
     interval = max(5.0, min(60.0, polling_min * 60 / 10))
     deadline = time.monotonic() + polling_min * 60 * 3 + 120
     progress(ProgressEvent(name, "self-test", 0, 100, message=_("short self-test started")))
     while True:
         sleep(interval)
-        status_text = _run(["smartctl", "-c", path]) if info.device_type == "ata" \
+        status_text = (
+            _run(["smartctl", "-c", path])
+            if info.device_type == "ata"
             else _run(["smartctl", "-a", path])
+        )
         remaining = remaining_percent(status_text)
         if remaining is None:
             break
-        progress(ProgressEvent(name, "self-test", 100 - remaining, 100,
-                               message=_("short self-test running")))
+        progress(
+            ProgressEvent(
+                name, "self-test", 100 - remaining, 100, message=_("short self-test running")
+            )
+        )
         if time.monotonic() > deadline:
             _run(["smartctl", "-X", path])
-            raise BenchError(_("{device}: the short self-test did not finish in time.",
-                               device=name),
-                             _("The drive may be failing; check its SMART data."))
+            raise BenchError(
+                _("{device}: the short self-test did not finish in time.", device=name),
+                _("The drive may be failing; check its SMART data."),
+            )
     log_text = _run(["smartctl", "-a", path])
     verdict = last_result(log_text) or _("no self-test result logged")
     progress(ProgressEvent(name, "self-test", 100, 100, message=verdict))

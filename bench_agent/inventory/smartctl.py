@@ -148,8 +148,14 @@ def _parse_attribute(line: str) -> SmartAttribute | None:
     else:
         raw_value = parse_raw_value(raw)
     return SmartAttribute(
-        id=int(ident), name=name, value=_opt_int(value), worst=_opt_int(worst),
-        thresh=_opt_int(thresh), when_failed=when_failed, raw=raw, raw_value=raw_value,
+        id=int(ident),
+        name=name,
+        value=_opt_int(value),
+        worst=_opt_int(worst),
+        thresh=_opt_int(thresh),
+        when_failed=when_failed,
+        raw=raw,
+        raw_value=raw_value,
     )
 
 
@@ -230,8 +236,10 @@ def parse_smartctl(text: str) -> SmartctlResult:
             info[key] = value
 
     # Identity.
-    is_nvme = bool(nvme_health) or "Model Number" in info or any(
-        k.startswith(("Namespace 1", "Total NVM Capacity", "PCI Vendor")) for k in info
+    is_nvme = (
+        bool(nvme_health)
+        or "Model Number" in info
+        or any(k.startswith(("Namespace 1", "Total NVM Capacity", "PCI Vendor")) for k in info)
     )
     if is_nvme:
         result.device_type = "nvme"
@@ -255,8 +263,12 @@ def parse_smartctl(text: str) -> SmartctlResult:
     result.sata_version = info.get("SATA Version is", "")
     result.form_factor = info.get("Form Factor", "")
 
-    capacity_text = (info.get("User Capacity") or info.get("Namespace 1 Size/Capacity")
-                     or info.get("Total NVM Capacity") or "")
+    capacity_text = (
+        info.get("User Capacity")
+        or info.get("Namespace 1 Size/Capacity")
+        or info.get("Total NVM Capacity")
+        or ""
+    )
     if capacity_text:
         result.capacity_bytes = _capacity(capacity_text)
     sector = info.get("Sector Size") or info.get("Sector Sizes") or ""
@@ -342,30 +354,28 @@ def parse_smartctl(text: str) -> SmartctlResult:
     if result.device_type == "scsi" and smart.available:
         # SAS/SCSI drives: the grown defect list plays the part of reallocated sectors.
         smart.reallocated_sectors = parse_int(info.get("Elements in grown defect list", ""))
-        hours = re.search(r"^Accumulated power on time, hours:minutes\s+(\d+):\d+", text,
-                          re.MULTILINE)
+        hours = re.search(
+            r"^Accumulated power on time, hours:minutes\s+(\d+):\d+", text, re.MULTILINE
+        )
         if hours:
             smart.power_on_hours = int(hours.group(1))
         smart.temperature_c = _first_number(info.get("Current Drive Temperature", ""))
         block = parse_int(info.get("Logical block size", "").replace("bytes", ""))
         if block:
             result.logical_sector_size = block
-            result.physical_sector_size = parse_int(
-                info.get("Physical block size", "").replace("bytes", "")) or block
+            result.physical_sector_size = (
+                parse_int(info.get("Physical block size", "").replace("bytes", "")) or block
+            )
     if result.device_type == "nvme" and nvme_health:
         warning = nvme_health.get("Critical Warning", "")
         if warning:
             smart.nvme_critical_warning = (
                 int(warning, 16) if warning.lower().startswith("0x") else parse_int(warning)
             )
-        smart.nvme_media_errors = parse_int(
-            nvme_health.get("Media and Data Integrity Errors", "")
-        )
+        smart.nvme_media_errors = parse_int(nvme_health.get("Media and Data Integrity Errors", ""))
         smart.nvme_percentage_used = _first_number(nvme_health.get("Percentage Used", ""))
         smart.nvme_available_spare = _first_number(nvme_health.get("Available Spare", ""))
-        smart.nvme_spare_threshold = _first_number(
-            nvme_health.get("Available Spare Threshold", "")
-        )
+        smart.nvme_spare_threshold = _first_number(nvme_health.get("Available Spare Threshold", ""))
         smart.power_on_hours = parse_int(nvme_health.get("Power On Hours", ""))
         smart.temperature_c = _first_number(nvme_health.get("Temperature", ""))
     result.smart = smart

@@ -26,11 +26,28 @@ DMI_FILES = (*DMI_FIELDS, "chassis_type", "chassis_vendor", "board_serial")
 
 # SMBIOS chassis types (DMTF DSP0134, table 17), the ones a workshop meets.
 CHASSIS_TYPES = {
-    1: "other", 2: "unknown", 3: "desktop", 4: "low-profile desktop", 5: "pizza box",
-    6: "mini tower", 7: "tower", 8: "portable", 9: "laptop", 10: "notebook", 11: "hand held",
-    12: "docking station", 13: "all in one", 14: "sub notebook", 15: "space-saving",
-    16: "lunch box", 17: "main server chassis", 30: "tablet", 31: "convertible",
-    32: "detachable", 35: "mini pc", 36: "stick pc",
+    1: "other",
+    2: "unknown",
+    3: "desktop",
+    4: "low-profile desktop",
+    5: "pizza box",
+    6: "mini tower",
+    7: "tower",
+    8: "portable",
+    9: "laptop",
+    10: "notebook",
+    11: "hand held",
+    12: "docking station",
+    13: "all in one",
+    14: "sub notebook",
+    15: "space-saving",
+    16: "lunch box",
+    17: "main server chassis",
+    30: "tablet",
+    31: "convertible",
+    32: "detachable",
+    35: "mini pc",
+    36: "stick pc",
 }
 
 _JUNK = re.compile(
@@ -74,7 +91,9 @@ def parse_dmi(values: dict[str, str]) -> System:
 
 
 def machine_id(
-    system: System, board_serial: str = "", macs: list[str] | None = None,
+    system: System,
+    board_serial: str = "",
+    macs: list[str] | None = None,
     disk_serials: list[str] | None = None,
 ) -> str:
     """A stable identity: the DMI serial when real, else the UUID, else a hardware digest.
@@ -85,6 +104,7 @@ def machine_id(
     ``uuid-``, ``board-``, ``mac-``, ``disk-``, ``hw-``); the rest is a digest so the id has
     the same shape whatever it came from.
     """
+
     def digest(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
@@ -115,8 +135,14 @@ def _size_bytes(text: str) -> int:
     match = re.match(r"\s*(\d+)\s*(bytes|kB|KB|MB|GB|TB)", text)
     if not match:
         return 0
-    factor = {"bytes": 1, "kB": 1 << 10, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30,
-              "TB": 1 << 40}[match.group(2)]
+    factor = {
+        "bytes": 1,
+        "kB": 1 << 10,
+        "KB": 1 << 10,
+        "MB": 1 << 20,
+        "GB": 1 << 30,
+        "TB": 1 << 40,
+    }[match.group(2)]
     return int(match.group(1)) * factor
 
 
@@ -136,18 +162,21 @@ def parse_dmidecode_memory(text: str) -> tuple[list[MemoryModule], int | None]:
         size = _size_bytes(fields.get("Size", ""))
         if size <= 0:
             continue
-        speed_match = re.match(r"(\d+)", fields.get("Configured Memory Speed", "")
-                               or fields.get("Speed", ""))
+        speed_match = re.match(
+            r"(\d+)", fields.get("Configured Memory Speed", "") or fields.get("Speed", "")
+        )
         manufacturer = fields.get("Manufacturer", "")
         serial = fields.get("Serial Number", "")
-        modules.append(MemoryModule(
-            locator=fields.get("Locator", ""),
-            size_bytes=size,
-            type=fields.get("Type", ""),
-            speed_mts=int(speed_match.group(1)) if speed_match else None,
-            manufacturer="" if is_junk_identifier(manufacturer) else manufacturer,
-            serial="" if is_junk_identifier(serial) else serial,
-        ))
+        modules.append(
+            MemoryModule(
+                locator=fields.get("Locator", ""),
+                size_bytes=size,
+                type=fields.get("Type", ""),
+                speed_mts=int(speed_match.group(1)) if speed_match else None,
+                manufacturer="" if is_junk_identifier(manufacturer) else manufacturer,
+                serial="" if is_junk_identifier(serial) else serial,
+            )
+        )
     return modules, (slots or None)
 
 

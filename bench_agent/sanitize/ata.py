@@ -143,15 +143,17 @@ def hidden_areas_from(native: tuple[int, int] | None, dco_max: int | None) -> Hi
         areas.visible_sectors = visible
         areas.native_max_sectors = native_max
         areas.hpa_present = visible < native_max
-        notes.append(f"HPA hides {native_max - visible} sectors" if areas.hpa_present
-                     else "no HPA")
+        notes.append(f"HPA hides {native_max - visible} sectors" if areas.hpa_present else "no HPA")
     else:
         notes.append("HPA state unknown (hdparm -N gave no answer)")
     reference = areas.native_max_sectors or areas.visible_sectors
     if dco_max is not None and reference is not None and dco_max >= reference:
         areas.dco_present = dco_max > reference
-        notes.append(f"DCO hides {dco_max - reference} sectors" if areas.dco_present
-                     else "no DCO restriction")
+        notes.append(
+            f"DCO hides {dco_max - reference} sectors"
+            if areas.dco_present
+            else "no DCO restriction"
+        )
     else:
         # A drive without DCO aborts DCO IDENTIFY and hdparm prints a meaningless answer
         # (QEMU: "Real max sectors: 1"); that is "unknown", never "no DCO".
@@ -179,6 +181,7 @@ def detect(device: str) -> tuple[AtaCapabilities | None, HiddenAreas, list[Comma
 
 # -- firmware purges ------------------------------------------------------------------------
 
+
 @dataclass
 class FirmwareOutcome:
     success: bool
@@ -196,8 +199,12 @@ def temporary_password() -> str:
 SANITIZE_ARGS = {
     "ata-sanitize-crypto": ["--sanitize-crypto-scramble"],
     "ata-sanitize-block": ["--sanitize-block-erase"],
-    "ata-sanitize-overwrite": ["--sanitize-overwrite-passes", "1", "--sanitize-overwrite",
-                               "hex:00000000"],
+    "ata-sanitize-overwrite": [
+        "--sanitize-overwrite-passes",
+        "1",
+        "--sanitize-overwrite",
+        "hex:00000000",
+    ],
 }
 
 
@@ -220,8 +227,9 @@ def run_sanitize(
     on_progress: Callable[[float, str], None],
     poll_s: float = 5.0,
 ) -> FirmwareOutcome:
-    log = [run(["hdparm", "--yes-i-know-what-i-am-doing", *SANITIZE_ARGS[method], device],
-               timeout=120)]
+    log = [
+        run(["hdparm", "--yes-i-know-what-i-am-doing", *SANITIZE_ARGS[method], device], timeout=120)
+    ]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         status = run(["hdparm", "--sanitize-status", device])
@@ -231,7 +239,8 @@ def run_sanitize(
             if ok and state in {"SD0", "SD4"}:
                 return FirmwareOutcome(True, f"SANITIZE finished ({state}) without error", log)
             return FirmwareOutcome(
-                False, f"SANITIZE did not complete: state {state or 'unknown'}", log)
+                False, f"SANITIZE did not complete: state {state or 'unknown'}", log
+            )
         on_progress((percent or 0) / 100, "SANITIZE in progress")
         time.sleep(poll_s)
     return FirmwareOutcome(False, "SANITIZE still running past its time limit", log)
@@ -254,8 +263,10 @@ def run_security_erase(
         out.detail = "the drive does not support the ATA Security feature set"
         return out
     if sec.frozen:
-        out.detail = ("the drive is frozen by the BIOS (suspend and resume the machine, or "
-                      "re-plug the drive, to unfreeze it)")
+        out.detail = (
+            "the drive is frozen by the BIOS (suspend and resume the machine, or "
+            "re-plug the drive, to unfreeze it)"
+        )
         return out
     if sec.enabled or sec.locked:
         out.detail = "a security password is already set on the drive (unknown password)"
@@ -263,8 +274,11 @@ def run_security_erase(
     password = temporary_password()
     out.password = password
     record_password(password)
-    out.log.append(run(["hdparm", "--user-master", "u", "--security-set-pass", password,
-                        device], mask=password))
+    out.log.append(
+        run(
+            ["hdparm", "--user-master", "u", "--security-set-pass", password, device], mask=password
+        )
+    )
     state = run(["hdparm", "-I", device])
     out.log.append(state)
     if not parse_hdparm_identify(state.stdout).security.enabled:
@@ -278,19 +292,32 @@ def run_security_erase(
     estimate_s = max(60.0, minutes * 60.0)
 
     def tick(elapsed: float) -> None:
-        on_progress(min(0.99, elapsed / estimate_s),
-                    f"SECURITY ERASE UNIT running, drive estimate {minutes or '?'} min")
+        on_progress(
+            min(0.99, elapsed / estimate_s),
+            f"SECURITY ERASE UNIT running, drive estimate {minutes or '?'} min",
+        )
 
-    out.log.append(run(["hdparm", "--user-master", "u", flag, password, device],
-                       timeout=timeout, mask=password, on_tick=tick, tick_s=5.0))
+    out.log.append(
+        run(
+            ["hdparm", "--user-master", "u", flag, password, device],
+            timeout=timeout,
+            mask=password,
+            on_tick=tick,
+            tick_s=5.0,
+        )
+    )
     on_progress(1.0, f"erase returned after {time.monotonic() - t0:.0f} s")
     after = run(["hdparm", "-I", device])
     out.log.append(after)
     after_sec = parse_hdparm_identify(after.stdout).security
     if after_sec.enabled or after_sec.locked:
         # The erase did not happen (a successful erase clears the password): unlock/disable.
-        out.log.append(run(["hdparm", "--user-master", "u", "--security-disable", password,
-                            device], mask=password))
+        out.log.append(
+            run(
+                ["hdparm", "--user-master", "u", "--security-disable", password, device],
+                mask=password,
+            )
+        )
         still = parse_hdparm_identify(run(["hdparm", "-I", device]).stdout).security
         out.detail = "SECURITY ERASE UNIT did not complete"
         if still.enabled or still.locked:

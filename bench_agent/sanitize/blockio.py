@@ -230,8 +230,9 @@ class DeviceIO:
             pattern.fill(self.buf.view, 0, self.chunk)
             buffers = [self.buf] * self.write_depth
         else:
-            buffers = [self.buf] + [AlignedBuffer(self.chunk + PAGE_SIZE)
-                                    for _ in range(self.write_depth - 1)]
+            buffers = [self.buf] + [
+                AlignedBuffer(self.chunk + PAGE_SIZE) for _ in range(self.write_depth - 1)
+            ]
             pattern.fill(self.buf.view, 0, self.chunk)  # allocates its scratch before threads
 
         def write_chunk(
@@ -247,33 +248,44 @@ class DeviceIO:
                     self._pwrite_all(chunk_view, chunk_offset)
                 except OSError as exc:
                     self._check_error(exc)
-                    self._careful(chunk_offset, length, self._pwrite_all, chunk_view, "write",
-                                  bad)
+                    self._careful(chunk_offset, length, self._pwrite_all, chunk_view, "write", bad)
             except (DeviceGone, TooManyErrors) as exc:
                 return bad, str(exc)
             return bad, ""
 
         inflight: deque[tuple[Future[tuple[list[BadRange], str]], int, int, AlignedBuffer]] = (
-            deque())
+            deque()
+        )
         free = list(buffers)
         submit_at = start
         try:
             with ThreadPoolExecutor(max_workers=self.write_depth) as pool:
                 while True:
-                    while free and submit_at < self.size and not cancel.is_set() and not (
-                            outcome.fatal):
+                    while (
+                        free
+                        and submit_at < self.size
+                        and not cancel.is_set()
+                        and not (outcome.fatal)
+                    ):
                         length = min(self.chunk, self.size - submit_at)
                         buf = free.pop()
-                        inflight.append((pool.submit(write_chunk, buf, submit_at, length),
-                                         submit_at, length, buf))
+                        inflight.append(
+                            (
+                                pool.submit(write_chunk, buf, submit_at, length),
+                                submit_at,
+                                length,
+                                buf,
+                            )
+                        )
                         submit_at += length
                     if not inflight:
                         break
                     future, chunk_offset, length, buf = inflight.popleft()
                     chunk_bad, fatal = future.result()
                     for bad in chunk_bad:
-                        _add_bad(outcome.bad_ranges, bad.start_byte, bad.length, bad.phase,
-                                 bad.error)
+                        _add_bad(
+                            outcome.bad_ranges, bad.start_byte, bad.length, bad.phase, bad.error
+                        )
                     outcome.fatal = outcome.fatal or fatal
                     free.append(buf)
                     if outcome.fatal:
@@ -286,8 +298,13 @@ class DeviceIO:
                         # Only completed writes are flushed and recorded as durable.
                         error = self.flush()
                         if error is not None:
-                            _add_bad(outcome.bad_ranges, last_sync, offset - last_sync,
-                                     "write", "flush " + _error_text(error))
+                            _add_bad(
+                                outcome.bad_ranges,
+                                last_sync,
+                                offset - last_sync,
+                                "write",
+                                "flush " + _error_text(error),
+                            )
                         elif checkpoint is not None:
                             checkpoint(offset)
                         last_sync, last_sync_t = offset, now
@@ -300,8 +317,13 @@ class DeviceIO:
         if not outcome.fatal:
             error = self.flush()
             if error is not None:
-                _add_bad(outcome.bad_ranges, last_sync, offset - last_sync, "write",
-                         "flush " + _error_text(error))
+                _add_bad(
+                    outcome.bad_ranges,
+                    last_sync,
+                    offset - last_sync,
+                    "write",
+                    "flush " + _error_text(error),
+                )
             elif checkpoint is not None and not outcome.aborted:
                 checkpoint(offset)
         outcome.seconds = time.monotonic() - t0
@@ -325,8 +347,9 @@ class DeviceIO:
             self._pread_all(view, offset)
         except OSError as exc:
             self._check_error(exc)
-            readable = self._careful(offset, length, self._pread_all, view, outcome.phase,
-                                     outcome.bad_ranges)
+            readable = self._careful(
+                offset, length, self._pread_all, view, outcome.phase, outcome.bad_ranges
+            )
         outcome.bytes_done += length
         if pattern is None:
             return bytes(view)
@@ -373,8 +396,11 @@ class DeviceIO:
         thread each, the GIL is released during the read) so the device's queue is used.
         """
         piece_cap = self.chunk if workers <= 1 else min(self.chunk, PARALLEL_PIECE)
-        pieces = [(offset + rel, min(piece_cap, length - rel))
-                  for offset, length in plan.ranges for rel in range(0, length, piece_cap)]
+        pieces = [
+            (offset + rel, min(piece_cap, length - rel))
+            for offset, length in plan.ranges
+            for rel in range(0, length, piece_cap)
+        ]
         self.drop_cache()
         meter = RateMeter(job, phase, plan.bytes_total, progress)
         lock = threading.Lock()
@@ -382,8 +408,9 @@ class DeviceIO:
         done = [0]
         t0 = time.monotonic()
 
-        def work(share: list[tuple[int, int]], buf: AlignedBuffer,
-                 expect: AlignedBuffer | None) -> tuple[PassOutcome, list[Sample]]:
+        def work(
+            share: list[tuple[int, int]], buf: AlignedBuffer, expect: AlignedBuffer | None
+        ) -> tuple[PassOutcome, list[Sample]]:
             part = PassOutcome(phase)
             samples: list[Sample] = []
             try:
@@ -409,14 +436,19 @@ class DeviceIO:
         else:
             # Zeros are compared without generating them: no second buffer needed.
             needs_expect = pattern is not None and pattern.kind != "zero"
-            buffers = [(AlignedBuffer(piece_cap + PAGE_SIZE),
-                        AlignedBuffer(piece_cap + PAGE_SIZE) if needs_expect else None)
-                       for _ in range(workers)]
+            buffers = [
+                (
+                    AlignedBuffer(piece_cap + PAGE_SIZE),
+                    AlignedBuffer(piece_cap + PAGE_SIZE) if needs_expect else None,
+                )
+                for _ in range(workers)
+            ]
             results = []
             try:
                 with ThreadPoolExecutor(max_workers=workers) as pool:
-                    futures = [pool.submit(work, pieces[k::workers], *buffers[k])
-                               for k in range(workers)]
+                    futures = [
+                        pool.submit(work, pieces[k::workers], *buffers[k]) for k in range(workers)
+                    ]
                     results = [f.result() for f in futures]
             finally:
                 for buf, expect in buffers:
@@ -454,8 +486,15 @@ class DeviceIO:
         workers: int = 1,
     ) -> PassOutcome:
         """Read back the plan's ranges and compare with the pattern."""
-        outcome, _samples = self._read_pass(plan, pattern, phase="verify", job=job,
-                                            progress=progress, cancel=cancel, workers=workers)
+        outcome, _samples = self._read_pass(
+            plan,
+            pattern,
+            phase="verify",
+            job=job,
+            progress=progress,
+            cancel=cancel,
+            workers=workers,
+        )
         return outcome
 
     def snapshot(
@@ -469,8 +508,9 @@ class DeviceIO:
         workers: int = 1,
     ) -> tuple[list[Sample], PassOutcome]:
         """Digest of each sampled range (for firmware purges: compare before and after)."""
-        outcome, samples = self._read_pass(plan, None, phase=phase, job=job, progress=progress,
-                                           cancel=cancel, workers=workers)
+        outcome, samples = self._read_pass(
+            plan, None, phase=phase, job=job, progress=progress, cancel=cancel, workers=workers
+        )
         return samples, outcome
 
 
@@ -485,8 +525,9 @@ class Sample:
     def of(cls, offset: int, data: bytes) -> Sample:
         first = data[:1]
         uniform = bool(first) and data.count(first) == len(data)
-        return cls(offset, len(data), hashlib.sha256(data).hexdigest(),
-                   data[0] if uniform else None)
+        return cls(
+            offset, len(data), hashlib.sha256(data).hexdigest(), data[0] if uniform else None
+        )
 
 
 @dataclass
@@ -504,9 +545,11 @@ class PurgeCheck:
 
     def describe(self) -> str:
         fills = ", ".join(f"{k}: {v}" for k, v in sorted(self.after_fill.items()))
-        return (f"{self.samples} sampled ranges read before and after; {self.unchanged} still "
-                f"hold their original content, {self.unchanged_uniform} were uniform before "
-                f"and after; content after: {fills}")
+        return (
+            f"{self.samples} sampled ranges read before and after; {self.unchanged} still "
+            f"hold their original content, {self.unchanged_uniform} were uniform before "
+            f"and after; content after: {fills}"
+        )
 
 
 def compare_snapshots(before: list[Sample], after: list[Sample]) -> PurgeCheck:

@@ -188,8 +188,13 @@ def render_pdf(certificate: dict[str, Any]) -> bytes:
     pdf.set_font("helvetica", "B", 16)
     pdf.cell(0, 10, _pdf_text(tr(N_("Certificate of sanitization"))), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("helvetica", "", 9)
-    pdf.cell(0, 5, _pdf_text(STANDARD + " - " + str(certificate.get("certificate_id"))),
-             new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0,
+        5,
+        _pdf_text(STANDARD + " - " + str(certificate.get("certificate_id"))),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     pdf.ln(2)
     media = certificate.get("media", {})
     san = certificate.get("sanitization", {})
@@ -220,15 +225,19 @@ def render_pdf(certificate: dict[str, Any]) -> bytes:
         (tr(N_("Operator")), certificate.get("operator")),
         (tr(N_("Station")), certificate.get("station")),
         (tr(N_("Location")), certificate.get("location")),
-        (tr(N_("Destination after sanitization")), certificate.get("post_sanitization_destination")),
+        (
+            tr(N_("Destination after sanitization")),
+            certificate.get("post_sanitization_destination"),
+        ),
         (tr(N_("Signing key")), certificate.get("signature", {}).get("key_id")),
     ]
     for label, value in rows:
         pdf.set_font("helvetica", "B", 9)
         pdf.cell(55, 5, _pdf_text(label))
         pdf.set_font("helvetica", "", 9)
-        pdf.multi_cell(0, 5, _pdf_text("" if value is None else value),
-                       new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(
+            0, 5, _pdf_text("" if value is None else value), new_x="LMARGIN", new_y="NEXT"
+        )
     # QR code drawn as vector squares (no image library needed).
     qr = segno.make(qr_payload(certificate), error="m")
     modules = list(qr.matrix)
@@ -246,14 +255,30 @@ def render_pdf(certificate: dict[str, Any]) -> bytes:
                 pdf.rect(x0 + (c + 4) * cell, y0 + (r + 4) * cell, cell, cell, style="F")
     pdf.set_xy(pdf.l_margin, y0)
     pdf.set_font("helvetica", "", 8)
-    pdf.multi_cell(pdf.w - pdf.l_margin - pdf.r_margin - size_mm - 5, 4, _pdf_text(tr(N_(
-        "Check this certificate offline with 'bench-agent verify-cert FILE' (this PDF or the "
-        "JSON file); the signed data is attached to this PDF as certificate.json. The QR "
-        "code carries the certificate id, serial, result, the SHA-256 of the signed data and "
-        "the signature."))), new_x="LMARGIN", new_y="NEXT")
-    pdf.embed_file(bytes=serialize(certificate), basename=ATTACHMENT_NAME,
-                   mime_type="application/json", desc="signed sanitization certificate",
-                   compress=False, modification_date=issued)
+    pdf.multi_cell(
+        pdf.w - pdf.l_margin - pdf.r_margin - size_mm - 5,
+        4,
+        _pdf_text(
+            tr(
+                N_(
+                    "Check this certificate offline with 'bench-agent verify-cert FILE' (this PDF or the "
+                    "JSON file); the signed data is attached to this PDF as certificate.json. The QR "
+                    "code carries the certificate id, serial, result, the SHA-256 of the signed data and "
+                    "the signature."
+                )
+            )
+        ),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    pdf.embed_file(
+        bytes=serialize(certificate),
+        basename=ATTACHMENT_NAME,
+        mime_type="application/json",
+        desc="signed sanitization certificate",
+        compress=False,
+        modification_date=issued,
+    )
     return bytes(pdf.output())
 
 
@@ -265,7 +290,8 @@ def write_certificate(certificate: dict[str, Any], directory: Path) -> tuple[Pat
     """Write ``<serial>-<id>.cert.json`` and ``.cert.pdf``; return both paths."""
     directory.mkdir(parents=True, exist_ok=True)
     serial = certificate.get("media", {}).get("serial") or certificate.get("media", {}).get(
-        "device", "disk")
+        "device", "disk"
+    )
     stem = f"{_safe_name(str(serial))}-{str(certificate['certificate_id'])[:8]}"
     json_path = directory / f"{stem}.cert.json"
     pdf_path = directory / f"{stem}.cert.pdf"
@@ -292,11 +318,11 @@ def extract_attachments(pdf: bytes) -> list[bytes]:
         if length is None:
             continue
         data_start = dict_end + len(b"stream")
-        if pdf[data_start:data_start + 2] == b"\r\n":
+        if pdf[data_start : data_start + 2] == b"\r\n":
             data_start += 2
-        elif pdf[data_start:data_start + 1] in (b"\n", b"\r"):
+        elif pdf[data_start : data_start + 1] in (b"\n", b"\r"):
             data_start += 1
-        data = pdf[data_start:data_start + int(length.group(1))]
+        data = pdf[data_start : data_start + int(length.group(1))]
         if b"/FlateDecode" in header:
             try:
                 data = zlib.decompress(data)
@@ -315,13 +341,14 @@ def _parse(raw: bytes, path: Path) -> dict[str, Any]:
             _("Ask the workshop for the original document."),
         ) from exc
     if not isinstance(document, dict):
-        raise BenchError(_("The certificate data in {path} is not valid JSON: it was altered.",
-                           path=path), _("Ask the workshop for the original document."))
+        raise BenchError(
+            _("The certificate data in {path} is not valid JSON: it was altered.", path=path),
+            _("Ask the workshop for the original document."),
+        )
     if serialize(document) != raw:
         # Even a change of layout is a change: the file is byte-for-byte what was issued.
         raise BenchError(
-            _("{path} differs from the certificate as issued (its bytes were changed).",
-              path=path),
+            _("{path} differs from the certificate as issued (its bytes were changed).", path=path),
             _("Ask the workshop for the original document."),
         )
     return document
@@ -337,8 +364,10 @@ def load_certificate(path: Path) -> LoadedCertificate:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(_("Cannot read {path}: {error}", path=path, error=exc.strerror),
-                         _("Check the file name.")) from exc
+        raise InputError(
+            _("Cannot read {path}: {error}", path=path, error=exc.strerror),
+            _("Check the file name."),
+        ) from exc
     if not raw.startswith(b"%PDF"):
         return LoadedCertificate(_parse(raw, path))
     attachments = extract_attachments(raw)

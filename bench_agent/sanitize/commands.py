@@ -58,8 +58,9 @@ def run(
     """
     require(argv[0])
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            errors="replace")
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
+    )
     while True:
         try:
             out, err = proc.communicate(timeout=tick_s if on_tick else timeout)

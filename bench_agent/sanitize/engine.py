@@ -164,27 +164,46 @@ class DiskWipe:
         # The same disk as planned (lsblk may not know a serial the drive itself reported).
         if (dev.serial and dev.serial != plan.serial) or dev.size != plan.size_bytes:
             return self._fail("the disk changed since the plan was made (serial or size)")
-        pattern_kind = plan.method if plan.method in ("zero", "random") else (plan.fallback or "zero")
+        pattern_kind = (
+            plan.method if plan.method in ("zero", "random") else (plan.fallback or "zero")
+        )
         seed = bytes.fromhex(plan.seed) if plan.seed else None
         pattern = Pattern("random" if pattern_kind == "random" else "zero", seed)
         for old in self.journal.interrupted():
             if old.same_disk(plan.serial, plan.size_bytes, plan.kname):
                 self.report.extra.setdefault("restarted_after", []).append(
-                    {"journal": old.id, "started_at": old.started_at.isoformat(),
-                     "phase": old.phase, "method": old.method})
+                    {
+                        "journal": old.id,
+                        "started_at": old.started_at.isoformat(),
+                        "phase": old.phase,
+                        "method": old.method,
+                    }
+                )
                 self.journal.supersede(old, by="new wipe")
         self.entry = self.journal.start(
-            device=plan.device, kname=plan.kname, serial=plan.serial, model=plan.model,
-            size_bytes=plan.size_bytes, method=plan.method, verify=plan.verify,
-            seed=pattern.seed_hex, resumed_from=plan.resume_journal,
+            device=plan.device,
+            kname=plan.kname,
+            serial=plan.serial,
+            model=plan.model,
+            size_bytes=plan.size_bytes,
+            method=plan.method,
+            verify=plan.verify,
+            seed=pattern.seed_hex,
+            resumed_from=plan.resume_journal,
         )
         fd, direct = open_exclusive(plan.device, write=True)
         try:
             geometry = block_geometry(fd)
             if geometry.size_bytes != plan.size_bytes:
                 return self._fail("the device size read from the kernel differs from the plan")
-            io = DeviceIO(fd, geometry.size_bytes, geometry.logical_sector, direct=direct,
-                          chunk=self.chunk, max_bad_bytes=self.max_bad_bytes)
+            io = DeviceIO(
+                fd,
+                geometry.size_bytes,
+                geometry.logical_sector,
+                direct=direct,
+                chunk=self.chunk,
+                max_bad_bytes=self.max_bad_bytes,
+            )
             self.report.extra["direct_io"] = direct
             self.report.extra["logical_sector"] = geometry.logical_sector
             try:
@@ -205,9 +224,14 @@ class DiskWipe:
         plan = self.plan
         samples_plan = nist_sample_plan(io.size, io.sector)
         self._journal(phase="pre-read")
-        before, pre = io.snapshot(samples_plan, job=plan.kname, phase="pre-read",
-                                  progress=self.progress, cancel=self.cancel,
-                                  workers=SAMPLE_WORKERS)
+        before, pre = io.snapshot(
+            samples_plan,
+            job=plan.kname,
+            phase="pre-read",
+            progress=self.progress,
+            cancel=self.cancel,
+            workers=SAMPLE_WORKERS,
+        )
         if pre.aborted:
             return self._finish_aborted()
         self._journal(phase="firmware")
@@ -223,18 +247,24 @@ class DiskWipe:
             lbaf = int(plan.detection.get("nvme", {}).get("current_lbaf", 0))
             outcome = nvme.run_format(plan.kname, plan.method, lbaf, timeout_s=FIRMWARE_TIMEOUT_S)
         elif plan.method.startswith("nvme-sanitize"):
-            outcome = nvme.run_sanitize(plan.kname, plan.method, timeout_s=FIRMWARE_TIMEOUT_S,
-                                        on_progress=on_progress)
+            outcome = nvme.run_sanitize(
+                plan.kname, plan.method, timeout_s=FIRMWARE_TIMEOUT_S, on_progress=on_progress
+            )
         elif plan.method.startswith("ata-sanitize"):
-            outcome = ata.run_sanitize(plan.device, plan.method, timeout_s=FIRMWARE_TIMEOUT_S,
-                                       on_progress=on_progress)
+            outcome = ata.run_sanitize(
+                plan.device, plan.method, timeout_s=FIRMWARE_TIMEOUT_S, on_progress=on_progress
+            )
         else:
             sec = plan.detection.get("ata", {}).get("security", {})
             enhanced = plan.method == "ata-secure-erase-enhanced"
             minutes = sec.get("enhanced_erase_minutes" if enhanced else "erase_minutes")
             outcome = ata.run_security_erase(
-                plan.device, enhanced=enhanced, estimate_min=minutes, on_progress=on_progress,
-                record_password=lambda pw: self._journal(ata_password=pw))
+                plan.device,
+                enhanced=enhanced,
+                estimate_min=minutes,
+                on_progress=on_progress,
+                record_password=lambda pw: self._journal(ata_password=pw),
+            )
         self.report.extra["firmware_seconds"] = round(time.monotonic() - t0, 1)
         self.report.extra["firmware_commands"] = [r.evidence() for r in outcome.log]
         if not outcome.success:
@@ -251,9 +281,14 @@ class DiskWipe:
         if plan.verify == "none":
             self.report.verification_result = "not_done"
             return self._conclude(PassOutcome("verify"), None, firmware_detail=outcome.detail)
-        after, post = io.snapshot(samples_plan, job=plan.kname, phase="verify",
-                                  progress=self.progress, cancel=self.cancel,
-                                  workers=SAMPLE_WORKERS)
+        after, post = io.snapshot(
+            samples_plan,
+            job=plan.kname,
+            phase="verify",
+            progress=self.progress,
+            cancel=self.cancel,
+            workers=SAMPLE_WORKERS,
+        )
         if post.aborted:
             return self._finish_aborted()
         check = compare_snapshots(before, after)
@@ -262,13 +297,16 @@ class DiskWipe:
         self.report.verification_result = "passed" if check.passed and not post.fatal else "failed"
         self.report.verification_detail = samples_plan.describe() + ". " + check.describe()
         self.report.extra["verification_read"] = {
-            "samples": check.samples, "unchanged_original": check.unchanged,
-            "unchanged_uniform": check.unchanged_uniform, "content_after": check.after_fill,
+            "samples": check.samples,
+            "unchanged_original": check.unchanged,
+            "unchanged_uniform": check.unchanged_uniform,
+            "content_after": check.after_fill,
             "sample_seed": samples_plan.seed,
         }
         self.report.bad_ranges = pre.bad_ranges + post.bad_ranges
-        if plan.method in REACHES_HIDDEN and (self.report.hidden_areas.hpa_present
-                                              or self.report.hidden_areas.dco_present):
+        if plan.method in REACHES_HIDDEN and (
+            self.report.hidden_areas.hpa_present or self.report.hidden_areas.dco_present
+        ):
             self.report.hidden_areas.erased = True
         return self._conclude(post, None, firmware_detail=outcome.detail)
 
@@ -283,7 +321,11 @@ class DiskWipe:
             self.report.extra["resumed_from_byte"] = start
         self._journal(phase="write", written_upto=start)
         write = io.write_pass(
-            pattern, job=plan.kname, progress=self.progress, cancel=self.cancel, start=start,
+            pattern,
+            job=plan.kname,
+            progress=self.progress,
+            cancel=self.cancel,
+            start=start,
             checkpoint=lambda offset: self._journal(written_upto=offset),
         )
         self.report.bytes_written = write.bytes_done
@@ -304,18 +346,25 @@ class DiskWipe:
             return self._conclude(PassOutcome("verify"), write)
         self._journal(phase="verify")
         samples = _sample_plan(plan, io.size, io.sector)
-        verify = io.verify_pass(pattern, samples, job=plan.kname, progress=self.progress,
-                                cancel=self.cancel,
-                                workers=SAMPLE_WORKERS if plan.verify == "sample" else 1)
+        verify = io.verify_pass(
+            pattern,
+            samples,
+            job=plan.kname,
+            progress=self.progress,
+            cancel=self.cancel,
+            workers=SAMPLE_WORKERS if plan.verify == "sample" else 1,
+        )
         self.report.bytes_verified = verify.bytes_done
         self.report.extra["verify_seconds"] = round(verify.seconds, 3)
         if verify.aborted:
             return self._finish_aborted()
         self.report.bad_ranges = write.bad_ranges + verify.bad_ranges
-        detail = samples.describe() if plan.verify == "sample" else (
-            f"full read-back of {samples.bytes_total} bytes")
-        unexplained = [o for o in verify.mismatch_examples
-                       if not _inside(o, write.bad_ranges)]
+        detail = (
+            samples.describe()
+            if plan.verify == "sample"
+            else (f"full read-back of {samples.bytes_total} bytes")
+        )
+        unexplained = [o for o in verify.mismatch_examples if not _inside(o, write.bad_ranges)]
         if verify.fatal:
             self.report.verification_result = "failed"
             self.report.verification_detail = f"{detail}; stopped: {verify.fatal}"
@@ -323,12 +372,15 @@ class DiskWipe:
             self.report.verification_result = "failed"
             self.report.verification_detail = (
                 f"{detail}; {verify.mismatched_bytes} bytes differ from what was written "
-                f"(first at byte offsets {verify.mismatch_examples[:8]})")
+                f"(first at byte offsets {verify.mismatch_examples[:8]})"
+            )
         else:
             self.report.verification_result = "passed"
             self.report.verification_detail = detail + (
                 f"; {verify.mismatched_bytes} bytes inside the unwritable ranges still differ"
-                if verify.mismatched_bytes else "")
+                if verify.mismatched_bytes
+                else ""
+            )
         return self._conclude(verify, write)
 
     # -- status ----------------------------------------------------------------------------
@@ -339,8 +391,9 @@ class DiskWipe:
         self.report.verification_result = "not_done"
         return self.report
 
-    def _conclude(self, verify: PassOutcome, write: PassOutcome | None,
-                  firmware_detail: str = "") -> WipeReport:
+    def _conclude(
+        self, verify: PassOutcome, write: PassOutcome | None, firmware_detail: str = ""
+    ) -> WipeReport:
         report = self.report
         exceptions: list[str] = []
         if verify.fatal:
@@ -351,9 +404,11 @@ class DiskWipe:
             spans = _union(report.bad_ranges)
             bad = sum(end - start for start, end in spans)
             where = ", ".join(f"{start}-{end - 1}" for start, end in spans[:5])
-            exceptions.append(f"{bad} bytes in {len(spans)} bad ranges (bytes {where}"
-                              f"{', ...' if len(spans) > 5 else ''}) could not be written or "
-                              "read back")
+            exceptions.append(
+                f"{bad} bytes in {len(spans)} bad ranges (bytes {where}"
+                f"{', ...' if len(spans) > 5 else ''}) could not be written or "
+                "read back"
+            )
         hidden = report.hidden_areas
         if (hidden.hpa_present or hidden.dco_present) and not hidden.erased:
             exceptions.append("sectors hidden by HPA/DCO were not erased (" + hidden.note + ")")
@@ -362,7 +417,8 @@ class DiskWipe:
         if "fallback_reason" in report.extra:
             report.extra["fallback_note"] = (
                 f"firmware purge {report.extra['fallback_from']} not done: "
-                f"{report.extra['fallback_reason']}; overwritten instead")
+                f"{report.extra['fallback_reason']}; overwritten instead"
+            )
         if exceptions:
             report.status = "erased_with_exceptions"
             report.status_detail = "; ".join(exceptions)
@@ -410,15 +466,27 @@ def run_wipes(
     journal = Journal(journal_directory or journal_dir())
     cancel = cancel or threading.Event()
     safe = _SafeProgress(progress)
-    wipes = [DiskWipe(p, journal=journal, progress=safe, cancel=cancel, hooks=hooks or WipeHooks(),
-                      chunk=chunk, max_bad_bytes=max_bad_bytes) for p in plans]
+    wipes = [
+        DiskWipe(
+            p,
+            journal=journal,
+            progress=safe,
+            cancel=cancel,
+            hooks=hooks or WipeHooks(),
+            chunk=chunk,
+            max_bad_bytes=max_bad_bytes,
+        )
+        for p in plans
+    ]
     results: list[WipeReport | None] = [None] * len(wipes)
 
     def work(index: int) -> None:
         results[index] = wipes[index].run()
 
-    threads = [threading.Thread(target=work, args=(i,), name=f"wipe-{w.plan.kname}", daemon=True)
-               for i, w in enumerate(wipes)]
+    threads = [
+        threading.Thread(target=work, args=(i,), name=f"wipe-{w.plan.kname}", daemon=True)
+        for i, w in enumerate(wipes)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

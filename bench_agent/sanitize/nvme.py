@@ -89,8 +89,9 @@ def controller_of(kname: str) -> tuple[str, int]:
 def active_namespaces(kname: str) -> list[str]:
     """Block devices of the namespaces of ``kname``'s controller (nvme0n1, nvme0n2...)."""
     ctrl = controller_of(kname)[0].removeprefix("/dev/")
-    return sorted(p.name for p in SYS_BLOCK.glob(f"{ctrl}n*") if re.fullmatch(
-        rf"{ctrl}(?:c\d+)?n\d+", p.name))
+    return sorted(
+        p.name for p in SYS_BLOCK.glob(f"{ctrl}n*") if re.fullmatch(rf"{ctrl}(?:c\d+)?n\d+", p.name)
+    )
 
 
 def detect(kname: str) -> tuple[NvmeCapabilities | None, list[CommandResult]]:
@@ -109,14 +110,27 @@ def detect(kname: str) -> tuple[NvmeCapabilities | None, list[CommandResult]]:
 
 def run_format(kname: str, method: str, lbaf: int, *, timeout_s: float) -> FirmwareOutcome:
     ses = "2" if method == "nvme-format-crypto" else "1"
-    result = run(["nvme", "format", "/dev/" + kname, f"--ses={ses}", f"--lbaf={lbaf}",
-                  "--force", f"--timeout={int(timeout_s * 1000)}"], timeout=timeout_s + 30)
+    result = run(
+        [
+            "nvme",
+            "format",
+            "/dev/" + kname,
+            f"--ses={ses}",
+            f"--lbaf={lbaf}",
+            "--force",
+            f"--timeout={int(timeout_s * 1000)}",
+        ],
+        timeout=timeout_s + 30,
+    )
     # nvme-cli prints this once the controller completed the command; a later step of the
     # tool (re-reading the partition table, a reset) may still fail and set the exit status.
     # The sampled read-back afterwards is what proves the data is gone.
     ok = "Success formatting namespace" in result.stdout
-    detail = (f"Format NVM completed (nvme-cli exit status {result.returncode})" if ok else
-              f"Format NVM failed: {(result.stderr or result.stdout).strip()[:200]}")
+    detail = (
+        f"Format NVM completed (nvme-cli exit status {result.returncode})"
+        if ok
+        else f"Format NVM failed: {(result.stderr or result.stdout).strip()[:200]}"
+    )
     return FirmwareOutcome(ok, detail, [result])
 
 

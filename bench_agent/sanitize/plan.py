@@ -141,11 +141,14 @@ def _ata_support(caps: ata.AtaCapabilities) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     sanitize_reason = None if caps.sanitize else "no SANITIZE feature set"
     out["ata-sanitize-crypto"] = sanitize_reason or (
-        None if caps.sanitize_crypto else "no CRYPTO SCRAMBLE")
+        None if caps.sanitize_crypto else "no CRYPTO SCRAMBLE"
+    )
     out["ata-sanitize-block"] = sanitize_reason or (
-        None if caps.sanitize_block else "no BLOCK ERASE")
+        None if caps.sanitize_block else "no BLOCK ERASE"
+    )
     out["ata-sanitize-overwrite"] = sanitize_reason or (
-        None if caps.sanitize_overwrite else "no OVERWRITE")
+        None if caps.sanitize_overwrite else "no OVERWRITE"
+    )
     if not sec.supported:
         security_reason: str | None = "no ATA Security feature set"
     elif sec.frozen:
@@ -155,7 +158,8 @@ def _ata_support(caps: ata.AtaCapabilities) -> dict[str, str | None]:
     else:
         security_reason = None
     out["ata-secure-erase-enhanced"] = security_reason or (
-        None if sec.enhanced_erase else "enhanced erase not supported")
+        None if sec.enhanced_erase else "enhanced erase not supported"
+    )
     out["ata-secure-erase"] = security_reason
     return out
 
@@ -166,7 +170,8 @@ def _nvme_support(caps: nvme.NvmeCapabilities) -> dict[str, str | None]:
     out["nvme-sanitize-block"] = None if caps.sanitize_block else "no block erase sanitize"
     fmt = None if caps.format_supported else "Format NVM not supported"
     out["nvme-format-crypto"] = fmt or (
-        None if caps.crypto_erase_format else "no cryptographic erase in Format")
+        None if caps.crypto_erase_format else "no cryptographic erase in Format"
+    )
     out["nvme-format-user-data"] = fmt
     return out
 
@@ -187,13 +192,15 @@ def select_method(
     options: list[MethodOption] = []
     for name in ALL_METHODS:
         reason = support.get(name, "not this kind of drive") if name in FIRMWARE_METHODS else None
-        options.append(MethodOption(
-            method=name,
-            level="purge" if name in FIRMWARE_METHODS else "clear",
-            supported=reason is None,
-            allowed=name in allowed,
-            reason=reason or ("" if name in allowed else "not allowed by the profile"),
-        ))
+        options.append(
+            MethodOption(
+                method=name,
+                level="purge" if name in FIRMWARE_METHODS else "clear",
+                supported=reason is None,
+                allowed=name in allowed,
+                reason=reason or ("" if name in allowed else "not allowed by the profile"),
+            )
+        )
     usable = [o.method for o in options if o.supported and o.allowed]
     overwrite_default = "random" if prefer_random else "zero"
     overwrite_choices = [m for m in (overwrite_default, *OVERWRITE_METHODS) if m in usable]
@@ -208,21 +215,32 @@ def select_method(
     elif requested == "firmware":
         firmware = [m for m in usable if m in FIRMWARE_METHODS]
         if not firmware:
-            why = "; ".join(f"{o.method}: {o.reason}" for o in options
-                            if o.method in FIRMWARE_METHODS and o.reason)
+            why = "; ".join(
+                f"{o.method}: {o.reason}"
+                for o in options
+                if o.method in FIRMWARE_METHODS and o.reason
+            )
             raise InputError(
-                _("{device} supports no firmware purge the profile allows ({why}).",
-                  device=device, why=why),
+                _(
+                    "{device} supports no firmware purge the profile allows ({why}).",
+                    device=device,
+                    why=why,
+                ),
                 _("Use --method auto to fall back to an overwrite."),
             )
         chosen = firmware[0]
     else:
-        chosen = usable[0] if usable and usable[0] in FIRMWARE_METHODS else (
-            overwrite_choices[0] if overwrite_choices else None)
+        chosen = (
+            usable[0]
+            if usable and usable[0] in FIRMWARE_METHODS
+            else (overwrite_choices[0] if overwrite_choices else None)
+        )
     if chosen is None:
         raise InputError(
-            _("No wipe method is both supported by {device} and allowed by the profile.",
-              device=device),
+            _(
+                "No wipe method is both supported by {device} and allowed by the profile.",
+                device=device,
+            ),
             _("Allow 'zero' or 'random' in the profile's wipe methods."),
         )
     fallback = overwrite_choices[0] if chosen in FIRMWARE_METHODS and overwrite_choices else None
@@ -265,11 +283,13 @@ def plan_one(
             detection["nvme"] = dataclasses.asdict(caps)
             model, serial = model or caps.model, serial or caps.serial
             support.update(_nvme_support(caps))
-            others = [n for n in nvme.active_namespaces(dev.kernel_name)
-                      if n != dev.kernel_name]
+            others = [n for n in nvme.active_namespaces(dev.kernel_name) if n != dev.kernel_name]
             if others:
-                notes.append("the controller has other namespaces (" + ", ".join(others)
-                             + "): NVMe Sanitize erases them too")
+                notes.append(
+                    "the controller has other namespaces ("
+                    + ", ".join(others)
+                    + "): NVMe Sanitize erases them too"
+                )
     elif probe_firmware and dev.tran in {"sata", "ata", "pata", ""}:
         caps_ata, hidden, log = ata.detect(path)
         evidence.extend(r.evidence() for r in log)
@@ -293,8 +313,9 @@ def plan_one(
         if chosen in REACHES_HIDDEN:
             notes.append("hidden areas (HPA/DCO) are covered by SANITIZE")
         else:
-            notes.append("hidden areas (HPA/DCO) will NOT be erased by this method; the report "
-                         "says so")
+            notes.append(
+                "hidden areas (HPA/DCO) will NOT be erased by this method; the report says so"
+            )
     estimate = estimates.get(chosen)
     if estimate is None and chosen in OVERWRITE_METHODS:
         estimate = dev.size / (ASSUMED_MBPS[speed_class] * 1e6)
@@ -342,19 +363,25 @@ def plan_wipes(
 ) -> list[WipePlan]:
     """Plan every disk first (any refusal stops everything before anything is written)."""
     if method not in ("auto", "zero", "random", "firmware"):
-        raise InputError(_("Unknown wipe method '{name}' in the profile.", name=method),
-                         _("Use one of: {names}.", names="auto, zero, random, firmware"))
+        raise InputError(
+            _("Unknown wipe method '{name}' in the profile.", name=method),
+            _("Use one of: {names}.", names="auto, zero, random, firmware"),
+        )
     if verify not in ("full", "sample", "none"):
-        raise InputError(_("Unknown verification '{name}'.", name=verify),
-                         _("Use one of: {names}.", names="full, sample, none"))
+        raise InputError(
+            _("Unknown verification '{name}'.", name=verify),
+            _("Use one of: {names}.", names="full, sample, none"),
+        )
     seen: set[str] = set()
     plans = []
     for device in devices:
-        plan = plan_one(device, method=method, verify=verify, allowed_methods=allowed_methods,
-                        policy=policy)
+        plan = plan_one(
+            device, method=method, verify=verify, allowed_methods=allowed_methods, policy=policy
+        )
         if plan.kname in seen:
-            raise InputError(_("{device} is listed twice.", device=device),
-                             _("Give each disk once."))
+            raise InputError(
+                _("{device} is listed twice.", device=device), _("Give each disk once.")
+            )
         seen.add(plan.kname)
         plans.append(plan)
     if resume:
@@ -370,12 +397,17 @@ def _attach_resume(plan: WipePlan, journal: Journal) -> None:
     if plan.is_firmware:
         return
     for entry in journal.interrupted():
-        if (entry.same_disk(plan.serial, plan.size_bytes, plan.kname)
-                and entry.method == plan.method and entry.written_upto > 0
-                and (plan.method == "zero" or entry.seed)):
+        if (
+            entry.same_disk(plan.serial, plan.size_bytes, plan.kname)
+            and entry.method == plan.method
+            and entry.written_upto > 0
+            and (plan.method == "zero" or entry.seed)
+        ):
             plan.resume_journal = entry.id
             plan.resume_from = min(entry.written_upto, plan.size_bytes)
             plan.seed = entry.seed
-            plan.notes.append(f"resuming the interrupted wipe {entry.id} at byte "
-                              f"{plan.resume_from}; verification still covers the whole disk")
+            plan.notes.append(
+                f"resuming the interrupted wipe {entry.id} at byte "
+                f"{plan.resume_from}; verification still covers the whole disk"
+            )
             return

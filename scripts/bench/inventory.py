@@ -36,8 +36,7 @@ BASELINE = [sys.executable, "-c", BASELINE_CODE]
 def measure(argv: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one run of ``argv``."""
     start = time.monotonic()
-    child = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
+    child = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(child.pid, 0)
     wall = time.monotonic() - start
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -62,11 +61,16 @@ def main() -> int:
     print(f"ours: bench-agent inventory --json, runs {', '.join(f'{w:.3f}' for w in walls)} s")
     try:
         base_wall, base_rss, base_walls = series(BASELINE, RUNS)
-        print("baseline: py-cpuinfo + psutil + pySMART, runs "
-              + ", ".join(f"{w:.3f}" for w in base_walls) + " s")
+        print(
+            "baseline: py-cpuinfo + psutil + pySMART, runs "
+            + ", ".join(f"{w:.3f}" for w in base_walls)
+            + " s"
+        )
         ratio = f"{base_wall / wall:.2f}" if wall > 0 else "nan"
-        tail = (f" speed_ratio={ratio} baseline_wall_s={base_wall:.3f}"
-                f" baseline_rss_MB={base_rss:.1f} baseline=py-cpuinfo+psutil+pySMART")
+        tail = (
+            f" speed_ratio={ratio} baseline_wall_s={base_wall:.3f}"
+            f" baseline_rss_MB={base_rss:.1f} baseline=py-cpuinfo+psutil+pySMART"
+        )
     except SystemExit as exc:
         print(f"baseline could not run: {exc}")
         tail = " baseline=none"

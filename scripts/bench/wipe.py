@@ -44,10 +44,15 @@ def run_ours(dev: str, method: str) -> tuple[float, float, float]:
     from bench_agent.sanitize import CertificateContext, plan_wipes, run_wipes
 
     t0 = time.monotonic()
-    plans = plan_wipes([dev], method=method, verify="sample",  # type: ignore[arg-type]
-                       policy=GuardPolicy(allow_loop=True))
-    ((report, _cert),) = run_wipes(plans, context=CertificateContext(operator="bench"),
-                                   progress=lambda event: None)
+    plans = plan_wipes(
+        [dev],
+        method=method,
+        verify="sample",  # type: ignore[arg-type]
+        policy=GuardPolicy(allow_loop=True),
+    )
+    ((report, _cert),) = run_wipes(
+        plans, context=CertificateContext(operator="bench"), progress=lambda event: None
+    )
     total = time.monotonic() - t0
     if report.status != "erased":
         raise SystemExit(f"our wipe did not end erased: {report.status} {report.status_detail}")
@@ -56,24 +61,55 @@ def run_ours(dev: str, method: str) -> tuple[float, float, float]:
 
 def run_dd(dev: str, size: int) -> float:
     t0 = time.monotonic()
-    subprocess.run(["dd", "if=/dev/zero", f"of={dev}", "bs=4M", f"count={size // (4 * MiB)}",
-                    "oflag=direct", "status=none"], check=True)
+    subprocess.run(
+        [
+            "dd",
+            "if=/dev/zero",
+            f"of={dev}",
+            "bs=4M",
+            f"count={size // (4 * MiB)}",
+            "oflag=direct",
+            "status=none",
+        ],
+        check=True,
+    )
     return time.monotonic() - t0
 
 
 def run_dd_read(dev: str, size: int) -> float:
     """Sequential read of the whole device (O_DIRECT): the fastest any read-back can go."""
     t0 = time.monotonic()
-    subprocess.run(["dd", f"if={dev}", "of=/dev/null", "bs=4M", f"count={size // (4 * MiB)}",
-                    "iflag=direct", "status=none"], check=True)
+    subprocess.run(
+        [
+            "dd",
+            f"if={dev}",
+            "of=/dev/null",
+            "bs=4M",
+            f"count={size // (4 * MiB)}",
+            "iflag=direct",
+            "status=none",
+        ],
+        check=True,
+    )
     return time.monotonic() - t0
 
 
 def run_nwipe(dev: str, logdir: Path) -> float:
     t0 = time.monotonic()
-    result = subprocess.run(["nwipe", "--autonuke", "--nogui", "--method=zero", "--verify=off",
-                             "--noblank", f"--logfile={logdir / 'nwipe.log'}", dev],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            "nwipe",
+            "--autonuke",
+            "--nogui",
+            "--method=zero",
+            "--verify=off",
+            "--noblank",
+            f"--logfile={logdir / 'nwipe.log'}",
+            dev,
+        ],
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.monotonic() - t0
     if result.returncode != 0:
         raise SystemExit(f"nwipe failed ({result.returncode}): {result.stderr[-400:]}")
@@ -100,13 +136,24 @@ def main() -> None:
     with open(backing, "wb") as handle:
         handle.truncate(size)
     # Allocate the blocks once so no engine pays for the filesystem's first allocation.
-    subprocess.run(["dd", "if=/dev/zero", f"of={backing}", "bs=4M", f"count={size // (4 * MiB)}",
-                    "conv=notrunc", "status=none"], check=True)
+    subprocess.run(
+        [
+            "dd",
+            "if=/dev/zero",
+            f"of={backing}",
+            "bs=4M",
+            f"count={size // (4 * MiB)}",
+            "conv=notrunc",
+            "status=none",
+        ],
+        check=True,
+    )
     losetup = ["losetup", "--find", "--show"]
     if args.backing == "disk":
         losetup.append("--direct-io=on")
-    dev = subprocess.run([*losetup, str(backing)], check=True, capture_output=True,
-                         text=True).stdout.strip()
+    dev = subprocess.run(
+        [*losetup, str(backing)], check=True, capture_output=True, text=True
+    ).stdout.strip()
     ours_w: list[float] = []
     ours_v: list[float] = []
     ours_random_w: list[float] = []
@@ -124,11 +171,13 @@ def main() -> None:
             read_t.append(run_dd_read(dev, size))
             if not args.no_nwipe:
                 nwipe_t.append(run_nwipe(dev, work))
-            print(f"round {round_no}: dd {size / dd_t[-1] / 1e6:.0f} MB/s, ours {size / write_s / 1e6:.0f}"
-                  f" MB/s (verify {verify_s:.2f} s), ours random "
-                  f"{size / ours_random_w[-1] / 1e6:.0f} MB/s"
-                  + (f", nwipe {size / nwipe_t[-1] / 1e6:.0f} MB/s" if nwipe_t else ""),
-                  flush=True)
+            print(
+                f"round {round_no}: dd {size / dd_t[-1] / 1e6:.0f} MB/s, ours {size / write_s / 1e6:.0f}"
+                f" MB/s (verify {verify_s:.2f} s), ours random "
+                f"{size / ours_random_w[-1] / 1e6:.0f} MB/s"
+                + (f", nwipe {size / nwipe_t[-1] / 1e6:.0f} MB/s" if nwipe_t else ""),
+                flush=True,
+            )
     finally:
         subprocess.run(["losetup", "-d", dev], check=False)
         shutil.rmtree(work, ignore_errors=True)
@@ -145,13 +194,17 @@ def main() -> None:
     # no sampled verification can cost less than this on this device.
     floor = 0.10 * ours_mbps / read_mbps
     nwipe_ratio = f"{ours_mbps / nwipe_mbps:.2f}" if nwipe_mbps else "nan"
-    print(f"device: {args.size_mib} MiB loop, backing {args.backing} ({base}), "
-          f"{args.rounds} rounds, medians")
-    print(f"speed_ratio={paired:.2f} nwipe_ratio={nwipe_ratio} "
-          f"verify_overhead={overhead:.3f} ours_MBps={ours_mbps:.0f} dd_MBps={dd_mbps:.0f} "
-          f"nwipe_MBps={nwipe_mbps:.0f} ours_random_MBps={random_mbps:.0f} "
-          f"dd_read_MBps={read_mbps:.0f} verify_floor={floor:.3f} "
-          f"baseline=dd backing={args.backing}")
+    print(
+        f"device: {args.size_mib} MiB loop, backing {args.backing} ({base}), "
+        f"{args.rounds} rounds, medians"
+    )
+    print(
+        f"speed_ratio={paired:.2f} nwipe_ratio={nwipe_ratio} "
+        f"verify_overhead={overhead:.3f} ours_MBps={ours_mbps:.0f} dd_MBps={dd_mbps:.0f} "
+        f"nwipe_MBps={nwipe_mbps:.0f} ours_random_MBps={random_mbps:.0f} "
+        f"dd_read_MBps={read_mbps:.0f} verify_floor={floor:.3f} "
+        f"baseline=dd backing={args.backing}"
+    )
 
 
 if __name__ == "__main__":
