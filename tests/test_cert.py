@@ -220,3 +220,167 @@ def test_certificate_issued_by_our_engine_on_qemu_nvme_verifies() -> None:
         verify_certificate(FIXTURES / "nvme" / "qemu72-nvme-format.cert.json")["certificate_id"]
         == cert["certificate_id"]
     )
+
+
+# -- NIST SP 800-88 Rev. 2 / IEEE 2883 ------------------------------------------------------
+
+
+def _pdf_streams(pdf: bytes) -> bytes:
+    """Every stream of the PDF, inflated where it is compressed (to read the visible text)."""
+    import re
+    import zlib
+
+    out = []
+    for match in re.finditer(rb"stream\r?\n(.*?)endstream", pdf, re.S):
+        data = match.group(1)
+        try:
+            out.append(zlib.decompress(data))
+        except zlib.error:
+            out.append(data)
+    return b"\n".join(out)
+
+
+def test_rev2_certificate_names_the_ieee_2883_technique_and_keeps_rev1_fields(
+    issued: tuple,  # type: ignore[type-arg]
+) -> None:
+    cert = issued[0]
+    assert cert["version"] == 2
+    assert cert["standard"] == "NIST SP 800-88 Rev. 2"
+    technique = cert["technique"]
+    assert technique["reference"] == "IEEE 2883-2022"
+    assert technique["name"] == "Overwrite" and technique["in_ieee_2883"] is True
+    assert technique["category"] == "clear"
+    assert "WRITE commands" in technique["interface_command"]
+    assert technique["completion_status"] == (
+        "250059350016 of 250059350016 bytes written, 1 bad ranges"
+    )
+    # Every Rev. 1 §4.8 field a donor already reads is still there, unchanged in shape.
+    for key in (
+        "media",
+        "source",
+        "sanitization",
+        "verification",
+        "hidden_areas",
+        "bad_blocks",
+        "operator",
+        "station",
+        "location",
+        "post_sanitization_destination",
+    ):
+        assert key in cert
+    assert {"method", "result", "detail", "bytes_read"} <= set(cert["verification"])
+
+
+def test_rev2_certificate_states_the_verification_scope_and_seed(tmp_path: Path) -> None:
+    report = make_report()
+    report.extra["verification_plan"] = {
+        "scope": "sampled",
+        "bytes_planned": 25_100_000_000,
+        "coverage_percent": 10.04,
+        "subsections": 1000,
+        "sample_seed": 123456789,
+    }
+    cert = issue_certificate(report, CONTEXT, tmp_path / "k.key")
+    ver = cert["verification"]
+    assert (ver["scope"], ver["coverage_percent"], ver["subsections"], ver["sample_seed"]) == (
+        "sampled",
+        10.04,
+        1000,
+        123456789,
+    )
+    full = make_report()
+    full.verification = "full"
+    full.bytes_verified = full.size_bytes
+    full.extra["verification_plan"] = {"scope": "full", "coverage_percent": 100.0}
+    ver = issue_certificate(full, CONTEXT, tmp_path / "k.key")["verification"]
+    assert (ver["scope"], ver["coverage_percent"], ver["sample_seed"]) == ("full", 100.0, None)
+
+
+@pytest.mark.parametrize(
+    ("method", "name", "command"),
+    [
+        ("nvme-sanitize-block", "Sanitize Block Erase", "NVMe Sanitize, SANACT 010b"),
+        ("nvme-sanitize-crypto", "Sanitize Crypto Erase", "NVMe Sanitize, SANACT 100b"),
+        ("ata-sanitize-overwrite", "Sanitize Overwrite", "OVERWRITE EXT"),
+        ("nvme-format-user-data", "Format NVM with secure erase (User Data Erase)", "SES 001b"),
+    ],
+)
+def test_rev2_purge_techniques_and_the_command_sent(
+    tmp_path: Path, method: str, name: str, command: str
+) -> None:
+    report = make_report()
+    report.method, report.level, report.status = method, "purge", "erased"
+    report.extra["firmware_completion"] = {
+        "method": method,
+        "success": True,
+        "detail": "SANITIZE completed (status 1)",
+    }
+    report.extra["firmware_commands"] = [
+        {"argv": ["nvme", "sanitize", "/dev/nvme0", "--sanact=2"], "returncode": 0}
+    ]
+    technique = issue_certificate(report, CONTEXT, tmp_path / "k.key")["technique"]
+    assert technique["name"] == name and technique["in_ieee_2883"] is True
+    assert technique["category"] == "purge" and technique["classified_by"] == "IEEE 2883-2022"
+    assert command in technique["interface_command"]
+    assert technique["completion_status"] == "SANITIZE completed (status 1)"
+    assert technique["commands"] == [
+        {"argv": "nvme sanitize /dev/nvme0 --sanact=2", "returncode": 0}
+    ]
+
+
+def test_ata_security_erase_is_not_an_ieee_2883_technique(tmp_path: Path) -> None:
+    from bench_agent.i18n import set_language
+
+    report = make_report()
+    report.method, report.level, report.status = "ata-secure-erase-enhanced", "purge", "erased"
+    report.extra["firmware_completion"] = {"success": True, "detail": "SECURITY ERASE done"}
+    set_language("fr")
+    try:
+        cert = issue_certificate(report, CONTEXT, tmp_path / "k.key")
+        _json_path, pdf_path = write_certificate(cert, tmp_path / "out")
+    finally:
+        set_language("en")
+    technique = cert["technique"]
+    assert technique["in_ieee_2883"] is False and technique["name"] == ""
+    assert technique["category"] == "purge"
+    assert technique["classified_by"] == "NIST SP 800-88 Rev. 1"
+    assert "not an IEEE 2883-2022 technique" in technique["note"]
+    assert "SECURITY ERASE UNIT (F4h), enhanced" in technique["interface_command"]
+    # The French PDF says it in French, and re-renders identically from its signed data.
+    assert verify_certificate(pdf_path)["_pdf_check"] == "identical"
+    text = _pdf_streams(pdf_path.read_bytes())
+    assert "Technique IEEE 2883".encode("latin-1") in text
+    assert "n'est pas une technique de l'IEEE 2883-2022".encode("latin-1") in text
+    assert b"NIST SP 800-88 Rev. 2" in text
+
+
+def _verify_cli(*args: str, lang: str = "en") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench_agent.cli.main", "--lang", lang, "verify-cert", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_verify_cert_prints_the_standard_and_technique_of_both_revisions(
+    issued: tuple,  # type: ignore[type-arg]
+) -> None:
+    from tests.conftest import FIXTURES
+
+    rev2 = _verify_cli(str(issued[2]))
+    assert rev2.returncode == 0, rev2.stderr
+    assert "standard: NIST SP 800-88 Rev. 2" in rev2.stdout
+    assert "IEEE 2883 technique: Overwrite (IEEE 2883-2022, clear)" in rev2.stdout
+    assert "interface command: WRITE commands" in rev2.stdout
+    # A real Rev. 1 certificate (issued before Rev. 2 support) still verifies, and says so.
+    rev1_pdf = FIXTURES / "nvme" / "qemu72-nvme-format.cert.pdf"
+    assert json.loads((FIXTURES / "nvme" / "qemu72-nvme-format.cert.json").read_text())[
+        "standard"
+    ] == ("NIST SP 800-88 Rev. 1")
+    rev1 = _verify_cli(str(rev1_pdf))
+    assert rev1.returncode == 0, rev1.stderr
+    assert "standard: NIST SP 800-88 Rev. 1" in rev1.stdout
+    assert "not stated (issued under NIST SP 800-88 Rev. 1)" in rev1.stdout
+    french = _verify_cli(str(rev1_pdf), lang="fr")
+    assert "norme : NIST SP 800-88 Rev. 1" in french.stdout, french.stderr

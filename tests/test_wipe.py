@@ -98,7 +98,14 @@ def test_overwrite_leaves_no_original_block(
         # A pseudo-random stream: no block repeats and it is not zeros.
         assert len(block_digests(after)) == len(after) // BLOCK
     assert certificate is not None
-    assert verify_certificate(certificate)["media"]["size_bytes"] == 24 * MiB
+    checked = verify_certificate(certificate)
+    assert checked["media"]["size_bytes"] == 24 * MiB
+    # Rev. 2: the IEEE 2883 technique, the command and its completion, the full read-back.
+    assert checked["standard"] == "NIST SP 800-88 Rev. 2"
+    assert checked["technique"]["name"] == "Overwrite"
+    assert checked["technique"]["completion_status"] == f"{24 * MiB} of {24 * MiB} bytes written"
+    assert checked["verification"]["scope"] == "full"
+    assert checked["verification"]["coverage_percent"] == 100.0
     assert not interrupted()
 
 
@@ -132,6 +139,10 @@ def test_sample_verification_reads_first_block_and_ten_percent(
     assert 0.10 * 64 * MiB <= report.bytes_verified < 0.2 * 64 * MiB
     assert "1000 subsections" in report.verification_detail
     assert cert is not None and cert["verification"]["method"] == "sample"
+    assert cert["verification"]["scope"] == "sampled"
+    assert 10.0 <= cert["verification"]["coverage_percent"] < 20.0
+    assert cert["verification"]["subsections"] == 1000
+    assert f"seed {cert['verification']['sample_seed']}" in report.verification_detail
 
 
 def test_two_disks_at_once_and_cancel(make_loop: LoopFactory, tmp_path: Path) -> None:

@@ -377,7 +377,11 @@ def run_wipe(args: argparse.Namespace) -> int:
 
 
 def run_verify_cert(args: argparse.Namespace) -> int:
-    from bench_agent.sanitize.certificate import verify_certificate
+    from bench_agent.sanitize.certificate import (
+        standard_of,
+        technique_summary,
+        verify_certificate,
+    )
 
     cert = verify_certificate(args.file, args.public_key)
     media = cert.get("media", {})
@@ -394,6 +398,26 @@ def run_verify_cert(args: argparse.Namespace) -> int:
             key=cert.get("signature", {}).get("key_id"),
         )
     )
+    print(_("standard: {standard}", standard=standard_of(cert)))
+    print(_("IEEE 2883 technique: {technique}", technique=technique_summary(cert)))
+    block = cert.get("technique")
+    if isinstance(block, dict):
+        print(
+            _(
+                "interface command: {command}; completion: {status}",
+                command=block.get("interface_command") or "-",
+                status=block.get("completion_status") or "-",
+            )
+        )
+        ver = cert.get("verification", {})
+        print(
+            _(
+                "verification: {scope}, {percent} % of the media, {result}",
+                scope=ver.get("scope"),
+                percent=ver.get("coverage_percent"),
+                result=ver.get("result"),
+            )
+        )
     if not args.public_key:
         print(
             _(

@@ -1,5 +1,7 @@
-"""Sanitization certificates (NIST SP 800-88 Rev. 1 §4.8): signed JSON, and a PDF that carries
-the same signed JSON as an attached file plus a QR code of the verification data.
+"""Sanitization certificates (NIST SP 800-88 Rev. 2, with every Rev. 1 §4.8 field kept): signed
+JSON, and a PDF that carries the same signed JSON as an attached file plus a QR code of the
+verification data. Version 2 names the IEEE 2883 technique, the interface command sent and its
+completion status, and the verification's scope; version 1 (Rev. 1) certificates still verify.
 
 ``verify_certificate`` accepts either file (or the dict) and checks the Ed25519 signature
 offline; any altered byte of the JSON, or of the JSON attached to the PDF, fails it.
@@ -12,6 +14,7 @@ import json
 import re
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +23,7 @@ from typing import Any
 from bench_agent.errors import BenchError, InputError
 from bench_agent.i18n import N_, _, get_language, translate
 from bench_agent.models.wipe import WipeReport
+from bench_agent.sanitize.techniques import IEEE_2883, NIST_REV1, NIST_REV2, technique_for
 from bench_agent.signing import (
     canonical_json,
     load_or_create_key,
@@ -29,9 +33,9 @@ from bench_agent.signing import (
 )
 
 CERTIFICATE_KIND = "bench-agent/sanitization-certificate"
-CERTIFICATE_VERSION = 1
+CERTIFICATE_VERSION = 2
 ATTACHMENT_NAME = "certificate.json"
-STANDARD = "NIST SP 800-88 Rev. 1"
+STANDARD = NIST_REV2
 
 
 @dataclass
@@ -102,11 +106,13 @@ def build_certificate(report: WipeReport, context: CertificateContext) -> dict[s
             "throughput_mbps": report.throughput_mbps,
             "fallback_from": report.extra.get("fallback_from", ""),
         },
+        "technique": technique_block(report),
         "verification": {
             "method": report.verification,
             "result": report.verification_result,
             "detail": report.verification_detail,
             "bytes_read": report.bytes_verified,
+            **verification_scope(report),
         },
         "hidden_areas": report.hidden_areas.model_dump(mode="json"),
         "bad_blocks": {
@@ -119,6 +125,75 @@ def build_certificate(report: WipeReport, context: CertificateContext) -> dict[s
         "post_sanitization_destination": context.destination,
         "pdf": {"renderer": _renderer(), "language": get_language()},
     }
+
+
+def technique_block(report: WipeReport) -> dict[str, Any]:
+    """The IEEE 2883 technique, the command the drive was sent and how it completed."""
+    technique = technique_for(report.method)
+    firmware = report.extra.get("firmware_completion") or {}
+    commands = [
+        {"argv": " ".join(str(a) for a in c.get("argv", [])), "returncode": c.get("returncode")}
+        for c in report.extra.get("firmware_commands", [])
+    ]
+    if technique is not None and technique.category == "clear":
+        written = report.bytes_written
+        completion = (
+            f"{written} of {report.size_bytes} bytes written"
+            + (f", {len(report.bad_ranges)} bad ranges" if report.bad_ranges else "")
+            + ("" if written >= report.size_bytes else " (incomplete)")
+        )
+        if report.extra.get("fallback_note"):
+            completion += "; " + str(report.extra["fallback_note"])
+    else:
+        completion = str(firmware.get("detail") or report.status_detail)
+    return {
+        "reference": IEEE_2883,
+        "name": technique.ieee_2883 if technique else "",
+        "in_ieee_2883": bool(technique and technique.ieee_2883),
+        "category": technique.category if technique else report.level,
+        "classified_by": technique.classified_by if technique else "",
+        "note": technique.note if technique else "",
+        "interface": technique.interface if technique else "",
+        "interface_command": technique.interface_command if technique else report.method,
+        "completion_status": completion,
+        "commands": commands,
+    }
+
+
+def verification_scope(report: WipeReport) -> dict[str, Any]:
+    """Full or sampled, the share of the media read, and the seed that replays the samples."""
+    summary = report.extra.get("verification_plan") or {}
+    if report.verification == "none" or report.verification_result == "not_done":
+        scope = "none"
+    else:
+        scope = str(
+            summary.get("scope") or ("full" if report.verification == "full" else "sampled")
+        )
+    coverage = summary.get("coverage_percent")
+    if coverage is None and report.size_bytes and scope != "none":
+        coverage = round(report.bytes_verified * 100 / report.size_bytes, 2)
+    return {
+        "scope": scope,
+        "coverage_percent": coverage if scope != "none" else 0.0,
+        "subsections": summary.get("subsections"),
+        "sample_seed": summary.get("sample_seed"),
+    }
+
+
+def standard_of(certificate: dict[str, Any]) -> str:
+    """The standard a certificate was issued under (version 1 certificates: Rev. 1)."""
+    return str(certificate.get("standard") or NIST_REV1)
+
+
+def technique_summary(certificate: dict[str, Any]) -> str:
+    """One line: the IEEE 2883 technique, or why there is none (a Rev. 1 certificate)."""
+    block = certificate.get("technique")
+    if not isinstance(block, dict):
+        return translate(N_("not stated (issued under NIST SP 800-88 Rev. 1)"))
+    if block.get("in_ieee_2883"):
+        return f"{block.get('name')} ({block.get('reference')}, {block.get('category')})"
+    note = str(block.get("note") or "")
+    return translate(note) if note else str(block.get("interface_command", ""))
 
 
 def issue_certificate(
@@ -191,7 +266,7 @@ def render_pdf(certificate: dict[str, Any]) -> bytes:
     pdf.cell(
         0,
         5,
-        _pdf_text(STANDARD + " - " + str(certificate.get("certificate_id"))),
+        _pdf_text(standard_of(certificate) + " - " + str(certificate.get("certificate_id"))),
         new_x="LMARGIN",
         new_y="NEXT",
     )
@@ -216,6 +291,7 @@ def render_pdf(certificate: dict[str, Any]) -> bytes:
         (tr(N_("Status")), f"{san.get('status')} {san.get('status_detail') or ''}"),
         (tr(N_("Verification")), f"{ver.get('method')}: {ver.get('result')}"),
         (tr(N_("Verification detail")), ver.get("detail")),
+        *_rev2_rows(certificate, tr),
         (tr(N_("Hidden areas (HPA/DCO)")), hidden.get("note")),
         (tr(N_("Bad blocks (bytes)")), bad.get("count_bytes")),
         (tr(N_("Started")), san.get("started_at")),
@@ -280,6 +356,33 @@ def render_pdf(certificate: dict[str, Any]) -> bytes:
         modification_date=issued,
     )
     return bytes(pdf.output())
+
+
+def _rev2_rows(certificate: dict[str, Any], tr: Callable[[str], str]) -> list[tuple[str, Any]]:
+    """The rows a version 2 (Rev. 2) certificate adds; none for version 1, whose pages must
+    re-render exactly as they were issued."""
+    block = certificate.get("technique")
+    if not isinstance(block, dict):
+        return []
+    ver = certificate.get("verification", {})
+    if block.get("in_ieee_2883"):
+        technique = f"{block.get('name')} ({block.get('reference')})"
+    else:
+        technique = tr(str(block.get("note") or "-"))
+    scope = str(ver.get("scope"))
+    coverage = {
+        "full": tr(N_("full read-back ({percent} % of the media)")),
+        "sampled": tr(N_("sampled ({percent} % of the media, seed {seed})")),
+    }.get(scope, tr(N_("not verified")))
+    return [
+        (tr(N_("IEEE 2883 technique")), technique),
+        (tr(N_("Interface command")), block.get("interface_command")),
+        (tr(N_("Completion status")), block.get("completion_status")),
+        (
+            tr(N_("Verification coverage")),
+            coverage.format(percent=ver.get("coverage_percent"), seed=ver.get("sample_seed")),
+        ),
+    ]
 
 
 def _safe_name(text: str) -> str:

@@ -267,6 +267,11 @@ class DiskWipe:
             )
         self.report.extra["firmware_seconds"] = round(time.monotonic() - t0, 1)
         self.report.extra["firmware_commands"] = [r.evidence() for r in outcome.log]
+        self.report.extra["firmware_completion"] = {
+            "method": plan.method,
+            "success": outcome.success,
+            "detail": outcome.detail,
+        }
         if not outcome.success:
             if plan.fallback is None:
                 return self._fail(f"firmware purge failed: {outcome.detail}")
@@ -292,6 +297,7 @@ class DiskWipe:
         if post.aborted:
             return self._finish_aborted()
         check = compare_snapshots(before, after)
+        self.report.extra["verification_plan"] = _plan_summary(samples_plan, sampled=True)
         self.report.bytes_verified = post.bytes_done
         self.report.verification = "sample"
         self.report.verification_result = "passed" if check.passed and not post.fatal else "failed"
@@ -356,6 +362,9 @@ class DiskWipe:
         )
         self.report.bytes_verified = verify.bytes_done
         self.report.extra["verify_seconds"] = round(verify.seconds, 3)
+        self.report.extra["verification_plan"] = _plan_summary(
+            samples, sampled=plan.verify == "sample"
+        )
         if verify.aborted:
             return self._finish_aborted()
         self.report.bad_ranges = write.bad_ranges + verify.bad_ranges
@@ -426,6 +435,17 @@ class DiskWipe:
             report.status = "erased"
             report.status_detail = firmware_detail or report.extra.get("fallback_note", "")
         return report
+
+
+def _plan_summary(samples: SamplePlan, *, sampled: bool) -> dict[str, Any]:
+    """What the certificate states about the verification: full or sampled, coverage, seed."""
+    return {
+        "scope": "sampled" if sampled and samples.fraction < 1.0 else "full",
+        "bytes_planned": samples.bytes_total,
+        "coverage_percent": round(samples.fraction * 100, 2),
+        "subsections": samples.subsections if sampled else None,
+        "sample_seed": samples.seed if sampled else None,
+    }
 
 
 def _union(ranges: list[BadRange]) -> list[tuple[int, int]]:
