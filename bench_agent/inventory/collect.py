@@ -18,16 +18,19 @@ from typing import TypeVar
 
 from bench_agent import __version__
 from bench_agent.i18n import N_
-from bench_agent.inventory.cpu import merge_cpu, parse_cpuinfo, parse_lscpu
+from bench_agent.inventory.cpu import merge_cpu, merge_cpuid, parse_cpuinfo, parse_lscpu
 from bench_agent.inventory.devices import (
+    live_system_device,
     optical_from_cdrom_info,
     optical_from_udev,
     parse_asound_cards,
     parse_cdrom_info,
+    parse_mount_types,
     parse_udev_db,
 )
 from bench_agent.inventory.evidence import EvidenceSource, LiveSource, Source
 from bench_agent.inventory.health import assess_disk_i18n
+from bench_agent.inventory.probes import cpuid_facts, udev_entry
 from bench_agent.inventory.smartctl import SmartctlResult, parse_smartctl
 from bench_agent.inventory.system import (
     DMI_DIR,
@@ -86,6 +89,9 @@ def collect_cpu(source: Source) -> Cpu:
     if cpuinfo is None and lscpu is None:
         source.warn("no CPU information (neither proc/cpuinfo nor lscpu.txt)")
     cpu = merge_cpu(cpuinfo, lscpu, arch_text.strip() if arch_text else "")
+    if cpuinfo is not None and (not cpu.vendor or not cpu.model):
+        # Only then py-cpuinfo's CPUID probe (about 1.2 s): it is off the usual path.
+        cpu = merge_cpuid(cpu, cpuid_facts(source))
     # cpuinfo's "cpu MHz" is the current speed: an idle Athlon 64 with Cool'n'Quiet shows
     # 1000 MHz. cpufreq's maximum is the speed the CPU is rated for (lscpu's "CPU max MHz").
     max_khz = source.read("sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
@@ -205,7 +211,8 @@ def _apply_smart(disk: Disk, result: SmartctlResult | None, reason: str = "") ->
 def _udev_props(source: Source, majmin: str) -> dict[str, str]:
     if not majmin:
         return {}
-    text = source.read(f"run/udev/data/b{majmin}")
+    # pyudev (libudev) where udevd runs, recorded as udev's own database entry.
+    text = udev_entry(source, f"run/udev/data/b{majmin}", "block", "")
     return parse_udev_db(text) if text else {}
 
 
@@ -232,6 +239,9 @@ def collect_block(source: Source, smart: bool) -> tuple[list[Disk], list[Optical
             if isinstance(node, dict)
         }
         pending: list[tuple[Disk, str]] = []
+        live_image = source.read("etc/bench-live-id") is not None
+        mounts_text = source.read("proc/mounts")
+        mount_types = parse_mount_types(mounts_text) if mounts_text else {}
         for dev in tree:
             name = dev.kernel_name
             props = _udev_props(source, majmins.get(name, ""))
@@ -249,6 +259,9 @@ def collect_block(source: Source, smart: bool) -> tuple[list[Disk], list[Optical
                 optical.append(drive)
                 continue
             if dev.type not in ("disk", "loop"):
+                continue
+            # The live bench's own devices are never shown as the donated machine's disks.
+            if live_system_device(dev, live_image=live_image, mount_types=mount_types):
                 continue
             rotational = dev.rota
             if "ID_ATA_ROTATION_RATE_RPM" in props:
@@ -370,7 +383,8 @@ def collect_sound(source: Source) -> list[SoundCard]:
             card.driver = posixpath.basename(driver)
         if bus:
             card.bus = posixpath.basename(bus)
-        udev = source.read(f"run/udev/data/+sound:card{card.card}")
+        sys_name = f"card{card.card}"
+        udev = udev_entry(source, f"run/udev/data/+sound:{sys_name}", "sound", sys_name)
         props = parse_udev_db(udev) if udev else {}
         card.bus = card.bus or props.get("ID_BUS", "")
         model = props.get("ID_MODEL_FROM_DATABASE", "")

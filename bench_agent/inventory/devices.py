@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import re
 
+from bench_agent.devices.lsblk import BlockDevice
 from bench_agent.models.inventory import OpticalDrive, SoundCard
+
+# Where the live bench mounts its own medium (ISO/stick), settings partition and squashfs root.
+LIVE_MOUNTS = ("/run/live", "/run/bench-live")
+# The smallest real floppy format (5¼" 360 kB); an empty drive reports a few kB or nothing.
+FLOPPY_MIN_BYTES = 360 * 1024
 
 
 def parse_udev_db(text: str) -> dict[str, str]:
@@ -94,3 +100,37 @@ def parse_asound_cards(text: str) -> list[SoundCard]:
                 )
             )
     return cards
+
+
+def parse_mount_types(text: str) -> dict[str, str]:
+    """``/proc/mounts``: mounted device name (``loop0``) → filesystem type."""
+    types: dict[str, str] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[0].startswith("/dev/"):
+            types[fields[0].removeprefix("/dev/")] = fields[2]
+    return types
+
+
+def live_system_device(
+    dev: BlockDevice, *, live_image: bool, mount_types: dict[str, str] | None = None
+) -> str:
+    """Why ``dev`` belongs to the bench itself rather than the donated machine ("" if it does
+    not): the loop device under a mounted squashfs root, the live medium and its settings
+    partition, an empty floppy drive, and on the live image its loop/zram/RAM devices.
+    ``mount_types`` comes from /proc/mounts (lsblk leaves FSTYPE empty without udev)."""
+    name = dev.kernel_name
+    mounts = dev.all_mountpoints()
+    types = mount_types or {}
+    fstypes = {d.fstype or types.get(d.kernel_name, "") for d in dev.walk()}
+    if dev.type == "loop" and mounts and "squashfs" in fstypes:
+        return "squashfs root"
+    if live_image and any(
+        mount == top or mount.startswith(top + "/") for mount in mounts for top in LIVE_MOUNTS
+    ):
+        return "live medium"
+    if re.fullmatch(r"fd\d+", name) and dev.size < FLOPPY_MIN_BYTES:
+        return "empty floppy drive"
+    if live_image and (dev.type == "loop" or re.match(r"(zram|ram)\d+$", name)):
+        return "live system"
+    return ""
