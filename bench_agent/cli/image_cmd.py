@@ -44,6 +44,12 @@ def register(sub: Any) -> None:
     )
     image.add_argument("--json", action="store_true", help=_("print the report as JSON"))
     image.add_argument(
+        "--asset",
+        metavar="TAG",
+        help=_("personalise an education master for this asset tag (hostname, About entry)"),
+    )
+    image.add_argument("--lot", metavar="LOT", default="", help=_("the donor lot, for the record"))
+    image.add_argument(
         "--profile", metavar="NAME", help=_("bench profile (default: the station's)")
     )
     image.set_defaults(func=run_image)
@@ -240,6 +246,23 @@ def _confirm(device: str, serial: str, kname: str, image: str) -> None:
         )
 
 
+def _personalisation(args: argparse.Namespace) -> Any:
+    if not args.asset:
+        return None
+    from bench_agent.config import load_settings
+    from bench_agent.imaging.personalise import Personalisation
+
+    settings = load_settings()
+    return Personalisation(
+        asset_tag=args.asset,
+        workshop=str(getattr(settings, "workshop", "") or settings.location),
+        contact=str(getattr(settings, "support_contact", "")),
+        language=settings.language,
+        lot=args.lot,
+        station=settings.station,
+    )
+
+
 def run_image(args: argparse.Namespace) -> int:
     from bench_agent.cli.output import human_bytes, print_json
     from bench_agent.devices.guard import check_target
@@ -280,7 +303,12 @@ def run_image(args: argparse.Namespace) -> int:
         )
     progress = ignore_progress if args.json else _Progress()
     report = write_image(
-        entry, args.device, grow=not args.no_grow, progress=progress, policy=policy
+        entry,
+        args.device,
+        grow=not args.no_grow,
+        progress=progress,
+        policy=policy,
+        personalisation=_personalisation(args),
     )
     if args.json:
         print_json(report)
@@ -302,6 +330,16 @@ def run_image(args: argparse.Namespace) -> int:
             )
             for check, result in report.checks.items():
                 print(f"  {check}: {result}")
+            if report.hostname:
+                print(
+                    _(
+                        "personalised: hostname {hostname}, {files} files verified.",
+                        hostname=report.hostname,
+                        files=len(report.personalised_files),
+                    )
+                )
+                if report.hostname_note:
+                    print("  " + report.hostname_note)
         else:
             print(
                 _("{status}: {detail}", status=report.status.upper(), detail=report.status_detail),

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zstandard
 
@@ -33,6 +33,9 @@ from bench_agent.imaging.catalogue import source_path
 from bench_agent.imaging.journal import ImageJournal, default_journal_dir, journal_key
 from bench_agent.models.image import ImageEntry, ImageReport, MappedRange
 from bench_agent.progress import ProgressCallback, ProgressEvent, RateMeter, ignore_progress
+
+if TYPE_CHECKING:
+    from bench_agent.imaging.personalise import Personalisation
 
 
 def _physical_memory() -> int:
@@ -498,6 +501,17 @@ def _verify_phase(
     return progress["verified"]
 
 
+def _personalise(report: ImageReport, path: str, personalisation: Personalisation) -> None:
+    from bench_agent.imaging.personalise import personalise
+
+    report.asset_tag = personalisation.asset_tag
+    result = personalise(path, personalisation)
+    if result is not None:
+        report.hostname = result.hostname
+        report.hostname_note = result.hostname_note
+        report.personalised_files = result.files
+
+
 def write_image(
     entry: ImageEntry,
     device: str,
@@ -507,6 +521,7 @@ def write_image(
     cancel: threading.Event | None = None,
     policy: GuardPolicy | None = None,
     journal_dir: Path | None = None,
+    personalisation: Personalisation | None = None,
 ) -> ImageReport:
     """Write ``entry`` to ``device``, verify it, and fit it to the disk.
 
@@ -632,6 +647,9 @@ def write_image(
         report.final_partition_bytes = fit.final_partition_bytes
         if not fit.ok:
             raise _Failure(fit.problem)
+        if personalisation is not None:
+            journal.save({**state, "phase": "personalise"})
+            _personalise(report, path, personalisation)
         report.status = "success"
         report.status_detail = _(
             "Written and verified: {ranges} ranges, {size} bytes.",

@@ -84,3 +84,9 @@ class ImageReport(Model):
     write_s: float | None = None
     verify_s: float | None = None
     grow_s: float | None = None
+    # Personalisation (education masters): written after the verified write, verified on its
+    # own. The range hashes above describe the master; these are the files written on top.
+    asset_tag: str = ""
+    hostname: str = ""
+    hostname_note: str = ""  # how the asset tag was made a valid hostname ("" = unchanged)
+    personalised_files: dict[str, str] = Field(default_factory=dict)  # path -> SHA-256
