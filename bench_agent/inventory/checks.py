@@ -1,7 +1,7 @@
 """Automatic health checks beyond SMART, each bounded by a time budget and reporting progress.
 
-CPU: a short load on every core (hash loops checked against a known digest), temperature and
-throttling where sensors exist, machine-check / EDAC errors. RAM: installed vs usable vs DMI,
+CPU: a short load on every core (hash loops checked against a known digest; psutil says how
+busy each core was), temperature (psutil's sensors) and throttling where sensors exist, machine-check / EDAC errors. RAM: installed vs usable vs DMI,
 and a user-space pattern test over part of the free memory. Optical and sound: the device
 answers. ``quick`` shortens the load and the pattern test to a few seconds in total.
 """
@@ -21,6 +21,7 @@ from functools import partial
 from typing import Literal
 
 from bench_agent.i18n import _
+from bench_agent.inventory import probes
 from bench_agent.models.inventory import Inventory
 from bench_agent.models.record import AutoCheck
 from bench_agent.progress import ProgressCallback, ProgressEvent
@@ -54,23 +55,6 @@ def _read_int(path: str) -> int | None:
         return int(text.strip())
     except ValueError:
         return None
-
-
-def read_temperatures(root: str = "/sys") -> dict[str, float]:
-    """CPU-ish temperatures in °C from hwmon and thermal zones (empty when no sensor)."""
-    temps: dict[str, float] = {}
-    for path in sorted(glob.glob(f"{root}/class/hwmon/hwmon*/temp*_input")):
-        value = _read_int(path)
-        if value is not None and -40_000 < value < 150_000:
-            hwmon = os.path.dirname(path)
-            name = (_read(f"{hwmon}/name") or "hwmon").strip()
-            temps[f"{name}/{os.path.basename(path)}"] = value / 1000.0
-    for zone in sorted(glob.glob(f"{root}/class/thermal/thermal_zone*")):
-        value = _read_int(f"{zone}/temp")
-        if value is not None and -40_000 < value < 150_000:
-            kind = (_read(f"{zone}/type") or "zone").strip()
-            temps[f"{kind}/{os.path.basename(zone)}"] = value / 1000.0
-    return temps
 
 
 def read_throttle_count(root: str = "/sys") -> int | None:
@@ -165,21 +149,29 @@ def cpu_load(threads: int, seconds: float) -> tuple[bool, int]:
 
 
 def _check_cpu_load(inventory: Inventory, quick: bool) -> list[AutoCheck]:
+    # psutil: the temperature sensors (hwmon, ACPI zones) and each core's load during the test.
     threads = max(1, inventory.cpu.logical_cpus or os.cpu_count() or 1)
-    before_t = read_temperatures()
+    before_t = probes.temperatures()
     before_throttle = read_throttle_count()
+    busy = probes.cpu_busy_sampler()
     start = time.monotonic()
     ok, rounds = cpu_load(threads, CPU_LOAD_S[quick])
     elapsed = time.monotonic() - start
-    after_t = read_temperatures()
+    per_core = busy()
+    after_t = probes.temperatures()
     after_throttle = read_throttle_count()
     rate = rounds / elapsed if elapsed > 0 else 0.0
+    # The least busy core shows whether the load reached every core the kernel runs.
+    least = f"{min(per_core):.0f}" if per_core else "?"
     checks = [
         AutoCheck(
             id="cpu.load",
             status="pass" if ok else "fail",
             measured=_(
-                "{threads} threads, {rate} MB/s hashed", threads=threads, rate=f"{rate:.0f}"
+                "{threads} threads, {rate} MB/s hashed, least busy core {least} %",
+                threads=threads,
+                rate=f"{rate:.0f}",
+                least=least,
             ),
             message=_("every core computed correctly under load")
             if ok
@@ -269,14 +261,6 @@ def _check_mce() -> AutoCheck:
 # --- RAM ---------------------------------------------------------------------------------
 
 
-def _meminfo_available() -> int | None:
-    text = _read("/proc/meminfo") or ""
-    match = re.search(r"^MemAvailable:\s+(\d+)\s*kB", text, re.MULTILINE)
-    if not match:
-        match = re.search(r"^MemFree:\s+(\d+)\s*kB", text, re.MULTILINE)
-    return int(match.group(1)) * 1024 if match else None
-
-
 def _check_ram_size(inventory: Inventory) -> AutoCheck:
     memory = inventory.memory
     usable = memory.usable_bytes or memory.total_bytes
@@ -359,7 +343,7 @@ def ram_pattern_test(
 
 
 def _check_ram_pattern(quick: bool, progress: ProgressCallback) -> AutoCheck:
-    available = _meminfo_available()
+    available = probes.memory_available()  # psutil (estimates it on pre-3.14 kernels)
     if not available:
         return AutoCheck(
             id="ram.pattern", status="skipped", message=_("free memory unknown (no /proc/meminfo)")

@@ -1,7 +1,9 @@
 """CPU facts from ``/proc/cpuinfo`` and/or ``lscpu`` text (both are kept in evidence bundles).
 
-Read directly rather than through py-cpuinfo: on a Pentium III live image importing py-cpuinfo
-costs seconds and may spawn a subprocess, and the two texts already hold what grading needs.
+Those two texts are parsed here directly: they hold what grading needs, and py-cpuinfo's full
+probe costs about 1.2 s (it runs CPUID in a child process) on every inventory. py-cpuinfo's
+CPUID probe is asked only where it adds to them: when the kernel left the vendor or the model
+name unknown (:func:`merge_cpuid`, fed by ``bench_agent.inventory.probes.cpuid_facts``).
 """
 
 from __future__ import annotations
@@ -120,6 +122,27 @@ def parse_lscpu(text: str) -> Cpu:
         or rated_mhz_from_name(cpu.model)
         or _float(fields.get("cpu mhz"))
     )
+    return _finish(cpu)
+
+
+def merge_cpuid(cpu: Cpu, cpuid: dict[str, object]) -> Cpu:
+    """Fill what the kernel left unknown from CPUID (py-cpuinfo); never overrides the kernel."""
+    if not cpuid:
+        return cpu
+    cpu = cpu.model_copy()
+    vendor, brand = cpuid.get("vendor_id_raw"), cpuid.get("brand_raw")
+    if not cpu.vendor and isinstance(vendor, str):
+        cpu.vendor = vendor.strip()
+    if not cpu.model and isinstance(brand, str):
+        cpu.model = brand.strip()
+        cpu.mhz = cpu.mhz or rated_mhz_from_name(cpu.model)
+    for ours, theirs in (("family", "family"), ("model_number", "model"), ("stepping", "stepping")):
+        value = cpuid.get(theirs)
+        if getattr(cpu, ours) is None and isinstance(value, int):
+            setattr(cpu, ours, value)
+    flags = cpuid.get("flags")
+    if not cpu.flags and isinstance(flags, list):
+        cpu.flags = sorted({str(f) for f in flags})
     return _finish(cpu)
 
 
