@@ -213,9 +213,11 @@ def personalise(device: str, p: Personalisation) -> PersonalisationResult | None
         return None
     files, hostname, note = personal_files(p)
     with partition_loop(device, *where) as loop:
-        with _mounted(loop, read_only=False) as root:
+        # Looked at read-only first: any other master's filesystem stays byte for byte as written.
+        with _mounted(loop, read_only=True) as root:
             if not (root / MASTER_MARK).is_dir():
                 return None
+        with _mounted(loop, read_only=False) as root:
             for rel, content in files.items():
                 path = root / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
