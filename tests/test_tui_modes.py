@@ -119,7 +119,7 @@ async def test_mouse_test_counts_clicks_on_every_target(agent_home: Path) -> Non
     results: list[str | None] = []
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        screen = MouseTestScreen()
+        screen = MouseTestScreen([], "")  # the terminal's clicks only
         await app.push_screen(screen, results.append)
         await pilot.pause()
         assert screen.test is not None
@@ -131,6 +131,10 @@ async def test_mouse_test_counts_clicks_on_every_target(agent_home: Path) -> Non
         await pilot.click(offset=(60, 2))  # a miss
         assert len(screen.test.hit) == len(targets) - 1
         x, y = targets[-1]
-        await pilot.click(offset=(x + 2, y + 1))
+        await pilot.click(offset=(x + 2, y + 1), button=3)  # the right button, on the target
+        await pilot.click(offset=(60, 2), button=2)
         await pilot.pause()
-    assert results == ["✔ Every target was reached."]
+        assert screen.test.buttons == {"left", "right", "middle"} and not results  # no wheel
+        await pilot.press("enter")  # the operator ends it
+        await pilot.pause()
+    assert results and "5 of 5 targets reached." in (results[0] or "")

@@ -22,6 +22,9 @@ class GuidedCheck(Model):
     status: GuidedStatus = "not_done"
     note: str = ""
     at: datetime | None = None
+    # Whether the bench ran the check's test (tone, tray, keys, colours, mouse) before the
+    # answer: False is an answer given without it. None: not known (older records, headless).
+    tested: bool | None = None
 
 
 class AutoCheck(Model):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -18,6 +17,7 @@ from textual.widgets import Button, Digits, Input, Label, Static
 from bench_agent.errors import BenchError
 from bench_agent.i18n import _, get_language
 from bench_agent.progress import ProgressEvent
+from bench_agent.tui.guided_tests import KeyboardTestScreen, MouseTestScreen, RecentKeys
 from bench_agent.tui.widgets import (
     BenchHeader,
     JobProgress,
@@ -31,8 +31,6 @@ from bench_agent.workflow.guided import (
     CHECK_QUESTIONS,
     CHECK_TITLES,
     SCREEN_FILLS,
-    KeyboardTest,
-    MouseTest,
 )
 from bench_agent.workflow.state import Step
 
@@ -365,6 +363,13 @@ class GuidedScreen(StepScreen):
     def __init__(self) -> None:
         super().__init__()
         self.result_text = ""
+        self.tested = False  # the current check's test was run before its answer
+        # Which input device pressed last: the operator's, when a key or mouse test opens.
+        self.recent = RecentKeys()
+        self.recent.start()
+
+    def on_unmount(self) -> None:
+        self.recent.stop()
 
     @property
     def current(self) -> str:
@@ -418,8 +423,9 @@ class GuidedScreen(StepScreen):
             self.try_check(cid)
             return
         status = {"pass": "pass", "fail": "fail", "na": "not_applicable"}[action_id]
-        wf.record_guided(cid, status, self.result_text)
+        wf.record_guided(cid, status, self.result_text, tested=self.tested)
         self.result_text = ""
+        self.tested = False
         self.bench.cue()
         self.refresh_view()
 
@@ -427,12 +433,18 @@ class GuidedScreen(StepScreen):
         from bench_agent.workflow import guided
 
         inventory = self.bench.wf.state.inventory
+        self.tested = True
+        operator_device = self.recent.operator_device()
         if cid == "screen":
             self.app.push_screen(ColourFill())
         elif cid == "keyboard":
-            self.app.push_screen(KeyboardTestScreen(), self._after_test)
+            screen: KeyboardTestScreen | MouseTestScreen = KeyboardTestScreen(
+                self.recent.devices, operator_device
+            )
+            self.app.push_screen(screen, self._after_test)
         elif cid == "mouse":
-            self.app.push_screen(MouseTestScreen(), self._after_test)
+            screen = MouseTestScreen(self.recent.devices, operator_device)
+            self.app.push_screen(screen, self._after_test)
         elif inventory is not None and cid == "sound":
             self._show(_("Playing…"))
             self.run_worker(lambda: self._thread_result(guided.play_tones(inventory)), thread=True)
@@ -973,107 +985,3 @@ class ColourFill(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
-
-
-class KeyboardTestScreen(ModalScreen[str]):
-    """Press the keys shown on the donated keyboard; each lights up once pressed."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "back", id="bench.back", show=False, priority=True)
-    ]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.test = KeyboardTest()
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="keyboard"):
-            yield Label(_("Press each key shown on the donated keyboard. Esc ends the test."))
-            yield Static(self.render_keys(), id="keys-grid")
-
-    def render_keys(self) -> str:
-        from bench_agent.workflow.guided import KEYBOARD_ROWS
-
-        rows = []
-        for row in KEYBOARD_ROWS:
-            rows.append(
-                "  ".join(
-                    f"[reverse] ✔{k} [/reverse]" if k in self.test.pressed else f" {k} "
-                    for k in row
-                )
-            )
-        rows.append(
-            _(
-                "{n} of {total} keys pressed",
-                n=len(self.test.pressed),
-                total=len(self.test.expected),
-            )
-        )
-        return "\n".join(rows)
-
-    def on_key(self, event: events.Key) -> None:
-        if event.key == "escape":
-            return
-        event.stop()
-        self.test.press(event.key)
-        self.query_one("#keys-grid", Static).update(self.render_keys())
-        if self.test.complete:
-            self.dismiss(self.summary())
-
-    def summary(self) -> str:
-        if self.test.complete:
-            return _("✔ All {n} keys answered.", n=len(self.test.expected))
-        return _("✘ Keys not pressed: {keys}", keys=" ".join(self.test.remaining))
-
-    def action_close(self) -> None:
-        self.dismiss(self.summary())
-
-
-class MouseTestScreen(ModalScreen[str]):
-    """Click the targets in the corners and the middle; Esc ends the test."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "back", id="bench.back", show=False, priority=True)
-    ]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.test: MouseTest | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Static("", id="mouse-area")
-
-    def on_mount(self) -> None:
-        size = self.app.size
-        self.test = MouseTest(size.width, size.height)
-        self._paint()
-
-    def _paint(self) -> None:
-        assert self.test is not None
-        width, height = self.test.width, self.test.height
-        grid = [[" "] * width for _ in range(height)]
-        for index, (x, y) in enumerate(self.test.targets()):
-            mark = "✔" if index in self.test.hit else "◎"
-            for dy in range(self.test.size // 2):
-                for dx in range(self.test.size):
-                    if 0 <= y + dy < height and 0 <= x + dx < width:
-                        grid[y + dy][x + dx] = mark
-        hint = _("Click each ◎ target. Esc ends the test.")
-        row = min(height - 1, height // 2 + 3)
-        start = max(0, (width - len(hint)) // 2)
-        for offset, char in enumerate(hint[: width - start]):
-            grid[row][start + offset] = char
-        text = "\n".join("".join(row) for row in grid)
-        self.query_one("#mouse-area", Static).update(text)
-
-    def on_click(self, event: events.Click) -> None:
-        assert self.test is not None
-        self.test.click(event.screen_x, event.screen_y)
-        self._paint()
-        if self.test.complete:
-            self.dismiss(_("✔ Every target was reached."))
-
-    def action_close(self) -> None:
-        assert self.test is not None
-        done = len(self.test.hit)
-        self.dismiss(_("{n} of {total} targets reached.", n=done, total=len(self.test.targets())))

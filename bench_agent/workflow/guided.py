@@ -162,30 +162,100 @@ def read_test(device: str, *, limit_bytes: int = 32 << 20, chunk: int = 1 << 20)
 
 
 # ----------------------------------------------------------------------------- keyboard
+# The keys to press, by position (Linux key names); "shift", "ctrl" and "alt" take either side.
 KEYBOARD_ROWS = [
-    ["escape", "f1", "f5", "f12"],
+    ["esc", "f1", "f5", "f12"],
     ["1", "5", "0", "backspace"],
-    ["tab", "a", "z", "e", "p", "enter"],
-    ["q", "s", "m"],
-    ["shift", "w", "x", "n"],
+    ["tab", "q", "w", "e", "p", "enter"],
+    ["a", "s", "semicolon"],
+    ["shift", "z", "x", "n"],
     ["ctrl", "alt", "space", "left", "up", "down", "right"],
 ]
+# What is printed on those keys, per keyboard layout (the workshop's are AZERTY).
+LAYOUT_LABELS = {
+    "azerty": {"q": "a", "w": "z", "a": "q", "semicolon": "m", "z": "w"},
+    "qwerty": {"semicolon": ";"},
+}
+# Named keys, said in the operator's language.
+KEY_WORDS = {
+    "esc": N_("Esc"),
+    "backspace": N_("Backspace"),
+    "tab": N_("Tab"),
+    "enter": N_("Enter"),
+    "shift": N_("Shift"),
+    "ctrl": N_("Ctrl"),
+    "alt": N_("Alt"),
+    "space": N_("Space"),
+    "f1": "F1",
+    "f5": "F5",
+    "f12": "F12",
+    "left": "←",
+    "up": "↑",
+    "down": "↓",
+    "right": "→",
+}
+# Keys a terminal never reports alone: only the kernel's input devices show them.
+MODIFIERS = ("shift", "ctrl", "alt")
+# Textual's key names for the named keys, and the kernel's side-specific modifier names.
+_TERMINAL_NAMES = {"escape": "esc", "ctrl+h": "backspace", "ctrl+i": "tab", "ctrl+m": "enter"}
+_SIDES = {
+    "leftshift": "shift",
+    "rightshift": "shift",
+    "leftctrl": "ctrl",
+    "rightctrl": "ctrl",
+    "leftalt": "alt",
+    "rightalt": "alt",
+    "kpenter": "enter",
+}
+
+
+def key_label(key: str, layout: str = "azerty") -> str:
+    """What the technician reads on the key (its legend, or its name in their language)."""
+    if key in KEY_WORDS:
+        return _(KEY_WORDS[key])
+    return LAYOUT_LABELS.get(layout, {}).get(key, key)
+
+
+def key_id(name: str, layout: str = "azerty", *, position: bool = False) -> str:
+    """A kernel key name (``leftshift``, ``q``: a position, with ``position``) or a terminal
+    key (``escape``, ``a``: what the layout prints) → the test's id (a position)."""
+    name = name.lower()
+    if name in _SIDES:
+        return _SIDES[name]
+    if name in _TERMINAL_NAMES:
+        return _TERMINAL_NAMES[name]
+    if position:
+        return name
+    for place, legend in LAYOUT_LABELS.get(layout, {}).items():
+        if name == legend:
+            return place
+    if name in LAYOUT_LABELS.get(layout, {}):
+        return ""  # this layout prints another letter on that position
+    return name
 
 
 @dataclass
 class KeyboardTest:
-    """The donated keyboard's keys to press; each counts once, in any order."""
+    """The donated keyboard's keys to press; each counts once, in any order.
 
-    expected: list[str] = field(default_factory=lambda: [k for row in KEYBOARD_ROWS for k in row])
+    ``excluded``: keys that cannot be tested here (the operator's own keys when they share the
+    keyboard; the modifiers when only a terminal is read). They are reported, never counted.
+    """
+
+    layout: str = "azerty"
+    excluded: dict[str, str] = field(default_factory=dict)  # key -> why
     pressed: set[str] = field(default_factory=set)
 
-    def press(self, key: str) -> bool:
-        name = key.lower().removeprefix("left_").removeprefix("right_")
-        name = {"left_shift": "shift", "control": "ctrl", "return": "enter", "esc": "escape"}.get(
-            name, name
-        )
-        if name in self.expected and name not in self.pressed:
-            self.pressed.add(name)
+    @property
+    def expected(self) -> list[str]:
+        return [k for row in KEYBOARD_ROWS for k in row if k not in self.excluded]
+
+    def press(self, name: str, *, position: bool = False) -> bool:
+        """A key seen on the donated keyboard (a terminal key, or with ``position`` a kernel
+        key name); True when it is a new one."""
+        key = key_id(name, self.layout, position=position)
+        if key in self.expected and key not in self.pressed:
+            self.pressed.add(key)
             return True
         return False
 
@@ -196,6 +266,28 @@ class KeyboardTest:
     @property
     def complete(self) -> bool:
         return not self.remaining
+
+    def summary(self) -> str:
+        lines = []
+        if self.complete:
+            lines.append(_("✔ All {n} keys answered.", n=len(self.expected)))
+        else:
+            lines.append(
+                _(
+                    "✘ Keys not pressed: {keys}",
+                    keys=" ".join(key_label(k, self.layout) for k in self.remaining),
+                )
+            )
+        for reason in sorted(set(self.excluded.values())):
+            keys = [k for k, why in self.excluded.items() if why == reason]
+            lines.append(
+                _(
+                    "– Not tested ({reason}): {keys}",
+                    reason=reason,
+                    keys=" ".join(key_label(k, self.layout) for k in keys),
+                )
+            )
+        return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- screen
@@ -209,14 +301,24 @@ SCREEN_FILLS = [
 
 
 # ----------------------------------------------------------------------------- mouse
+MOUSE_BUTTONS = {
+    "left": N_("left button"),
+    "right": N_("right button"),
+    "middle": N_("middle button"),
+    "wheel": N_("wheel"),
+}
+
+
 @dataclass
 class MouseTest:
-    """Targets in the four corners and the middle; each is hit by a click inside it."""
+    """Targets in the four corners and the middle, each hit by a click inside it; and every
+    button (left, right, middle, wheel) pressed at least once, each on its own."""
 
     width: int
     height: int
     size: int = 6
     hit: set[int] = field(default_factory=set)
+    buttons: set[str] = field(default_factory=set)
 
     def targets(self) -> list[tuple[int, int]]:
         w, h, s = self.width, self.height, self.size
@@ -235,6 +337,25 @@ class MouseTest:
                 return True
         return False
 
+    def button(self, name: str) -> bool:
+        if name in MOUSE_BUTTONS and name not in self.buttons:
+            self.buttons.add(name)
+            return True
+        return False
+
+    @property
+    def missing_buttons(self) -> list[str]:
+        return [b for b in MOUSE_BUTTONS if b not in self.buttons]
+
     @property
     def complete(self) -> bool:
-        return len(self.hit) == len(self.targets())
+        return len(self.hit) == len(self.targets()) and not self.missing_buttons
+
+    def summary(self) -> str:
+        lines = [_("{n} of {total} targets reached.", n=len(self.hit), total=len(self.targets()))]
+        for name, word in MOUSE_BUTTONS.items():
+            mark = "✔" if name in self.buttons else "✘"
+            lines.append(f"{mark} {_(word)}")
+        if self.complete:
+            lines.insert(0, _("✔ Every target was reached and every button worked."))
+        return "\n".join(lines)

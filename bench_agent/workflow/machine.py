@@ -300,12 +300,21 @@ class Workflow:
         wanted = [str(c) for c in _attr(self.profile(), "guided_checks", [])]
         return [c for c in GUIDED_ORDER if c in wanted]
 
-    def record_guided(self, check_id: str, status: str, note: str = "") -> None:
+    def record_guided(
+        self, check_id: str, status: str, note: str = "", *, tested: bool | None = None
+    ) -> None:
+        """The operator's answer; ``tested``: whether the check's test was run before it."""
         self._expect(Step.GUIDED)
         for index, check in enumerate(self.state.guided):
             if check.id == check_id:
                 self.state.guided[index] = GuidedCheck.model_validate(
-                    {"id": check_id, "status": status, "note": note, "at": self.clock()}
+                    {
+                        "id": check_id,
+                        "status": status,
+                        "note": note,
+                        "at": self.clock(),
+                        "tested": tested,
+                    }
                 )
                 self._save()
                 return
