@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench_agent.sanitize.certificate import CERTIFICATE_KIND
 from bench_agent.signing import generate_key, sign_document
 from tests.test_ledger_support import (
     Ledger,
@@ -302,7 +303,7 @@ def test_certificates_json_pdf_and_verification(
     key = keys["bench-1"]
     certificate = sign_document(
         {
-            "kind": "sanitization-certificate",
+            "kind": CERTIFICATE_KIND,
             "certificate_id": "cert-abc-1",
             "media": {"serial": "WD-123", "model": "WD800", "manufacturer": "WDC"},
             "sanitization": {"method": "zero", "status": "erased", "level": "clear"},

@@ -57,6 +57,7 @@ from bench_agent.ledger.ingest import (
     station_keys,
     write_record,
 )
+from bench_agent.ledger.inputs import InputProblem, check_id, header_safe, load_json
 from bench_agent.ledger.models import (
     Asset,
     Certificate,
@@ -237,17 +238,9 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 def _parse_record(raw: bytes) -> tuple[dict[str, Any], BenchRecord]:
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body",),
-                    "msg": _("not valid JSON: {error}", error=exc),
-                    "type": "json_invalid",
-                }
-            ]
-        ) from exc
+        document = load_json(raw)
+    except InputProblem as exc:
+        raise RequestValidationError([exc.as_error()]) from exc
     if not isinstance(document, dict):
         raise RequestValidationError(
             [{"loc": ("body",), "msg": _("must be a JSON object"), "type": "dict_type"}]
@@ -265,6 +258,10 @@ def _parse_record(raw: bytes) -> tuple[dict[str, Any], BenchRecord]:
                 }
             )
         raise RequestValidationError(errors) from exc
+    try:
+        check_id(record.record_id)
+    except ValueError as exc:
+        raise invalid(("record_id",), str(exc)) from exc
     return document, record
 
 
@@ -320,7 +317,7 @@ async def post_record(request: Request, station: StationPrincipal) -> Any:
         )
     except RecordRejected as exc:
         if exc.status == 422:
-            raise invalid((exc.field,) if exc.field else (), exc.message) from exc
+            raise invalid(exc.loc, exc.message) from exc
         headers = {REFUSAL_HEADER: exc.reason} if exc.reason else None
         raise HTTPException(exc.status, detail=exc.message, headers=headers) from exc
     except IntegrityError:
@@ -885,7 +882,9 @@ def certificate_pdf(request: Request, certificate_id: str, _user: SupervisorPrin
     return Response(
         render_pdf(row.document),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{row.certificate_id}.pdf"'},
+        headers={
+            "Content-Disposition": f'inline; filename="{header_safe(row.certificate_id)}.pdf"'
+        },
     )
 
 

@@ -24,6 +24,7 @@ from bench_agent.errors import BenchError
 from bench_agent.i18n import _
 from bench_agent.ledger.db import Store, ledger_home
 from bench_agent.ledger.ingest import write_heartbeat
+from bench_agent.ledger.inputs import InputProblem, bad_path, load_json
 from bench_agent.ledger.writer import HeartbeatBuffer, WriteQueue
 from bench_agent.models.record import BenchRecord
 
@@ -64,26 +65,66 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
 
+        problem = _json_problem(scope, messages)
+        if problem is not None:
+            await _send_json(send, 422, {"detail": [problem.as_error()]})
+            return
+
         async def replay() -> Any:
             return messages.pop(0) if messages else await receive()
 
         await self.app(scope, replay, send)
 
     async def _reject(self, send: Any) -> None:
-        body = json.dumps(
-            {"detail": _("The body is larger than {limit} bytes.", limit=self.limit)}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+        await _send_json(
+            send, 413, {"detail": _("The body is larger than {limit} bytes.", limit=self.limit)}
         )
-        await send({"type": "http.response.body", "body": body})
+
+
+def _json_problem(scope: Any, messages: list[Any]) -> InputProblem | None:
+    """What the ledger cannot store in a JSON body (depth, huge or non-finite numbers, …)."""
+    content_type = b""
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            content_type = value.lower()
+    if b"json" not in content_type:
+        return None
+    raw = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+    if not raw.strip():
+        return None
+    try:
+        load_json(raw)
+    except InputProblem as problem:
+        return problem
+    return None
+
+
+async def _send_json(send: Any, status: int, content: Any) -> None:
+    body = json.dumps(content).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class PathGuard:
+    """ASGI middleware: 404 for a path with control characters (NUL, CR, LF) before any route."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and bad_path(scope.get("path", "")):
+            await _send_json(send, 404, {"detail": _("No such page.")})
+            return
+        await self.app(scope, receive, send)
 
 
 def default_images_dir() -> Path:
@@ -113,6 +154,7 @@ def create_app(
     store.start_checkpointer()
     app.include_router(router)
     app.add_middleware(BodyLimit)
+    app.add_middleware(PathGuard)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -139,6 +181,22 @@ def create_app(
         for name, definition in record_schema.pop("$defs", {}).items():
             components.setdefault(name, definition)
         components["BenchRecord"] = record_schema
+        # A path with control characters answers 404 before any route (PathGuard).
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                parameters = operation.get("parameters", []) if isinstance(operation, dict) else []
+                if any(p.get("in") == "path" for p in parameters):
+                    operation.setdefault("responses", {}).setdefault(
+                        "404",
+                        {
+                            "description": _("not found"),
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Problem"}
+                                }
+                            },
+                        },
+                    )
         app.openapi_schema = schema
         return schema
 

@@ -24,7 +24,16 @@ from bench_agent.errors import BenchError
 from bench_agent.i18n import _
 from bench_agent.ledger import audit
 from bench_agent.ledger.db import Store
-from bench_agent.ledger.models import Asset, Certificate, Heartbeat, Record, Station, utcnow
+from bench_agent.ledger.inputs import CERTIFICATE_ID_PATTERN
+from bench_agent.ledger.models import (
+    Asset,
+    Certificate,
+    Heartbeat,
+    Record,
+    Station,
+    StationKey,
+    utcnow,
+)
 from bench_agent.models.record import BenchRecord
 from bench_agent.signing import canonical_json, public_key_from_text, verify_document
 
@@ -61,6 +70,9 @@ _SELECT_EXISTING = select(Record.id, Record.record_id, Record.body_sha256).where
 _SELECT_STATION = select(Station.id, Station.name, Station.public_key, Station.key_id).where(
     Station.id == bindparam("sid")
 )
+_SELECT_KEYS = select(StationKey.key_id, StationKey.public_key).where(
+    StationKey.station_id == bindparam("sid")
+)
 _INSERT_RECORD = insert(Record).returning(Record.id)
 _INSERT_ASSET = insert(Asset).returning(Asset.id)
 _UPDATE_ASSET = (
@@ -90,11 +102,21 @@ class IngestResult:
 class RecordRejected(Exception):
     """The record cannot be stored; ``status`` is the HTTP status to answer."""
 
-    def __init__(self, status: int, message: str, field: str = "", reason: str = "") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        field: str | tuple[str | int, ...] = "",
+        reason: str = "",
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
-        self.field = field
+        self.field = field if isinstance(field, str) else ".".join(str(p) for p in field)
+        # Where the problem is in the body, for a 422's ``loc``.
+        self.loc: tuple[str | int, ...] = (
+            field if isinstance(field, tuple) else ((field,) if field else ())
+        )
         # For 403: "no-key" (the station must enrol) or "key-mismatch" (this record only).
         self.reason = reason
 
@@ -308,9 +330,29 @@ class PreparedRecord:
     actor: str
 
 
-def station_key_info(store: Store, station_id: int) -> Any:
+@dataclass(frozen=True)
+class StationKeyInfo:
+    """What checking a station's documents needs: its current key and every key it published."""
+
+    id: int
+    name: str
+    public_key: str | None
+    key_id: str | None
+    keys: dict[str, str]  # key id → public key text, current and retired
+
+
+def station_key_info(store: Store, station_id: int) -> StationKeyInfo | None:
     with store.engine.connect() as conn:
-        return conn.execute(_SELECT_STATION, {"sid": station_id}).first()
+        row = conn.execute(_SELECT_STATION, {"sid": station_id}).first()
+        if row is None:
+            return None
+        keys = {
+            str(k.key_id): str(k.public_key)
+            for k in conn.execute(_SELECT_KEYS, {"sid": station_id})
+        }
+    if row.public_key and row.key_id:
+        keys[str(row.key_id)] = str(row.public_key)
+    return StationKeyInfo(int(row.id), str(row.name), row.public_key, row.key_id, keys)
 
 
 def prepare_record(
@@ -326,6 +368,7 @@ def prepare_record(
         raise RecordRejected(
             422, _("is out of the range of dates the ledger stores"), "finished_at"
         ) from exc
+    _check_certificates(station, record)
     system = record.inventory.system
     values: dict[str, Any] = {
         "record_id": record.record_id,
@@ -344,6 +387,56 @@ def prepare_record(
         "body": body,
     }
     return PreparedRecord(record, values, actor)
+
+
+def _check_certificates(station: Any, record: BenchRecord) -> None:
+    """Every certificate of the record: a safe id, signed by the station's key (else 422)."""
+    for index, document in enumerate(record.certificates):
+        for key in ("certificate_id", "id"):
+            value = document.get(key)
+            if value is not None:
+                if not isinstance(value, str) or not CERTIFICATE_ID_PATTERN.match(value):
+                    raise RecordRejected(
+                        422,
+                        _(
+                            "The certificate id must be 1 to 100 letters, digits or . _ : - "
+                            "(no spaces or control characters)."
+                        ),
+                        ("certificates", index, key),
+                    )
+                break
+        _verify_certificate(station, index, document)
+
+
+def _verify_certificate(station: Any, index: int, document: dict[str, Any]) -> None:
+    """The certificate is genuine and signed by one of this station's own keys (else 422).
+
+    The record around it is signed by the station's current key; a certificate it carries may
+    have been issued under a key the station published before (a rotation in between), never
+    under another station's key or none.
+    """
+    from bench_agent.sanitize.certificate import verify_certificate
+
+    cert_id = certificate_id_of(document)
+    block = document.get("signature")
+    kid = block.get("key_id") if isinstance(block, dict) else None
+    public_key = station.keys.get(kid) if isinstance(kid, str) else None
+    if not isinstance(block, dict):
+        message = _("Certificate {id} is not signed.", id=cert_id)
+    elif public_key is None:
+        message = _(
+            "Certificate {id} is not signed by a key of station '{station}'.",
+            id=cert_id,
+            station=station.name,
+        )
+    else:
+        try:
+            verify_certificate(document, public_key)
+        except BenchError as exc:
+            message = _("Certificate {id}: {reason}", id=cert_id, reason=exc.message)
+        else:
+            return
+    raise RecordRejected(422, message, ("certificates", index))
 
 
 def write_record(conn: Connection, prepared: PreparedRecord) -> IngestResult:

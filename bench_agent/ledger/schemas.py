@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -49,6 +49,28 @@ def in_range(value: datetime | None) -> datetime | None:
             value.astimezone(UTC)
     except OverflowError as exc:
         raise ValueError(_("is out of the range of dates the ledger stores")) from exc
+    return value
+
+
+# Dates people enter (an event, a lot's arrival): the programme's lifetime, not year 1 or 9999.
+EARLIEST_DATE = date(1990, 1, 1)
+FUTURE_SLACK = timedelta(days=2)
+
+
+def plausible(value: datetime | date | None) -> Any:
+    """A date a person could mean: from 1990 to two days from now (clocks drift)."""
+    if value is None:
+        return None
+    day = value.astimezone(UTC).date() if isinstance(value, datetime) else value
+    latest = (datetime.now(UTC) + FUTURE_SLACK).date()
+    if not EARLIEST_DATE <= day <= latest:
+        raise ValueError(
+            _(
+                "must be between {earliest} and {latest}",
+                earliest=EARLIEST_DATE.isoformat(),
+                latest=latest.isoformat(),
+            )
+        )
     return value
 
 
@@ -224,11 +246,23 @@ class LotIn(Strict):
     received_on: date | None = None
     note: str = Field(default="", max_length=2000)
 
+    @field_validator("received_on")
+    @classmethod
+    def _plausible(cls, value: date | None) -> date | None:
+        result: date | None = plausible(value)
+        return result
+
 
 class LotPatch(Strict):
     donor: str | None = Field(default=None, max_length=200)
     received_on: date | None = None
     note: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("received_on")
+    @classmethod
+    def _plausible(cls, value: date | None) -> date | None:
+        result: date | None = plausible(value)
+        return result
 
 
 class LotOut(BaseModel):
@@ -262,7 +296,8 @@ class EventIn(Strict):
     @field_validator("at")
     @classmethod
     def _representable(cls, value: datetime | None) -> datetime | None:
-        return in_range(value)
+        result: datetime | None = plausible(in_range(value))
+        return result
 
     @field_validator("beneficiary_ref")
     @classmethod

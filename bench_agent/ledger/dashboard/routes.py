@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import Path as FastAPIPath
 from fastapi.responses import (
     HTMLResponse,
     JSONResponse,
@@ -49,6 +50,7 @@ from bench_agent.ledger.dashboard.strings import (
     WIPE_STATUS_WORDS,
 )
 from bench_agent.ledger.db import Store
+from bench_agent.ledger.schemas import MAX_ID
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "bench_lang"
@@ -257,6 +259,8 @@ def page_user(request: Request) -> Principal:
 
 
 PageUser = Depends(page_user)
+# A machine number the database can hold (larger ones answer 422, not a database error).
+AssetId = Annotated[int, FastAPIPath(ge=1, le=MAX_ID)]
 
 
 # ---------------------------------------------------------------------------------- login
@@ -549,7 +553,7 @@ def _label_info(request: Request, page: queries.AssetPage) -> Any:
 
 
 @router.get("/assets/{asset_id}", response_class=HTMLResponse)
-def asset_view(request: Request, asset_id: int, user: Principal = PageUser) -> HTMLResponse:
+def asset_view(request: Request, asset_id: AssetId, user: Principal = PageUser) -> HTMLResponse:
     page = _asset_or_404(request, asset_id)
     return render(
         request,
@@ -563,7 +567,7 @@ def asset_view(request: Request, asset_id: int, user: Principal = PageUser) -> H
 
 
 @router.get("/assets/{asset_id}/glpi.json")
-def asset_glpi(request: Request, asset_id: int, user: Principal = PageUser) -> JSONResponse:
+def asset_glpi(request: Request, asset_id: AssetId, user: Principal = PageUser) -> JSONResponse:
     from bench_agent.ledger.glpi import to_glpi
 
     page = _asset_or_404(request, asset_id)
@@ -582,7 +586,7 @@ def asset_glpi(request: Request, asset_id: int, user: Principal = PageUser) -> J
 
 @router.get("/assets/{asset_id}/label.pdf")
 def asset_label(
-    request: Request, asset_id: int, size: str = "62x100", user: Principal = PageUser
+    request: Request, asset_id: AssetId, size: str = "62x100", user: Principal = PageUser
 ) -> Response:
     from bench_agent.ledger.labels import render_label
 
