@@ -68,6 +68,21 @@ def register(sub: Any) -> None:
     wipe.add_argument(
         "--json", action="store_true", help=_("print the plan or the reports as JSON")
     )
+    wipe.add_argument(
+        "--validation",
+        choices=["draw", "always", "skip"],
+        default="draw",
+        help=_(
+            "independent re-check: drawn at the rate the ledger published (default), "
+            "always, or skipped"
+        ),
+    )
+    wipe.add_argument(
+        "--validator",
+        default="",
+        metavar="NAME",
+        help=_("who confirms the validation (another operator than the one who wiped)"),
+    )
     wipe.set_defaults(func=run_wipe)
 
     cert = sub.add_parser("verify-cert", help=_("check a sanitization certificate (JSON or PDF)"))
@@ -341,6 +356,7 @@ def run_wipe(args: argparse.Namespace) -> int:
     if not args.yes:
         _confirm(plans)
     context = CertificateContext.from_settings(asset_tag=args.asset, lot=args.lot)
+    validation = _validation_options(args, context)
     display = ProgressDisplay(
         [p.kname for p in plans], stream=sys.stderr if args.json else sys.stdout
     )
@@ -350,6 +366,7 @@ def run_wipe(args: argparse.Namespace) -> int:
         progress=display,
         cancel=threading.Event(),
         report_dir=args.report_dir,
+        validation=validation,
     )
     if args.json:
         print_json([{"report": r.model_dump(mode="json"), "certificate": c} for r, c in results])
@@ -370,7 +387,64 @@ def run_wipe(args: argparse.Namespace) -> int:
         for report, _cert in results:
             if report.status_detail:
                 print(f"{report.device}: {report.status_detail}")
+            _print_validation(report)
     return EXIT_OK if all(r.status == "erased" for r, _c in results) else EXIT_FAILURE
+
+
+def _validation_options(args: argparse.Namespace, context: Any) -> Any:
+    from bench_agent.config import load_settings
+    from bench_agent.sanitize.validation import ValidationOptions, ValidationPolicy
+
+    if args.validation == "skip":
+        return None
+    return ValidationOptions(
+        policy=ValidationPolicy.load(load_settings().home),
+        validator=args.validator or context.operator,
+        station=context.station,
+        forced=True if args.validation == "always" else None,
+    )
+
+
+def _print_validation(report: Any) -> None:
+    drawn = report.extra.get("validation_draw")
+    if not drawn:
+        return
+    done = report.extra.get("validation") or {}
+    document = done.get("document") or {}
+    if not drawn.get("selected"):
+        print(
+            _(
+                "{device}: not drawn for validation ({rate} rate, from {source}).",
+                device=report.device,
+                rate=f"{drawn['rate']:.1%}",
+                source=drawn["source"],
+            )
+        )
+    elif document.get("certificate_status") == "failed":
+        print(
+            _(
+                "{device}: VALIDATION FAILED, the certificate is revoked and the disk must be "
+                "wiped again: {detail}",
+                device=report.device,
+                detail=document["check"]["detail"],
+            )
+        )
+    elif document:
+        print(
+            _(
+                "{device}: validation passed ({detail})",
+                device=report.device,
+                detail=document["check"]["detail"],
+            )
+        )
+    else:
+        print(
+            _(
+                "{device}: drawn for validation but not checked: {detail}",
+                device=report.device,
+                detail=done.get("detail", "-"),
+            )
+        )
 
 
 # -- verify-cert ----------------------------------------------------------------------------

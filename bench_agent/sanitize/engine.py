@@ -8,6 +8,8 @@ overwrite, verification, status (``erased`` / ``erased_with_exceptions`` / ``fai
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import threading
 import time
@@ -30,6 +32,7 @@ from bench_agent.sanitize.blockio import (
     SAMPLE_WORKERS,
     DeviceIO,
     PassOutcome,
+    Sample,
     compare_snapshots,
 )
 from bench_agent.sanitize.certificate import (
@@ -42,6 +45,7 @@ from bench_agent.sanitize.journal import Journal, JournalEntry, journal_dir
 from bench_agent.sanitize.pattern import Pattern
 from bench_agent.sanitize.plan import REACHES_HIDDEN, WipePlan
 from bench_agent.sanitize.sampling import SamplePlan, full_plan, nist_sample_plan
+from bench_agent.sanitize.validation import ValidationOptions, validate_after_wipe
 
 METHOD_DESCRIPTIONS = {
     "zero": "single-pass overwrite with zeros (0x00)",
@@ -106,6 +110,7 @@ class DiskWipe:
         self.chunk = chunk
         self.max_bad_bytes = max_bad_bytes
         self.entry: JournalEntry | None = None
+        self.pre_purge: list[Sample] = []
         self.report = WipeReport(
             device=plan.device,
             model=plan.model,
@@ -234,6 +239,7 @@ class DiskWipe:
         )
         if pre.aborted:
             return self._finish_aborted()
+        self.pre_purge = before
         self._journal(phase="firmware")
         t0 = time.monotonic()
 
@@ -475,9 +481,14 @@ def run_wipes(
     hooks: WipeHooks | None = None,
     chunk: int = DEFAULT_CHUNK,
     max_bad_bytes: int = DEFAULT_MAX_BAD_BYTES,
+    validation: ValidationOptions | None = None,
 ) -> list[tuple[WipeReport, dict[str, Any] | None]]:
     """Wipe every planned disk at once (one thread each); return each report with its signed
-    certificate (None when the disk did not end erased or erased with exceptions)."""
+    certificate (None when the disk did not end erased or erased with exceptions).
+
+    With ``validation``, each certified disk is drawn for validation at the published rate and,
+    when selected, checked at once (before anything else is written to it); a failed check
+    revokes its certificate (returned as None, the report ``failed``)."""
     from bench_agent.config import load_settings
 
     settings = load_settings()
@@ -524,9 +535,59 @@ def run_wipes(
             certificate = issue_certificate(report, context, key)
             json_path, pdf_path = write_certificate(certificate, reports_dir)
             report.extra["certificate_files"] = [str(json_path), str(pdf_path)]
+        if wipe.pre_purge and certificate is not None:
+            # Kept for validation: it re-reads these ranges and compares (never in the record).
+            report.extra["pre_purge_samples_file"] = str(
+                _write_pre_purge(wipe.pre_purge, wipe.plan, report, reports_dir)
+            )
+        if certificate is not None and validation is not None:
+            certificate = _validate(report, certificate, validation, key, reports_dir, cancel, safe)
         _write_report(report, wipe.plan, reports_dir)
         out.append((report, certificate))
     return out
+
+
+def _validate(
+    report: WipeReport,
+    certificate: dict[str, Any],
+    options: ValidationOptions,
+    key: Path,
+    reports_dir: Path,
+    cancel: threading.Event,
+    progress: ProgressCallback,
+) -> dict[str, Any] | None:
+    try:
+        _draw, result = validate_after_wipe(
+            report,
+            certificate,
+            policy=options.policy,
+            validator=options.validator or str(certificate.get("operator", "")),
+            station=options.station or str(certificate.get("station", "")),
+            key_path=key,
+            report_dir=reports_dir,
+            forced=options.forced,
+            progress=progress,
+            cancel=cancel,
+        )
+    except (BenchError, OSError) as exc:
+        # Selected but not checkable: the certificate stands, the record says why.
+        report.extra["validation"] = {"result": "not_done", "detail": str(exc)}
+        return certificate
+    if result is not None:
+        report.extra["validation"]["document"] = result
+        if result["certificate_status"] == "failed":
+            return None
+    return certificate
+
+
+def _write_pre_purge(
+    samples: list[Sample], plan: WipePlan, report: WipeReport, directory: Path
+) -> Path:
+    path = (
+        directory / f"{plan.identity.replace('/', '_')}-{report.certificate_id[:8]}.prepurge.json"
+    )
+    path.write_text(json.dumps([dataclasses.asdict(s) for s in samples]) + "\n", encoding="utf-8")
+    return path
 
 
 def _write_report(report: WipeReport, plan: WipePlan, directory: Path) -> Path:

@@ -1,0 +1,214 @@
+"""Validation (issue 15 item 2): an independent full read of a wiped loop disk passes, one
+planted non-zero block fails naming its offset; after a purge, re-sampled ranges must differ
+from before; the draw, the signed result linked to the certificate, a failure revoking it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bench_agent.models.wipe import WipeReport
+from bench_agent.sanitize import CertificateContext, plan_wipes, run_wipes
+from bench_agent.sanitize.sampling import nist_sample_plan
+from bench_agent.sanitize.validation import (
+    ValidationPolicy,
+    certificate_digest,
+    draw,
+    expected_source,
+    full_read_check,
+    purge_resample_check,
+    validate_after_wipe,
+)
+from bench_agent.signing import verify_document
+from tests.conftest import LoopFactory
+
+MiB = 1 << 20
+
+
+def _wipe(dev: Path, tmp_path: Path, method: str) -> tuple[WipeReport, dict]:  # type: ignore[type-arg]
+    plans = plan_wipes([str(dev)], method=method, verify="sample")  # type: ignore[arg-type]
+    ((report, cert),) = run_wipes(
+        plans,
+        context=CertificateContext(operator="alice", station="bench-1"),
+        progress=lambda _e: None,
+        report_dir=tmp_path / "reports",
+    )
+    assert report.status == "erased" and cert is not None, report.status_detail
+    return report, cert
+
+
+def _plant(dev: Path, offset: int, data: bytes) -> None:
+    fd = os.open(dev, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    with open("/proc/sys/vm/drop_caches", "w") as handle:
+        handle.write("1")
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("method", ["zero", "random"])
+def test_full_read_passes_on_a_wiped_disk_and_names_a_planted_block(
+    make_loop: LoopFactory, tmp_path: Path, method: str
+) -> None:
+    dev = make_loop(24 * MiB, fill="random")
+    report, _cert = _wipe(dev, tmp_path, method)
+    ok = full_read_check(str(dev), expected_source(report))
+    assert ok.passed, ok.detail
+    assert ok.bytes_read == 24 * MiB and ok.first_offsets == []
+    assert "every byte is the written pattern" in ok.detail
+
+    planted = 13 * MiB + 5 * 4096 + 77  # one byte inside one block
+    _plant(dev, planted, b"\x5a")
+    bad = full_read_check(str(dev), expected_source(report))
+    assert not bad.passed
+    assert bad.offending_blocks == 1
+    assert bad.first_offsets == [planted]
+    assert str(planted) in bad.detail
+
+
+@pytest.mark.device
+def test_validation_result_is_signed_linked_and_a_failure_revokes(
+    make_loop: LoopFactory, tmp_path: Path, agent_home: Path
+) -> None:
+    dev = make_loop(16 * MiB, fill="random")
+    report, cert = _wipe(dev, tmp_path, "zero")
+    key = agent_home / "station.key"
+    the_draw, result = validate_after_wipe(
+        report,
+        cert,
+        policy=ValidationPolicy(rate=0.05, source="cached", published_at="2026-12-01"),
+        validator="bob",
+        station="bench-1",
+        key_path=key,
+        report_dir=tmp_path / "reports",
+        forced=True,
+    )
+    assert the_draw.selected and result is not None
+    verify_document(result)
+    assert result["certificate_id"] == cert["certificate_id"]
+    assert result["certificate_sha256"] == certificate_digest(cert)
+    assert result["check"]["result"] == "passed" and result["certificate_status"] == "valid"
+    assert result["independent_operator"] is True and result["wiped_by"] == "alice"
+    assert report.status == "erased"
+    assert Path(report.extra["validation"]["file"]).exists()
+    assert "selected" in report.extra["validation_draw"]["note"]
+
+    _plant(dev, 4096 * 100, b"\xff" * 512)
+    _the_draw, failed = validate_after_wipe(
+        report,
+        cert,
+        policy=ValidationPolicy(),
+        validator="alice",
+        station="bench-1",
+        key_path=key,
+        report_dir=tmp_path / "reports",
+        forced=True,
+    )
+    assert failed is not None and failed["certificate_status"] == "failed"
+    assert failed["check"]["first_offending_offsets"] == [409600]
+    assert failed["independent_operator"] is False
+    assert report.status == "failed" and "certificate is revoked" in report.status_detail
+    assert list((tmp_path / "reports").glob("*.cert.REVOKED"))
+
+
+@pytest.mark.device
+def test_purge_validation_compares_with_the_pre_purge_samples(
+    make_loop: LoopFactory, tmp_path: Path
+) -> None:
+    dev = make_loop(16 * MiB, fill="random")
+    plan = nist_sample_plan(16 * MiB, 512)
+    with open(dev, "rb") as handle:
+        data = handle.read()
+
+    def samples_of(content: bytes) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for offset, length in plan.ranges:
+            piece = content[offset : offset + length]
+            uniform = piece.count(piece[:1]) == len(piece)
+            out.append(
+                {
+                    "offset": offset,
+                    "length": length,
+                    "sha256": hashlib.sha256(piece).hexdigest(),
+                    "fill_byte": piece[0] if uniform else None,
+                }
+            )
+        return out
+
+    before = samples_of(data)
+    # Nothing happened: the purge "succeeded" but the data is still there.
+    unchanged = purge_resample_check(str(dev), before, method="nvme-sanitize-crypto")
+    assert not unchanged.passed and unchanged.first_offsets[0] == plan.ranges[0][0]
+    # A crypto erase leaves other (random-looking) content: passes.
+    _plant(dev, 0, os.urandom(16 * MiB))
+    crypto = purge_resample_check(str(dev), before, method="nvme-sanitize-crypto")
+    assert crypto.passed, crypto.detail
+    # ...but a block erase must read as one uniform byte.
+    block = purge_resample_check(str(dev), before, method="nvme-sanitize-block")
+    assert not block.passed and "uniform" in block.detail
+    _plant(dev, 0, b"\xff" * (16 * MiB))
+    block = purge_resample_check(str(dev), before, method="ata-sanitize-block")
+    assert block.passed and "0xff" in block.detail
+
+
+def test_the_draw_uses_the_published_rate_and_says_where_it_came_from(
+    agent_home: Path,
+) -> None:
+    assert ValidationPolicy.load(agent_home).source == "default"
+    assert ValidationPolicy.load(agent_home).rate == 0.05
+    ValidationPolicy(rate=0.25, published_at="2026-12-01T10:00:00+00:00").save(agent_home)
+    cached = ValidationPolicy.load(agent_home)
+    assert (cached.rate, cached.source) == (0.25, "cached")
+    picks = [draw(cached) for _ in range(4000)]
+    share = sum(p.selected for p in picks) / len(picks)
+    assert 0.21 < share < 0.29
+    assert len({p.draw_id for p in picks}) == len(picks)
+    assert "offline: the rate the ledger last published" in picks[0].note()
+    assert not any(draw(ValidationPolicy(rate=0.0)).selected for _ in range(200))
+    assert all(draw(ValidationPolicy(rate=1.0)).selected for _ in range(200))
+    (agent_home / "validation-policy.json").write_text(json.dumps({"rate": 7}))
+    assert ValidationPolicy.load(agent_home).source == "default"
+
+
+@pytest.mark.device
+def test_cli_wipe_validates_at_once_and_the_record_says_how_it_was_drawn(
+    make_loop: LoopFactory, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    dev = make_loop(8 * MiB, fill="random")
+    base = ["wipe", str(dev), "--profile", "test-bench", "--yes", "--report-dir", str(tmp_path)]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bench_agent.cli.main", *args],
+            cwd=Path(__file__).parent.parent,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    always = cli(*base, "--validation", "always", "--validator", "bob")
+    assert always.returncode == 0, always.stdout + always.stderr
+    assert "validation passed (full read of 8388608 bytes" in always.stdout
+    (validation_file,) = tmp_path.glob("*.validation.json")
+    document = json.loads(validation_file.read_text())
+    assert document["validator"] == "bob" and document["check"]["result"] == "passed"
+    assert document["draw"]["source"] == "forced"
+    (report_file,) = tmp_path.glob("*.wipe.json")
+    report = json.loads(report_file.read_text())
+    assert report["extra"]["validation"]["document"]["validation_id"] == (document["validation_id"])
+    # Offline, never told a rate by the ledger: drawn at the default 5 %, and it says so.
+    drawn = cli(*base)
+    assert drawn.returncode == 0, drawn.stdout + drawn.stderr
+    assert ("not drawn for validation (5.0% rate, from default)" in drawn.stdout) or (
+        "validation passed" in drawn.stdout
+    )
