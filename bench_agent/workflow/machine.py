@@ -543,6 +543,7 @@ class Workflow:
                 progress=self._with_heartbeat(progress),
                 cancel=self.cancel_event,
                 report_dir=report_dir,
+                validation=self._validation_options(),
             )
         except BenchError as exc:
             # The engine refused or broke before finishing: nothing is certified; running it
@@ -562,9 +563,27 @@ class Workflow:
             self._event("aborted", _("The wipe was stopped by the operator."))
             self._save()
             return reports
+        if any((r.extra.get("validation") or {}).get("result") == "failed" for r in reports):
+            # A failed validation revokes the certificate: the disk goes back to "to wipe".
+            self.state.wipe_state = "aborted"
+            self._event(
+                "error", _("Validation failed: the certificate is revoked; wipe the disk again.")
+            )
+            self._save()
+            return reports
         self.state.wipe_state = "done"
         self._after_wipe()
         return reports
+
+    def _validation_options(self) -> Any:
+        """Validation right after the wipe, before imaging, at the rate the ledger published."""
+        from bench_agent.sanitize.validation import ValidationOptions, ValidationPolicy
+
+        return ValidationOptions(
+            policy=ValidationPolicy.load(self.settings.home),
+            validator=self.state.operator,
+            station=self.state.station,
+        )
 
     def _stopped(self, step: str, error: BenchError) -> None:
         if step == "wipe":
