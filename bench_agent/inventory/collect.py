@@ -30,7 +30,7 @@ from bench_agent.inventory.devices import (
 )
 from bench_agent.inventory.evidence import EvidenceSource, LiveSource, Source
 from bench_agent.inventory.health import assess_disk_i18n
-from bench_agent.inventory.probes import cpuid_facts, udev_entry
+from bench_agent.inventory.probes import cpuid_facts, read_smart_with_pysmart, udev_entry
 from bench_agent.inventory.smartctl import SmartctlResult, parse_smartctl
 from bench_agent.inventory.system import (
     DMI_DIR,
@@ -172,9 +172,12 @@ def _smart_for(source: Source, disk: Disk, smart: bool) -> SmartctlResult | None
             source.command(rel, ["smartctl", "-x", "-d", "sat", f"/dev/{disk.name}"], timeout_s=30)
         )
         if first is not None and first.smart.available:
-            return first
+            return read_smart_with_pysmart(source, disk.name, first, "sat")
     second = _parse_smart_text(source.command(rel, argv, timeout_s=30))
-    return second if second is not None else first
+    if second is None:
+        return first
+    # pySMART's Device reads what it knows best; our -x parse fills the rest (see probes).
+    return read_smart_with_pysmart(source, disk.name, second, second.device_type)
 
 
 def _parse_smart_text(text: str | None) -> SmartctlResult | None:

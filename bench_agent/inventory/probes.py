@@ -6,11 +6,17 @@ the live machine is recorded in the evidence bundle and replayed from it without
 - **pyudev** (libudev) gives a device's udev properties (``ID_MODEL``, ``ID_CDROM_DVD_R``...).
   Recorded as ``run/udev/data/<id>``, the name and ``E:KEY=VALUE`` layout of udev's own
   database entry, so bundles recorded before (which copied that file) replay unchanged. Used
-  only where udevd runs (``/run/udev/data`` exists): without it libudev knows only the kernel's
-  uevent keys and the callers keep their fallbacks (``cdrom_id``, ``/proc/sys/dev/cdrom/info``).
+  only where udevd runs (``/run/udev/data`` holds entries): without it libudev knows only the
+  kernel's uevent keys and the callers keep their fallbacks (``cdrom_id``,
+  ``/proc/sys/dev/cdrom/info``).
 - **py-cpuinfo**'s CPUID probe, only when ``/proc/cpuinfo`` and ``lscpu`` left the vendor or the
   model unknown: it costs about 1.2 s (it runs the instruction in a child process), so it never
   runs on the usual path. Recorded as ``py-cpuinfo/cpuid.json``.
+- **pySMART** reads SMART: its ``Device`` is given a ``Smartctl`` whose every invocation goes
+  through the :class:`Source` (live: smartctl runs and its text is recorded under
+  ``smartctl/<disk>.pysmart/`` with pySMART's own dataset naming, ``_-d_ata_--all__dev_sda``;
+  replay: the recorded text). See :func:`read_smart_with_pysmart` for which field comes from
+  pySMART and which from our parser of ``smartctl -x`` (``bench_agent.inventory.smartctl``).
 - **psutil** for what the automatic checks read live (free memory, temperatures, per-core
   load); those checks run on the machine itself and are never replayed.
 
@@ -22,18 +28,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from bench_agent.inventory.evidence import Source
+from bench_agent.inventory.smartctl import SmartctlResult
 
 UDEV_DATA = Path("/run/udev/data")
 CPUID_FILE = "py-cpuinfo/cpuid.json"
 
 
 def udevd_runs() -> bool:
-    """udevd keeps its database under /run/udev/data; without it libudev knows no ID_* keys."""
-    return UDEV_DATA.is_dir()
+    """udevd has filled its database (/run/udev/data); without it libudev knows no ID_* keys.
+
+    An empty directory is not enough: installing the udev package in a chroot creates it.
+    """
+    try:
+        with os.scandir(UDEV_DATA) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False
 
 
 def _udev_text(properties: dict[str, str]) -> str:
@@ -93,6 +108,119 @@ def list_udev_devices(subsystem: str, **properties: str) -> list[tuple[str, dict
     context = pyudev.Context()
     found = context.list_devices(subsystem=subsystem, **properties)
     return [(d.sys_name, {str(k): str(v) for k, v in d.properties.items()}) for d in found]
+
+
+# --- pySMART -------------------------------------------------------------------------------
+
+
+def pysmart_folder(name: str) -> str:
+    return f"smartctl/{name}.pysmart"
+
+
+def _pysmart_rel(folder: str, params: list[str]) -> str:
+    # pySMART's own test dataset names a recorded call by its arguments: _-d_ata_--all__dev_sda
+    return f"{folder}/_" + "_".join(p.replace("/", "_") for p in params)
+
+
+def _import_pysmart() -> Any:
+    # pySMART sets LANG=C for the whole process when imported (so smartctl speaks English);
+    # our own language choice must not change under the operator's feet.
+    saved = os.environ.get("LANG")
+    try:
+        import pySMART
+        import pySMART.smartctl
+    finally:
+        if saved is None:
+            os.environ.pop("LANG", None)
+        else:
+            os.environ["LANG"] = saved
+    return pySMART
+
+
+def _source_smartctl(source: Source, folder: str) -> Any:
+    """A pySMART ``Smartctl`` that runs (live) or replays (evidence) each call through ``source``."""
+    base: Any = _import_pysmart().smartctl.Smartctl
+
+    class SourceSmartctl(base):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(smartctl_path="smartctl")
+            self.calls: list[list[str]] = []
+            self.answers: dict[tuple[str, ...], str | None] = {}
+
+        def generic_call(
+            self, params: list[str], pass_options: bool = False
+        ) -> tuple[list[str], int]:
+            argv = [*(self.options if pass_options else []), *params]
+            key = tuple(argv)
+            if key not in self.answers:
+                # pySMART asks again for the interface on each access (-l sataphy, --all):
+                # one reading is one snapshot, so each distinct call runs smartctl once.
+                self.calls.append(argv)
+                rel = _pysmart_rel(folder, argv)
+                self.answers[key] = source.command(rel, ["smartctl", *argv], timeout_s=30)
+            text = self.answers[key]
+            return (text.splitlines(), 0) if text is not None else ([], 1)
+
+    return SourceSmartctl()
+
+
+def read_smart_with_pysmart(
+    source: Source, name: str, ours: SmartctlResult, interface: str
+) -> SmartctlResult:
+    """SMART of ``/dev/<name>`` through pySMART's ``Device``, merged over our ``-x`` parse.
+
+    From pySMART (it reads ``smartctl --all``, the layout its parser knows):
+    - ``temperature_c``: attribute 194/190, SCSI "Current Drive Temperature" or the NVMe log;
+    - the NVMe health log: critical warning, media and data integrity errors, percentage used,
+      available spare and its threshold.
+    From our parser of ``smartctl -x`` (``ours``), because pySMART lacks them or reads them
+    worse: the drive's own overall verdict as written (pySMART folds attribute warnings into
+    its "assessment"; grading applies the profile's limits itself), the ATA counters (5, 187,
+    197, 198: pySMART keeps no raw value past the first number, and a wrapped 48-bit pending
+    count or a "Power_On_Half_Minutes" needs our raw-value rules), power-on hours, the
+    attribute table and the self-test log (pySMART cannot read ``-x``'s brief attribute
+    layout, which every bundle recorded before pySMART holds), identity, capacity, rotation,
+    USB bridges and the polling times (pySMART puts made-up defaults where the drive is silent).
+
+    A bundle recorded before pySMART has no ``smartctl/<name>.pysmart/``: it replays from our
+    parser alone, exactly as it did.
+    """
+    if not ours.smart.available or ours.device_type == "unknown":
+        return ours
+    folder = pysmart_folder(name)
+    if not source.live and not source.listdir(folder):
+        return ours
+    if not source.live:
+        # The interface the live run used is in the recorded call's name (_-d_sat_--all__dev_sdb).
+        recorded = [re.match(r"_-d_([a-z0-9+,]+)_--all_", f) for f in source.listdir(folder)]
+        interface = next((m.group(1) for m in recorded if m), interface)
+    pysmart = _import_pysmart()
+    try:
+        device = pysmart.Device(
+            f"/dev/{name}", interface=interface, smartctl=_source_smartctl(source, folder)
+        )
+    except Exception as exc:  # pySMART raises plain ValueError/IndexError on odd texts
+        source.warn(f"pySMART could not read {name}: {type(exc).__name__}: {exc}")
+        return ours
+    merged = ours.model_copy(deep=True)
+    smart = merged.smart
+    temperature = device.temperature
+    if isinstance(temperature, int) and 0 < temperature < 120:
+        smart.temperature_c = temperature
+    nvme = device.if_attributes if interface == "nvme" else None
+    if nvme is not None:
+        pairs = (
+            ("nvme_critical_warning", "criticalWarning"),
+            ("nvme_media_errors", "integrityErrors"),
+            ("nvme_percentage_used", "percentageUsed"),
+            ("nvme_available_spare", "availableSpare"),
+            ("nvme_spare_threshold", "availableSpareThreshold"),
+        )
+        for field, attribute in pairs:
+            value = getattr(nvme, attribute, None)
+            if isinstance(value, int):
+                setattr(smart, field, value)
+    return merged
 
 
 # --- py-cpuinfo ----------------------------------------------------------------------------
