@@ -10,7 +10,17 @@ from bench_agent.i18n import _
 
 
 def register(sub: Any) -> None:
-    tui = sub.add_parser("tui", help=_("the bench app (default when no command is given)"))
+    tui = sub.add_parser(
+        "tui",
+        help=_("the bench app (default when no command is given)"),
+        description=_(
+            "The bench app on this terminal: one donated machine at a time, from the operator's "
+            "login to its label. Run as root to wipe and image (every disk is checked before "
+            "anything is written, and a wipe needs two distinct keys). --training uses a recorded "
+            "machine and two throwaway loop devices (root) or a simulation, and sends nothing. "
+            "Quit with Ctrl+Q; a machine in progress resumes at its step on the next start."
+        ),
+    )
     tui.add_argument("--profile", help=_("minimum-spec profile (default: the station's)"))
     tui.add_argument("--operator-profile", help=_("operator profile name or TOML file"))
     tui.add_argument(
@@ -21,12 +31,25 @@ def register(sub: Any) -> None:
     tui.add_argument("--image", default="", help=_("image to write (default: chosen)"))
     tui.set_defaults(func=run_tui)
 
-    run = sub.add_parser("run", help=_("process one machine without the app (automation)"))
+    run = sub.add_parser(
+        "run",
+        help=_("process one machine without the app (automation)"),
+        description=_(
+            "Process one machine without the app: inventory, automatic checks, grading, wipe, "
+            "image and signed record, asking its questions on this terminal. Run as root: it "
+            "WIPES this machine's eligible disks (or only those given with --disks). With "
+            "--unattended it asks nothing and wipes WITHOUT confirmation: use it only on a "
+            "bench that boots donated machines for that purpose."
+        ),
+    )
     run.add_argument("--profile", help=_("minimum-spec profile (default: the station's)"))
     run.add_argument(
         "--unattended",
         action="store_true",
-        help=_("no questions: guided checks 'not done', interrupted steps re-run"),
+        help=_(
+            "no questions: wipes WITHOUT confirmation, guided checks 'not done', "
+            "interrupted steps re-run"
+        ),
     )
     run.add_argument("--asset", default="", help=_("asset tag (default: generated)"))
     run.add_argument("--lot", default="", help=_("donor lot"))
@@ -43,7 +66,15 @@ def register(sub: Any) -> None:
     run.set_defaults(func=run_headless_cmd)
 
     demo = sub.add_parser(
-        "demo", help=_("whole cycle on a recorded Pentium 4, loop devices and a local ledger")
+        "demo",
+        help=_("whole cycle on a recorded Pentium 4, loop devices and a local ledger"),
+        description=_(
+            "One whole machine cycle for a newcomer, touching none of this computer's disks: a "
+            "recorded Pentium 4 is inventoried and graded; as root, two loop devices (temporary "
+            "files) stand in for its disks and are really wiped and imaged; the signed record "
+            "goes to a local ledger started for the demo. Everything is removed at the end "
+            "(--keep keeps the files). Without root the wipe and the image are skipped."
+        ),
     )
     demo.add_argument("--json", action="store_true", help=_("print the result as JSON"))
     demo.add_argument("--keep", action="store_true", help=_("keep the demo's temporary files"))

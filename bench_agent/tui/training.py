@@ -6,9 +6,13 @@ without root, the destructive steps are simulated (and every screen says TRAININ
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -153,6 +157,48 @@ def training_sizes() -> list[int]:
     return [first, LOOP_BYTES]
 
 
+class _Throwaway:
+    """The training's loop devices and folder, removed once, whatever ends the session."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="bench-training-"))
+        self.devices: list[str] = []
+        self._lock = threading.Lock()
+        self.removed = False
+
+    def remove(self) -> None:
+        with self._lock:
+            if self.removed:
+                return
+            self.removed = True
+            for device in self.devices:
+                detach_loop(device)
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextmanager
+def _removed_on_exit(throwaway: _Throwaway) -> Iterator[None]:
+    """Closing the terminal (SIGHUP) or a kill (SIGTERM) still removes the throwaway disks:
+    by default both end Python without running ``finally`` blocks."""
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        throwaway.remove()
+        raise SystemExit(128 + signum)
+
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    atexit.register(throwaway.remove)
+    try:
+        yield
+    finally:
+        throwaway.remove()
+        atexit.unregister(throwaway.remove)
+        for sig_number, handler in previous.items():
+            signal.signal(sig_number, handler)
+
+
 @contextmanager
 def training_session(settings: AgentSettings, evidence: Path | None) -> Iterator[TrainingSession]:
     bundle = evidence or BUNDLED_EVIDENCE
@@ -169,12 +215,8 @@ def training_session(settings: AgentSettings, evidence: Path | None) -> Iterator
             simulated=True,
         )
         return
-    created: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
-        try:
-            for index, size in enumerate(training_sizes()):
-                created.append(create_loop(Path(tmp), index, size))
-            yield TrainingSession(evidence=bundle, disks=list(created))
-        finally:
-            for device in created:
-                detach_loop(device)
+    throwaway = _Throwaway()
+    with _removed_on_exit(throwaway):
+        for index, size in enumerate(training_sizes()):
+            throwaway.devices.append(create_loop(throwaway.folder, index, size))
+        yield TrainingSession(evidence=bundle, disks=list(throwaway.devices))
