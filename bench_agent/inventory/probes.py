@@ -101,15 +101,6 @@ def _has_pyudev() -> bool:
     return True
 
 
-def list_udev_devices(subsystem: str, **properties: str) -> list[tuple[str, dict[str, str]]]:
-    """(sys_name, properties) of the live devices of ``subsystem`` that udev knows."""
-    import pyudev
-
-    context = pyudev.Context()
-    found = context.list_devices(subsystem=subsystem, **properties)
-    return [(d.sys_name, {str(k): str(v) for k, v in d.properties.items()}) for d in found]
-
-
 # --- pySMART -------------------------------------------------------------------------------
 
 
