@@ -167,11 +167,11 @@ def read_smart_with_pysmart(
     From our parser of ``smartctl -x`` (``ours``), because pySMART lacks them or reads them
     worse: the drive's own overall verdict as written (pySMART folds attribute warnings into
     its "assessment"; grading applies the profile's limits itself), the ATA counters (5, 187,
-    197, 198: pySMART keeps no raw value past the first number, and a wrapped 48-bit pending
+    197, 198: pySMART reads a raw value as its first number, and a wrapped 48-bit pending
     count or a "Power_On_Half_Minutes" needs our raw-value rules), power-on hours, the
     attribute table and the self-test log (pySMART cannot read ``-x``'s brief attribute
     layout, which every bundle recorded before pySMART holds), identity, capacity, rotation,
-    USB bridges and the polling times (pySMART puts made-up defaults where the drive is silent).
+    USB bridges and the polling times (pySMART gives defaults where the drive states none).
 
     A bundle recorded before pySMART has no ``smartctl/<name>.pysmart/``: it replays from our
     parser alone, exactly as it did.
