@@ -8,6 +8,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
@@ -254,10 +256,18 @@ def test_pysmart_runs_smartctl_live_records_and_replays(
     )
 
 
-def test_importing_pysmart_leaves_the_language_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
-    probes._import_pysmart()
-    assert os.environ["LANG"] == "fr_FR.UTF-8"
+def test_importing_pysmart_leaves_the_language_alone() -> None:
+    # A fresh process: pySMART's import-time LANG=C happens only once per process.
+    code = (
+        "import os, sys; from bench_agent.inventory import probes; "
+        "probes._import_pysmart(); assert 'pySMART' in sys.modules; print(os.environ['LANG'])"
+    )
+    env = {**os.environ, "LANG": "fr_FR.UTF-8"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "fr_FR.UTF-8"
 
 
 # --- every declared core dependency is imported by the product -------------------------------

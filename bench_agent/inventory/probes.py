@@ -29,6 +29,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -113,19 +115,26 @@ def _pysmart_rel(folder: str, params: list[str]) -> str:
     return f"{folder}/_" + "_".join(p.replace("/", "_") for p in params)
 
 
+_PYSMART_LOCK = threading.Lock()
+
+
 def _import_pysmart() -> Any:
-    # pySMART sets LANG=C for the whole process when imported (so smartctl speaks English);
-    # our own language choice must not change under the operator's feet.
-    saved = os.environ.get("LANG")
-    try:
-        import pySMART
-        import pySMART.smartctl
-    finally:
-        if saved is None:
-            os.environ.pop("LANG", None)
-        else:
-            os.environ["LANG"] = saved
-    return pySMART
+    # pySMART sets LANG=C for the whole process when first imported (so smartctl speaks
+    # English); our own language choice must not change under the operator's feet. The disks
+    # are read side by side: one thread imports while the others wait.
+    with _PYSMART_LOCK:
+        if "pySMART.smartctl" in sys.modules:
+            return sys.modules["pySMART"]
+        saved = os.environ.get("LANG")
+        try:
+            import pySMART
+            import pySMART.smartctl
+        finally:
+            if saved is None:
+                os.environ.pop("LANG", None)
+            else:
+                os.environ["LANG"] = saved
+        return pySMART
 
 
 def _source_smartctl(source: Source, folder: str) -> Any:
