@@ -26,6 +26,7 @@ Pentium 4, and a machine without libudev still gets an inventory.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -57,10 +58,18 @@ def _udev_text(properties: dict[str, str]) -> str:
     return "".join(f"E:{key}={value}\n" for key, value in sorted(properties.items()))
 
 
+@functools.cache
+def _udev_context() -> Any:
+    # One per process: each Context looks libudev up again (ctypes runs ldconfig -p).
+    import pyudev
+
+    return pyudev.Context()
+
+
 def _pyudev_properties(subsystem: str, sys_name: str, devnum: int | None) -> dict[str, str]:
     import pyudev
 
-    context = pyudev.Context()
+    context = _udev_context()
     if devnum is not None:
         device = pyudev.Devices.from_device_number(context, subsystem, devnum)
     else:

@@ -8,6 +8,10 @@ several runs; peak RSS comes from the kernel's rusage of each child (``wait4``).
 
 Last line: wall_s=… rss_MB=… speed_ratio=… baseline_wall_s=… baseline_rss_MB=… baseline=… runs=…
 (speed_ratio = baseline wall time ÷ ours: above 1 means ours is faster.)
+
+``--against DIR`` compares with another checkout instead (e.g. ``git archive <commit> | tar -x
+-C DIR``): both run in the same session, interleaved run by run so a busy machine weighs on
+both alike; the last line then ends ``before_wall_s=… before_rss_MB=…``.
 """
 
 from __future__ import annotations
@@ -33,10 +37,10 @@ print(info.get("brand_raw"), mem, len(parts), disks)
 BASELINE = [sys.executable, "-c", BASELINE_CODE]
 
 
-def measure(argv: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one run of ``argv``."""
+def measure(argv: list[str], cwd: Path = ROOT) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one run of ``argv`` (``python -m`` finds ``cwd``'s code)."""
     start = time.monotonic()
-    child = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(child.pid, 0)
     wall = time.monotonic() - start
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -56,7 +60,31 @@ def series(argv: list[str], runs: int) -> tuple[float, float, list[float]]:
     return statistics.median(walls), statistics.median(rss), walls
 
 
+def against(other: Path, runs: int) -> int:
+    measure(OURS)
+    measure(OURS, other)
+    ours: list[tuple[float, float]] = []
+    before: list[tuple[float, float]] = []
+    for _ in range(runs):
+        before.append(measure(OURS, other))
+        ours.append(measure(OURS))
+    for label, rows in (("before", before), ("ours", ours)):
+        print(f"{label}: runs {', '.join(f'{w:.3f}' for w, _ in rows)} s")
+    wall = statistics.median(w for w, _ in ours)
+    rss = statistics.median(r for _, r in ours)
+    b_wall = statistics.median(w for w, _ in before)
+    b_rss = statistics.median(r for _, r in before)
+    print("targets: wall_s <= 1.5, rss_MB <= 80")
+    print(
+        f"wall_s={wall:.3f} rss_MB={rss:.1f} before_wall_s={b_wall:.3f} "
+        f"before_rss_MB={b_rss:.1f} before={other} runs={runs}"
+    )
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--against"] and len(sys.argv) == 3:
+        return against(Path(sys.argv[2]).resolve(), RUNS)
     wall, rss, walls = series(OURS, RUNS)
     print(f"ours: bench-agent inventory --json, runs {', '.join(f'{w:.3f}' for w in walls)} s")
     try:
