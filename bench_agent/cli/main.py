@@ -22,6 +22,7 @@ COMMAND_MODULES: list[str] = [
     "bench_agent.cli.inventory_cmd",
     "bench_agent.cli.bench_cmd",
     "bench_agent.cli.wipe_cmd",
+    "bench_agent.cli.station_cmd",
     "bench_agent.cli.image_cmd",
     "bench_agent.cli.sync_cmd",
 ]

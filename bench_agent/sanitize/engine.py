@@ -482,13 +482,15 @@ def run_wipes(
     chunk: int = DEFAULT_CHUNK,
     max_bad_bytes: int = DEFAULT_MAX_BAD_BYTES,
     validation: ValidationOptions | None = None,
+    certify_if: Callable[[WipeReport], bool] | None = None,
 ) -> list[tuple[WipeReport, dict[str, Any] | None]]:
     """Wipe every planned disk at once (one thread each); return each report with its signed
     certificate (None when the disk did not end erased or erased with exceptions).
 
     With ``validation``, each certified disk is drawn for validation at the published rate and,
     when selected, checked at once (before anything else is written to it); a failed check
-    revokes its certificate (returned as None, the report ``failed``)."""
+    revokes its certificate (returned as None, the report ``failed``). ``certify_if`` is
+    asked last, per disk (the disk station: a disk pulled out is never certified)."""
     from bench_agent.config import load_settings
 
     settings = load_settings()
@@ -531,6 +533,14 @@ def run_wipes(
     for wipe, maybe_report in zip(wipes, results, strict=True):
         report = maybe_report or wipe.report
         certificate = None
+        if (
+            report.status in ("erased", "erased_with_exceptions")
+            and certify_if is not None
+            and not certify_if(report)
+        ):
+            report.status = "aborted"
+            report.status_detail = "the disk was removed before the wipe was finished"
+            report.verification_result = "not_done"
         if report.status in ("erased", "erased_with_exceptions"):
             certificate = issue_certificate(report, context, key)
             json_path, pdf_path = write_certificate(certificate, reports_dir)
@@ -594,5 +604,6 @@ def _write_report(report: WipeReport, plan: WipePlan, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stamp = (report.started_at or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
     path = directory / f"{plan.identity.replace('/', '_')}-{stamp}.wipe.json"
+    report.extra["report_file"] = str(path)
     path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return path

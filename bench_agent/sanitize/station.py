@@ -1,0 +1,340 @@
+"""The hot-plug disk station: watch udev for disks arriving in docks or hot-swap bays, wipe each
+new one with the strongest method the profile allows (several at once), certify it, and record
+a disk pulled out mid-wipe as aborted, with no certificate.
+
+Only disks that arrive while the station runs are taken (a disk present at start may be the
+system's or another machine's). Every arrival goes through the device guard; the system disk
+and anything the guard refuses are reported, never wiped. Loop devices are taken only when
+their backing file lies under a directory named explicitly (tests, training).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench_agent.devices.guard import GuardPolicy
+from bench_agent.errors import BenchError
+from bench_agent.models.wipe import WipeReport
+from bench_agent.progress import ProgressCallback, ProgressEvent
+from bench_agent.sanitize.certificate import CertificateContext
+from bench_agent.sanitize.validation import ValidationOptions
+
+SYS_BLOCK = Path("/sys/block")
+# After a wipe ends without a certificate, how long to wait for the udev event of a disk that
+# was pulled (the kernel reports the I/O errors first, the removal just after).
+REMOVAL_GRACE_S = 5.0
+
+StationListener = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class StationDisk:
+    kname: str
+    device: str
+    arrived_at: str
+    state: str = "planning"  # planning, refused, wiping, erased, ..., failed, aborted
+    detail: str = ""
+    serial: str = ""
+    model: str = ""
+    size_bytes: int = 0
+    method: str = ""
+    removed: bool = False
+    diskseq: str = ""
+    certificate_id: str = ""
+    cancel: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    report: WipeReport | None = None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _size_sectors(kname: str) -> int:
+    text = _read(SYS_BLOCK / kname / "size")
+    return int(text) if text.isdigit() else 0
+
+
+def loop_backing(kname: str) -> str:
+    return _read(SYS_BLOCK / kname / "loop" / "backing_file")
+
+
+class DiskStation:
+    """One station: ``run(stop)`` watches and wipes until ``stop`` is set."""
+
+    def __init__(
+        self,
+        *,
+        context: CertificateContext,
+        policy: GuardPolicy,
+        allowed_methods: list[str] | None,
+        verify: str,
+        report_dir: Path | None = None,
+        validation: ValidationOptions | None = None,
+        loop_backing_dir: Path | None = None,
+        listener: StationListener | None = None,
+        progress: ProgressCallback | None = None,
+        source: str = "udev",
+        max_disks: int | None = None,
+    ) -> None:
+        self.context = context
+        self.policy = policy
+        self.allowed_methods = allowed_methods
+        self.verify = verify
+        self.report_dir = report_dir
+        self.validation = validation
+        self.loop_backing_dir = loop_backing_dir.resolve() if loop_backing_dir else None
+        self.listener = listener or (lambda _event: None)
+        self.progress = progress or (lambda _event: None)
+        self.source = source
+        self.max_disks = max_disks
+        self.disks: dict[str, StationDisk] = {}  # by kernel name, while present or running
+        self.finished: list[StationDisk] = []
+        self.certified_serials: dict[str, str] = {}  # serial -> certificate id (this session)
+        self._started: list[StationDisk] = []
+        self._lock = threading.Lock()
+        self._emit_lock = threading.Lock()
+
+    # -- events out --------------------------------------------------------------------------
+
+    def _emit(self, kind: str, disk: StationDisk | None = None, **extra: Any) -> None:
+        event: dict[str, Any] = {"event": kind, "at": datetime.now(UTC).isoformat()}
+        if disk is not None:
+            event.update(
+                device=disk.device,
+                kname=disk.kname,
+                serial=disk.serial,
+                model=disk.model,
+                size_bytes=disk.size_bytes,
+                state=disk.state,
+                detail=disk.detail,
+                method=disk.method,
+                certificate_id=disk.certificate_id,
+            )
+        event.update(extra)
+        # A display problem never stops a wipe.
+        with self._emit_lock, contextlib.suppress(Exception):
+            self.listener(event)
+
+    # -- the watch ---------------------------------------------------------------------------
+
+    def _monitor(self) -> Any:
+        import pyudev
+
+        context = pyudev.Context()
+        monitor = pyudev.Monitor.from_netlink(context, source=self.source)
+        monitor.filter_by("block", device_type="disk")
+        monitor.start()
+        return monitor
+
+    def run(self, stop: threading.Event) -> list[StationDisk]:
+        """Watch until ``stop`` is set (or ``max_disks`` reached a final state); then stop the
+        wipes still running (they end aborted, without a certificate) and return every disk."""
+        monitor = self._monitor()
+        self._emit("watching", source=self.source)
+        try:
+            while not stop.is_set():
+                device = monitor.poll(timeout=0.3)
+                if device is not None:
+                    self._on_udev(str(device.action or ""), str(device.sys_name))
+                if self.max_disks is not None and self._settled() >= self.max_disks:
+                    break
+        finally:
+            with self._lock:
+                running = [d for d in self._started if d.thread is not None]
+            for disk in running:
+                disk.cancel.set()
+            for disk in running:
+                if disk.thread is not None:
+                    disk.thread.join()
+            self._emit("stopped")
+        return self.finished
+
+    def _settled(self) -> int:
+        with self._lock:
+            return sum(1 for d in self.finished if d.state != "refused")
+
+    def _on_udev(self, action: str, kname: str) -> None:
+        # Events can be handled late: what counts is the disk there now. diskseq changes
+        # whenever new media appears under a name (a loop re-attached, a card swapped), so a
+        # name reused by another disk is never taken for the one that left.
+        size = 0 if action == "remove" else _size_sectors(kname)
+        seq = _read(SYS_BLOCK / kname / "diskseq")
+        with self._lock:
+            known = self.disks.get(kname)
+        if known is not None and (size == 0 or known.diskseq != seq):
+            self._left(kname)
+        if size > 0:
+            self._arrived(kname, seq)
+
+    def _left(self, kname: str) -> None:
+        with self._lock:
+            disk = self.disks.get(kname)
+            if disk is None:
+                return
+            if disk.thread is None:  # not wiping: it simply went away
+                del self.disks[kname]
+                self._emit("left", disk)
+                return
+            disk.removed = True
+            del self.disks[kname]  # the name is free for the next disk; the wipe ends aborted
+        disk.cancel.set()
+        self._emit("removed-mid-wipe", disk)
+
+    # -- one disk ----------------------------------------------------------------------------
+
+    def _arrived(self, kname: str, diskseq: str = "") -> None:
+        with self._lock:
+            if kname in self.disks:
+                return  # a change event of a disk already handled
+            disk = StationDisk(
+                kname=kname,
+                device="/dev/" + kname,
+                arrived_at=datetime.now(UTC).isoformat(),
+                diskseq=diskseq,
+            )
+            self.disks[kname] = disk
+        self._emit("arrived", disk)
+        policy = self.policy
+        if kname.startswith("loop"):
+            backing = loop_backing(kname)
+            inside = (
+                self.loop_backing_dir is not None
+                and backing
+                and Path(backing).resolve().is_relative_to(self.loop_backing_dir)
+            )
+            if not inside:
+                self._refuse(disk, "a loop device, not a docked disk")
+                return
+            policy = GuardPolicy(allow_removable=policy.allow_removable, allow_loop=True)
+        else:
+            policy = GuardPolicy(allow_removable=policy.allow_removable, allow_loop=False)
+        from bench_agent.sanitize.plan import plan_one
+
+        try:
+            plan = plan_one(
+                disk.device,
+                allowed_methods=self.allowed_methods,
+                verify=self.verify,  # type: ignore[arg-type]
+                policy=policy,
+            )
+        except BenchError as exc:
+            self._refuse(disk, exc.message)
+            return
+        disk.serial, disk.model, disk.size_bytes = plan.serial, plan.model, plan.size_bytes
+        disk.method = plan.method
+        with self._lock:
+            twin = next(
+                (
+                    d
+                    for d in self.disks.values()
+                    if d is not disk and d.serial and d.serial == disk.serial
+                ),
+                None,
+            )
+        if twin is not None:
+            self._refuse(
+                disk,
+                f"another disk with the same serial {disk.serial} is in the station "
+                f"({twin.device}): neither is confused with the other, this one is not wiped",
+            )
+            return
+        if disk.serial and disk.serial in self.certified_serials:
+            self._refuse(
+                disk,
+                f"already wiped in this session (certificate "
+                f"{self.certified_serials[disk.serial]}); it came back under {disk.device}",
+            )
+            return
+        disk.state = "wiping"
+        with self._lock:
+            self._started.append(disk)
+        disk.thread = threading.Thread(
+            target=self._wipe, args=(disk, plan), name=f"station-{kname}", daemon=True
+        )
+        self._emit("wiping", disk, estimate_s=plan.estimate_s, level=plan.level)
+        disk.thread.start()
+
+    def _refuse(self, disk: StationDisk, reason: str) -> None:
+        disk.state = "refused"
+        disk.detail = reason
+        with self._lock:
+            self.finished.append(disk)
+        self._emit("refused", disk)
+
+    def _wipe(self, disk: StationDisk, plan: Any) -> None:
+        from bench_agent.sanitize.engine import run_wipes
+
+        def progress(event: ProgressEvent) -> None:
+            self.progress(event)
+
+        try:
+            ((report, certificate),) = run_wipes(
+                [plan],
+                context=self.context,
+                progress=progress,
+                cancel=disk.cancel,
+                report_dir=self.report_dir,
+                validation=self.validation,
+                certify_if=lambda _report: not disk.removed,
+            )
+        except BenchError as exc:
+            disk.state, disk.detail = "failed", exc.message
+            self._done(disk)
+            return
+        if certificate is None and not disk.removed:
+            # A pulled disk errors first; its udev removal follows within moments.
+            deadline = time.monotonic() + REMOVAL_GRACE_S
+            while time.monotonic() < deadline and not disk.removed:
+                if _size_sectors(disk.kname) == 0:
+                    disk.removed = True
+                    break
+                time.sleep(0.1)
+        if disk.removed and certificate is None:
+            report.status = "aborted"
+            report.status_detail = (
+                "the disk was removed during the wipe; nothing is certified ("
+                + (report.status_detail or "no detail")
+                + ")"
+            )
+            report.verification_result = "not_done"
+            _rewrite_report(report)
+        disk.report = report
+        disk.state = report.status
+        disk.detail = report.status_detail
+        if certificate is not None:
+            disk.certificate_id = str(certificate.get("certificate_id", ""))
+            if disk.serial:
+                self.certified_serials[disk.serial] = disk.certificate_id
+        self._done(disk)
+
+    def _done(self, disk: StationDisk) -> None:
+        with self._lock:
+            disk.thread = None
+            self.finished.append(disk)
+            # Still present after a finished wipe: stays known (its change events are ignored)
+            # until it leaves; a pulled disk is forgotten now.
+            if disk.removed and self.disks.get(disk.kname) is disk:
+                del self.disks[disk.kname]
+        self._emit("finished", disk)
+
+
+def _rewrite_report(report: WipeReport) -> None:
+    path = report.extra.get("report_file")
+    if path:
+        Path(str(path)).write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def station_log_line(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False)
