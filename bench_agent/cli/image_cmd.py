@@ -50,6 +50,11 @@ def register(sub: Any) -> None:
     )
     image.add_argument("--lot", metavar="LOT", default="", help=_("the donor lot, for the record"))
     image.add_argument(
+        "--stream",
+        action="store_true",
+        help=_("stream the master from the ledger to the disk, keeping no local copy"),
+    )
+    image.add_argument(
         "--profile", metavar="NAME", help=_("bench profile (default: the station's)")
     )
     image.set_defaults(func=run_image)
@@ -309,6 +314,7 @@ def run_image(args: argparse.Namespace) -> int:
         progress=progress,
         policy=policy,
         personalisation=_personalisation(args),
+        stream=True if args.stream else None,
     )
     if args.json:
         print_json(report)

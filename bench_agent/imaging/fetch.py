@@ -125,6 +125,17 @@ def download(url: str, dest: Path, expected_size: int | None = None) -> Path:
     return dest
 
 
+def cached_copy(entry: ImageEntry, cache_dir: Path) -> Path | None:
+    """A checked local copy of the master (beside the catalogue or in the cache), if any."""
+    local = source_path(entry)
+    if local is not None and is_verified(local, entry.compressed_sha256):
+        return local
+    cached = cache_dir / _file_name(entry)
+    if is_verified(cached, entry.compressed_sha256):
+        return cached
+    return None
+
+
 def ensure_local(entry: ImageEntry, cache_dir: Path, base_url: str | None = None) -> Path:
     """The compressed image on local storage, checked against the catalogue's SHA-256.
 

@@ -83,16 +83,42 @@ def _check_device(device: str, policy: GuardPolicy | None) -> BlockDevice:
     return check_target(device, policy or GuardPolicy())
 
 
-def resolve_source(entry: ImageEntry, cache_dir: Path | None = None) -> Path:
-    """The compressed image on local storage: next to the catalogue, else the checked cache."""
+def resolve_source(
+    entry: ImageEntry, cache_dir: Path | None = None, *, stream: bool | None = None
+) -> Path | str:
+    """Where the compressed image is read from: the file next to the catalogue, else a checked
+    copy in the cache, else the ledger's URL, streamed (``stream=True``, or ``None`` and the
+    cache has no room for it: a bench booted from PXE keeps its home in RAM) or first fetched
+    into the cache (``stream=False``, or ``None`` and there is room).
+    """
     local = source_path(entry)
     if local is not None and local.is_file():
         return local
     from bench_agent.config import load_settings
-    from bench_agent.imaging.fetch import ensure_local
+    from bench_agent.imaging.fetch import IMAGES_PATH, cached_copy, ensure_local, image_url
+    from bench_agent.imaging.stream import has_room_for
 
     settings = load_settings()
-    return ensure_local(entry, cache_dir or settings.image_cache_dir)
+    cache = cache_dir or settings.image_cache_dir
+    if stream is not True:
+        cached = cached_copy(entry, cache)
+        if cached is not None:
+            return cached
+    ledger = settings.ledger_url
+    url = image_url(entry, f"{ledger.rstrip('/')}/{IMAGES_PATH}" if ledger else None)
+    if stream is None:
+        stream = not has_room_for(cache, entry.compressed_size)
+    if stream and url is not None:
+        return url
+    return ensure_local(entry, cache)
+
+
+def _open_source(source: Path | str, entry: ImageEntry) -> Any:
+    if isinstance(source, Path):
+        return open(source, "rb")
+    from bench_agent.imaging.stream import RangeReader
+
+    return RangeReader(source, entry.compressed_size, entry.compressed_sha256)
 
 
 @dataclass
@@ -119,7 +145,7 @@ class _Pipeline:
     def __init__(
         self,
         entry: ImageEntry,
-        source: Path,
+        source: Path | str,
         ranges: list[tuple[int, MappedRange]],
         stop: threading.Event,
     ) -> None:
@@ -197,7 +223,7 @@ class _Pipeline:
         """Reader thread body: never raises; errors go to ``self.error``."""
         where = _("before the first range")
         try:
-            with open(self.source, "rb") as raw:
+            with _open_source(self.source, self.entry) as raw:
                 dctx = zstandard.ZstdDecompressor()
                 reader = dctx.stream_reader(
                     raw,
@@ -301,7 +327,7 @@ def _pread_into(fd: int, view: memoryview, offset: int) -> int:
 def _write_phase(
     fd: int,
     entry: ImageEntry,
-    source: Path,
+    source: Path | str,
     ranges: list[tuple[int, MappedRange]],
     sector: int,
     meter: RateMeter,
@@ -522,6 +548,7 @@ def write_image(
     policy: GuardPolicy | None = None,
     journal_dir: Path | None = None,
     personalisation: Personalisation | None = None,
+    stream: bool | None = None,
 ) -> ImageReport:
     """Write ``entry`` to ``device``, verify it, and fit it to the disk.
 
@@ -537,7 +564,7 @@ def write_image(
     dev = _check_device(device, policy)
     path = dev.path or device
     job = dev.kernel_name or Path(device).name
-    source = resolve_source(entry)
+    source = resolve_source(entry, stream=stream)
     fd, direct = open_exclusive(path, write=True, direct=True)
     report = ImageReport(
         device=path,
@@ -548,6 +575,7 @@ def write_image(
         status="failed",
         started_at=started,
         device_serial=dev.serial or "",
+        source=str(source),
     )
     journal: ImageJournal | None = None
     try:
@@ -665,7 +693,8 @@ def write_image(
             # The image file itself is bad: its cache stamp must not vouch for it any more.
             from bench_agent.imaging.fetch import forget_verified
 
-            forget_verified(source)
+            if isinstance(source, Path):
+                forget_verified(source)
     except _Aborted:
         report.status = "aborted"
         report.status_detail = _("Imaging was cancelled; the disk holds an incomplete image.")

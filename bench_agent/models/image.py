@@ -86,6 +86,7 @@ class ImageReport(Model):
     grow_s: float | None = None
     # Personalisation (education masters): written after the verified write, verified on its
     # own. The range hashes above describe the master; these are the files written on top.
+    source: str = ""  # where the master was read from: a local file, or the URL streamed
     asset_tag: str = ""
     hostname: str = ""
     hostname_note: str = ""  # how the asset tag was made a valid hostname ("" = unchanged)

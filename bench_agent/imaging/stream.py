@@ -1,0 +1,192 @@
+"""Streaming a master straight from the ledger to the disk: no local copy, bounded memory.
+
+``RangeReader`` is a read-only file object over an HTTP URL. The writer's decompressor reads
+it like the local file; when the connection is cut it reconnects with ``Range: bytes=<pos>-``
+(and ``If-Range`` with the first answer's ETag, so a master replaced on the server in the
+meantime is never spliced into the old one) and goes on where it stopped. It holds one network
+chunk at a time. Every byte it hands over is counted and hashed: at the end its size and
+SHA-256 must be the catalogue's, on top of the per-range hashes and the read-back the writer
+does anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_agent.i18n import _
+
+CHUNK = 1 << 20
+ATTEMPTS = 6  # reconnections in a row without progress before giving up
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0)
+CACHE_MARGIN = 256 << 20  # free space kept beside a cached master
+
+
+class StreamBroken(OSError):
+    """The image server cannot give the rest of the master (one clear line in ``strerror``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.strerror = message
+
+
+class RangeReader(io.RawIOBase):
+    def __init__(
+        self,
+        url: str,
+        size: int,
+        sha256: str = "",
+        *,
+        timeout_s: float = 30.0,
+        backoff_s: tuple[float, ...] | None = None,
+    ) -> None:
+        import httpx
+
+        super().__init__()
+        self.url = url
+        self.size = size
+        self.expected_sha256 = sha256
+        self.backoff_s = BACKOFF_S if backoff_s is None else backoff_s
+        self.pos = 0
+        self.reconnects = 0
+        self._sha = hashlib.sha256()
+        self._etag: str | None = None
+        self._client = httpx.Client(timeout=timeout_s, follow_redirects=True)
+        self._response: Any = None
+        self._chunks: Any = None
+        self._pending = memoryview(b"")
+        self._httpx = httpx
+
+    def readable(self) -> bool:
+        return True
+
+    # -- connection ---------------------------------------------------------------------------
+    def _drop(self) -> None:
+        if self._response is not None:
+            with contextlib.suppress(self._httpx.HTTPError):
+                self._response.close()
+        self._response = None
+        self._chunks = None
+
+    def _connect(self) -> None:
+        headers = {"Accept-Encoding": "identity"}
+        if self.pos:
+            headers["Range"] = f"bytes={self.pos}-"
+            if self._etag:
+                headers["If-Range"] = self._etag
+        request = self._client.build_request("GET", self.url, headers=headers)
+        response = self._client.send(request, stream=True)
+        status = response.status_code
+        if status == 200 and self.pos:
+            response.close()
+            raise StreamBroken(
+                _(
+                    "The image {url} changed on the server (or it ignores Range) at byte {pos}.",
+                    url=self.url,
+                    pos=self.pos,
+                )
+            )
+        if status not in (200, 206):
+            response.close()
+            raise StreamBroken(
+                _("The image server answered {status} for {url}.", status=status, url=self.url)
+            )
+        if status == 206:
+            first = response.headers.get("content-range", "").removeprefix("bytes ")
+            if not first.startswith(f"{self.pos}-"):
+                response.close()
+                raise StreamBroken(
+                    _(
+                        "The image server sent the wrong part of {url}: {range}.",
+                        url=self.url,
+                        range=first or "?",
+                    )
+                )
+        if self._etag is None:
+            self._etag = response.headers.get("etag")
+        self._response = response
+        # As received (no re-chunking): a cut loses nothing already read.
+        self._chunks = response.iter_raw()
+
+    def _next_chunk(self) -> bytes:
+        """The next bytes from the server, reconnecting after a cut; b"" at the end."""
+        failures = 0
+        last_error = ""
+        while True:
+            if self.pos >= self.size:
+                return b""
+            try:
+                if self._chunks is None:
+                    self._connect()
+                data: bytes = next(self._chunks, b"")
+                if data:
+                    return data
+                last_error = _("the connection ended at byte {pos}", pos=self.pos)
+            except StreamBroken:
+                self._drop()
+                raise
+            except (self._httpx.HTTPError, OSError) as exc:
+                last_error = str(exc) or type(exc).__name__
+            self._drop()
+            if failures >= len(self.backoff_s):
+                raise StreamBroken(
+                    _(
+                        "The image server {url} stopped answering at byte {pos} of {size} "
+                        "({error}).",
+                        url=self.url,
+                        pos=self.pos,
+                        size=self.size,
+                        error=last_error,
+                    )
+                )
+            time.sleep(self.backoff_s[failures])
+            failures += 1
+            self.reconnects += 1
+
+    # -- reading ------------------------------------------------------------------------------
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        if not self._pending:
+            data = self._next_chunk()
+            if not data:
+                self._finish()
+                return 0
+            if self.pos + len(data) > self.size:
+                raise StreamBroken(
+                    _("The image {url} is longer than the catalogue says.", url=self.url)
+                )
+            self._sha.update(data)
+            self.pos += len(data)
+            self._pending = memoryview(data)
+        count = min(len(target), len(self._pending))
+        target[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def _finish(self) -> None:
+        if self.expected_sha256 and self._sha.hexdigest() != self.expected_sha256:
+            raise StreamBroken(
+                _(
+                    "The image streamed from {url} does not match its SHA-256.",
+                    url=self.url,
+                )
+            )
+
+    def close(self) -> None:
+        self._drop()
+        self._client.close()
+        super().close()
+
+
+def has_room_for(directory: Path, size: int) -> bool:
+    """Whether ``directory`` (created if needed) can hold ``size`` bytes and a margin."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        return shutil.disk_usage(directory).free >= size + CACHE_MARGIN
+    except OSError:
+        return False
