@@ -680,6 +680,20 @@ class Workflow:
         )
         return entry, list(reasons)
 
+    def _personalisation(self) -> Any:
+        """What an education master gets written into it: this machine's tag and lot, the
+        station's workshop, contact and language."""
+        from bench_agent.imaging.personalise import Personalisation
+
+        return Personalisation(
+            asset_tag=self.state.asset_tag or self.state.machine_id,
+            workshop=str(getattr(self.settings, "workshop", "") or self.settings.location),
+            contact=str(getattr(self.settings, "support_contact", "")),
+            language=self.settings.language,
+            lot=self.state.lot,
+            station=self.settings.station,
+        )
+
     def run_image(self, *, progress: ProgressCallback = ignore_progress) -> ImageReport | None:
         self._expect(Step.IMAGE)
         self._refuse_if_pending()
@@ -707,6 +721,7 @@ class Workflow:
                 progress=self._with_heartbeat(progress),
                 cancel=self.cancel_event,
                 policy=self._policy(),
+                personalisation=self._personalisation(),
             )
         except BenchError as exc:
             self._stopped("image", exc)
