@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,97 @@ def test_cli_wipe_validates_at_once_and_the_record_says_how_it_was_drawn(
     assert ("not drawn for validation (5.0% rate, from default)" in drawn.stdout) or (
         "validation passed" in drawn.stdout
     )
+
+
+# -- the ledger side ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def policy_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real HTTP server publishing the validation policy (the ledger's router)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    from bench_agent.ledger.validation import router
+
+    monkeypatch.setenv("BENCH_LEDGER_VALIDATION_RATE", "0.2")
+    app = FastAPI()
+    app.include_router(router)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the policy server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+def test_the_bench_keeps_the_published_rate_and_draws_at_it_offline(
+    policy_server: str, agent_home: Path
+) -> None:
+    from bench_agent.sanitize.validation import refresh_policy
+
+    online = refresh_policy(policy_server, agent_home)
+    assert (online.rate, online.source) == (0.2, "ledger") and online.published_at
+    # The ledger unreachable: the rate it published last, and the draw says so.
+    offline = refresh_policy("http://127.0.0.1:9", agent_home, timeout_s=0.5)
+    assert (offline.rate, offline.source) == (0.2, "cached")
+    assert "offline: the rate the ledger last published" in draw(offline).note()
+    assert refresh_policy("", agent_home).source == "cached"
+
+
+@pytest.mark.device
+def test_coverage_counts_validations_and_lists_failures_loudly(
+    make_loop: LoopFactory, tmp_path: Path, agent_home: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from bench_agent.ledger.validation import validation_coverage
+    from bench_agent.models.inventory import Inventory
+    from bench_agent.models.record import BenchRecord
+
+    key = agent_home / "station.key"
+    dev = make_loop(8 * MiB, fill="random")
+    wipes = []
+    for outcome in ("passed", "failed", "not drawn"):
+        report, cert = _wipe(dev, tmp_path, "zero")
+        if outcome == "failed":
+            _plant(dev, 8192, b"\x01")
+        validate_after_wipe(
+            report,
+            cert,
+            policy=ValidationPolicy(),
+            validator="bob",
+            station="bench-1",
+            key_path=key,
+            report_dir=tmp_path / "reports",
+            forced=outcome != "not drawn",
+        )
+        if outcome == "failed":
+            report.certificate_id = ""  # revoked: not in the record's certificates
+        else:
+            assert report.status == "erased"
+        wipes.append(report)
+    now = datetime.now(UTC)
+    record = BenchRecord(station="bench-1", inventory=Inventory(), finished_at=now, wipes=wipes)
+    coverage = validation_coverage([record, record], start=now.date(), end=now.date(), rate=0.05)
+    assert coverage.disks_certified == 3  # the revoked one was certified first; a retry counts once
+    assert (coverage.drawn, coverage.validated, coverage.passed, coverage.failed) == (2, 2, 1, 1)
+    assert coverage.independent == 2 and coverage.coverage_percent == 66.67
+    (failure,) = coverage.failures
+    assert "8192" in failure.detail and failure.validator == "bob"
+    # A tampered validation result is not counted as a validation.
+    wipes[0].extra["validation"]["document"]["check"]["result"] = "passed!"
+    tampered = validation_coverage([record], start=now.date(), end=now.date())
+    assert tampered.unverifiable == 1 and tampered.validated == 1

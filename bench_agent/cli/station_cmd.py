@@ -140,14 +140,15 @@ def run_station(args: argparse.Namespace) -> int:
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
     from bench_agent.sanitize.certificate import CertificateContext
     from bench_agent.sanitize.station import DiskStation
-    from bench_agent.sanitize.validation import ValidationOptions, ValidationPolicy
+    from bench_agent.sanitize.validation import ValidationOptions, refresh_policy
 
     policy, methods, profile_verify = _wipe_policy(args.profile)
     context = CertificateContext.from_settings(lot=args.lot)
     validation = None
     if args.validation != "skip":
+        settings = load_settings()
         validation = ValidationOptions(
-            policy=ValidationPolicy.load(load_settings().home),
+            policy=refresh_policy(settings.ledger_url, settings.home),
             validator=context.operator,
             station=context.station,
             forced=True if args.validation == "always" else None,

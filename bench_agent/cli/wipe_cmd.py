@@ -393,12 +393,13 @@ def run_wipe(args: argparse.Namespace) -> int:
 
 def _validation_options(args: argparse.Namespace, context: Any) -> Any:
     from bench_agent.config import load_settings
-    from bench_agent.sanitize.validation import ValidationOptions, ValidationPolicy
+    from bench_agent.sanitize.validation import ValidationOptions, refresh_policy
 
     if args.validation == "skip":
         return None
+    settings = load_settings()
     return ValidationOptions(
-        policy=ValidationPolicy.load(load_settings().home),
+        policy=refresh_policy(settings.ledger_url, settings.home),
         validator=args.validator or context.operator,
         station=context.station,
         forced=True if args.validation == "always" else None,

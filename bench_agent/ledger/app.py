@@ -139,6 +139,7 @@ def create_app(
     mount_dashboard: bool = True,
 ) -> FastAPI:
     from bench_agent.ledger.api import DEFAULT_MAX_RECORD_BYTES, router
+    from bench_agent.ledger.validation import router as validation_router
 
     app = FastAPI(
         title="Bench Agent ledger",
@@ -153,6 +154,7 @@ def create_app(
     app.state.heartbeats = HeartbeatBuffer(app.state.writer, write_heartbeat)
     store.start_checkpointer()
     app.include_router(router)
+    app.include_router(validation_router)  # the validation programme (issue 15)
     app.add_middleware(BodyLimit)
     app.add_middleware(PathGuard)
 

@@ -27,6 +27,7 @@ from bench_agent.i18n import _
 COMMAND_MODULES: list[str] = [
     "bench_agent.ledger.cli",
     "bench_agent.ledger.board_cmd",
+    "bench_agent.ledger.validation",
 ]
 
 

@@ -583,10 +583,8 @@ def _validate(
         # Selected but not checkable: the certificate stands, the record says why.
         report.extra["validation"] = {"result": "not_done", "detail": str(exc)}
         return certificate
-    if result is not None:
-        report.extra["validation"]["document"] = result
-        if result["certificate_status"] == "failed":
-            return None
+    if result is not None and result["certificate_status"] == "failed":
+        return None
     return certificate
 
 

@@ -80,6 +80,31 @@ class ValidationPolicy:
         os.replace(tmp, path)
 
 
+def refresh_policy(ledger_url: str, home: Path, *, timeout_s: float = 3.0) -> ValidationPolicy:
+    """Ask the ledger for its published rate and keep it; offline (or no ledger configured),
+    the last one kept, else the default. Never raises: a wipe does not wait for the network."""
+    if ledger_url:
+        import httpx
+
+        try:
+            response = httpx.get(
+                ledger_url.rstrip("/") + "/api/v1/validation/policy", timeout=timeout_s
+            )
+            response.raise_for_status()
+            data = response.json()
+            policy = ValidationPolicy(
+                rate=float(data["rate"]),
+                source="ledger",
+                published_at=str(data.get("published_at", "")),
+            )
+            if 0.0 <= policy.rate <= 1.0:
+                policy.save(home)
+                return policy
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            pass
+    return ValidationPolicy.load(home)
+
+
 @dataclass
 class Draw:
     selected: bool
@@ -523,6 +548,7 @@ def validate_after_wipe(
         "validation_id": result["validation_id"],
         "result": result["check"]["result"],
         "file": str(path),
+        "document": result,  # travels in the record to the ledger
     }
     if not check.passed:
         report.status = "failed"
