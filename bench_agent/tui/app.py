@@ -70,6 +70,9 @@ class BenchApp(App[int]):
         Binding("left,up", "prev", "previous", id="bench.prev", show=False),
         Binding("enter", "select", "choose", id="bench.select", show=False),
         Binding("escape", "go_back", "back", id="bench.back", show=False),
+        # Call the supervisor, from every screen (then "choose" confirms): remappable, e.g. to
+        # a third switch.
+        Binding("f1,question_mark", "call_help", "help", id="bench.help", show=False),
     ]
 
     def __init__(
@@ -172,6 +175,7 @@ class BenchApp(App[int]):
             "bench.prev": "left",
             "bench.select": "enter",
             "bench.back": "escape",
+            "bench.help": "f1",
         }
         key = (self._keymap.get(binding_id) or defaults[binding_id]).split(",")[0]
         return KEY_LABELS.get(key, key)
@@ -210,6 +214,12 @@ class BenchApp(App[int]):
         focused = self.screen.focused
         if isinstance(focused, Button) and not focused.disabled:
             focused.press()
+
+    def action_call_help(self) -> None:
+        from bench_agent.tui.help_call import HelpCallScreen
+
+        if not isinstance(self.screen, HelpCallScreen):
+            self.push_screen(HelpCallScreen())
 
     def action_go_back(self) -> None:
         back = getattr(self.screen, "action_back", None)

@@ -71,6 +71,7 @@ class StationView:
     status: str = "never"
     age_s: float | None = None
     training: bool = False  # the bench runs in training mode: nothing it does is real
+    help: str = "none"  # the technician's call for the supervisor: none | called | acknowledged
 
     def signature(self) -> tuple[Any, ...]:
         """What, when it changes, makes the board row change (the age is shown by the client)."""
@@ -86,6 +87,7 @@ class StationView:
             self.queued,
             self.last_seen,
             self.status,
+            self.help,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -103,6 +105,7 @@ class StationView:
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "status": self.status,
             "training": self.training,
+            "help": self.help,
         }
 
 
@@ -189,6 +192,11 @@ def board(
             else:
                 view.status = "working"
         views.append(view)
+    from bench_agent.ledger.help import desk_of
+
+    calls = desk_of(store).states()
+    for view in views:
+        view.help = calls.get(view.name, "none")
     return views
 
 

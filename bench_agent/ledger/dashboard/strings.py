@@ -171,4 +171,12 @@ TEMPLATE_STRINGS = (
     N_("never"),
     N_("training"),
     N_("valid, station {station}"),
+    # Calls for help (bench_agent/ledger/help.py).
+    N_("HELP ASKED: answer"),
+    N_("help on its way"),
+    N_("Call for help"),
+    N_("{station} asks for the supervisor since {time}."),
+    N_("Answered by {name} at {time}: the bench says help is coming."),
+    N_("I am coming: tell the bench"),
+    N_("Back to the board"),
 )

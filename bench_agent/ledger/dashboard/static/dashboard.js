@@ -35,9 +35,36 @@
       if (before !== after && (after === "offline" || after === "stuck") && announce) {
         announce.textContent = fresh.querySelector("th").textContent + ": " + fresh.querySelector(".badge").textContent;
       }
+      if (old.getAttribute("data-help") !== "called" && fresh.getAttribute("data-help") === "called") {
+        helpCalled(fresh);
+      }
     } else if (fresh.tagName === "TR") {
       document.querySelector("#board tbody").appendChild(fresh);
     }
+  }
+
+  // A technician asks for the supervisor: said for screen readers, and three beeps.
+  function helpCalled(row) {
+    var badge = row.querySelector(".badge-help");
+    if (announce && badge) {
+      announce.textContent = row.querySelector("th").textContent + ": " + badge.textContent;
+    }
+    document.body.setAttribute("data-help-sounds", String(Number(document.body.getAttribute("data-help-sounds") || 0) + 1));
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) { return; }
+    try {
+      var audio = new Context();
+      [0, 0.35, 0.7].forEach(function (at) {
+        var tone = audio.createOscillator();
+        var gain = audio.createGain();
+        tone.frequency.value = 880;
+        gain.gain.value = 0.3;
+        tone.connect(gain);
+        gain.connect(audio.destination);
+        tone.start(audio.currentTime + at);
+        tone.stop(audio.currentTime + at + 0.2);
+      });
+    } catch (e) { /* no sound device: the badge and the announcement remain */ }
   }
 
   function state(on) {
