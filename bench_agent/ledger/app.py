@@ -139,6 +139,8 @@ def create_app(
     mount_dashboard: bool = True,
 ) -> FastAPI:
     from bench_agent.ledger.api import DEFAULT_MAX_RECORD_BYTES, router
+    from bench_agent.ledger.help import pages as help_pages
+    from bench_agent.ledger.help import router as help_router
     from bench_agent.ledger.validation import router as validation_router
 
     app = FastAPI(
@@ -154,6 +156,7 @@ def create_app(
     app.state.heartbeats = HeartbeatBuffer(app.state.writer, write_heartbeat)
     store.start_checkpointer()
     app.include_router(router)
+    app.include_router(help_router)  # a technician calls the supervisor
     app.include_router(validation_router)  # the validation programme (issue 15)
     app.add_middleware(BodyLimit)
     app.add_middleware(PathGuard)
@@ -208,6 +211,7 @@ def create_app(
         from bench_agent.ledger.dashboard import mount
 
         mount(app)
+        app.include_router(help_pages)
     return app
 
 
