@@ -132,16 +132,20 @@ async def test_full_cycle_with_the_default_keys(
         assert {g.status for g in app.wf.state.guided} == {"pass"}
         await keys(pilot, "enter")  # verdict
         assert app.wf.state.verdict is not None and app.wf.state.verdict.outcome == "remediate"
-        # The "done, re-inventory" loop: the disk was swapped, inventory again.
+        # The "done, re-inventory" loop: the disk was swapped, inventory again. It resets the
+        # checks, so it is never the pre-focused button and asks for two keys.
+        assert focused_id(pilot) == "act-accept"
+        await keys(pilot, "left", "left")  # (the main action sits on the right)
         assert focused_id(pilot) == "act-redo"
-        await keys(pilot, "enter")
+        await keys(pilot, "enter", "enter")  # one key alone does nothing
+        assert app.wf.state.remediation_rounds == 0
+        await keys(pilot, "right", "enter")
         assert app.wf.state.remediation_rounds == 1 and app.wf.step is Step.AUTO_CHECKS
         await keys(pilot, "enter")
         for _ in range(5):
             await keys(pilot, "right", "enter")
         await keys(pilot, "enter")
-        await keys(pilot, "right")  # → "keep, remediate later"
-        assert focused_id(pilot) == "act-accept"
+        assert focused_id(pilot) == "act-accept"  # "keep, remediate later"
         await keys(pilot, "enter")
         assert app.wf.step is Step.WIPE_PLAN
         assert [t.device for t in app.wf.state.wipe_targets] == bench_disks
@@ -197,7 +201,7 @@ async def test_full_cycle_with_four_keys(
         for _ in range(5):  # left-handed: "try" first, → "yes, it works"
             await press("right", "enter")
         await press("enter")  # verdict
-        await press("right", "enter")  # "keep, remediate later"
+        await press("enter")  # "keep, remediate later"
         assert app.wf.step is Step.WIPE_PLAN
         await press("enter", "escape")  # open the confirmation and cancel it
         assert app.wf.step is Step.WIPE_PLAN
@@ -233,7 +237,7 @@ async def test_full_cycle_with_two_switches_in_scan_mode(
         for _ in range(5):
             await press("space", "enter")  # move to "yes, it works", choose
         await press("enter")
-        await press("space", "enter")  # "keep, remediate later"
+        await press("enter")  # "keep, remediate later"
         await press("enter")  # the confirmation
         await press("space", "space")  # armed, then "cancel" highlighted: nothing happens
         assert app.wf.step is Step.WIPE_PLAN
@@ -316,7 +320,7 @@ async def test_a_refused_disk_stops_at_the_plan_and_never_skips_the_wipe(
         await keys(pilot, "enter", "enter", "enter")  # operator, new tag, automatic checks
         for _ in range(5):
             await keys(pilot, "right", "enter")
-        await keys(pilot, "enter", "right", "enter")  # verdict: keep, remediate later
+        await keys(pilot, "enter", "enter")  # verdict: keep, remediate later
         assert isinstance(app.screen, ErrorModal)
         assert read_only in str(app.screen.error.message)
         await keys(pilot, "enter")  # close the message
@@ -343,16 +347,20 @@ async def test_stop_during_the_wipe_aborts_it_and_a_new_run_needs_two_keys(
         await keys(pilot, "enter", "enter", "enter")
         for _ in range(5):
             await keys(pilot, "right", "enter")
-        await keys(pilot, "enter", "right", "enter", "enter")  # keep; open the confirmation
+        await keys(pilot, "enter", "enter", "enter")  # keep; open the confirmation
         await pilot.press("right", "enter")  # confirmed: the wipe starts
         for _ in range(200):
             await pilot.pause(0.02)
             if app.busy == "wipe":
                 break
         assert focused_id(pilot) == "act-stop"
-        await pilot.press("enter")  # Stop
+        await pilot.press("enter")  # Stop: asks for the two keys
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ConfirmDestructive) and app.busy == "wipe"
+        await pilot.press("right", "enter")
         await settle(pilot)
         assert app.wf.step is Step.WIPE and app.wf.state.wipe_state == "aborted"
+        assert [i.note for i in app.wf.state.interruptions] == ["stopped by the operator"]
         assert [w.status for w in app.wf.state.wipes] == ["aborted"]
         assert app.wf.state.certificates == []
         assert [b.id for b in app.screen.query(Button)] == ["act-again"]

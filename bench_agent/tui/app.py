@@ -42,6 +42,11 @@ KEY_LABELS = {
 }
 
 
+# A held key repeats every 25-40 ms: a confirmation press must follow at least this much
+# silence even when the operator's bounce filter is off.
+MIN_CONFIRM_SILENCE_MS = 150
+
+
 class StepFinished(Message):
     def __init__(self, error: BenchError | None) -> None:
         super().__init__()
@@ -100,6 +105,8 @@ class BenchApp(App[int]):
         self.ledger_queued = 0
         self.busy = ""
         self._last_key: tuple[str, float] = ("", 0.0)
+        self.silence_ms = float("inf")  # before the key being handled
+        self.last_key_name = ""
         self._scan_timer: Any = None
         self.show_resume_notice = False
         self.wf = Workflow(
@@ -182,16 +189,34 @@ class BenchApp(App[int]):
 
     # ------------------------------------------------------------------ keys
     async def on_event(self, event: events.Event) -> None:
-        # Key-bounce filter (tremor): the same key again within the window counts once.
-        if isinstance(event, events.Key) and not event.is_forwarded and self.operator.bounce_ms:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            # Terminals report no key release: a held key is a stream of repeats, so silence
+            # is measured from the last key *received*, filtered or not.
             stamp = time.monotonic()
             last_key, last_at = self._last_key
-            if event.key == last_key and (stamp - last_at) * 1000 < self.operator.bounce_ms:
+            self.silence_ms = (stamp - last_at) * 1000 if last_at else float("inf")
+            self.last_key_name = event.key
+            self._last_key = (event.key, stamp)
+            # Key-bounce filter (tremor, held switch): the same key again before bounce_ms of
+            # silence counts once, however long it is held.
+            if (
+                self.operator.bounce_ms
+                and event.key == last_key
+                and self.silence_ms < self.operator.bounce_ms
+            ):
                 event.prevent_default()
                 event.stop()
                 return
-            self._last_key = (event.key, stamp)
         await super().on_event(event)
+
+    @property
+    def scan_timer(self) -> Any:
+        return self._scan_timer
+
+    @property
+    def confirm_silence_ms(self) -> int:
+        """Silence a press of a destructive confirmation needs before it counts."""
+        return max(self.operator.bounce_ms, MIN_CONFIRM_SILENCE_MS)
 
     def _cycle(self, step: int) -> None:
         """Move among the screen's choices only (buttons and fields), wrapping around."""

@@ -48,6 +48,8 @@ class StepScreen(Screen[None]):
     """Base of the step screens."""
 
     STEPS: ClassVar[tuple[Step, ...]] = ()
+    # Actions that are never the pre-focused button (they ask a two-input confirmation).
+    DESTRUCTIVE: ClassVar[frozenset[str]] = frozenset()
     autostart = True  # False when shown after an error: wait for the operator
 
     @property
@@ -94,6 +96,13 @@ class StepScreen(Screen[None]):
             return _(
                 "{move}: next choice · {choose}: choose",
                 move=app.key_for("bench.next"),
+                choose=app.key_for("bench.select"),
+            )
+        if not self.can_go_back():
+            return _(
+                "{prev} {next}: move · {choose}: choose",
+                prev=app.key_for("bench.prev"),
+                next=app.key_for("bench.next"),
                 choose=app.key_for("bench.select"),
             )
         return _(
@@ -144,10 +153,12 @@ class StepScreen(Screen[None]):
         primary = self.query(".action.-primary")
         if primary:
             primary.first().focus()
-        else:
-            buttons = self.query(Button)
-            if buttons:
-                buttons.first().focus()
+            return
+        for button in self.query(Button):
+            if (button.id or "").removeprefix("act-") not in self.DESTRUCTIVE:
+                button.focus()
+                return
+        self.set_focus(None)  # only destructive choices: the operator moves to one first
 
     def refresh_view(self, *, start: bool = True) -> None:
         """Redraw for the workflow's state; ``start=False`` after an error (no retry loop)."""
@@ -175,8 +186,22 @@ class StepScreen(Screen[None]):
     def act(self, action_id: str) -> None:
         """Do what the action button says."""
 
+    def can_go_back(self) -> bool:
+        """Whether "back" does something here (the key line only offers it then)."""
+        return False
+
     def action_back(self) -> None:
-        """Esc: most screens have no way back (the workflow only moves forward)."""
+        """Esc: most screens have no way back (the workflow only moves forward); it never
+        stops a running wipe or image."""
+
+    def confirm(self, what: str, details: str, then: Any) -> None:
+        """Ask for the two-input confirmation of a destructive or irreversible action."""
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                then()
+
+        self.app.push_screen(ConfirmDestructive(what, details), done)
 
 
 # ---------------------------------------------------------------------------------- operator
@@ -429,6 +454,24 @@ class GuidedScreen(StepScreen):
         self.bench.cue()
         self.refresh_view()
 
+    def can_go_back(self) -> bool:
+        return any(c.status != "not_done" for c in self.bench.wf.state.guided)
+
+    def action_back(self) -> None:
+        """Esc: back to the previous check, its answer undone (asked again)."""
+        if self.bench.busy:
+            return
+        cid = self.current
+        answered = [c.id for c in self.bench.wf.state.guided if c.status != "not_done"]
+        if not answered:
+            return
+        ids = [c.id for c in self.bench.wf.state.guided]
+        before = [a for a in answered if not cid or ids.index(a) < ids.index(cid)]
+        self.bench.wf.record_guided((before or answered)[-1], "not_done")
+        self.result_text = ""
+        self.tested = False
+        self.refresh_view(start=False)
+
     def try_check(self, cid: str) -> None:
         from bench_agent.workflow import guided
 
@@ -485,6 +528,7 @@ class GuidedScreen(StepScreen):
 # ---------------------------------------------------------------------------------- verdict
 class VerdictScreen(StepScreen):
     STEPS = (Step.VERDICT,)
+    DESTRUCTIVE: ClassVar[frozenset[str]] = frozenset({"redo", "parts", "recycling"})
 
     def title_text(self) -> str:
         return _("Verdict")
@@ -529,25 +573,36 @@ class VerdictScreen(StepScreen):
         if verdict.outcome == "kept":
             return [("accept", _("Continue: wipe the disks"), True)]
         if verdict.outcome == "remediate":
+            # Redo and reject are confirmed with two inputs and never the pre-focused button.
             return [
-                ("redo", _("Done, re-inventory"), True),
-                ("accept", _("Keep, remediate later"), False),
-                ("parts", _("Reject: parts"), False),
+                ("accept", _("Keep, remediate later"), True),
+                ("redo", _("Done, re-inventory…"), False),
+                ("parts", _("Reject: parts…"), False),
             ]
-        return [("parts", _("Reject: parts"), True), ("recycling", _("Reject: recycling"), False)]
+        return [
+            ("parts", _("Reject: parts…"), False),
+            ("recycling", _("Reject: recycling…"), False),
+        ]
 
     def act(self, action_id: str) -> None:
         wf = self.bench.wf
         if action_id == "redo":
-            self.bench.run_step("reinventory", wf.remediation_done)
+            self.confirm(
+                _("Re-inventory this machine"),
+                _("The inventory, the automatic checks and every guided check start again."),
+                lambda: self.bench.run_step("reinventory", wf.remediation_done),
+            )
         elif action_id == "accept":
             self.bench.run_step("plan", wf.accept_verdict)
         elif action_id in ("parts", "recycling"):
             assert wf.state.verdict is not None
-            if wf.state.verdict.outcome == "rejected":
-                self.bench.run_step("plan", wf.accept_verdict, action_id)
-            else:
-                self.bench.run_step("plan", wf.reject, action_id)
+            fn = wf.accept_verdict if wf.state.verdict.outcome == "rejected" else wf.reject
+            word = _("parts") if action_id == "parts" else _("recycling")
+            self.confirm(
+                _("Reject this machine: {destination}", destination=word),
+                _("Its disks are wiped and it gets no image."),
+                lambda: self.bench.run_step("plan", fn, action_id),
+            )
 
 
 # ---------------------------------------------------------------------------------- wipe plan
@@ -607,7 +662,11 @@ class WipePlanScreen(StepScreen):
                 self.bench.run_step("confirm", wf.confirm_wipe)
 
         self.app.push_screen(
-            ConfirmDestructive(_("Erase for good: {devices}", devices=devices)), confirmed
+            ConfirmDestructive(
+                _("Erase for good: {devices}", devices=devices),
+                _("Everything on these disks is lost; there is no undo."),
+            ),
+            confirmed,
         )
 
 
@@ -706,7 +765,7 @@ class WorkScreen(StepScreen):
         if action_id == "go":
             self.begin()
         elif action_id == "stop":
-            wf.cancel_event.set()
+            self.ask_stop()
         elif action_id in ("rerun", "again"):
             what = wf.state.pending_interruption or self.step.value
 
@@ -731,7 +790,23 @@ class WorkScreen(StepScreen):
         if event.button.id == "act-stop":
             event.stop()
             event.prevent_default()
-            self.bench.wf.cancel_event.set()
+            self.ask_stop()
+
+    def ask_stop(self) -> None:
+        """A stray key never stops a wipe or an image: stopping is confirmed with two inputs."""
+        what = self.bench.busy
+        if what not in ("wipe", "image"):
+            return
+
+        def stop() -> None:
+            if self.bench.busy == what:  # still running (it may have finished meanwhile)
+                self.bench.wf.cancel_event.set()
+
+        self.confirm(
+            _("Stop the {step}", step=step_word(what)),
+            _("Nothing is certified for it; it must be re-run from scratch."),
+            stop,
+        )
 
     def show_progress(self, event: ProgressEvent) -> None:
         job = self.jobs.get(event.job) or self.jobs.get(event.job.rsplit("/", 1)[-1])
@@ -830,7 +905,15 @@ def screen_for(step: Step) -> StepScreen:
 
 # ---------------------------------------------------------------------------------- modals
 class ConfirmDestructive(ModalScreen[bool]):
-    """Two distinct keys in sequence: "next" arms, then "choose" confirms; never one press."""
+    """A destructive or irreversible action: two different inputs, never one key held.
+
+    With keys or two switches, "next" arms and then "choose" confirms (in two-switch mode "next"
+    cycles armed -> cancel -> armed so that both are reachable). With one switch (auto-scan) the
+    scan moves the highlight between "Cancel" and "Arm"; choosing "Arm" arms and puts the
+    highlight back on "Cancel", so "Confirm" is only reached after the scan moves again, and
+    each press must follow the operator's bounce time of silence (a held switch is a stream of
+    repeats: it never gets past its first press). The highlight starts on "Cancel".
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("right,down", "arm", "arm", id="bench.next", show=False, priority=True),
@@ -839,28 +922,69 @@ class ConfirmDestructive(ModalScreen[bool]):
         Binding("escape", "cancel", "cancel", id="bench.back", show=False, priority=True),
     ]
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, details: str = "") -> None:
         super().__init__()
         self.what = what
+        self.details = details
         self.armed = False
         self.cancel_highlighted = False
+        # Auto-scan: which target the scan highlights ("cancel", "arm" or "confirm").
+        self.target = "cancel"
 
     @property
     def bench(self) -> BenchApp:
         return self.app  # type: ignore[return-value]
 
+    @property
+    def auto_scan(self) -> bool:
+        return self.bench.operator.scan_mode == "auto-scan"
+
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm"):
             yield Label("⚠ " + self.what, id="confirm-what")
-            yield Label(self.instructions(), id="confirm-how")
+            if self.details:
+                yield Static(self.details, id="confirm-details")
+            yield Static(self.instructions(), id="confirm-how")
+            if self.auto_scan:
+                with Horizontal(id="confirm-targets"):
+                    yield Label(_("Cancel"), id="target-cancel", classes="target")
+                    yield Label(_("Arm"), id="target-arm", classes="target")
             yield Label(self.state_text(), id="confirm-state")
 
+    def on_mount(self) -> None:
+        self._update()
+        if self.auto_scan:
+            # Its own scan, started now: a whole scan period on "Cancel" first.
+            app_timer = self.bench.scan_timer
+            if app_timer is not None:
+                app_timer.pause()
+            self.set_interval(self.bench.operator.scan_rate_ms / 1000, self.scan_next)
+
+    def on_unmount(self) -> None:
+        app_timer = self.bench.scan_timer
+        if self.auto_scan and app_timer is not None:
+            app_timer.resume()
+
     def instructions(self) -> str:
+        app = self.bench
+        choose = app.key_for("bench.select")
+        if self.auto_scan:
+            return _(
+                "To confirm press {choose} when 'Arm' is highlighted, then again when 'Confirm' "
+                "is highlighted. {choose} on 'Cancel' goes back.",
+                choose=choose,
+            )
+        if app.operator.scan_mode == "two-switch":
+            return _(
+                "To confirm press {first}, then {second}. {first} twice highlights Cancel.",
+                first=app.key_for("bench.next"),
+                second=choose,
+            )
         return _(
             "To confirm press {first}, then {second}. {back} cancels.",
-            first=self.bench.key_for("bench.next"),
-            second=self.bench.key_for("bench.select"),
-            back=self.bench.key_for("bench.back"),
+            first=app.key_for("bench.next"),
+            second=choose,
+            back=app.key_for("bench.back"),
         )
 
     def state_text(self) -> str:
@@ -870,7 +994,7 @@ class ConfirmDestructive(ModalScreen[bool]):
             )
         if self.cancel_highlighted:
             return _(
-                "▶ CANCEL: press {second} to go back without erasing.",
+                "▶ CANCEL: press {second} to go back without doing it.",
                 second=self.bench.key_for("bench.select"),
             )
         return _("○ Not armed.")
@@ -878,9 +1002,32 @@ class ConfirmDestructive(ModalScreen[bool]):
     def _update(self) -> None:
         self.query_one("#confirm-state", Label).update(self.state_text())
         self.query_one("#confirm", Vertical).set_class(self.armed, "-armed")
+        if self.auto_scan:
+            for widget_id, name, text in (
+                ("#target-cancel", "cancel", _("Cancel")),
+                ("#target-arm", *(("confirm", _("Confirm")) if self.armed else ("arm", _("Arm")))),
+            ):
+                label = self.query_one(widget_id, Label)
+                on = self.target == name
+                label.update(f"» {text} «" if on else f"  {text}  ")
+                label.set_class(on, "-highlight")
+
+    def _quiet_enough(self) -> bool:
+        """One switch: a press counts only after the bounce time of silence (held = repeats)."""
+        return self.bench.silence_ms >= self.bench.confirm_silence_ms
+
+    def scan_next(self) -> None:
+        """The auto-scan timer: move the highlight to the other target."""
+        if self.target == "cancel":
+            self.target = "confirm" if self.armed else "arm"
+        else:
+            self.target = "cancel"
+        self._update()
 
     def action_arm(self) -> None:
-        # In two-switch mode "next" cycles: armed → cancel → armed, so both are reachable.
+        if self.auto_scan:
+            return  # one switch: only the scan moves
+        # In two-switch mode "next" cycles: armed -> cancel -> armed, so both are reachable.
         if self.armed:
             self.armed, self.cancel_highlighted = False, True
         else:
@@ -888,17 +1035,27 @@ class ConfirmDestructive(ModalScreen[bool]):
         self._update()
 
     def action_disarm(self) -> None:
+        if self.auto_scan:
+            return
         self.armed, self.cancel_highlighted = False, False
         self._update()
 
     def action_choose(self) -> None:
+        if self.auto_scan:
+            if not self._quiet_enough():
+                return
+            if self.target == "cancel":
+                self.dismiss(False)
+            elif self.target == "arm":
+                self.armed, self.target = True, "cancel"
+                self._update()
+            elif self.armed:
+                self.dismiss(True)
+            return
         if self.armed:
             self.dismiss(True)
         elif self.cancel_highlighted:
             self.dismiss(False)
-        elif self.bench.operator.scan_mode == "auto-scan":
-            # One switch only: the first press arms, a second, separate press confirms.
-            self.action_arm()
         else:
             self.bench.bell()
 
@@ -919,9 +1076,12 @@ class ErrorModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="error"):
             yield Label(_("✘ Problem"), id="error-title")
-            yield Static(self.error.message, id="error-message")
+            # Tool output may hold "[...]": shown as text, never read as markup (a crash).
+            yield Static(self.error.message, id="error-message", markup=False)
             if self.error.hint:
-                yield Static(_("What to do: {hint}", hint=self.error.hint), id="error-hint")
+                yield Static(
+                    _("What to do: {hint}", hint=self.error.hint), id="error-hint", markup=False
+                )
             yield Button(_("OK"), id="error-ok", classes="action -primary")
 
     def on_mount(self) -> None:

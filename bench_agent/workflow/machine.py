@@ -560,6 +560,7 @@ class Workflow:
         self.state.certificates = certificates
         if any(r.status == "aborted" for r in reports):
             self.state.wipe_state = "aborted"
+            self._operator_stopped("wipe")
             self._event("aborted", _("The wipe was stopped by the operator."))
             self._save()
             return reports
@@ -583,6 +584,19 @@ class Workflow:
             policy=ValidationPolicy.load(self.settings.home),
             validator=self.state.operator,
             station=self.state.station,
+        )
+
+    def _operator_stopped(self, step: str) -> None:
+        # A stop is part of the machine's history: the record says it and that the step was
+        # (to be) re-run from scratch, since nothing is certified for a stopped run.
+        self.state.interruptions.append(
+            Interruption(
+                step=step,
+                detected_at=self.clock(),
+                action="rerun_from_scratch",
+                confirmed_by=self.state.operator,
+                note="stopped by the operator",
+            )
         )
 
     def _stopped(self, step: str, error: BenchError) -> None:
@@ -729,6 +743,7 @@ class Workflow:
         self.state.image = ImageReport.model_validate(report.model_dump())
         if self.state.image.status == "aborted":
             self.state.image_state = "aborted"
+            self._operator_stopped("image")
             self._save()
             return self.state.image
         self.state.image_state = "done"
