@@ -12,8 +12,14 @@ sgdisk/e2fsck checks); bmaptool's is its wall time minus its measured start-up (
 --version``); the pipeline's is its wall time. MB/s = uncompressed image size ÷ time (how fast
 a disk receives the whole image).
 
+Streaming (issue 13): the education master built by scripts/build-master (build/master/, or
+BENCH_STREAM_MASTER=<toml>) served by a real loopback ledger; ``bench-agent image --stream``
+(whole CLI run: write + read-back verify, peak RSS from wait4) against ``curl | zstd -dc | dd
+oflag=direct`` from the same ledger onto the same loop device, BENCH_STREAM_RUNS times.
+
 Last line: speed_ratio=<bmaptool_s ÷ (ours write+verify)> pipeline_ratio=<pipeline_s ÷ ours
-write> verify_s=… ours_MBps=… bmaptool_MBps=… pipeline_MBps=… (ours_MBps counts write+verify).
+write> verify_s=… ours_MBps=… bmaptool_MBps=… pipeline_MBps=… (ours_MBps counts write+verify)
+stream_ratio=<baseline_s ÷ ours_s> peak_rss_MB=… stream_ours_s=… stream_baseline_s=…
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from bench_agent.imaging.catalogue import source_path  # noqa: E402
 from bench_agent.models.image import ImageEntry  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+STREAM_RUNS = int(os.environ.get("BENCH_STREAM_RUNS", "3"))
 # A larger master than the test one (less noise): BENCH_SIZE_MIB=1024 BENCH_DATA_MIB=256.
 SIZE_MIB = os.environ.get("BENCH_SIZE_MIB")
 DATA_MIB = os.environ.get("BENCH_DATA_MIB")
@@ -106,6 +113,94 @@ def timed(cmd: list[str]) -> float:
     return time.monotonic() - start
 
 
+def stream_master() -> ImageEntry | None:
+    """The master for the streaming figures: BENCH_STREAM_MASTER, else the built small one."""
+    path = os.environ.get("BENCH_STREAM_MASTER") or str(
+        ROOT / "build" / "master" / "education-i686-small.toml"
+    )
+    if not Path(path).exists():
+        return None
+    entry = find_image(path)
+    src = source_path(entry)
+    return entry if src is not None and src.exists() else None
+
+
+def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MB, exit code) of ``cmd`` (its own rusage, via wait4)."""
+    start = time.monotonic()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return time.monotonic() - start, usage.ru_maxrss / 1024, process.returncode
+
+
+def stream_figures(tmp: Path) -> str:
+    """``bench-agent image --stream`` from a loopback ledger (write + read-back verify) against
+    ``curl | zstd -dc | dd oflag=direct`` from the same ledger onto the same loop device."""
+    entry = stream_master()
+    if entry is None:
+        return "stream=skipped(no master: scripts/build-master --out build/master)"
+    image = source_path(entry)
+    assert image is not None and entry.catalogue_file
+    home = tmp / "ledger-home"
+    (home / "images").mkdir(parents=True)
+    try:
+        os.link(image, home / "images" / image.name)
+    except OSError:
+        sh(["cp", str(image), str(home / "images" / image.name)])
+    catalogue = tmp / "bench-catalogue"
+    catalogue.mkdir()
+    toml = catalogue / Path(entry.catalogue_file).name
+    toml.write_text(Path(entry.catalogue_file).read_text())
+    os.environ["BENCH_LEDGER_HOME"] = str(home)
+    from bench_agent.workflow.demo import local_ledger
+
+    backing = tmp / "stream-disk.img"
+    with open(backing, "wb") as handle:
+        handle.truncate(entry.image_size + (64 << 20))
+    dev = sh(["losetup", "--find", "--show", "--direct-io=on", str(backing)]).stdout.strip()
+    ours: list[float] = []
+    rss: list[float] = []
+    base: list[float] = []
+    try:
+        with local_ledger(tmp / "ledger") as ledger:
+            url = f"{ledger.url}/api/v1/images/{image.name}"
+            agent_home = tmp / "agent-home"
+            agent_home.mkdir()
+            env = {
+                **os.environ,
+                "BENCH_AGENT_HOME": str(agent_home),
+                "BENCH_AGENT_LEDGER_URL": ledger.url,
+                "BENCH_LANG": "en",
+            }
+            cmd = [
+                sys.executable, "-m", "bench_agent.cli.main", "image", dev, "--image", str(toml),
+                "--stream", "--yes", "--json", "--no-grow", "--profile", "test-bench",
+            ]  # fmt: skip
+            pipe = f"curl -sf '{url}' | zstd -q -dc | dd of={dev} bs=4M oflag=direct status=none"
+            for n in range(STREAM_RUNS):
+                for which in ("ours", "base") if n % 2 == 0 else ("base", "ours"):
+                    if which == "ours":
+                        wall, peak, code = run_measured(cmd, env, tmp / "ours.log")
+                        if code != 0:
+                            raise SystemExit((tmp / "ours.log").read_text()[-1500:])
+                        ours.append(wall)
+                        rss.append(peak)
+                    else:
+                        base.append(timed(["bash", "-o", "pipefail", "-c", pipe]))
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=False)
+    o, b = statistics.median(ours), statistics.median(base)
+    mb = entry.image_size / 1e6
+    print(f"stream: {entry.name} {entry.compressed_size / 1e6:.0f} MB zstd, {mb:.0f} MB raw")
+    print(f"stream ours (write+verify, whole CLI): {ours}; curl|zstd|dd: {base}; RSS MB {rss}")
+    return (
+        f"stream_ratio={b / o:.2f} peak_rss_MB={max(rss):.0f} stream_ours_s={o:.1f} "
+        f"stream_baseline_s={b:.1f} stream_ours_MBps={mb / o:.0f} stream_baseline_MBps={mb / b:.0f}"
+    )
+
+
 def main() -> int:
     if os.geteuid() != 0:
         raise SystemExit("run as root: the benchmark writes to a loop device it creates")
@@ -172,6 +267,7 @@ def main() -> int:
                     method()
         finally:
             subprocess.run(["losetup", "-d", dev], check=False)
+        streamed = stream_figures(tmp)
     write = statistics.median(ours_w)
     verify = statistics.median(ours_v)
     ours_total = statistics.median(w + v for w, v in zip(ours_w, ours_v, strict=True))
@@ -189,7 +285,8 @@ def main() -> int:
         f"speed_ratio={bmaptool / ours_total:.2f} pipeline_ratio={pipeline / write:.2f} "
         f"verify_s={verify:.3f} ours_MBps={mb / ours_total:.0f} bmaptool_MBps={mb / bmaptool:.0f} "
         f"pipeline_MBps={mb / pipeline:.0f} ours_write_s={write:.3f} bmaptool_s={bmaptool:.3f} "
-        f"pipeline_s={pipeline:.3f} mapped_MB={entry.mapped_bytes / 1e6:.0f} runs={RUNS}"
+        f"pipeline_s={pipeline:.3f} mapped_MB={entry.mapped_bytes / 1e6:.0f} runs={RUNS} "
+        + streamed
     )
     return 0
 
