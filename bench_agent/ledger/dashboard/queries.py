@@ -487,6 +487,13 @@ class AssetPage:
     timeline: list[TimelineEntry]
     latest: BenchRecord | None
 
+    @property
+    def caveats(self) -> list[Any]:
+        """What the latest record does not prove (untested answers, stops, pending work)."""
+        from bench_agent.workflow.caveats import record_caveats
+
+        return record_caveats(self.latest) if self.latest is not None else []
+
 
 def find_assets(store: Store, query: str, *, limit: int = 50) -> list[AssetRow]:
     text = query.strip()

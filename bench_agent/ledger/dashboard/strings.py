@@ -179,4 +179,6 @@ TEMPLATE_STRINGS = (
     N_("Answered by {name} at {time}: the bench says help is coming."),
     N_("I am coming: tell the bench"),
     N_("Back to the board"),
+    # What a record does not prove (bench_agent/workflow/caveats.py).
+    N_("What the bench record does not prove"),
 )
