@@ -270,6 +270,23 @@ def test_importing_pysmart_leaves_the_language_alone() -> None:
     assert result.stdout.strip() == "fr_FR.UTF-8"
 
 
+def test_a_bundle_the_bench_recorded_live_replays_into_its_live_inventory() -> None:
+    # The i686 live image in QEMU (IDE disk with emulated SMART, udevd running) recorded it:
+    # pySMART's smartctl calls and pyudev's udev entries replay into what it read live.
+    folder = FIXTURES / "evidence-live" / "qemu-old-pc"
+    bundle = folder / "bundle"
+    pysmart_calls = {p.name for p in (bundle / probes.pysmart_folder("sda")).iterdir()}
+    assert pysmart_calls == {"_-d_ata_--all__dev_sda", "_-d_ata_-l_sataphy__dev_sda"}
+    assert "E:ID_SERIAL_SHORT=5JV0OLD1" in (bundle / "run/udev/data/b8:0").read_text("utf-8")
+    live = json.loads((folder / "live-inventory.json").read_text("utf-8"))
+    replay = collect_inventory(evidence_dir=bundle).model_dump(mode="json")
+    assert (live.pop("source"), replay.pop("source")) == ("live", "evidence")
+    assert replay == live
+    disk = replay["disks"][0]
+    assert disk["smart"]["temperature_c"] == 31 and disk["smart"]["overall"] == "PASSED"
+    assert replay["optical"][0]["can_read_dvd"] is True  # udev's ID_CDROM_DVD, via pyudev
+
+
 # --- every declared core dependency is imported by the product -------------------------------
 
 
