@@ -12,6 +12,15 @@ engines' own overhead, no disk). Each round runs, in turn:
 - ``dd if=/dev/zero of=DEV bs=4M count=N oflag=direct`` (the baseline);
 - ``nwipe --autonuke --nogui --method=zero --verify=off --noblank DEV``.
 
+- 4 loop devices (``--parallel-size-mib`` each, default 256) wiped at once by one
+  ``run_wipes`` against 4 ``dd oflag=direct`` running at once on the same devices
+  (``parallel_ratio``, aggregate MB/s of the write passes; target >= 0.95);
+- ``verify_floor``: dd reading, one after the other, the very offsets our sampled verification
+  read (its seed replays them), minus the start-up time of as many dd runs reading nothing;
+  ``verify_overhead`` is judged against it (target <= 1.5 x verify_floor). dd opens the
+  device once per range, and each open costs ~3 ms here, so ``verify_floor_qd1`` also reads
+  the same offsets one request at a time in one process (dd's pattern without the opens).
+
 Medians over ``--rounds`` (default 3). Run as root: python scripts/bench/wipe.py
 Last line: speed_ratio=<ours/dd, median of the per-round ratios> nwipe_ratio=<ours/nwipe> verify_overhead=<sample verify time /
 write time> ours_MBps=… dd_MBps=… nwipe_MBps=… ours_random_MBps=… dd_read_MBps=… verify_floor=…
@@ -40,6 +49,12 @@ MiB = 1 << 20
 
 def run_ours(dev: str, method: str) -> tuple[float, float, float]:
     """(write seconds, verify seconds, total seconds) of one wipe by our engine."""
+    write_s, verify_s, total, _seed = run_ours_seeded(dev, method)
+    return write_s, verify_s, total
+
+
+def run_ours_seeded(dev: str, method: str) -> tuple[float, float, float, int]:
+    """As ``run_ours``, plus the seed of the verification's samples (to read them again)."""
     from bench_agent.devices.guard import GuardPolicy
     from bench_agent.sanitize import CertificateContext, plan_wipes, run_wipes
 
@@ -56,7 +71,88 @@ def run_ours(dev: str, method: str) -> tuple[float, float, float]:
     total = time.monotonic() - t0
     if report.status != "erased":
         raise SystemExit(f"our wipe did not end erased: {report.status} {report.status_detail}")
-    return float(report.extra["write_seconds"]), float(report.extra["verify_seconds"]), total
+    return (
+        float(report.extra["write_seconds"]),
+        float(report.extra["verify_seconds"]),
+        total,
+        int(report.extra["verification_plan"]["sample_seed"]),
+    )
+
+
+def run_ours_parallel(devs: list[str]) -> float:
+    """Wall time of the write passes of one run_wipes over every device at once."""
+    from bench_agent.devices.guard import GuardPolicy
+    from bench_agent.sanitize import CertificateContext, plan_wipes, run_wipes
+
+    plans = plan_wipes(
+        devs,
+        method="zero",
+        verify="sample",
+        policy=GuardPolicy(allow_loop=True),
+    )
+    results = run_wipes(
+        plans, context=CertificateContext(operator="bench"), progress=lambda event: None
+    )
+    for report, _cert in results:
+        if report.status != "erased":
+            raise SystemExit(f"parallel wipe of {report.device}: {report.status}")
+    # The write passes start together; the slowest one ends the parallel write.
+    return max(float(report.extra["write_seconds"]) for report, _cert in results)
+
+
+def run_dd_parallel(devs: list[str], size: int) -> float:
+    """Wall time of one ``dd oflag=direct`` per device, all running at once."""
+    t0 = time.monotonic()
+    procs = [
+        subprocess.Popen(
+            [
+                "dd",
+                "if=/dev/zero",
+                f"of={dev}",
+                "bs=4M",
+                f"count={size // (4 * MiB)}",
+                "oflag=direct",
+                "status=none",
+            ]
+        )
+        for dev in devs
+    ]
+    for proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit("dd failed")
+    return time.monotonic() - t0
+
+
+def read_offsets_qd1(dev: str, ranges: list[tuple[int, int]]) -> float:
+    """The same offsets read one after the other (O_DIRECT, one request at a time) in this
+    process: dd's access pattern without a process start and a device open per range."""
+    import mmap
+
+    fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
+    buf = mmap.mmap(-1, max(length for _offset, length in ranges))
+    try:
+        t0 = time.monotonic()
+        for offset, length in ranges:
+            view = memoryview(buf)[:length]
+            os.preadv(fd, [view], offset)
+            view.release()
+        return time.monotonic() - t0
+    finally:
+        buf.close()
+        os.close(fd)
+
+
+def run_dd_offsets(dev: str, ranges: list[tuple[int, int]], *, read: bool) -> float:
+    """dd reading each sampled range of the verification, one after the other (O_DIRECT);
+    with ``read=False`` the same dd runs read nothing (their start-up cost, to subtract)."""
+    script = "\n".join(
+        f"dd if={dev} of=/dev/null bs={length} skip={offset} count={1 if read else 0} "
+        "iflag=direct,skip_bytes status=none"
+        for offset, length in ranges
+    )
+    t0 = time.monotonic()
+    subprocess.run(["sh", "-s"], input=script.encode(), check=True)
+    return time.monotonic() - t0
 
 
 def run_dd(dev: str, size: int) -> float:
@@ -116,93 +212,121 @@ def run_nwipe(dev: str, logdir: Path) -> float:
     return elapsed
 
 
+def make_loop(work: Path, name: str, size: int, direct: bool) -> str:
+    backing = work / name
+    with open(backing, "wb") as handle:
+        handle.truncate(size)
+    # Allocate the blocks once so no engine pays for the filesystem's first allocation.
+    subprocess.run(
+        ["dd", "if=/dev/zero", f"of={backing}", "bs=4M", f"count={size // (4 * MiB)}",
+         "conv=notrunc", "status=none"],
+        check=True,
+    )  # fmt: skip
+    losetup = ["losetup", "--find", "--show"] + (["--direct-io=on"] if direct else [])
+    return subprocess.run(
+        [*losetup, str(backing)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--backing", choices=["disk", "tmpfs"], default="disk")
     parser.add_argument("--no-nwipe", action="store_true", help="skip the nwipe baseline")
+    parser.add_argument(
+        "--parallel-size-mib", type=int, default=256, help="size of each of the 4 parallel disks"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root (it creates a loop device)")
-    for tool in ("losetup", "dd") + (() if args.no_nwipe else ("nwipe",)):
+    for tool in ("losetup", "dd", "sh") + (() if args.no_nwipe else ("nwipe",)):
         if shutil.which(tool) is None:
             raise SystemExit(f"missing tool: {tool} (run scripts/setup --test)")
+    from bench_agent.sanitize.sampling import nist_sample_plan
+
     size = args.size_mib * MiB
+    psize = args.parallel_size_mib * MiB
     base = "/dev/shm" if args.backing == "tmpfs" else "/var/tmp"
     work = Path(tempfile.mkdtemp(prefix="bench-wipe-", dir=base))
     os.environ["BENCH_AGENT_HOME"] = str(work / "home")
-    backing = work / "disk.img"
-    with open(backing, "wb") as handle:
-        handle.truncate(size)
-    # Allocate the blocks once so no engine pays for the filesystem's first allocation.
-    subprocess.run(
-        [
-            "dd",
-            "if=/dev/zero",
-            f"of={backing}",
-            "bs=4M",
-            f"count={size // (4 * MiB)}",
-            "conv=notrunc",
-            "status=none",
-        ],
-        check=True,
-    )
-    losetup = ["losetup", "--find", "--show"]
-    if args.backing == "disk":
-        losetup.append("--direct-io=on")
-    dev = subprocess.run(
-        [*losetup, str(backing)], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    direct = args.backing == "disk"
+    devs: list[str] = []
     ours_w: list[float] = []
     ours_v: list[float] = []
     ours_random_w: list[float] = []
     dd_t: list[float] = []
     read_t: list[float] = []
+    same_t: list[float] = []
+    qd1_t: list[float] = []
     nwipe_t: list[float] = []
+    par_ours: list[float] = []
+    par_dd: list[float] = []
     try:
+        dev = make_loop(work, "disk.img", size, direct)
+        devs.append(dev)
+        parallel = [make_loop(work, f"par{i}.img", psize, direct) for i in range(4)]
+        devs.extend(parallel)
         run_ours(dev, "zero")  # warm-up: imports, key creation
         for round_no in range(1, args.rounds + 1):
             dd_t.append(run_dd(dev, size))
-            write_s, verify_s, _total = run_ours(dev, "zero")
+            write_s, verify_s, _total, seed = run_ours_seeded(dev, "zero")
             ours_w.append(write_s)
             ours_v.append(verify_s)
+            # dd reading the very offsets our verification read (minus dd's own start-up).
+            ranges = nist_sample_plan(size, 512, seed=seed).ranges
+            same = run_dd_offsets(dev, ranges, read=True) - run_dd_offsets(dev, ranges, read=False)
+            same_t.append(max(same, 0.0) / write_s)
+            qd1_t.append(read_offsets_qd1(dev, ranges) / write_s)
             ours_random_w.append(run_ours(dev, "random")[0])
             read_t.append(run_dd_read(dev, size))
             if not args.no_nwipe:
                 nwipe_t.append(run_nwipe(dev, work))
+            par_dd.append(run_dd_parallel(parallel, psize))
+            par_ours.append(run_ours_parallel(parallel))
             print(
                 f"round {round_no}: dd {size / dd_t[-1] / 1e6:.0f} MB/s, ours {size / write_s / 1e6:.0f}"
-                f" MB/s (verify {verify_s:.2f} s), ours random "
+                f" MB/s (verify {verify_s:.2f} s, dd on the same offsets "
+                f"{same_t[-1] * write_s:.2f} s), ours random "
                 f"{size / ours_random_w[-1] / 1e6:.0f} MB/s"
-                + (f", nwipe {size / nwipe_t[-1] / 1e6:.0f} MB/s" if nwipe_t else ""),
+                + (f", nwipe {size / nwipe_t[-1] / 1e6:.0f} MB/s" if nwipe_t else "")
+                + f"; 4 at once: dd {4 * psize / par_dd[-1] / 1e6:.0f} MB/s, ours "
+                f"{4 * psize / par_ours[-1] / 1e6:.0f} MB/s",
                 flush=True,
             )
     finally:
-        subprocess.run(["losetup", "-d", dev], check=False)
+        for loop in devs:
+            subprocess.run(["losetup", "-d", loop], check=False)
         shutil.rmtree(work, ignore_errors=True)
     # Each round runs dd and ours back to back: the median of the per-round ratios is robust to
     # the load of other processes drifting between rounds.
     paired = statistics.median(d / w for d, w in zip(dd_t, ours_w, strict=True))
+    parallel_ratio = statistics.median(d / w for d, w in zip(par_dd, par_ours, strict=True))
     ours_mbps = size / statistics.median(ours_w) / 1e6
     dd_mbps = size / statistics.median(dd_t) / 1e6
     random_mbps = size / statistics.median(ours_random_w) / 1e6
     overhead = statistics.median(v / w for v, w in zip(ours_v, ours_w, strict=True))
     nwipe_mbps = size / statistics.median(nwipe_t) / 1e6 if nwipe_t else 0.0
     read_mbps = size / statistics.median(read_t) / 1e6
-    # Reading 10 % at the device's best sequential read speed, relative to our write time:
-    # no sampled verification can cost less than this on this device.
-    floor = 0.10 * ours_mbps / read_mbps
+    # The floor: dd reading the very same sampled offsets, one after the other, relative to
+    # our write time. The sequential floor (10 % at dd's best sequential read speed) is kept
+    # for comparison with earlier runs.
+    floor = statistics.median(same_t)
+    floor_seq = 0.10 * ours_mbps / read_mbps
     nwipe_ratio = f"{ours_mbps / nwipe_mbps:.2f}" if nwipe_mbps else "nan"
     print(
         f"device: {args.size_mib} MiB loop, backing {args.backing} ({base}), "
-        f"{args.rounds} rounds, medians"
+        f"{args.rounds} rounds, medians; parallel: 4 x {args.parallel_size_mib} MiB"
     )
     print(
-        f"speed_ratio={paired:.2f} nwipe_ratio={nwipe_ratio} "
-        f"verify_overhead={overhead:.3f} ours_MBps={ours_mbps:.0f} dd_MBps={dd_mbps:.0f} "
+        f"speed_ratio={paired:.2f} nwipe_ratio={nwipe_ratio} parallel_ratio={parallel_ratio:.2f} "
+        f"verify_overhead={overhead:.3f} verify_floor={floor:.3f} "
+        f"ours_MBps={ours_mbps:.0f} dd_MBps={dd_mbps:.0f} "
         f"nwipe_MBps={nwipe_mbps:.0f} ours_random_MBps={random_mbps:.0f} "
-        f"dd_read_MBps={read_mbps:.0f} verify_floor={floor:.3f} "
+        f"parallel_ours_MBps={4 * psize / statistics.median(par_ours) / 1e6:.0f} "
+        f"parallel_dd_MBps={4 * psize / statistics.median(par_dd) / 1e6:.0f} "
+        f"dd_read_MBps={read_mbps:.0f} verify_floor_sequential={floor_seq:.3f} "
+        f"verify_floor_qd1={statistics.median(qd1_t):.3f} "
         f"baseline=dd backing={args.backing}"
     )
 
