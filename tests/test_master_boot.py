@@ -71,8 +71,17 @@ def backing_file(device: Path) -> Path:
     return Path(out.strip())
 
 
-def boot_disk(disk: Path, workdir: Path, timeout_s: float) -> tuple[bytes, float | None]:
-    """Boot ``disk`` alone as the old PC's IDE disk; the serial log and seconds to ``ready``.
+OLD_PC = (
+    "qemu-system-i386", "-M", "pc", "-cpu", "n270", "-m", "512",
+    "-drive", "file={disk},format=raw,if=ide,index=0,media=disk",
+)  # fmt: skip
+
+
+def boot_disk(
+    disk: Path, workdir: Path, timeout_s: float, machine: tuple[str, ...] = OLD_PC
+) -> tuple[bytes, float | None]:
+    """Boot ``disk`` alone (by default as the old PC's IDE disk); the serial log and seconds
+    to ``ready``.
 
     After the line, a minute more (the unit records the idle memory), a screendump of the
     graphical login, then an ACPI power-off so the disk is clean for the checks.
@@ -83,12 +92,10 @@ def boot_disk(disk: Path, workdir: Path, timeout_s: float) -> tuple[bytes, float
     workdir.mkdir(parents=True, exist_ok=True)
     serial = workdir / "serial.log"
     qmp = workdir / "qmp.sock"
-    cmd = [
-        "qemu-system-i386", "-M", "pc", "-accel", "tcg", "-cpu", "n270", "-m", "512",
-        "-smp", "1", "-nic", "none", "-display", "none", "-vga", "std", "-no-reboot",
-        "-monitor", "none", "-serial", f"file:{serial}",
+    cmd = [part.format(disk=disk, workdir=workdir) for part in machine] + [
+        "-accel", "tcg", "-smp", "1", "-nic", "none", "-display", "none", "-vga", "std",
+        "-no-reboot", "-monitor", "none", "-serial", f"file:{serial}",
         "-qmp", f"unix:{qmp},server=on,wait=off",
-        "-drive", f"file={disk},format=raw,if=ide,index=0,media=disk",
     ]  # fmt: skip
     (workdir / "qemu-command.txt").write_text(" ".join(cmd) + "\n")
     start = time.monotonic()

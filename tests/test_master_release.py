@@ -1,0 +1,76 @@
+"""Release checks of the education master (``pytest -m release``; not in the default run, see
+images/README.md): the amd64 small master imaged on two disks from one build, one booted by a
+BIOS PC from its SATA disk, the other by a UEFI (OVMF) PC from its NVMe drive; each prints its
+own ``ready`` line, and the two machine-ids differ."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LoopFactory, require_root, require_tool
+from tests.test_master_boot import (
+    BOOT_TIMEOUT_S,
+    READY,
+    ROOT,
+    backing_file,
+    boot_disk,
+    build_master,
+    image_with_cli,
+    read_root_file,
+)
+
+pytestmark = [pytest.mark.release, pytest.mark.vm, pytest.mark.slow, pytest.mark.device]
+
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+
+BIOS_PC = (
+    "qemu-system-x86_64", "-M", "q35", "-cpu", "Nehalem", "-m", "1024",
+    "-drive", "file={disk},format=raw,if=none,id=d0",
+    "-device", "ahci,id=ahci", "-device", "ide-hd,drive=d0,bus=ahci.0",
+)  # fmt: skip
+UEFI_PC = (
+    "qemu-system-x86_64", "-M", "q35", "-cpu", "Nehalem", "-m", "1024",
+    "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+    "-drive", "if=pflash,format=raw,file={workdir}/OVMF_VARS.fd",
+    "-drive", "file={disk},format=raw,if=none,id=d0",
+    "-device", "nvme,drive=d0,serial=FAMILY-NVME",
+)  # fmt: skip
+
+
+@pytest.mark.timeout(3600)
+def test_amd64_master_boots_by_bios_and_by_uefi_with_distinct_machine_ids(
+    make_loop: LoopFactory, tmp_path: Path
+) -> None:
+    require_root()
+    for tool in ("debootstrap", "qemu-system-x86_64", "mkfs.vfat"):
+        require_tool(tool)
+    assert OVMF_CODE.exists(), "OVMF is missing: install the ovmf package (scripts/setup)"
+    entry = build_master("amd64", "small", ROOT / "build" / "master")
+    results = {}
+    for tag, machine in (("BAR-0101", BIOS_PC), ("BAR-0102", UEFI_PC)):
+        device = make_loop(6 << 30)
+        report = image_with_cli(device, entry, tag)
+        assert report["status"] == "success", report
+        assert report["hostname"] == tag
+        disk = backing_file(device)
+        subprocess.run(["losetup", "-d", str(device)], check=True)
+        workdir = tmp_path / tag
+        workdir.mkdir()
+        shutil.copy2(OVMF_VARS, workdir / "OVMF_VARS.fd")
+        log, ready_s = boot_disk(disk, workdir, BOOT_TIMEOUT_S, machine)
+        (ROOT / "build" / "master" / f"boot-amd64-{tag}-serial.log").write_bytes(log)
+        assert ready_s is not None, f"{tag}: no ready line in {BOOT_TIMEOUT_S}s:\n" + log[
+            -3000:
+        ].decode(errors="replace")
+        lines = READY.findall(log)
+        assert len(lines) == 1 and lines[0][0] == tag.encode(), lines
+        assert read_root_file(disk, "/etc/machine-id").strip() == lines[0][1].decode()
+        shutil.copy2(workdir / "login.png", ROOT / "build" / "master" / f"login-amd64-{tag}.png")
+        results[tag] = (lines[0][1], ready_s)
+        print(f"{tag}: boot_to_ready_s={ready_s:.0f}")
+    assert results["BAR-0101"][0] != results["BAR-0102"][0]
