@@ -25,6 +25,7 @@ from bench_agent.config import AgentSettings, load_settings
 from bench_agent.errors import BenchError
 from bench_agent.i18n import _, set_language
 from bench_agent.progress import ProgressEvent
+from bench_agent.tui import console
 from bench_agent.tui.themes import BENCH_THEMES, theme_name
 from bench_agent.workflow.engines import Engines
 from bench_agent.workflow.machine import Workflow, now
@@ -138,6 +139,7 @@ class BenchApp(App[int]):
         wanted = theme_name(profile.theme)
         # An unknown theme in a profile falls back to the high-contrast one, never a crash.
         self.theme = wanted if wanted in self.available_themes else "bench-contrast-dark"
+        console.apply(profile.text_size, self.theme)  # live console: font size, palette
         keymap = dict(profile.keymap)
         if profile.scan_mode == "two-switch":
             move, choose = [*profile.scan_keys, "space", "enter"][:2]

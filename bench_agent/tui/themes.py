@@ -41,6 +41,50 @@ CONTRAST_LIGHT = Theme(
 )
 
 BENCH_THEMES = (CONTRAST_DARK, CONTRAST_LIGHT)
+
+# The Linux console's 16 colours for each theme (index 0-15, set by the live image at login:
+# bench_agent/tui/console.py). With TERM=linux Textual maps every theme colour to one of these
+# indices, and the console draws bold text with the index's bright/dark partner (n XOR 8) and
+# shows bright backgrounds with the dark index: so each pair n / n+8 gets the SAME colour, dark
+# or light, and every theme colour that carries text is ≥ 7:1 against the theme's background.
+CONSOLE_PALETTES: dict[str, tuple[str, ...]] = {
+    "bench-contrast-dark": (
+        "#000000",  # 0 black: background, panel
+        "#FF8C8C",  # 1 red: error
+        "#7CFC00",  # 2 green: success
+        "#FFD700",  # 3 yellow: primary, warning
+        "#8CB4FF",  # 4 blue
+        "#FF8CFF",  # 5 magenta
+        "#00FFFF",  # 6 cyan: secondary, placeholders
+        "#FFFFFF",  # 7 white: text
+        "#000000",  # 8 = 0
+        "#FF8C8C",  # 9 = 1
+        "#7CFC00",  # 10 = 2
+        "#FFD700",  # 11 = 3
+        "#8CB4FF",  # 12 = 4
+        "#FF8CFF",  # 13 = 5
+        "#00FFFF",  # 14 = 6
+        "#FFFFFF",  # 15 = 7
+    ),
+    "bench-contrast-light": (
+        "#000000",  # 0 black: text
+        "#8B0000",  # 1 red: error
+        "#005000",  # 2 green: success
+        "#5C3A00",  # 3 brown: warning
+        "#00008B",  # 4 blue: primary
+        "#5A005A",  # 5 magenta
+        "#00008B",  # 6 cyan → dark blue: placeholders
+        "#FFFFFF",  # 7 white: background, panel
+        "#000000",
+        "#8B0000",
+        "#005000",
+        "#5C3A00",
+        "#00008B",
+        "#5A005A",
+        "#00008B",
+        "#FFFFFF",
+    ),
+}
 # "ansi": the terminal's own palette (Textual's native-ANSI themes).
 ALIASES = {
     "ansi": "ansi-dark",

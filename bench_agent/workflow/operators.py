@@ -41,6 +41,8 @@ class OperatorProfile(Model):
     audible: Literal["off", "bell", "alsa", "both"] = "bell"
     keymap: dict[str, str] = Field(default_factory=dict)  # binding id -> "key1,key2"
     layout: Layout = Field(default_factory=Layout)
+    # Live console text size: "normal" 8x16-pixel cells, "large" 16x32 (set at login).
+    text_size: Literal["normal", "large"] = "normal"
 
     @property
     def label(self) -> str:
