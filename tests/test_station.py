@@ -112,7 +112,7 @@ def finished(device: Path) -> Any:
 
 
 def test_disks_plugged_in_while_the_station_runs_are_wiped_and_certified(
-    make_loop: LoopFactory, udevd: None, tmp_path: Path
+    make_loop: LoopFactory, udevd: None, tmp_path: Path, agent_home: Path
 ) -> None:
     reports = tmp_path / "reports"
     station = Station(
@@ -160,9 +160,20 @@ def test_disks_plugged_in_while_the_station_runs_are_wiped_and_certified(
         assert cert["standard"] == "NIST SP 800-88 Rev. 2"
         assert cert["media"]["device"] in {str(first), str(second)}
     assert len(list(reports.glob("*.validation.json"))) == 2
+    # Each disk is a signed record in the outbox, its certificate inside, like a bench's.
+    from bench_agent.sync.outbox import Outbox
+
+    with Outbox(agent_home / "outbox.sqlite") as outbox:
+        bodies = [outbox.body(entry.record_id) for entry in outbox.entries()]
+    assert len(bodies) == 2
+    assert sorted(b["certificates"][0]["media"]["device"] for b in bodies if b) == sorted(
+        [str(first), str(second)]
+    )
 
 
-def test_a_disk_pulled_mid_wipe_is_aborted_without_certificate(udevd: None, tmp_path: Path) -> None:
+def test_a_disk_pulled_mid_wipe_is_aborted_without_certificate(
+    udevd: None, tmp_path: Path, agent_home: Path
+) -> None:
     """The disk is a loop device over a FUSE file: killing the FUSE server makes every I/O
     fail (as a pulled USB disk does) and the kernel then announces its removal (the uevent a
     real unplug sends; a loop device cannot really vanish while it is open)."""
@@ -219,4 +230,11 @@ def test_a_disk_pulled_mid_wipe_is_aborted_without_certificate(udevd: None, tmp_
     (report_file,) = reports.glob("*.wipe.json")
     report = json.loads(report_file.read_text())
     assert report["status"] == "aborted" and report["certificate_id"] == ""
+    from bench_agent.sync.outbox import Outbox
+
+    with Outbox(agent_home / "outbox.sqlite") as outbox:
+        (entry,) = outbox.entries()
+        body = outbox.body(entry.record_id)
+    assert body is not None and body["certificates"] == []
+    assert body["wipes"][0]["status"] == "aborted"
     assert shutil.which("losetup")

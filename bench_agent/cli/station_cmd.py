@@ -119,6 +119,39 @@ class _Printer:
         print(f"{event.job:<10} {event.phase:<9} {event.fraction:6.1%}", flush=True)
 
 
+def _queue_record(disk: Any, context: Any, lot: str) -> None:
+    """Each finished disk becomes a record in the outbox (signed, delivered like a bench's),
+    so its certificate and validation reach the ledger."""
+    from bench_agent.config import load_settings
+    from bench_agent.models.inventory import Inventory
+    from bench_agent.models.record import BenchRecord
+    from bench_agent.sync import submit_record
+
+    report = disk.report
+    settings = load_settings()
+    record = BenchRecord(
+        station=context.station or settings.station,
+        operator=context.operator,
+        lot=lot,
+        profile="disk-station",
+        started_at=report.started_at,
+        finished_at=report.finished_at,
+        inventory=Inventory(),
+        wipes=[report],
+        certificates=[disk.certificate] if disk.certificate else [],
+        destination=context.destination,
+        target_devices=[disk.device],
+        extra={"source": "disk station", "arrived_at": disk.arrived_at},
+    )
+    submit_record(record, settings)
+
+
+def _post_heartbeat(state: dict[str, Any]) -> None:
+    from bench_agent.sync import post_heartbeat
+
+    post_heartbeat(state)
+
+
 def udevd_running(control: Path = Path("/run/udev/control")) -> bool:
     """udevd answers on its control socket (a stale socket file after it died does not)."""
     import socket
@@ -169,6 +202,8 @@ def run_station(args: argparse.Namespace) -> int:
         progress=printer.progress,
         source=source,
         max_disks=args.exit_after,
+        on_finished=lambda disk: _queue_record(disk, context, args.lot),
+        heartbeat=_post_heartbeat,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())

@@ -33,6 +33,7 @@ SYS_BLOCK = Path("/sys/block")
 REMOVAL_GRACE_S = 5.0
 
 StationListener = Callable[[dict[str, Any]], None]
+HEARTBEAT_S = 10.0
 
 
 @dataclass
@@ -52,6 +53,7 @@ class StationDisk:
     cancel: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     report: WipeReport | None = None
+    certificate: dict[str, Any] | None = None
 
 
 def _read(path: Path) -> str:
@@ -87,6 +89,8 @@ class DiskStation:
         progress: ProgressCallback | None = None,
         source: str = "udev",
         max_disks: int | None = None,
+        on_finished: Callable[[StationDisk], None] | None = None,
+        heartbeat: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
         self.context = context
         self.policy = policy
@@ -99,6 +103,9 @@ class DiskStation:
         self.progress = progress or (lambda _event: None)
         self.source = source
         self.max_disks = max_disks
+        self.on_finished = on_finished
+        self.heartbeat = heartbeat
+        self._fractions: dict[str, float] = {}
         self.disks: dict[str, StationDisk] = {}  # by kernel name, while present or running
         self.finished: list[StationDisk] = []
         self.certified_serials: dict[str, str] = {}  # serial -> certificate id (this session)
@@ -143,6 +150,11 @@ class DiskStation:
         wipes still running (they end aborted, without a certificate) and return every disk."""
         monitor = self._monitor()
         self._emit("watching", source=self.source)
+        beating = threading.Event()
+        if self.heartbeat is not None:
+            threading.Thread(
+                target=self._beat, args=(beating,), name="station-heartbeat", daemon=True
+            ).start()
         try:
             while not stop.is_set():
                 device = monitor.poll(timeout=0.3)
@@ -158,8 +170,29 @@ class DiskStation:
             for disk in running:
                 if disk.thread is not None:
                     disk.thread.join()
+            beating.set()
             self._emit("stopped")
         return self.finished
+
+    def state(self) -> dict[str, Any]:
+        """What the board shows for this station (the heartbeat's body)."""
+        with self._lock:
+            wiping = [d for d in self._started if d.thread is not None]
+            done = [d for d in self.finished if d.state != "refused"]
+            fractions = [self._fractions.get(d.kname, 0.0) for d in wiping]
+        return {
+            "state": "wiping" if wiping else "idle",
+            "step": f"disk station: {len(wiping)} wiping, {len(done)} finished",
+            "progress": sum(fractions) / len(fractions) if fractions else None,
+            "disks": [{"device": d.device, "serial": d.serial} for d in wiping],
+        }
+
+    def _beat(self, stopped: threading.Event) -> None:
+        while not stopped.is_set():
+            with contextlib.suppress(Exception):  # the board is a convenience, never a blocker
+                assert self.heartbeat is not None
+                self.heartbeat(self.state())
+            stopped.wait(HEARTBEAT_S)
 
     def _settled(self) -> int:
         with self._lock:
@@ -277,6 +310,7 @@ class DiskStation:
         from bench_agent.sanitize.engine import run_wipes
 
         def progress(event: ProgressEvent) -> None:
+            self._fractions[disk.kname] = event.fraction
             self.progress(event)
 
         try:
@@ -313,6 +347,7 @@ class DiskStation:
         disk.report = report
         disk.state = report.status
         disk.detail = report.status_detail
+        disk.certificate = certificate
         if certificate is not None:
             disk.certificate_id = str(certificate.get("certificate_id", ""))
             if disk.serial:
@@ -327,6 +362,11 @@ class DiskStation:
             # until it leaves; a pulled disk is forgotten now.
             if disk.removed and self.disks.get(disk.kname) is disk:
                 del self.disks[disk.kname]
+        if self.on_finished is not None and disk.report is not None:
+            try:
+                self.on_finished(disk)
+            except Exception as exc:  # recorded in words; the wipe's own files are written
+                disk.detail += f" (not queued for the ledger: {exc})"
         self._emit("finished", disk)
 
 
