@@ -5,8 +5,10 @@ tests.test_replay_identical --write``) at commit 77f3876, BEFORE psutil, pySMART
 py-cpuinfo became the live probes (issue 12, finding 9). Each recorded bundle in
 ``tests/fixtures/evidence/`` and a one-disk bundle per real smartctl text in
 ``tests/fixtures/smartctl/`` (``smartctl/sda.txt``, the layout of a bundle recorded by an older
-live image with no ``lsblk.json``) must replay into exactly that JSON. Never rewrite a snapshot
-to make this pass: a difference is a change in what a recorded machine's inventory says.
+live image with no ``lsblk.json``) must replay into exactly that JSON. A difference is a change
+in what a recorded machine's inventory says: never rewrite a snapshot to make a probe change
+pass. Only a change meant to alter the inventory's output (e.g. a reworded health reason)
+rewrites them (``--write``), in the same commit, saying so.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tests.conftest import FIXTURES
 SNAPSHOTS = FIXTURES / "replay"
 BUNDLES = sorted(p for p in (FIXTURES / "evidence").iterdir() if p.is_dir())
 SMART_TEXTS = sorted((FIXTURES / "smartctl").glob("*.txt"))
+WHY = "the replayed inventory changed (see this module's docstring before any --write)"
 
 
 def _replay(bundle: Path) -> dict[str, object]:
@@ -45,12 +48,12 @@ def _snapshot(name: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("bundle", BUNDLES, ids=[b.name for b in BUNDLES])
 def test_recorded_bundle_replays_identical(bundle: Path) -> None:
-    assert _replay(bundle) == _snapshot(f"bundle-{bundle.name}")
+    assert _replay(bundle) == _snapshot(f"bundle-{bundle.name}"), WHY
 
 
 @pytest.mark.parametrize("text", SMART_TEXTS, ids=[t.stem for t in SMART_TEXTS])
 def test_smartctl_bundle_replays_identical(text: Path, tmp_path: Path) -> None:
-    assert _replay(_one_disk_bundle(text, tmp_path)) == _snapshot(f"smartctl-{text.stem}")
+    assert _replay(_one_disk_bundle(text, tmp_path)) == _snapshot(f"smartctl-{text.stem}"), WHY
 
 
 def test_every_bundle_has_a_snapshot() -> None:
