@@ -73,8 +73,12 @@ def nist_sample_plan(
         plan = full_plan(size_bytes)
         return SamplePlan(plan.ranges, plan.subsections, seed, size_bytes)
     sub_sectors = sectors // subsections
-    # Two samples per subsection, each fraction/2 of it (rounded up to whole sectors).
-    sample_sectors = min(max(1, math.ceil(sub_sectors * fraction / 2)), sub_sectors // 2)
+    # Two samples per subsection, each fraction/2 of an average subsection (rounded up to
+    # whole sectors): sized from the whole media, so the sectors left over by the integer
+    # division (they go to the last subsection) are counted too.
+    sample_sectors = min(
+        max(1, math.ceil(sectors * fraction / (2 * subsections))), sub_sectors // 2
+    )
     ranges: list[tuple[int, int]] = []
     for index in range(subsections):
         first = index * sub_sectors
