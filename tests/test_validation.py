@@ -207,6 +207,15 @@ def test_cli_wipe_validates_at_once_and_the_record_says_how_it_was_drawn(
     (report_file,) = tmp_path.glob("*.wipe.json")
     report = json.loads(report_file.read_text())
     assert report["extra"]["validation"]["document"]["validation_id"] == (document["validation_id"])
+    # Anyone can check the signed result, and that it is tied to the certificate beside it.
+    checked = cli("verify-cert", str(validation_file))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "genuine: validation" in checked.stdout and "passed by bob" in checked.stdout
+    assert "SHA-256 matches" in checked.stdout
+    altered = validation_file.read_text().replace('"validator": "bob"', '"validator": "eve"')
+    validation_file.write_text(altered)
+    refused = cli("verify-cert", str(validation_file))
+    assert refused.returncode != 0 and refused.stderr.startswith("error: ")
     # Offline, never told a rate by the ledger: drawn at the default 5 %, and it says so.
     drawn = cli(*base)
     assert drawn.returncode == 0, drawn.stdout + drawn.stderr

@@ -458,6 +458,8 @@ def run_verify_cert(args: argparse.Namespace) -> int:
         verify_certificate,
     )
 
+    if str(args.file).endswith(".validation.json"):
+        return _verify_validation(args)
     cert = verify_certificate(args.file, args.public_key)
     media = cert.get("media", {})
     san = cert.get("sanitization", {})
@@ -501,3 +503,33 @@ def run_verify_cert(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def _verify_validation(args: argparse.Namespace) -> int:
+    from bench_agent.errors import EXIT_FAILURE, EXIT_OK
+    from bench_agent.sanitize.validation import verify_validation
+
+    result = verify_validation(args.file, args.public_key)
+    check = result.get("check", {})
+    print(
+        _(
+            "genuine: validation {id} of certificate {certificate} (disk {serial}): {result} "
+            "by {validator}; {detail}",
+            id=result.get("validation_id"),
+            certificate=result.get("certificate_id"),
+            serial=result.get("media", {}).get("serial") or "-",
+            result=check.get("result"),
+            validator=result.get("validator") or "-",
+            detail=check.get("detail"),
+        )
+    )
+    link = result.get("_certificate_link")
+    if link == "DIFFERS":
+        print(
+            _("warning: the certificate beside it is not the one this validation checked."),
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    if link:
+        print(_("tied to the certificate beside it (SHA-256 matches)."))
+    return EXIT_OK if result.get("certificate_status") == "valid" else EXIT_FAILURE

@@ -417,6 +417,21 @@ def check_disk(
     """The independent check suited to how the disk was wiped."""
     from bench_agent.sanitize.plan import FIRMWARE_METHODS
 
+    fd = _open_for_read(report.device)
+    try:
+        size = _device_size(fd)
+    finally:
+        os.close(fd)
+    if size != report.size_bytes:
+        # Another disk under the same name (a dock swapped): never validate the wrong one.
+        raise BenchError(
+            _(
+                "{device} is not the disk that was wiped (its size changed): not validated.",
+                device=report.device,
+            ),
+            _("Validate the disk right after its wipe, on the station that wiped it."),
+        )
+
     if report.method in FIRMWARE_METHODS:
         source = report.extra.get("pre_purge_samples_file")
         try:
@@ -565,3 +580,37 @@ class ValidationOptions:
     validator: str = ""
     station: str = ""
     forced: bool | None = None
+
+
+def verify_validation(path: Path, public_key: str | None = None) -> dict[str, Any]:
+    """Check a validation result's signature (and, when its certificate lies beside it, that
+    it is tied to that very certificate); return it with ``_certificate_link`` set."""
+    from bench_agent.sanitize.certificate import load_certificate
+    from bench_agent.signing import public_key_from_text, verify_document
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BenchError(
+            _("Cannot read the validation result {path}.", path=path),
+            _("Ask the workshop for the original document."),
+        ) from exc
+    if not isinstance(document, dict) or document.get("kind") != VALIDATION_KIND:
+        raise BenchError(
+            _("This is not a bench-agent validation result."),
+            _("Only documents issued by bench-agent can be verified."),
+        )
+    key = None
+    if public_key:
+        text = public_key
+        if len(public_key) < 4096 and Path(public_key).exists():
+            text = Path(public_key).read_text(encoding="utf-8")
+        key = public_key_from_text(text)
+    verify_document(document, key)
+    result = dict(document)
+    sibling = path.with_name(path.name.removesuffix(".validation.json") + ".cert.json")
+    if sibling.exists():
+        certificate = load_certificate(sibling).document
+        tied = certificate_digest(certificate) == document.get("certificate_sha256")
+        result["_certificate_link"] = "matches" if tied else "DIFFERS"
+    return result
