@@ -73,3 +73,64 @@ def N_(msgid: str) -> str:
 def both(msgid: str, **params: Any) -> dict[str, str]:
     """The message in every supported language (for records read later in either language)."""
     return {lang: translate(msgid, lang, **params) for lang in SUPPORTED}
+
+
+# ------------------------------------------------------------------------------ formatting
+# Numbers, sizes and plurals in the language shown (Babel's CLDR data): "82,3 Go" beside
+# "493 Mo" in French, "82.3 GB" and "493 MB" in English; "1 secteur", "2 secteurs".
+_LOCALES = {"en": "en_GB", "fr": "fr_FR"}
+_SIZE_UNITS = {
+    "en": ("B", "kB", "MB", "GB", "TB"),
+    "fr": ("o", "ko", "Mo", "Go", "To"),
+}
+
+
+def format_decimal(value: float, digits: int = 1, language: str | None = None) -> str:
+    """``value`` with ``digits`` decimals and the language's decimal mark and grouping."""
+    from babel.numbers import format_decimal as babel_decimal
+
+    lang = language or get_language()
+    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
+    return str(babel_decimal(value, format=pattern, locale=_LOCALES.get(lang, "en_GB")))
+
+
+def format_size(value: float | None, language: str | None = None) -> str:
+    """A size in decimal units (as disks are sold): "82.3 GB" / "82,3 Go", "512 B" / "512 o"."""
+    if value is None:
+        return "?"
+    lang = language or get_language()
+    units = _SIZE_UNITS.get(lang, _SIZE_UNITS["en"])
+    size = float(value)
+    for unit in units:
+        if abs(size) < 1000 or unit == units[-1]:
+            digits = 0 if unit == units[0] or abs(size) >= 100 else 1  # 3 figures
+            return f"{format_decimal(size, digits, lang)}\u00a0{unit}"
+        size /= 1000
+    return f"{value} {units[0]}"  # unreachable: the last unit takes any size
+
+
+def plural_form(count: float, language: str | None = None) -> str:
+    """CLDR plural category of ``count`` in the language: "one" or "other" (en, fr)."""
+    from babel import Locale
+
+    lang = language or get_language()
+    return str(Locale.parse(_LOCALES.get(lang, "en_GB")).plural_form(abs(count)))
+
+
+def ntranslate(
+    singular: str, plural: str, count: float, language: str | None = None, **params: Any
+) -> str:
+    """The singular or plural message for ``count`` (French: 0 and 1 are singular), filled
+    with ``count`` and ``params``. Both ids are catalogue keys like any other message."""
+    lang = language or get_language()
+    msgid = singular if plural_form(count, lang) == "one" else plural
+    return translate(msgid, lang, count=count, **params)
+
+
+def ngettext(singular: str, plural: str, count: float, **params: Any) -> str:
+    return ntranslate(singular, plural, count, None, **params)
+
+
+def nboth(singular: str, plural: str, count: float, **params: Any) -> dict[str, str]:
+    """The plural-aware message in every supported language (for records)."""
+    return {lang: ntranslate(singular, plural, count, lang, **params) for lang in SUPPORTED}

@@ -19,15 +19,15 @@ def marked_strings() -> list[tuple[str, int, str]]:
     for path in sorted(PACKAGE.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id in {"_", "N_", "both"}
-                and node.args
-                and isinstance(node.args[0], ast.Constant)
-                and isinstance(node.args[0].value, str)
-            ):
-                found.append((str(path.relative_to(PACKAGE)), node.lineno, node.args[0].value))
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            # Plural forms: the singular and the plural id are both catalogue keys.
+            count = 2 if node.func.id in {"ngettext", "nboth"} else 1
+            if node.func.id not in {"_", "N_", "both", "ngettext", "nboth"}:
+                continue
+            for arg in node.args[:count]:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    found.append((str(path.relative_to(PACKAGE)), node.lineno, arg.value))
     return found
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bench_agent.i18n import format_size
+
 
 def print_json(data: Any) -> None:
     if isinstance(data, BaseModel):
@@ -33,11 +35,5 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: st
 
 
 def human_bytes(n: int | float | None) -> str:
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
+    """A size in the chosen language's units and decimal mark (one formatter with the app)."""
+    return format_size(n)

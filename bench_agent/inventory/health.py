@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from bench_agent.i18n import N_, SUPPORTED, both, translate
+from bench_agent.i18n import N_, SUPPORTED, both, nboth, translate
 from bench_agent.models.inventory import Health, Smart
 
 
@@ -57,7 +57,12 @@ def assess_disk_i18n(
         flag("fail", both("the drive's last self-test failed: {result}", result=smart.self_test))
     if smart.pending_sectors is not None and smart.pending_sectors > t.pending_fail:
         flag(
-            "fail", both("{count} sectors pending reallocation (197)", count=smart.pending_sectors)
+            "fail",
+            nboth(
+                "{count} sector pending reallocation (197)",
+                "{count} sectors pending reallocation (197)",
+                smart.pending_sectors,
+            ),
         )
     if (
         smart.offline_uncorrectable is not None
@@ -65,7 +70,11 @@ def assess_disk_i18n(
     ):
         flag(
             "fail",
-            both("{count} offline uncorrectable sectors (198)", count=smart.offline_uncorrectable),
+            nboth(
+                "{count} offline uncorrectable sector (198)",
+                "{count} offline uncorrectable sectors (198)",
+                smart.offline_uncorrectable,
+            ),
         )
     if (
         smart.reported_uncorrect is not None
@@ -79,14 +88,18 @@ def assess_disk_i18n(
     if realloc is not None and realloc > t.reallocated_fail:
         flag(
             "fail",
-            both(
+            nboth(
+                "{count} reallocated sector (more than {limit})",
                 "{count} reallocated sectors (more than {limit})",
-                count=realloc,
+                realloc,
                 limit=t.reallocated_fail,
             ),
         )
     elif realloc is not None and realloc > t.reallocated_warn:
-        flag("warn", both("{count} reallocated sectors", count=realloc))
+        flag(
+            "warn",
+            nboth("{count} reallocated sector", "{count} reallocated sectors", realloc),
+        )
     if smart.nvme_critical_warning:
         flag("fail", both("NVMe critical warning 0x{value:02x}", value=smart.nvme_critical_warning))
     if smart.nvme_media_errors is not None and smart.nvme_media_errors > t.nvme_media_errors_fail:

@@ -23,7 +23,7 @@ from textual.widgets import Button
 
 from bench_agent.config import AgentSettings, load_settings
 from bench_agent.errors import BenchError
-from bench_agent.i18n import _, set_language
+from bench_agent.i18n import N_, _, set_language
 from bench_agent.progress import ProgressEvent
 from bench_agent.tui import console
 from bench_agent.tui.themes import BENCH_THEMES, theme_name
@@ -32,14 +32,16 @@ from bench_agent.workflow.machine import Workflow, now
 from bench_agent.workflow.operators import OperatorProfile, default_operator
 from bench_agent.workflow.state import Step
 
+# Key names as the operator reads them, in their language (never "Entrée/Enter" on one screen).
 KEY_LABELS = {
     "right": "→",
     "left": "←",
     "up": "↑",
     "down": "↓",
-    "enter": "Entrée/Enter",
-    "escape": "Échap/Esc",
-    "space": "Espace/Space",
+    "enter": N_("Enter"),
+    "escape": N_("Esc"),
+    "space": N_("Space"),
+    "question_mark": "?",
 }
 
 
@@ -187,7 +189,9 @@ class BenchApp(App[int]):
             "bench.help": "f1",
         }
         key = (self._keymap.get(binding_id) or defaults[binding_id]).split(",")[0]
-        return KEY_LABELS.get(key, key)
+        if key in KEY_LABELS:
+            return _(KEY_LABELS[key])
+        return key.upper() if key[:1] == "f" and key[1:].isdigit() else key  # F1…F12
 
     # ------------------------------------------------------------------ keys
     async def on_event(self, event: events.Event) -> None:

@@ -33,6 +33,7 @@ from bench_agent.workflow.guided import (
     SCREEN_FILLS,
 )
 from bench_agent.workflow.state import Step
+from bench_agent.workflow.words import criterion_words, method_words, verification_words
 
 if TYPE_CHECKING:
     from bench_agent.tui.app import BenchApp
@@ -559,10 +560,10 @@ class VerdictScreen(StepScreen):
             if criterion.status != "pass":
                 message = criterion.messages.get(lang) or criterion.message
                 yield Static(
-                    f"{status_text(criterion.status)}  {criterion.id}: {message}",
+                    f"{status_text(criterion.status)}  {criterion_words(criterion.id)}: {message}",
                     classes=f"criterion {status_class(criterion.status)}",
                 )
-        ok = [c.id for c in verdict.criteria if c.status == "pass"]
+        ok = [criterion_words(c.id) for c in verdict.criteria if c.status == "pass"]
         if ok:
             yield Static(_("✔ OK: {ids}", ids=", ".join(ok)), classes="criterion -ok")
 
@@ -621,8 +622,8 @@ class WipePlanScreen(StepScreen):
                     device=target.device,
                     model=target.model or "–",
                     size=human_bytes(target.size_bytes),
-                    method=target.method,
-                    verify=target.verify,
+                    method=method_words(target.method),
+                    verify=verification_words(target.verify),
                 ),
                 classes="plan-row",
             )
@@ -718,7 +719,7 @@ class WorkScreen(StepScreen):
             for target in state.wipe_targets:
                 name = target.device.rsplit("/", 1)[-1]
                 job = JobProgress(
-                    name, f"{target.device} · {target.model or '–'} · {target.method}"
+                    name, f"{target.device} · {target.model or '–'} · {method_words(target.method)}"
                 )
                 self.jobs[name] = job
                 yield job

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar, Static
 
-from bench_agent.i18n import N_, _
+from bench_agent.i18n import N_, _, format_size
 from bench_agent.progress import ProgressEvent
 
 if TYPE_CHECKING:
@@ -66,13 +66,8 @@ def status_class(status: str) -> str:
 
 
 def human_bytes(value: int) -> str:
-    units = ["B", "kB", "MB", "GB", "TB"]
-    size = float(value)
-    for unit in units:
-        if size < 1000 or unit == units[-1]:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{value} B"
+    """A size in the operator's language and units ("82,3 Go" / "82.3 GB")."""
+    return format_size(value)
 
 
 def human_duration(seconds: float | None) -> str:
@@ -166,7 +161,9 @@ class JobProgress(Vertical):
         self.query_one(ProgressBar).update(progress=round(event.fraction * 100, 1))
         phase = _(PHASE_WORDS[event.phase]) if event.phase in PHASE_WORDS else event.phase
         if event.total < 4096:  # counted in steps, not bytes (grow, done): say what it does
-            self.query_one(".job-detail", Label).update(f"{phase} · {event.message}".rstrip(" ·"))
+            # A final status ("erased") is said in words, like every status on screen.
+            message = status_text(event.message) if event.message in STATUS_WORDS else event.message
+            self.query_one(".job-detail", Label).update(f"{phase} · {message}".rstrip(" ·"))
             return
         rate = human_bytes(int(event.rate)) + "/s" if event.rate else "–"
         self.query_one(".job-detail", Label).update(

@@ -44,9 +44,15 @@ class OperatorProfile(Model):
     # Live console text size: "normal" 8x16-pixel cells, "large" 16x32 (set at login).
     text_size: Literal["normal", "large"] = "normal"
 
+    # The name shown in each language (a shared profile read by French and English users).
+    display_names: dict[Literal["fr", "en"], str] = Field(default_factory=dict)
+
     @property
     def label(self) -> str:
-        return self.display_name or self.name
+        from bench_agent.i18n import get_language
+
+        shown = self.display_names.get(get_language())  # type: ignore[call-overload]
+        return shown or self.display_name or self.name
 
 
 def operator_dirs() -> list[Path]:
