@@ -311,3 +311,26 @@ async def test_mouse_test_in_a_terminal_tells_buttons_apart() -> None:
     summary = results[0] or ""
     assert "5 of 5 targets reached." in summary
     assert "✘ right button" in summary and "✘ wheel" in summary
+
+
+def test_tool_errors_are_said_in_words_with_the_real_tools() -> None:
+    """eject and aplay really run against devices that are not there; the operator reads
+    words in their language, the raw line stays in the detail for the record."""
+    from bench_agent.i18n import set_language
+    from bench_agent.workflow import guided
+    from tests.conftest import require_tool
+
+    require_tool("eject")
+    require_tool("aplay")
+    set_language("fr")
+    try:
+        ejected = guided.eject("/dev/bench-no-such-drive")
+        played = guided.play_tone(31, seconds=0.1)  # ALSA has no card 31
+        read = guided.read_test("/dev/bench-no-such-drive")
+    finally:
+        set_language("en")
+    for result in (ejected, played, read):
+        assert not result.ok
+        assert "le périphérique est absent" in result.message, result
+        assert "No such" not in result.message and "not found" not in result.message
+    assert ejected.detail.startswith("eject:") and "aplay" in played.detail

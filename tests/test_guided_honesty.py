@@ -96,3 +96,26 @@ def test_the_asset_page_shows_them_in_the_readers_language(tmp_path: Path) -> No
     assert "2026-12-06 10:05 : l&#39;effacement — arrêt ou interruption" in french
     assert "Gardée, à compléter" in french
     assert "Keyboard: answered &#39;it works&#39; without running its test." in english
+
+
+def test_the_label_of_a_machine_kept_to_complete_says_what_is_left() -> None:
+    from bench_agent.i18n import set_language
+    from bench_agent.models.inventory import Inventory
+    from bench_agent.workflow.label import label_lines
+    from bench_agent.workflow.state import MachineState
+
+    record = doubtful(BenchRecord(station="bench-1", inventory=Inventory()))
+    state = MachineState(
+        machine_id="m-1",
+        station="bench-1",
+        asset_tag="BSN-1",
+        verdict=record.verdict,
+        guided=record.guided_checks,
+    )
+    set_language("fr")
+    try:
+        lines = label_lines(state)
+    finally:
+        set_language("en")
+    assert "À faire : install 1 GB of RAM" in lines and "À faire : replace the mouse" in lines
+    assert "Non confirmé par un test : Clavier, Lecteur optique" in lines

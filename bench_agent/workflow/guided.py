@@ -56,6 +56,30 @@ def _run(cmd: list[str], timeout: float) -> ActionResult:
     return ActionResult(done.returncode == 0, "", detail[-1] if detail else "")
 
 
+# What the tools print when they fail (English, technical) → what the operator reads.
+TOOL_PROBLEMS = (
+    ("no medium found", N_("there is no disc in the drive")),
+    ("device or resource busy", N_("the device is busy (used by something else)")),
+    ("no such file or directory", N_("the device is not there")),
+    ("no such device", N_("the device is not there")),
+    ("not found", N_("the device is not there")),
+    ("permission denied", N_("the bench lacks the rights (it must run as root)")),
+    ("operation not permitted", N_("the bench lacks the rights (it must run as root)")),
+    ("audio open error", N_("the sound card could not be opened")),
+    ("unable to open", N_("the device could not be opened")),
+    ("input/output error", N_("the device reported a read or write error")),
+)
+
+
+def tool_problem(detail: str) -> str:
+    """A tool's error line in words; the raw line stays in ``ActionResult.detail``."""
+    lowered = detail.lower()
+    for needle, words in TOOL_PROBLEMS:
+        if needle in lowered:
+            return _(words)
+    return _("the tool failed without saying why") if not detail else _("the tool failed")
+
+
 # ----------------------------------------------------------------------------- sound
 def tone_wav(
     path: Path, *, frequency: float = 440.0, seconds: float = 1.5, rate: int = 44100
@@ -91,7 +115,13 @@ def play_tone(card: int, *, seconds: float = 1.5) -> ActionResult:
         if result.ok:
             return ActionResult(True, _("Tone played on card {card}.", card=card))
         return ActionResult(
-            False, _("Card {card} could not play: {detail}", card=card, detail=result.detail)
+            False,
+            _(
+                "Card {card} could not play: {detail}",
+                card=card,
+                detail=tool_problem(result.detail),
+            ),
+            result.detail,
         )
     return ActionResult(False, _("{tool} is not installed.", tool="alsa-utils"))
 
@@ -112,7 +142,9 @@ def eject(device: str) -> ActionResult:
     if result.ok:
         return ActionResult(True, _("Tray of {device} opened.", device=device))
     return ActionResult(
-        False, _("Eject failed on {device}: {detail}", device=device, detail=result.detail)
+        False,
+        _("Eject failed on {device}: {detail}", device=device, detail=tool_problem(result.detail)),
+        result.detail,
     )
 
 
@@ -121,7 +153,9 @@ def close_tray(device: str) -> ActionResult:
     if result.ok:
         return ActionResult(True, _("Tray of {device} closed.", device=device))
     return ActionResult(
-        False, _("Eject failed on {device}: {detail}", device=device, detail=result.detail)
+        False,
+        _("Eject failed on {device}: {detail}", device=device, detail=tool_problem(result.detail)),
+        result.detail,
     )
 
 
@@ -133,7 +167,12 @@ def read_test(device: str, *, limit_bytes: int = 32 << 20, chunk: int = 1 << 20)
         fd = os.open(device, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         return ActionResult(
-            False, _("Cannot read {device}: {error}", device=device, error=exc.strerror)
+            False,
+            _(
+                "Cannot read {device}: {error}",
+                device=device,
+                error=tool_problem(exc.strerror or ""),
+            ),
         )
     try:
         while done < limit_bytes:
@@ -143,7 +182,12 @@ def read_test(device: str, *, limit_bytes: int = 32 << 20, chunk: int = 1 << 20)
             done += len(data)
     except OSError as exc:
         return ActionResult(
-            False, _("Cannot read {device}: {error}", device=device, error=exc.strerror)
+            False,
+            _(
+                "Cannot read {device}: {error}",
+                device=device,
+                error=tool_problem(exc.strerror or ""),
+            ),
         )
     finally:
         os.close(fd)

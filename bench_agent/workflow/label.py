@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench_agent.i18n import N_, _
+from bench_agent.workflow.guided import CHECK_TITLES
 from bench_agent.workflow.journal import write_atomic
 from bench_agent.workflow.state import MachineState
 
@@ -46,6 +47,17 @@ def label_lines(state: MachineState) -> list[str]:
         lines.append(
             _("Image: {name} {version}", name=state.image.image, version=state.image.version)
         )
+    if outcome == "remediate" and state.verdict is not None:
+        # Kept "to complete": what is still to do travels on the machine itself.
+        for action in state.verdict.actions or ["–"]:
+            lines.append(_("To do: {action}", action=action))
+    unconfirmed = [
+        _(CHECK_TITLES.get(c.id, c.id))
+        for c in state.guided
+        if c.status == "not_applicable" or (c.status == "pass" and c.tested is False)
+    ]
+    if unconfirmed:
+        lines.append(_("Not confirmed by a test: {checks}", checks=", ".join(unconfirmed)))
     lines.append(_("Record: {id}", id=state.machine_id))
     if state.training:
         lines.insert(0, _("TRAINING - not a real machine"))
