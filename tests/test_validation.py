@@ -316,3 +316,117 @@ def test_coverage_counts_validations_and_lists_failures_loudly(
     wipes[0].extra["validation"]["document"]["check"]["result"] = "passed!"
     tampered = validation_coverage([record], start=now.date(), end=now.date())
     assert tampered.unverifiable == 1 and tampered.validated == 1
+
+
+# -- after a firmware purge -----------------------------------------------------------------
+
+FAKE_NVME = """#!{python}
+# nvme-cli stand-in: no NVMe drive exists here. It does to the loop device what the drive's
+# firmware would (or would not: FILL=none is FOG's NVMe wipe that erased nothing).
+import json, os, sys
+args = sys.argv[1:]
+fill = os.environ.get("FAKE_NVME_FILL", "00")
+
+def erase(dev):
+    if fill == "none":
+        return
+    size = os.open(dev, os.O_RDONLY)
+    total = os.lseek(size, 0, os.SEEK_END)
+    os.close(size)
+    fd = os.open(dev, os.O_WRONLY)
+    for offset in range(0, total, 1 << 20):
+        n = min(1 << 20, total - offset)
+        data = os.urandom(n) if fill == "random" else bytes([int(fill, 16)]) * n
+        os.pwrite(fd, data, offset)
+    os.fsync(fd)
+    os.close(fd)
+
+if args[:1] == ["version"]:
+    print("nvme version 2.4 (test stand-in)")
+elif args[:1] == ["format"]:
+    erase(args[1])
+    print("Success formatting namespace:1")
+elif args[:1] == ["sanitize"]:
+    erase(args[1])
+elif args[:1] == ["sanitize-log"]:
+    print(json.dumps({{"nvme0": {{"sstat": 1, "sprog": 65535}}}}))
+else:
+    sys.exit(1)
+"""
+
+
+@pytest.fixture
+def fake_nvme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "nvme"
+    script.write_text(FAKE_NVME.format(python=sys.executable))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def _firmware_wipe(dev: Path, tmp_path: Path, method: str) -> tuple[WipeReport, dict | None]:  # type: ignore[type-arg]
+    from bench_agent.sanitize import WipePlan
+    from bench_agent.sanitize.validation import ValidationOptions
+
+    plan = WipePlan(
+        device=str(dev),
+        kname=dev.name,
+        size_bytes=16 * MiB,
+        media_type="NVMe flash (SSD)",
+        method=method,
+        level="purge",
+        verify="sample",
+        fallback=None,
+    )
+    ((report, cert),) = run_wipes(
+        [plan],
+        context=CertificateContext(operator="alice", station="bench-1"),
+        progress=lambda _e: None,
+        report_dir=tmp_path / "reports",
+        validation=ValidationOptions(ValidationPolicy(), validator="bob", forced=True),
+    )
+    return report, cert
+
+
+@pytest.mark.device
+def test_a_purge_is_validated_against_the_samples_read_before_it(
+    fake_nvme: None, make_loop: LoopFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dev = make_loop(16 * MiB, fill="random")
+    monkeypatch.setenv("FAKE_NVME_FILL", "00")
+    report, cert = _firmware_wipe(dev, tmp_path, "nvme-format-user-data")
+    assert report.status == "erased" and cert is not None, report.status_detail
+    technique = cert["technique"]
+    assert technique["name"] == "Format NVM with secure erase (User Data Erase)"
+    assert technique["interface_command"] == "NVMe Format NVM, SES 001b (User Data Erase)"
+    assert technique["completion_status"] == "Format NVM completed (nvme-cli exit status 0)"
+    assert technique["commands"][0]["argv"].startswith(f"nvme format {dev} --ses=1")
+    assert cert["verification"]["scope"] == "sampled"
+    document = report.extra["validation"]["document"]
+    assert document["check"]["kind"] == "purge-resample"
+    assert document["check"]["result"] == "passed", document["check"]["detail"]
+    assert Path(report.extra["pre_purge_samples_file"]).exists()
+
+    # A block erase must leave the drive's uniform pattern: random-looking content (a drive
+    # that wrote something else) passes the wipe's own check but fails validation.
+    monkeypatch.setenv("FAKE_NVME_FILL", "random")
+    report, cert = _firmware_wipe(dev, tmp_path, "nvme-sanitize-block")
+    assert cert is None and report.status == "failed"
+    document = report.extra["validation"]["document"]
+    assert document["certificate_status"] == "failed"
+    assert "uniform" in document["check"]["detail"]
+
+    monkeypatch.setenv("FAKE_NVME_FILL", "ff")
+    report, cert = _firmware_wipe(dev, tmp_path, "nvme-sanitize-block")
+    assert report.status == "erased" and cert is not None
+    assert cert["technique"]["name"] == "Sanitize Block Erase"
+    assert "0xff" in report.extra["validation"]["document"]["check"]["detail"]
+
+    # "Success" printed, nothing erased: never a certificate.
+    monkeypatch.setenv("FAKE_NVME_FILL", "none")
+    dev2 = make_loop(16 * MiB, fill="random")
+    report, cert = _firmware_wipe(dev2, tmp_path, "nvme-format-user-data")
+    assert cert is None and report.status == "failed"
