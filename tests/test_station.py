@@ -115,12 +115,16 @@ def test_disks_plugged_in_while_the_station_runs_are_wiped_and_certified(
     make_loop: LoopFactory, udevd: None, tmp_path: Path, agent_home: Path
 ) -> None:
     reports = tmp_path / "reports"
+    present = make_loop(8 * MiB, fill="random")  # there before the station starts
+    before = present.read_bytes()
     station = Station(
         "--profile", "test-bench", "--report-dir", str(reports),
         "--loop-backing-dir", str(tmp_path), "--validation", "always",
     )  # fmt: skip
     try:
         assert station.wait_for(lambda e: e["event"] == "watching")["source"] == "udev"
+        # An event about a disk already there (a partition re-read, udev's watch) takes nothing.
+        Path(f"/sys/block/{present.name}/uevent").write_text("change")
         # A loop device elsewhere (another test, the system) is never taken.
         outside = tmp_path.parent / f"{tmp_path.name}-outside.img"
         outside.write_bytes(os.urandom(MiB))
@@ -144,6 +148,8 @@ def test_disks_plugged_in_while_the_station_runs_are_wiped_and_certified(
     finally:
         stderr = station.stop()
     assert "Traceback" not in stderr, stderr
+    assert present.read_bytes() == before
+    assert not [e for e in station.seen if e.get("device") == str(present)]
     wiping = [e for e in station.seen if e["event"] == "wiping"]
     # Only these two (the refused device's name may be reused by one of them afterwards).
     assert sorted(e["device"] for e in wiping) == sorted([str(first), str(second)])

@@ -3,7 +3,8 @@ new one with the strongest method the profile allows (several at once), certify 
 a disk pulled out mid-wipe as aborted, with no certificate.
 
 Only disks that arrive while the station runs are taken (a disk present at start may be the
-system's or another machine's). Every arrival goes through the device guard; the system disk
+system's or another machine's): a udev event about a disk already there is ignored unless new
+media came under its name (its ``diskseq`` changed). Every arrival goes through the device guard; the system disk
 and anything the guard refuses are reported, never wiped. Loop devices are taken only when
 their backing file lies under a directory named explicitly (tests, training).
 """
@@ -68,6 +69,15 @@ def _size_sectors(kname: str) -> int:
     return int(text) if text.isdigit() else 0
 
 
+def _present_disks() -> dict[str, str]:
+    """kernel name -> diskseq of every block device with media now."""
+    try:
+        names = [entry.name for entry in SYS_BLOCK.iterdir()]
+    except OSError:
+        return {}
+    return {n: _read(SYS_BLOCK / n / "diskseq") for n in names if _size_sectors(n) > 0}
+
+
 def loop_backing(kname: str) -> str:
     return _read(SYS_BLOCK / kname / "loop" / "backing_file")
 
@@ -110,6 +120,7 @@ class DiskStation:
         self.finished: list[StationDisk] = []
         self.certified_serials: dict[str, str] = {}  # serial -> certificate id (this session)
         self._started: list[StationDisk] = []
+        self._present: dict[str, str] = {}
         self._lock = threading.Lock()
         self._emit_lock = threading.Lock()
 
@@ -149,6 +160,9 @@ class DiskStation:
         """Watch until ``stop`` is set (or ``max_disks`` reached a final state); then stop the
         wipes still running (they end aborted, without a certificate) and return every disk."""
         monitor = self._monitor()
+        # Disks already there are never taken, even when an event names them later (a
+        # partition table re-read, udev's watch after a close): only new media is a new disk.
+        self._present = _present_disks()
         self._emit("watching", source=self.source)
         beating = threading.Event()
         if self.heartbeat is not None:
@@ -208,6 +222,10 @@ class DiskStation:
             known = self.disks.get(kname)
         if known is not None and (size == 0 or known.diskseq != seq):
             self._left(kname)
+        if kname in self._present:
+            if size > 0 and self._present[kname] == seq:
+                return  # the same disk as at start
+            del self._present[kname]  # it left, or other media came under its name
         if size > 0:
             self._arrived(kname, seq)
 
