@@ -162,5 +162,5 @@ def test_wide_symbols_stay_distinct_at_8x16() -> None:
     pictures = [glyph[s] for s in symbols]
     assert len(set(pictures)) == len(symbols)
     assert all(any(row for row in picture) for picture in pictures)
-    assert count == len(points)
+    assert count == 512 and len(points) <= count
     assert glyph[" "] == bytes(height) and points[32] == ord(" ")  # setfont checks position 32

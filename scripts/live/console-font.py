@@ -112,12 +112,15 @@ def glyph_16x32(bitmap: bytes) -> bytes:
 
 
 def psf2(glyphs: list[bytes], points: list[int], width: int, height: int) -> bytes:
+    """A PSF2 font of exactly MAX_GLYPHS glyphs: the kernel's framebuffer console refuses
+    other counts for fonts wider than 8 pixels; the unused positions are blank, unmapped."""
     size = len(glyphs[0])
+    blank = MAX_GLYPHS - len(glyphs)
     header = struct.pack(
-        "<8I", PSF2_MAGIC, 0, 32, PSF2_HAS_UNICODE_TABLE, len(glyphs), size, height, width
+        "<8I", PSF2_MAGIC, 0, 32, PSF2_HAS_UNICODE_TABLE, MAX_GLYPHS, size, height, width
     )
-    table = b"".join(chr(p).encode("utf-8") + b"\xff" for p in points)
-    return header + b"".join(glyphs) + table
+    table = b"".join(chr(p).encode("utf-8") + b"\xff" for p in points) + b"\xff" * blank
+    return header + b"".join(glyphs) + bytes(size * blank) + table
 
 
 def build(hex_path: Path = DEFAULT_HEX) -> dict[str, bytes]:
