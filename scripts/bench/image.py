@@ -20,6 +20,7 @@ oflag=direct`` from the same ledger onto the same loop device, BENCH_STREAM_RUNS
 Last line: speed_ratio=<bmaptool_s ÷ (ours write+verify)> pipeline_ratio=<pipeline_s ÷ ours
 write> verify_s=… ours_MBps=… bmaptool_MBps=… pipeline_MBps=… (ours_MBps counts write+verify)
 stream_ratio=<baseline_s ÷ ours_s> peak_rss_MB=… stream_ours_s=… stream_baseline_s=…
+[boot_to_ready_s=… with BENCH_BOOT=1: the imaged small master booted alone in the old-PC VM]
 """
 
 from __future__ import annotations
@@ -201,6 +202,28 @@ def stream_figures(tmp: Path) -> str:
     )
 
 
+def boot_figures(tmp: Path) -> str:
+    """BENCH_BOOT=1: the small i686 master imaged with --asset onto a loop device, then that
+    disk alone booted in the old PC (qemu-system-i386 -cpu n270 -m 512, TCG): seconds from
+    power-on to the ``education-master: ready`` line."""
+    entry = stream_master()
+    if os.environ.get("BENCH_BOOT") != "1" or entry is None or entry.catalogue_file is None:
+        return ""
+    from tests.test_master_boot import boot_disk, image_with_cli
+
+    backing = tmp / "boot-disk.img"
+    with open(backing, "wb") as handle:
+        handle.truncate(4 << 30)
+    dev = sh(["losetup", "--find", "--show", str(backing)]).stdout.strip()
+    try:
+        report = image_with_cli(Path(dev), Path(entry.catalogue_file), "BENCH-0001")
+        assert report["status"] == "success", report
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=False)
+    _log, ready_s = boot_disk(backing, tmp / "boot", 900)
+    return f" boot_to_ready_s={ready_s:.0f}" if ready_s is not None else " boot_to_ready_s=timeout"
+
+
 def main() -> int:
     if os.geteuid() != 0:
         raise SystemExit("run as root: the benchmark writes to a loop device it creates")
@@ -267,7 +290,7 @@ def main() -> int:
                     method()
         finally:
             subprocess.run(["losetup", "-d", dev], check=False)
-        streamed = stream_figures(tmp)
+        streamed = stream_figures(tmp) + boot_figures(tmp)
     write = statistics.median(ours_w)
     verify = statistics.median(ours_v)
     ours_total = statistics.median(w + v for w, v in zip(ours_w, ours_v, strict=True))
