@@ -74,3 +74,32 @@ def test_amd64_master_boots_by_bios_and_by_uefi_with_distinct_machine_ids(
         results[tag] = (lines[0][1], ready_s)
         print(f"{tag}: boot_to_ready_s={ready_s:.0f}")
     assert results["BAR-0101"][0] != results["BAR-0102"][0]
+
+
+@pytest.mark.timeout(3600)
+def test_i686_full_master_boots_on_the_old_pc(make_loop: LoopFactory, tmp_path: Path) -> None:
+    """The full variant (GCompris, Tux Paint, TuxMath, LibreOffice, Firefox ESR, VLC) for
+    32-bit PCs: built, imaged with an asset tag, booted alone in the 512 MB old PC."""
+    require_root()
+    require_tool("qemu-system-i386")
+    entry = build_master("i686", "full", ROOT / "build" / "master")
+    device = make_loop(8 << 30)
+    report = image_with_cli(device, entry, "BAR-0201")
+    assert report["status"] == "success", report
+    disk = backing_file(device)
+    subprocess.run(["losetup", "-d", str(device)], check=True)
+    log, ready_s = boot_disk(disk, tmp_path / "boot", BOOT_TIMEOUT_S)
+    (ROOT / "build" / "master" / "boot-i686-full-serial.log").write_bytes(log)
+    assert ready_s is not None, log[-3000:].decode(errors="replace")
+    assert READY.findall(log)[0][0] == b"BAR-0201"
+    print(f"i686 full: boot_to_ready_s={ready_s:.0f}")
+    print(read_root_file(disk, "/var/lib/education-master/idle-memory").strip())
+    for package in (
+        "gcompris-qt",
+        "tuxpaint",
+        "tuxmath",
+        "libreoffice-writer",
+        "firefox-esr",
+        "vlc",
+    ):
+        assert read_root_file(disk, f"/var/lib/dpkg/info/{package}.list").strip(), package
