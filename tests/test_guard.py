@@ -201,3 +201,16 @@ def test_holders_rule_reads_sysfs(
     monkeypatch.setattr(guard, "SYS_BLOCK", tmp_path / "sys-block")
     error = refused(dev)
     assert error.rule == "has-holders" and "dm-3" in error.message
+
+
+def test_one_policy_builder_takes_loop_devices_only_when_named() -> None:
+    """Issue 12 finding 3: wipe, image, the workflow and the station build the policy alike."""
+    from types import SimpleNamespace
+
+    strict = SimpleNamespace(wipe=SimpleNamespace(allow_removable=False, allow_loop=False))
+    loose = SimpleNamespace(wipe=SimpleNamespace(allow_removable=True, allow_loop=True))
+    assert GuardPolicy.for_profile(strict, named=True) == GuardPolicy(False, True)
+    assert GuardPolicy.for_profile(loose, named=False) == GuardPolicy(True, False)
+    assert GuardPolicy.for_profile(None, station_allows_removable=True, named=False) == (
+        GuardPolicy(allow_removable=True, allow_loop=False)
+    )

@@ -72,11 +72,9 @@ def _policy(profile: Any) -> GuardPolicy:
     from bench_agent.config import load_settings
     from bench_agent.devices.guard import GuardPolicy
 
-    settings = load_settings()
-    wipe = getattr(profile, "wipe", None)
-    return GuardPolicy(
-        allow_removable=settings.allow_removable or bool(getattr(wipe, "allow_removable", False)),
-        allow_loop=bool(getattr(wipe, "allow_loop", True)) if wipe is not None else True,
+    # The target disk is named on the command line.
+    return GuardPolicy.for_profile(
+        profile, station_allows_removable=load_settings().allow_removable, named=True
     )
 
 

@@ -175,7 +175,8 @@ def run_station(args: argparse.Namespace) -> int:
     from bench_agent.sanitize.station import DiskStation
     from bench_agent.sanitize.validation import ValidationOptions, refresh_policy
 
-    policy, methods, profile_verify = _wipe_policy(args.profile)
+    # Disks arrive unnamed: a loop device only under --loop-backing-dir (the station decides).
+    policy, methods, profile_verify = _wipe_policy(args.profile, named=False)
     context = CertificateContext.from_settings(lot=args.lot)
     validation = None
     if args.validation != "skip":

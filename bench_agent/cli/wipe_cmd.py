@@ -96,26 +96,30 @@ def register(sub: Any) -> None:
 # -- shared ---------------------------------------------------------------------------------
 
 
-def _wipe_policy(profile_name: str | None) -> tuple[GuardPolicy, list[str] | None, str]:
-    """Guard policy, allowed methods and default verification from the settings and profile."""
+def _wipe_policy(
+    profile_name: str | None, *, named: bool = True
+) -> tuple[GuardPolicy, list[str] | None, str]:
+    """Guard policy, allowed methods and default verification from the settings and profile.
+
+    ``named``: the disks were named on the command line (a loop device is taken only then)."""
     from bench_agent.config import load_settings
     from bench_agent.devices.guard import GuardPolicy
 
     settings = load_settings()
-    allow_removable = settings.allow_removable
-    allow_loop = True
     methods: list[str] | None = None
     verify = "sample"
+    profile = None
     name = profile_name or settings.profile
     if name:
         from bench_agent.inventory.profiles import load_profile
 
         profile = load_profile(name)
-        allow_removable = allow_removable or profile.wipe.allow_removable
-        allow_loop = profile.wipe.allow_loop
         methods = [str(m) for m in profile.wipe.methods]
         verify = profile.wipe.verify
-    return GuardPolicy(allow_removable=allow_removable, allow_loop=allow_loop), methods, verify
+    policy = GuardPolicy.for_profile(
+        profile, station_allows_removable=settings.allow_removable, named=named
+    )
+    return policy, methods, verify
 
 
 def _warn_interrupted(entries: list[JournalEntry]) -> None:
@@ -153,7 +157,8 @@ def run_disks(args: argparse.Namespace) -> int:
     from bench_agent.devices.guard import assess_all_refusals
     from bench_agent.sanitize.journal import interrupted
 
-    policy, _methods, _verify = _wipe_policy(args.profile)
+    # Listing names no disk: loop devices are not offered (name one to wipe it).
+    policy, _methods, _verify = _wipe_policy(args.profile, named=False)
     pending = interrupted()
     rows: list[dict[str, Any]] = []
     for dev, refusal in assess_all_refusals(policy):

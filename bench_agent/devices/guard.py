@@ -15,6 +15,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench_agent.devices.lsblk import BlockDevice, find_device, run_lsblk
 from bench_agent.errors import BenchError, DeviceRefused, InputError, ToolMissing
@@ -54,6 +55,21 @@ def is_floppy(kernel_name: str) -> bool:
 class GuardPolicy:
     allow_removable: bool = False
     allow_loop: bool = True
+
+    @classmethod
+    def for_profile(
+        cls, profile: Any | None = None, *, station_allows_removable: bool = False, named: bool
+    ) -> GuardPolicy:
+        """The one builder of the device policy for every destructive path (wipe, image, the
+        bench's workflow, the disk station).
+
+        Removable/USB media when the station's settings or the profile's ``[wipe]`` allow it.
+        Loop devices only when the operator (or a test, the demo) named the device explicitly
+        (``named``), never when disks are picked up implicitly; the grading profile has no say.
+        """
+        wipe = getattr(profile, "wipe", None)
+        removable = station_allows_removable or bool(getattr(wipe, "allow_removable", False))
+        return cls(allow_removable=removable, allow_loop=named)
 
 
 DevNum = tuple[int, int]

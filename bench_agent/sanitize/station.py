@@ -268,9 +268,14 @@ class DiskStation:
             if not inside:
                 self._refuse(disk, "a loop device, not a docked disk")
                 return
-            policy = GuardPolicy(allow_removable=policy.allow_removable, allow_loop=True)
+            # Under the directory named with --loop-backing-dir: named explicitly.
+            policy = GuardPolicy.for_profile(
+                None, station_allows_removable=policy.allow_removable, named=True
+            )
         else:
-            policy = GuardPolicy(allow_removable=policy.allow_removable, allow_loop=False)
+            policy = GuardPolicy.for_profile(
+                None, station_allows_removable=policy.allow_removable, named=False
+            )
         from bench_agent.sanitize.plan import plan_one
 
         try:

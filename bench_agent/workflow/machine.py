@@ -379,13 +379,15 @@ class Workflow:
 
     # ----------------------------------------------------------------- wipe
     def _policy(self) -> Any:
-        allow = bool(_attr(self.profile(), "wipe.allow_removable", False)) or bool(
-            self.settings.allow_removable
-        )
-        try:
-            return self.engines.guard_policy(allow_removable=allow)
-        except TypeError:
+        builder = getattr(self.engines.guard_policy, "for_profile", None)
+        if builder is None:  # the training engines' stand-in
             return self.engines.guard_policy()
+        # The one guard-policy builder: a loop device only when named with --disks.
+        return builder(
+            self.profile(),
+            station_allows_removable=bool(self.settings.allow_removable),
+            named=bool(self.state.disks),
+        )
 
     def _candidate_devices(self) -> tuple[list[str], list[SkippedDevice]]:
         skipped: list[SkippedDevice] = []
