@@ -128,7 +128,7 @@ async def test_an_unreachable_ledger_is_said_and_the_bench_rings(
     monkeypatch.setenv("BENCH_AGENT_TOKEN", "station-token")
     app = bench("fr")
     rings: list[bool] = []
-    app.cue = lambda *, attention=False: rings.append(attention)  # type: ignore[method-assign]
+    app.cue = lambda *, attention=False: rings.append(attention)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("question_mark", "enter")
