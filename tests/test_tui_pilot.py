@@ -18,7 +18,7 @@ import pytest
 
 from bench_agent.config import load_settings
 from bench_agent.workflow.demo import LocalLedger
-from bench_agent.workflow.operators import OperatorProfile, load_operator
+from bench_agent.workflow.operators import SAMPLE_DIR, OperatorProfile, load_operator
 from bench_agent.workflow.state import Step
 from tests.test_workflow_support import (
     EVIDENCE,
@@ -33,6 +33,7 @@ from tests.test_workflow_support import (
 )
 
 SIZE = (120, 40)
+CONSOLE = (80, 25)  # the text console of many donated PCs: the switch users' runs use it
 
 
 @pytest.fixture
@@ -191,7 +192,7 @@ async def test_full_cycle_with_four_keys(
         pressed.update(names)
         await keys(pilot, *names, gap=gap)
 
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=CONSOLE) as pilot:
         await settle(pilot)
         await press("enter")  # the station starts with this operator's profile chosen
         assert app.wf.step is Step.INTAKE
@@ -227,7 +228,7 @@ async def test_full_cycle_with_two_switches_in_scan_mode(
         pressed.update(names)
         await keys(pilot, *names, gap=gap)
 
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=CONSOLE) as pilot:
         await settle(pilot)
         await press("enter")
         assert app.wf.step is Step.INTAKE
@@ -244,6 +245,33 @@ async def test_full_cycle_with_two_switches_in_scan_mode(
         await press("space", "enter")  # armed again, confirm
         await finish_and_check(pilot, ledger, bench_disks)
     assert pressed == {"space", "enter"}
+
+
+@pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_full_cycle_with_one_switch_in_auto_scan(
+    bench_disks: list[str],  # noqa: F811 - fixture
+    ledger: LocalLedger,  # noqa: F811 - fixture
+    agent_home: Path,
+) -> None:
+    from tests.tui_driver import drive_machine
+
+    # The shipped one-switch profile with a brisker scan (the test waits on it), as the
+    # station's own profile (it overrides the sample one at login).
+    sample = (SAMPLE_DIR / "one-switch.toml").read_text()
+    own = agent_home / "operators" / "one-switch.toml"
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text(sample.replace("scan_rate_ms = 1500", "scan_rate_ms = 600"))
+    one = load_operator("one-switch")
+    assert one.scan_rate_ms == 600 and one.scan_mode == "auto-scan" and one.bounce_ms == 300
+    app = bench_app(bench_disks, operator=one)
+    async with app.run_test(size=CONSOLE) as pilot:
+        await settle(pilot)
+        presses = await drive_machine(pilot)
+        await finish_and_check(pilot, ledger, bench_disks)
+    assert set(presses.keys) == {"enter"}  # one switch, nothing else
+    assert len(presses) <= 16, presses.keys
 
 
 @pytest.mark.anyio

@@ -87,11 +87,12 @@ async def hold(pilot: Any, key: str) -> float:
     app = pilot.app
     loop = asyncio.get_running_loop()
     started = loop.time()
-    for _ in range(REPEATS):
+    for index in range(REPEATS):
         event = events.Key(key, CHARS.get(key))
         event.set_sender(app)
         app._driver.send_message(event)
-        await asyncio.sleep(REPEAT_S)
+        # On the repeat clock (no drift when the machine is busy).
+        await asyncio.sleep(max(0.0, started + (index + 1) * REPEAT_S - loop.time()))
     gap = (loop.time() - started) / REPEATS
     await pilot.pause()
     return gap
@@ -130,7 +131,7 @@ async def test_a_held_key_never_arms_or_confirms_anything_destructive(
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.3)
         gap = await hold(pilot, key)
-        assert gap < 0.05, f"the repeats were {gap * 1000:.0f} ms apart, not a held key"
+        assert gap < 0.12, f"the repeats were {gap * 1000:.0f} ms apart, not a held key"
         # The scan keeps moving after the release (auto-scan): still nothing may happen.
         await pilot.pause(
             max(0.5, 2.2 * operator.scan_rate_ms / 1000 * (operator.scan_mode == "auto-scan"))
@@ -152,7 +153,7 @@ async def test_a_held_key_never_stops_a_running_wipe(
         await wait_for(pilot, lambda: app.busy == "wipe")
         await pilot.pause(0.3)
         gap = await hold(pilot, key)
-        assert gap < 0.05, f"the repeats were {gap * 1000:.0f} ms apart, not a held key"
+        assert gap < 0.12, f"the repeats were {gap * 1000:.0f} ms apart, not a held key"
         await pilot.pause(0.5)
         assert app.busy == "wipe", "the wipe ended before the held key: make the disk bigger"
         assert not app.wf.cancel_event.is_set(), "a held key stopped the wipe"
@@ -170,38 +171,39 @@ async def test_a_stray_enter_never_stops_a_wipe_and_a_confirmed_stop_is_recorded
 
     operator = load_operator(profile)
     if operator.scan_mode == "auto-scan":  # a brisker scan: the stop lands before the end
-        operator = operator.model_copy(update={"scan_rate_ms": 700})
-    disks = [str(make_loop(4 << 30))]
+        operator = operator.model_copy(update={"scan_rate_ms": 1200})
+    disks = [str(make_loop(8 << 30))]  # sparse: the stop lands long before the end
     app = prepared_app(disks, operator, "wiping")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.busy == "wipe")
         await pilot.pause(0.4)
         await pilot.press("enter")  # a stray Enter
-        await pilot.pause(0.35)
+        await pilot.pause(0.5)
         assert isinstance(app.screen, ConfirmDestructive)  # it only asks
         text = str(app.screen.query_one("#confirm-how").render())
         await pilot.press("enter")  # and a second one still stops nothing
-        await pilot.pause(0.35)
+        await pilot.pause(0.5)
         assert not app.wf.cancel_event.is_set() and app.busy == "wipe"
         if operator.scan_mode == "auto-scan":
-            # One switch: the highlight starts on "Cancel", so that second press went back.
-            assert isinstance(app.screen, WorkScreen)
-            await pilot.press("enter")
-            await pilot.pause(0.2)
-            assert isinstance(app.screen, ConfirmDestructive)
+            # One switch: the highlight starts on "Cancel", so that second press went back
+            # (or, on a busy machine, came too soon after the first and did nothing).
+            if isinstance(app.screen, WorkScreen):
+                await pilot.press("enter")
+                await pilot.pause(0.2)
+            assert isinstance(app.screen, ConfirmDestructive) and not app.screen.armed
             # One switch: the scan must move to "Arm", then on to "Confirm".
-            assert "→" not in text and "Entrée/Enter" in text
+            assert app.key_for("bench.select") in text and app.key_for("bench.next") not in text
             await wait_for(pilot, lambda: app.screen.target == "arm", timeout=8)
             await pilot.press("enter")
             assert app.screen.armed and app.screen.target == "cancel"
             await wait_for(pilot, lambda: app.screen.target == "confirm", timeout=8)
-            await pilot.pause(0.35)  # the silence a confirmation press needs
+            await pilot.pause(0.5)  # the silence a confirmation press needs
             await pilot.press("enter")
         else:
             move = "space" if operator.scan_mode == "two-switch" else "right"
-            assert ("Espace/Space" if move == "space" else "→") in text
+            assert app.key_for("bench.next") in text and app.key_for("bench.select") in text
             await pilot.press(move)
-            await pilot.pause(0.35)
+            await pilot.pause(0.5)
             await pilot.press("enter")
         await wait_for(pilot, lambda: not app.busy)
         await pilot.pause(0.2)

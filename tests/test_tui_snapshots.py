@@ -161,7 +161,7 @@ def make_app(agent_home: Path, screen: str, language: str, theme: str) -> Any:
 
     settings = load_settings(station="bench-1")
     Journal(settings.journal_dir / "machine").save(state_for(screen).model_dump(mode="json"))
-    operator = OperatorProfile(name="marie", display_name="Marie", language=language, theme=theme)  # type: ignore[arg-type]
+    operator = OperatorProfile(name="marie", display_name="Marie", language=language, theme=theme)
     return BenchApp(
         settings,
         operator=operator,
@@ -192,7 +192,8 @@ def test_screen(
         for event in progress_events(screen):
             pilot.app.screen.show_progress(event)
         if screen in ("fill", "keyboard", "mouse"):
-            from bench_agent.tui.screens import ColourFill, KeyboardTestScreen, MouseTestScreen
+            from bench_agent.tui.guided_tests import KeyboardTestScreen, MouseTestScreen
+            from bench_agent.tui.screens import ColourFill
 
             modal = {"fill": ColourFill, "keyboard": KeyboardTestScreen, "mouse": MouseTestScreen}
             await pilot.app.push_screen(modal[screen]())
@@ -214,40 +215,22 @@ def test_screen(
     assert snap_compare(app, terminal_size=SIZE, run_before=before)
 
 
-@pytest.mark.parametrize("screen", ["inventory", "verdict"])
-def test_small_terminal_offers_more(
+@pytest.mark.parametrize("screen", ["guided", "verdict", "confirm"])
+def test_small_terminal_keeps_every_answer_on_screen(
     snap_compare: Callable[..., bool], agent_home: Path, screen: str
 ) -> None:
-    # 80x25: a Pentium 4's text console. What does not fit is reached with a "More" button.
-    app = make_app(agent_home, screen, "fr", "bench-contrast-dark")
-    assert snap_compare(app, terminal_size=(80, 25))
+    # 80x25: a Pentium 4's text console. Every answer of the step is on screen, whole.
+    app = make_app(
+        agent_home, "wipe_plan" if screen == "confirm" else screen, "fr", "bench-contrast-dark"
+    )
 
-
-@pytest.mark.anyio
-async def test_more_pages_through_the_body_with_the_bench_keys(agent_home: Path) -> None:
-    from textual.containers import VerticalScroll
-
-    app = make_app(agent_home, "inventory", "en", "bench-contrast-dark")
-    async with app.run_test(size=(80, 25)) as pilot:
+    async def before(pilot: Any) -> None:
         await pilot.pause()
-        await pilot.pause()
-        body = app.screen.query_one("#body", VerticalScroll)
-        assert body.max_scroll_y > 0 and app.screen.query("#act-more")
-        while app.screen.focused.id != "act-more":  # type: ignore[union-attr]
-            await pilot.press("right")
-        # (A button ignores presses during its 0.2 s "pressed" flash: pause between them.)
-        await pilot.press("enter")
-        await pilot.pause(0.3)
-        assert body.scroll_y > 0
-        for _ in range(10):
-            if body.scroll_y >= body.max_scroll_y:
-                break
+        if screen == "confirm":
             await pilot.press("enter")
-            await pilot.pause(0.3)
-        assert body.scroll_y == body.max_scroll_y
-        await pilot.press("enter")  # past the end: back to the top
-        await pilot.pause(0.3)
-        assert body.scroll_y == 0
+            await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 25), run_before=before)
 
 
 @pytest.fixture

@@ -48,6 +48,9 @@ KEY_LABELS = {
 # A held key repeats every 25-40 ms: a confirmation press must follow at least this much
 # silence even when the operator's bounce filter is off.
 MIN_CONFIRM_SILENCE_MS = 150
+# Below this many rows (large console text) buttons and margins shrink to keep every answer
+# of a step on screen.
+SHORT_SCREEN_ROWS = 32
 
 
 class StepFinished(Message):
@@ -238,6 +241,21 @@ class BenchApp(App[int]):
     def action_next(self) -> None:
         self._cycle(+1)
 
+    def move_action_for(self, key: str, printable: bool) -> Callable[[], None] | None:
+        """In a text field: the operator's own move key moves on instead of editing. Printable
+        keys always type (a barcode reader), except Space for a two-switch operator."""
+        if printable and not (key == "space" and self.operator.scan_mode == "two-switch"):
+            return None
+        defaults = {"bench.next": "right,down", "bench.prev": "left,up"}
+        for binding_id, action in (
+            ("bench.next", self.action_next),
+            ("bench.prev", self.action_prev),
+        ):
+            keys = (self._keymap.get(binding_id) or defaults[binding_id]).split(",")
+            if key in keys:
+                return action
+        return None
+
     def action_prev(self) -> None:
         self._cycle(-1)
 
@@ -258,8 +276,13 @@ class BenchApp(App[int]):
             back()
 
     # ------------------------------------------------------------------ life cycle
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.height < SHORT_SCREEN_ROWS, "-short")
+
     def on_mount(self) -> None:
         from bench_agent.tui.screens import screen_for
+
+        self.set_class(self.size.height < SHORT_SCREEN_ROWS, "-short")
 
         self.push_screen(screen_for(self.wf.step))
         if self.operator.scan_mode == "auto-scan":

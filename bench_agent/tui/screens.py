@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -19,6 +20,7 @@ from bench_agent.i18n import _, get_language
 from bench_agent.progress import ProgressEvent
 from bench_agent.tui.guided_tests import KeyboardTestScreen, MouseTestScreen, RecentKeys
 from bench_agent.tui.widgets import (
+    ActionButton,
     BenchHeader,
     JobProgress,
     StepTrail,
@@ -39,6 +41,28 @@ if TYPE_CHECKING:
     from bench_agent.tui.app import BenchApp
 
 Action = tuple[str, str, bool]  # id, label, primary
+
+
+def fit_button_grid(grid: Grid, screen_width: int) -> None:
+    """Columns for a grid of action buttons: each label whole (with its focus marker)."""
+    from rich.cells import cell_len
+
+    buttons = list(grid.query(ActionButton))
+    if not buttons:
+        grid.styles.grid_size_columns = 1
+        return
+    room = max(1, screen_width - 2)
+    # label + focus marker "» " + frame (2) + a gutter (1)
+    need = max(cell_len(b.plain_label) for b in buttons) + 5
+    columns = max(1, min(len(buttons), room // need))
+    rows = -(-len(buttons) // columns)
+    grid.styles.grid_size_columns = -(-len(buttons) // rows)
+
+
+def training_banner(app: BenchApp) -> ComposeResult:
+    """Over a modal the header is dimmed: training says so again, in full colour."""
+    if app.wf.state.training:
+        yield Label(_("▲ TRAINING ▲"), classes="training-banner")
 
 
 def step_word(step: str) -> str:
@@ -82,9 +106,11 @@ class StepScreen(Screen[None]):
             actions = sorted(actions, key=lambda a: not a[2])
         else:
             actions = sorted(actions, key=lambda a: a[2])
-        with Horizontal(id="actions"):
+        # The answers sit in a grid below the body, never in it: all of them are on screen at
+        # every size, so the same keys give the same answers everywhere.
+        with Grid(id="actions"):
             for action_id, label, primary in actions:
-                yield Button(
+                yield ActionButton(
                     label,
                     id=f"act-{action_id}",
                     classes="action -primary" if primary else "action",
@@ -93,6 +119,11 @@ class StepScreen(Screen[None]):
 
     def key_hint(self) -> str:
         app = self.bench
+        if app.operator.scan_mode == "auto-scan":
+            return _(
+                "The highlight moves by itself · {choose}: choose",
+                choose=app.key_for("bench.select"),
+            )
         if app.operator.scan_mode == "two-switch":
             return _(
                 "{move}: next choice · {choose}: choose",
@@ -115,37 +146,21 @@ class StepScreen(Screen[None]):
         )
 
     def on_mount(self) -> None:
+        self.fit_actions()
         self.focus_primary()
-        self.call_after_refresh(self.offer_more)
         if self.autostart:
             self.start()
 
-    def offer_more(self) -> None:
-        """A "More" button when the body does not fit (small screens, large tiles): the
-        four-key and scan operators can page through it; nothing is out of reach."""
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_actions()
+
+    def fit_actions(self) -> None:
+        """As many buttons a row as fit without cutting a label, in balanced rows."""
         try:
-            body = self.query_one("#body", VerticalScroll)
-            actions = self.query_one("#actions", Horizontal)
+            grid = self.query_one("#actions", Grid)
         except Exception:  # recomposing
             return
-        if body.max_scroll_y > 0 and not self.query("#act-more"):
-            # Beside the main action, on the inner side: the other buttons keep their places.
-            more = Button(_("▼ More"), id="act-more", classes="action")
-            primary = self.query(".action.-primary")
-            if not primary:
-                actions.mount(more)
-            elif self.bench.operator.layout.handed == "left":
-                actions.mount(more, after=primary.first())
-            else:
-                actions.mount(more, before=primary.first())
-
-    def page_body(self) -> None:
-        body = self.query_one("#body", VerticalScroll)
-        if body.scroll_y >= body.max_scroll_y:
-            target = 0.0  # past the end: back to the top
-        else:
-            target = min(body.scroll_y + max(1, body.size.height - 1), body.max_scroll_y)
-        body.scroll_to(y=target, animate=False, immediate=True)
+        fit_button_grid(grid, self.app.size.width)
 
     def start(self) -> None:
         """Start the step's automatic work, if any."""
@@ -166,8 +181,8 @@ class StepScreen(Screen[None]):
 
         async def redo() -> None:
             await self.recompose()
+            self.fit_actions()
             self.focus_primary()
-            self.call_after_refresh(self.offer_more)
             if start:
                 self.start()
 
@@ -175,11 +190,6 @@ class StepScreen(Screen[None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         button_id = event.button.id or ""
-        if button_id == "act-more":  # reading never waits for the bench
-            event.stop()
-            event.prevent_default()
-            self.page_body()
-            return
         if button_id.startswith("act-") and not self.bench.busy:
             event.stop()
             self.act(button_id.removeprefix("act-"))
@@ -208,6 +218,8 @@ class StepScreen(Screen[None]):
 # ---------------------------------------------------------------------------------- operator
 class OperatorScreen(StepScreen):
     STEPS = (Step.OPERATOR,)
+    # Whoever logs in: Space (a two-switch operator's move switch) moves here as well.
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("space", "app.next", show=False)]
 
     def title_text(self) -> str:
         return _("Who is at the bench? Choose your profile.")
@@ -234,6 +246,24 @@ class OperatorScreen(StepScreen):
 
 
 # ---------------------------------------------------------------------------------- intake
+class TagInput(Input):
+    """A tag field: a keyboard or barcode reader types in it; the operator's move keys (arrows,
+    numpad, a two-switch operator's Space) still move to the next or previous choice."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        move = self.bench_app.move_action_for(event.key, event.is_printable)
+        if move is not None:
+            event.stop()
+            event.prevent_default()
+            move()
+            return
+        await super()._on_key(event)
+
+    @property
+    def bench_app(self) -> BenchApp:
+        return self.app  # type: ignore[return-value]
+
+
 class IntakeScreen(StepScreen):
     STEPS = (Step.INTAKE,)
 
@@ -241,13 +271,13 @@ class IntakeScreen(StepScreen):
         return _("New machine: scan its asset tag")
 
     def body(self) -> ComposeResult:
-        yield Label(_("Asset tag (barcode reader, or Enter alone for a new tag)"))
+        yield Static(_("Asset tag (barcode reader, or Enter alone for a new tag)"))
         # A steady cursor: blinking distracts, and nothing on the bench moves by itself.
-        asset = Input(id="asset", placeholder=_("scan or type"))
+        asset = TagInput(id="asset", placeholder=_("scan or type"))
         asset.cursor_blink = False
         yield asset
-        yield Label(_("Donor lot (optional)"))
-        lot = Input(id="lot", placeholder=_("e.g. LOT-2026-014"))
+        yield Static(_("Donor lot (optional)"))
+        lot = TagInput(id="lot", placeholder=_("e.g. LOT-2026-014"))
         lot.cursor_blink = False
         yield lot
 
@@ -546,8 +576,11 @@ class VerdictScreen(StepScreen):
                 id="verdict-word",
                 classes=status_class(verdict.outcome),
             )
-            yield Digits(f"{passed}:{len(verdict.criteria)}", id="verdict-digits")
-        yield Label(_("criteria met : criteria checked"), classes="explain")
+            # Words, not big digits: "13:14" read like a clock.
+            yield Label(
+                _("{passed} of {total} criteria met", passed=passed, total=len(verdict.criteria)),
+                id="verdict-count",
+            )
         lang = get_language()
         summary = verdict.summaries.get(lang) or verdict.summary
         if summary:
@@ -616,7 +649,7 @@ class WipePlanScreen(StepScreen):
     def body(self) -> ComposeResult:
         state = self.bench.wf.state
         for target in state.wipe_targets:
-            yield Label(
+            yield Static(
                 _(
                     "▣ {device} · {model} · {size} · method {method} · verify {verify}",
                     device=target.device,
@@ -630,9 +663,9 @@ class WipePlanScreen(StepScreen):
         if state.wipe_state != "planned":
             yield Static(_("The wipe could not be planned (see the message)."), classes="plan-row")
         elif not state.wipe_targets:
-            yield Label(_("No disk will be erased."), classes="plan-row")
+            yield Static(_("No disk will be erased."), classes="plan-row")
         for skipped in state.wipe_skipped:
-            yield Label(
+            yield Static(
                 _(
                     "– {device}: not erased ({reason})",
                     device=skipped.device,
@@ -838,14 +871,15 @@ class FinishScreen(StepScreen):
         if state.step is not Step.DONE:
             yield Static(_("Signing the record and putting it in the outbox."), classes="explain")
             return
-        with Horizontal(id="percent-row"):
-            yield Digits("100", id="percent")
-            yield Label("%", id="percent-sign")
+        # The label first: it is what the operator sticks on the machine now.
+        with Vertical(id="label-box"):
+            for line in label_lines(state):
+                yield Static(line, markup=False)
         if state.verdict:
-            yield Label(
+            yield Static(
                 status_text(state.verdict.outcome),
                 id="verdict-word",
-                classes=status_class(state.verdict.outcome),
+                classes=status_class(state.verdict.outcome) + " -inline",
             )
         for wipe in state.wipes:
             yield Label(
@@ -861,9 +895,6 @@ class FinishScreen(StepScreen):
             yield Label(_("✉ Record signed and queued for the ledger."))
         elif state.record_state == "local":
             yield Label(_("✉ Training record kept on this bench only."))
-        with Vertical(id="label-box"):
-            for line in label_lines(state):
-                yield Label(line)
 
     def actions(self) -> list[Action]:
         if self.bench.wf.step is Step.DONE:
@@ -941,8 +972,9 @@ class ConfirmDestructive(ModalScreen[bool]):
         return self.bench.operator.scan_mode == "auto-scan"
 
     def compose(self) -> ComposeResult:
+        yield from training_banner(self.bench)
         with Vertical(id="confirm"):
-            yield Label("⚠ " + self.what, id="confirm-what")
+            yield Static("⚠ " + self.what, id="confirm-what", markup=False)
             if self.details:
                 yield Static(self.details, id="confirm-details")
             yield Static(self.instructions(), id="confirm-how")
@@ -1075,6 +1107,7 @@ class ErrorModal(ModalScreen[None]):
         self.error = error
 
     def compose(self) -> ComposeResult:
+        yield from training_banner(self.app)  # type: ignore[arg-type]
         with Vertical(id="error"):
             yield Label(_("✘ Problem"), id="error-title")
             # Tool output may hold "[...]": shown as text, never read as markup (a crash).

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, ProgressBar, Static
+from textual.widgets import Button, Label, ProgressBar, Static
 
 from bench_agent.i18n import N_, _, format_size
 from bench_agent.progress import ProgressEvent
@@ -108,21 +108,61 @@ class BenchHeader(Static):
 
 
 class StepTrail(Static):
-    """Where the machine is in the flow: ✔ done, ▶ current, · to do (words, not colours)."""
+    """Where the machine is in the flow: ✔ done, ▶ current, · to do (words, not colours).
+
+    On one line always: the whole trail when it fits, else "Step n of N: title"."""
 
     def on_mount(self) -> None:
         self.update_from_app()
 
+    def on_resize(self) -> None:
+        self.update_from_app()
+
     def update_from_app(self) -> None:
+        from rich.cells import cell_len
+
         from bench_agent.workflow.state import STEP_TITLES
 
         app: BenchApp = self.app  # type: ignore[assignment]
-        pieces = []
-        for step, status in app.wf.steps():
+        pieces, plain = [], []
+        steps = app.wf.steps()
+        current = 0
+        for index, (step, status) in enumerate(steps):
             mark = {"done": "✔", "current": "▶", "todo": "·"}[status]
             title = _(STEP_TITLES[step])
-            pieces.append(f"[b]{mark} {title}[/b]" if status == "current" else f"{mark} {title}")
-        self.update("  ".join(pieces))
+            plain.append(f"{mark} {title}")
+            if status == "current":
+                current = index
+                pieces.append(f"[b]{mark} {title}[/b]")
+            else:
+                pieces.append(f"{mark} {title}")
+        if cell_len("  ".join(plain)) + 2 <= app.size.width:
+            self.update("  ".join(pieces))
+            return
+        self.update(
+            "[b]"
+            + _(
+                "Step {n} of {total}: {title}",
+                n=current + 1,
+                total=len(steps),
+                title=_(STEP_TITLES[steps[current][0]]),
+            )
+            + "[/b]"
+        )
+
+
+class ActionButton(Button):
+    """An action button whose focus shows by shape as well as colour: a "» " before it."""
+
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        super().__init__(label, **kwargs)
+        self.plain_label = label
+
+    def on_focus(self) -> None:
+        self.label = "» " + self.plain_label
+
+    def on_blur(self) -> None:
+        self.label = self.plain_label
 
 
 class Tile(Vertical):

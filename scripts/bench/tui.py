@@ -7,7 +7,15 @@ asset tag, replays the recorded Pentium 4's inventory and paints its tiles; the 
 the moment of its first frame and its peak RSS (VmHWM) at the inventory screen. Baseline: a
 bare Textual app with one label, started the same way. Medians of several runs.
 
+Then presses for one whole machine with only an operator's keys (``presses_4key``: → and Enter
+of the four-keys profile; ``presses_2switch``: Space and Enter of two-switch): the recorded
+Pentium 4 in training mode on throwaway loop devices (root) with the test master built by
+scripts/build-test-master, driven at 80x25 by the scripted operator of tests/tui_driver.py from
+the operator screen to the label (each guided check answered "yes, it works", the wipe confirmed
+with its two inputs). Without root the presses are not measured (printed as -1).
+
 Last line: first_frame_s=… rss_MB=… baseline_first_frame_s=… baseline_rss_MB=… runs=…
+presses_4key=… presses_2switch=…
 """
 
 from __future__ import annotations
@@ -145,7 +153,71 @@ def run_child(kind: str) -> dict[str, float]:
         return {"first_frame_s": data["first_frame"] - started, "rss_MB": data["rss_mb"]}
 
 
+def count_presses(profile: str) -> int:
+    """Presses of the scripted operator for one whole machine (see the module docstring)."""
+    import asyncio
+
+    sys.path.insert(0, str(ROOT))
+    from bench_agent.config import load_settings
+    from bench_agent.tui.app import BenchApp
+    from bench_agent.tui.training import training_session
+    from bench_agent.workflow.operators import load_operator
+    from tests.tui_driver import drive_machine
+
+    async def run(settings: object, session: object) -> int:
+        app = BenchApp(
+            load_settings(station="bench"),
+            engines=session.engines,  # type: ignore[attr-defined]
+            profile="pentium4",
+            operator=load_operator(profile),
+            training=True,
+            evidence=session.evidence,  # type: ignore[attr-defined]
+            disks=session.disks,  # type: ignore[attr-defined]
+            poll_ledger=False,
+        )
+        async with app.run_test(size=(80, 25)) as pilot:
+            presses = await drive_machine(pilot)
+        return len(presses)
+
+    settings = load_settings(station="bench")
+    with training_session(settings, EVIDENCE) as session:
+        return asyncio.run(run(settings, session))
+
+
+def presses_run(profile: str) -> int:
+    if os.geteuid() != 0:
+        return -1
+    with tempfile.TemporaryDirectory() as tmp:
+        images = Path(tmp) / "images"
+        subprocess.run(
+            [str(ROOT / "scripts" / "build-test-master"), "--out", str(images)],
+            check=True,
+            capture_output=True,
+        )
+        env = dict(
+            os.environ,
+            BENCH_AGENT_HOME=str(Path(tmp) / "home"),
+            BENCH_AGENT_IMAGES=str(images),
+            BENCH_LANG="fr",
+        )
+        done = subprocess.run(
+            [sys.executable, __file__, "--child-presses", profile],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"presses {profile}: exit {done.returncode}\n{done.stderr[-3000:]}")
+        return int(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--child-presses":
+        print(count_presses(sys.argv[2]))
+        return
     if len(sys.argv) == 3 and sys.argv[1] == "--child-bench":
         child_bench(sys.argv[2])
         return
@@ -162,9 +234,12 @@ def main() -> None:
     rss = statistics.median(r["rss_MB"] for r in ours)
     bff = statistics.median(r["first_frame_s"] for r in base)
     brss = statistics.median(r["rss_MB"] for r in base)
+    four = presses_run("four-keys")
+    two = presses_run("two-switch")
+    print(f"presses: four keys {four}, two switches {two} (one whole machine, 80x25)")
     print(
         f"first_frame_s={ff:.3f} rss_MB={rss:.0f} baseline_first_frame_s={bff:.3f} "
-        f"baseline_rss_MB={brss:.0f} runs={RUNS}"
+        f"baseline_rss_MB={brss:.0f} runs={RUNS} presses_4key={four} presses_2switch={two}"
     )
 
 
