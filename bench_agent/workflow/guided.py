@@ -34,7 +34,7 @@ CHECK_QUESTIONS = {
     "optical": N_("Did the tray open and close, and was the disc read?"),
     "keyboard": N_("Did every key shown light up when pressed?"),
     "screen": N_("Was every colour even, without dead pixels or dark areas?"),
-    "mouse": N_("Did the pointer reach every target and did both buttons click?"),
+    "mouse": N_("Did the pointer reach every target, and did each button and the wheel work?"),
 }
 
 
