@@ -81,7 +81,7 @@ def test_no_token_bad_token_and_another_station_are_refused(
     # A supervisor's session is not a station token.
     assert (
         httpx.post(ledger.api("/records"), json=document, headers=ledger.supervisor).status_code
-        == 401
+        == 403
     )
     # bench-2 cannot write bench-1's record, even signed with bench-1's key.
     other = post(ledger, document, station="bench-2")

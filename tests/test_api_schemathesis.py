@@ -21,6 +21,8 @@ STATION_OPERATIONS = {
     ("POST", "/api/v1/records"),
     ("POST", "/api/v1/heartbeats"),
     ("POST", "/api/v1/stations/{name}/key"),
+    ("POST", "/api/v1/help"),
+    ("GET", "/api/v1/help"),
 }
 CHECKS = [
     not_a_server_error,

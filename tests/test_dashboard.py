@@ -23,6 +23,7 @@ from bench_agent.ledger.dashboard.strings import TEMPLATE_STRINGS
 from bench_agent.ledger.db import Store
 from bench_agent.ledger.models import Heartbeat, Station
 from tests.conftest import FIXTURES
+from tests.test_ledger_support import dashboard_login
 
 TEMPLATES = Path(__file__).parent.parent / "bench_agent" / "ledger" / "dashboard" / "templates"
 
@@ -41,11 +42,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Se
 def client(seeded: tuple[Store, Seeded]) -> Iterator[TestClient]:
     store, data = seeded
     with TestClient(create_app(store)) as http:
-        response = http.post(
-            "/dashboard/login",
-            data={"name": data.supervisor[0], "password": data.supervisor[1]},
-            follow_redirects=False,
-        )
+        response = dashboard_login(http, *data.supervisor)
         assert response.status_code == 303
         yield http
 
@@ -63,9 +60,7 @@ def test_pages_need_a_supervisor_login(seeded: tuple[Store, Seeded]) -> None:
         response = anonymous.get("/dashboard/lots", follow_redirects=False)
         assert response.status_code == 303
         assert response.headers["location"] == "/dashboard/login?next=/dashboard/lots"
-        wrong = anonymous.post(
-            "/dashboard/login", data={"name": data.supervisor[0], "password": "nope"}
-        )
+        wrong = dashboard_login(anonymous, data.supervisor[0], "nope")
         assert wrong.status_code == 401 and "Wrong user name or password." in wrong.text
         # A station token is not a supervisor session.
         token = next(iter(data.tokens.values()))
@@ -76,15 +71,7 @@ def test_pages_need_a_supervisor_login(seeded: tuple[Store, Seeded]) -> None:
             == 403
         )
         # An outside "next" never becomes an open redirect.
-        response = anonymous.post(
-            "/dashboard/login",
-            data={
-                "name": data.supervisor[0],
-                "password": data.supervisor[1],
-                "next": "https://evil.example",
-            },
-            follow_redirects=False,
-        )
+        response = dashboard_login(anonymous, *data.supervisor, next="https://evil.example")
         assert response.headers["location"] == "/dashboard/"
 
 
@@ -258,7 +245,7 @@ def test_distribution_registry(client: TestClient, seeded: tuple[Store, Seeded])
 def test_public_verification_page_checks_signatures(
     client: TestClient, seeded: tuple[Store, Seeded], tmp_path: Path
 ) -> None:
-    from bench_agent.ledger.models import Asset, Certificate, LifecycleEvent, StationKey
+    from bench_agent.ledger.models import Asset, Certificate, LifecycleEvent, Record, StationKey
     from bench_agent.signing import key_id, load_or_create_key, public_key_text, sign_document
 
     store, _data = seeded
@@ -273,25 +260,29 @@ def test_public_verification_page_checks_signatures(
     forged["certificate_id"] = "cert-forged-1"
     forged["sanitization"]["method"] = "random"
     with store.write() as session:
-        station = session.query(Station).filter_by(name="bench-004").one()
+        asset = session.query(Asset).filter_by(asset_tag="BSN-000010").one()
+        # The key is the one of the station that sent the machine's record (issue 14: a key
+        # only vouches for certificates its own station sent).
+        record = session.query(Record).filter_by(asset_id=asset.id).first()
+        station = session.get(Station, record.station_id)
         session.add(
             StationKey(
                 station_id=station.id, key_id=key_id(public), public_key=public_key_text(public)
             )
         )
-        asset = session.query(Asset).filter_by(asset_tag="BSN-000010").one()
         for doc in (signed, forged):
             session.add(
-                Certificate(certificate_id=doc["certificate_id"], record_id=asset.id, asset_id=asset.id,
+                Certificate(certificate_id=doc["certificate_id"], record_id=record.id, asset_id=asset.id,
                             method=doc["sanitization"]["method"], status="erased", body=json.dumps(doc))
             )  # fmt: skip
+        station_name = station.name
         packed = session.query(LifecycleEvent).filter_by(asset_id=asset.id, kind="packed").first()
     with TestClient(client.app) as anonymous:  # no login: the page behind the label's QR code
         page = anonymous.get("/verify/BSN-000010", params={"lang": "en"})
         assert page.status_code == 200
         text = re.sub(r"<[^>]+>", " ", page.text)
         assert re.search(
-            r"cert-signed-1\s+zero\s+erased\s+\S+\s+✔\s+valid, station bench-004", text
+            rf"cert-signed-1\s+zero\s+erased\s+\S+\s+✔\s+valid, station {station_name}", text
         )
         assert re.search(r"cert-forged-1\s+random\s+erased\s+\S+\s+✖", text)
         assert re.search(r"cert-0000010\s.*?not signed", text, re.S)
@@ -310,10 +301,7 @@ def test_dashboard_on_postgresql(tmp_path: Path) -> None:
     data = seed_demo(store, stations=3, assets=24, lots=2, seed=5)
     try:
         with TestClient(create_app(store)) as http:
-            http.post(
-                "/dashboard/login",
-                data={"name": data.supervisor[0], "password": data.supervisor[1]},
-            )
+            dashboard_login(http, *data.supervisor)
             for path in (
                 "/dashboard/", "/dashboard/lots", f"/dashboard/lots/{data.lots[0]}",
                 "/dashboard/assets?q=BSN", "/dashboard/assets/2", "/dashboard/distribution",

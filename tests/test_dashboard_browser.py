@@ -130,6 +130,9 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory, ledger: LiveLedger
             args=CHROMIUM_ARGS,
             viewport={"width": 1400, "height": 1000},
             locale="en-GB",
+            # The pages' CSP forbids eval, which Playwright's wait_for_function/evaluate use;
+            # the headers themselves are checked in test_ledger_hardening.
+            bypass_csp=True,
         )
         context.set_default_timeout(15_000)
         yield context
@@ -162,14 +165,17 @@ def test_board_shows_a_heartbeat_within_two_seconds(page: Any, ledger: LiveLedge
     page.goto(f"{ledger.url}/dashboard/?lang=en")
     wait_live(page)
     row = "#station-bench-002"
-    for progress, step in ((0.25, "wipe sda: pass 1"), (0.61, "verify sda: sampling")):
+    for progress, step, shown in (
+        (0.25, "wipe sda: pass 1", "Wipe sda: pass 1"),  # the step's name is translated
+        (0.61, "verify sda: sampling", "verify sda: sampling"),
+    ):
         posted = ledger.heartbeat(
             "bench-002", state="wiping", step=step, progress=progress, rate=81e6, eta_s=610,
             operator="Nadia", asset_tag="BSN-000777",
         )  # fmt: skip
         page.wait_for_function(
             "([sel, step]) => document.querySelector(sel).textContent.includes(step)",
-            arg=[row, step],
+            arg=[row, shown],
             timeout=5_000,
         )
         latency = time.monotonic() - posted
@@ -329,3 +335,31 @@ def test_screenshots_and_contrast_in_both_languages(
     )
     text = page.inner_text("main")
     assert all(word in text for word in words)
+
+
+def test_board_fits_1280_pixels_and_speaks_french(page: Any, ledger: LiveLedger) -> None:
+    """Issue 14 (8): at 1280 px the last-signal column is visible; step names are translated."""
+    ledger.heartbeat("bench-001", state="wiping", progress=0.42, rate=9.1e7, eta_s=3725,
+                     step="wipe /dev/disk/by-id/ata-WDC_WD800JD-75MSA3_WD-WMAM9AB12345",
+                     operator="Marie-Christine Dupont-Lefebvre", asset_tag="BSN-000012-LONGTAG",
+                     training=True)  # fmt: skip
+    ledger.heartbeat("bench-002", state="idle", step="")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    try:
+        page.goto(f"{ledger.url}/dashboard/?lang=fr")
+        widths = page.evaluate(
+            """() => {
+                const table = document.querySelector('#board');
+                const last = table.querySelector('thead th:last-child').getBoundingClientRect();
+                const box = table.parentElement;
+                return {right: last.right, page: document.documentElement.clientWidth,
+                        scroll: box.scrollWidth, box: box.clientWidth};
+            }"""
+        )
+        assert widths["right"] <= widths["page"], widths
+        assert widths["scroll"] <= widths["box"], widths
+        row = page.inner_text("#station-bench-001")
+        assert "Effacement /dev/disk" in row and "wipe" not in row
+        assert "libre" in page.inner_text("#station-bench-002")
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})

@@ -44,7 +44,7 @@ def test_migrations_create_exactly_the_models(backend: str, tmp_path: Path) -> N
     )
     result = run("db", "upgrade", "--db", url)
     assert result.returncode == 0, result.stderr
-    assert "revision 0002" in result.stdout
+    assert "revision 0004" in result.stdout
     store = Store(url)
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -161,7 +161,8 @@ def test_audit_verify_detects_altered_and_deleted_rows(ledger: Ledger, tmp_path:
     db_file = tmp_path / "ledger.sqlite"
     db = f"sqlite:///{db_file}"
     ok = run("audit", "verify", "--db", db)
-    assert ok.returncode == 0 and "4 entries" in ok.stdout
+    # Users, the key, three machines, three records, one event.
+    assert ok.returncode == 0 and "10 entries" in ok.stdout
 
     # Only through SQLite: reading or copying the file in this process while the server has
     # it open would drop SQLite's POSIX locks and corrupt the WAL.
@@ -172,6 +173,14 @@ def test_audit_verify_detects_altered_and_deleted_rows(ledger: Ledger, tmp_path:
         finally:
             conn.close()
 
+    def entry(table: str, row_id: int) -> int:
+        conn = sqlite3.connect(db_file, isolation_level=None)
+        try:
+            query = "SELECT MAX(seq) FROM audit_chain WHERE table_name = ? AND row_id = ?"
+            return int(conn.execute(query, (table, row_id)).fetchone()[0])
+        finally:
+            conn.close()
+
     def tamper(statement: str) -> subprocess.CompletedProcess[str]:
         sql(statement)
         return run("audit", "verify", "--db", db)
@@ -179,7 +188,10 @@ def test_audit_verify_detects_altered_and_deleted_rows(ledger: Ledger, tmp_path:
     # A record's verdict rewritten by hand.
     result = tamper("UPDATE records SET outcome = 'rejected' WHERE id = 2")
     assert result.returncode == 1
-    assert "error: records row 2 was altered after it was recorded (audit entry 2)" in result.stderr
+    seq = entry("records", 2)
+    assert f"error: records row 2 was altered after it was recorded (audit entry {seq})" in (
+        result.stderr
+    )
     assert "Traceback" not in result.stderr
     sql("UPDATE records SET outcome = 'kept' WHERE id = 2")
     assert run("audit", "verify", "--db", db).returncode == 0  # restored: intact again
@@ -198,14 +210,18 @@ def test_audit_verify_detects_altered_and_deleted_rows(ledger: Ledger, tmp_path:
     sql("DELETE FROM records WHERE id = 4")
     assert run("audit", "verify", "--db", db).returncode == 0
     # A record deleted.
+    seq = entry("records", 3)
     result = tamper("DELETE FROM records WHERE id = 3")
-    assert result.returncode == 1 and "records row 3 was deleted (audit entry 3)" in result.stderr
+    assert result.returncode == 1 and f"records row 3 was deleted (audit entry {seq})" in (
+        result.stderr
+    )
     # The chain entry deleted too: the links break.
-    result = tamper("DELETE FROM audit_chain WHERE seq = 3")
-    assert result.returncode == 1 and "audit entries 3..3 are missing" in result.stderr
+    result = tamper(f"DELETE FROM audit_chain WHERE seq = {seq}")
+    assert result.returncode == 1 and f"audit entries {seq}..{seq} are missing" in result.stderr
     # The last entry and its row deleted: the head no longer matches.
+    last = entry("lifecycle_events", 1)
     sql("DELETE FROM lifecycle_events WHERE id = 1")
-    result = tamper("DELETE FROM audit_chain WHERE seq = 4")
+    result = tamper(f"DELETE FROM audit_chain WHERE seq = {last}")
     assert result.returncode == 1 and "the last audit entries were deleted" in result.stderr
 
 

@@ -205,3 +205,527 @@ def test_certificates_are_verified_on_ingest(hostile: Ledger, tmp_path: Path) ->
     response = httpx.post(hostile.api("/records"), json=document, headers=hostile.station_headers())
     assert response.status_code == 201, response.text[:300]
     assert hostile.count("SELECT COUNT(*) FROM certificates") == 2
+
+
+# ------------------------------------------------------------------------- 1. login flood
+def _record_latencies(ledger: Ledger, key: Any, first: int, count: int) -> list[float]:
+    import time
+
+    latencies = []
+    with httpx.Client(headers=ledger.station_headers(), timeout=30) as client:
+        for n in range(first, first + count):
+            document = signed(make_record(n=n), key)
+            started = time.perf_counter()
+            response = client.post(ledger.api("/records"), json=document)
+            latencies.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 201, response.text[:200]
+    return latencies
+
+
+def test_a_login_flood_neither_stalls_records_nor_guesses_a_password(tmp_path: Path) -> None:
+    import statistics
+    import threading
+
+    from bench_agent.ledger.throttle import FREE_FAILURES
+
+    ledger = start_ledger("sqlite", tmp_path)
+    try:
+        key = generate_key(tmp_path / "bench-1.key")
+        publish_key(ledger, "bench-1", key)
+        _record_latencies(ledger, key, 700, 5)  # warm up
+        idle = statistics.median(_record_latencies(ledger, key, 710, 30))
+        stop = threading.Event()
+        answers: list[int] = []
+
+        def flood() -> None:
+            with httpx.Client(timeout=30) as client:
+                while not stop.is_set():
+                    response = client.post(
+                        ledger.api("/login"), json={"name": "alice", "password": "wrong-guess"}
+                    )
+                    answers.append(response.status_code)
+
+        threads = [threading.Thread(target=flood) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        try:
+            loaded = statistics.median(_record_latencies(ledger, key, 750, 60))
+            # The right password after hundreds of wrong ones is not even checked.
+            right = httpx.post(
+                ledger.api("/login"), json={"name": "alice", "password": "alice-password"}
+            )
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        # Five wrong passwords are checked; every later attempt waits and gets 429, unchecked.
+        assert answers.count(401) == FREE_FAILURES and len(answers) > 2 * FREE_FAILURES
+        assert answers.count(429) == len(answers) - FREE_FAILURES
+        assert right.status_code == 429 and int(right.headers["retry-after"]) >= 1
+        assert loaded <= max(2 * idle, idle + 40), (idle, loaded)
+    finally:
+        ledger.server.stop()
+        ledger.store.dispose()
+
+
+def test_delays_grow_then_the_account_locks_until_an_admin_unlocks_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from bench_agent.ledger.auth import LoginRefused, create_session
+    from bench_agent.ledger.throttle import FREE_FAILURES, LOCKOUT_FAILURES, LoginThrottle
+
+    CLI = [sys.executable, "-m", "bench_agent.ledger.cli"]
+    ledger = start_ledger("sqlite", tmp_path)
+    ledger.server.stop()
+    now = [1000.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    store = ledger.store
+    waits = []
+    for attempt in range(LOCKOUT_FAILURES):
+        now[0] += throttle.retry_after("sam", "10.0.0.9") + 0.01  # wait out the delay
+        assert create_session(store, "sam", "nope", address="10.0.0.9", throttle=throttle) is None
+        waits.append(throttle.retry_after("sam", "10.0.0.9"))
+        if attempt == FREE_FAILURES + 1:
+            # Inside the delay even the right password is refused unchecked.
+            with pytest.raises(LoginRefused) as throttled:
+                create_session(store, "sam", "sam-password", address="10.0.0.9", throttle=throttle)
+            assert throttled.value.status_code == 429
+    assert waits[: FREE_FAILURES - 1] == [0] * (FREE_FAILURES - 1)
+    growing = waits[FREE_FAILURES - 1 :]
+    assert growing == sorted(growing) and growing[0] > 0 and growing[-1] > 60 * growing[0]
+    now[0] += waits[-1] + 0.01
+    # Locked: even the right password, from another address, is refused.
+    with pytest.raises(LoginRefused) as refused:
+        create_session(store, "sam", "sam-password", address="10.0.0.7", throttle=throttle)
+    assert refused.value.status_code == 403 and "unlock" in refused.value.message
+    result = subprocess.run(
+        [*CLI, "user", "unlock", "sam", "--db", store.engine.url.render_as_string(False)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert create_session(store, "sam", "sam-password", address="10.0.0.7") is not None
+    store.dispose()
+
+
+# ------------------------------------------------------------------------- 7. web hygiene
+def test_pages_carry_security_headers(hostile: Ledger) -> None:
+    for path in ("/dashboard/login", "/verify/AT-00001", "/api/v1/health"):
+        headers = httpx.get(hostile.url + path).headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["x-frame-options"] == "DENY", path
+        assert headers["referrer-policy"] == "same-origin", path
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+        assert "script-src 'self'" in headers["content-security-policy"], path
+
+
+def test_dashboard_forms_need_their_csrf_token(hostile: Ledger) -> None:
+    from tests.test_ledger_support import dashboard_login
+
+    with httpx.Client(base_url=hostile.url) as browser:
+        # A cross-site form posts the right password but cannot know the token.
+        forged = browser.post(
+            "/dashboard/login",
+            data={"name": "sam", "password": "sam-password"},
+            follow_redirects=False,
+        )
+        assert forged.status_code == 403 and "text/html" in forged.headers["content-type"]
+        assert "bench_session" not in forged.cookies
+        other = browser.post(
+            "/dashboard/login",
+            data={"name": "sam", "password": "sam-password", "csrf": "x" * 43},
+            follow_redirects=False,
+        )
+        assert other.status_code == 403
+        good = dashboard_login(browser, "sam", "sam-password")
+        assert good.status_code == 303 and browser.cookies.get("bench_session")
+        assert browser.post("/dashboard/logout", follow_redirects=False).status_code == 403
+        assert browser.get("/dashboard/lots", follow_redirects=False).status_code == 200
+        page = browser.get("/dashboard/lots").text
+        token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        out = browser.post("/dashboard/logout", data={"csrf": token}, follow_redirects=False)
+        assert out.status_code == 303
+
+
+@pytest.mark.parametrize(
+    "path,status",
+    [
+        ("/verify/NO-SUCH-TAG", 404),
+        ("/dashboard/assets/99999999999999999999", 404),
+        ("/dashboard/certificates/nope.pdf", 404),
+        ("/dashboard/lots/NO-SUCH-LOT", 404),
+    ],
+)
+def test_errors_on_pages_are_html(hostile: Ledger, path: str, status: int) -> None:
+    response = httpx.get(hostile.url + path, cookies=hostile.extra["cookies"])
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html"), response.text[:200]
+    assert "<h1>" in response.text and '"detail"' not in response.text
+    # The API still answers JSON.
+    api = httpx.get(hostile.api("/lots/NO-SUCH-LOT"), headers=hostile.admin)
+    assert api.status_code == 404 and api.json()["detail"]
+
+
+def test_users_get_403_on_station_endpoints(hostile: Ledger) -> None:
+    for headers, cookies in (
+        (hostile.supervisor, None),
+        (hostile.admin, None),
+        ({}, {"bench_session": hostile.admin_token}),
+    ):
+        beat = httpx.post(
+            hostile.api("/heartbeats"), json={"state": "idle"}, headers=headers, cookies=cookies
+        )
+        assert beat.status_code == 403, beat.text
+        key = httpx.post(
+            hostile.api("/stations/bench-1/key"),
+            json={"public_key": "A" * 44},
+            headers=headers,
+            cookies=cookies,
+        )
+        assert key.status_code == 403, key.text
+    nobody = httpx.post(hostile.api("/heartbeats"), json={"state": "idle"})
+    assert nobody.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "password", ["password", "aaaaaaaaaaaa", "short", "azertyuiop", "Password123", "sam"]
+)
+def test_weak_passwords_are_refused(tmp_path: Path, password: str) -> None:
+    import subprocess
+    import sys
+
+    db = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    cli = [sys.executable, "-m", "bench_agent.ledger.cli"]
+    assert subprocess.run([*cli, "db", "upgrade", "--db", db], capture_output=True).returncode == 0
+    result = subprocess.run(
+        [*cli, "user", "add", "sam", "--db", db],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "password" in result.stderr.lower(), result.stderr
+
+
+# ------------------------------------------------------------------- 8. exports and board
+def test_board_and_report_count_the_same_things(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from bench_agent.ledger.dashboard import queries
+    from bench_agent.models import Verdict
+
+    ledger = start_ledger("sqlite", tmp_path)
+    try:
+        key = generate_key(tmp_path / "bench-1.key")
+        publish_key(ledger, "bench-1", key)
+        now = datetime.now(UTC)
+        records = [
+            make_record(n=1, finished_at=now, verdict=Verdict(outcome="rejected")),
+            make_record(n=1, finished_at=now),  # the same machine tested again: kept
+            make_record(n=2, finished_at=now, certificates=[_certificate(key, "c-1")]),
+            make_record(n=2, finished_at=now, certificates=[_certificate(key, "c-1")]),
+        ]
+        for record in records:
+            response = httpx.post(
+                ledger.api("/records"), json=signed(record, key), headers=ledger.station_headers()
+            )
+            assert response.status_code == 201, response.text[:200]
+        for _ in range(2):  # packed twice (a correction): one machine refurbished
+            response = httpx.post(
+                ledger.api("/events"),
+                json={"asset_tag": "AT-00002", "kind": "packed"},
+                headers=ledger.supervisor,
+            )
+            assert response.status_code == 201, response.text[:200]
+        today = now.astimezone().date()
+        report = queries.load_report(ledger.store, today, today)
+        board = queries.board_stats(ledger.store).today
+        assert (board.tested, board.rejected, board.packed) == (2, 0, 1)
+        assert (report.tested, report.rejected, report.refurbished) == (2, 0, 1)
+        assert board.wiped == report.disks_wiped
+    finally:
+        ledger.server.stop()
+        ledger.store.dispose()
+
+
+def test_exports_quote_fields_and_fill_hardware_columns(hostile: Ledger) -> None:
+    import csv
+    import io
+    import zipfile
+
+    from bench_agent.ledger.dashboard.routes import _domid
+    from bench_agent.models import Cpu, Disk, ImageReport, Inventory, Memory, System
+
+    key = hostile.extra["key"]
+    inventory = Inventory(
+        cpu=Cpu(model="Intel(R) Core(TM)2 Duo CPU E8400"),
+        memory=Memory(total_bytes=2048 * 2**20),
+        system=System(vendor="Dell Inc.", product="OptiPlex 755", serial="SN-CSV-1"),
+        disks=[Disk(name="sda", size_bytes=80_026_361_856)],
+    )
+    record = make_record(
+        n=900,
+        lot="LOT-CSV",
+        inventory=inventory,
+        image=ImageReport(device="sda", image="edu-i686", version="2026.1", status="success"),
+        certificates=[_certificate(key, "cert-csv-1", serial='WD "1"\r\nX')],
+    )
+    httpx.post(hostile.api("/lots"), json={"code": "LOT-CSV"}, headers=hostile.admin)
+    response = httpx.post(
+        hostile.api("/records"), json=signed(record, key), headers=hostile.station_headers()
+    )
+    assert response.status_code == 201, response.text[:300]
+    cookies = hostile.extra["cookies"]
+    exported = httpx.get(hostile.url + "/dashboard/export/assets.csv", cookies=cookies).text
+    rows = {row["serial"]: row for row in csv.DictReader(io.StringIO(exported))}
+    row = rows["SN-CSV-1"]
+    assert row["cpu"] == "Intel(R) Core(TM)2 Duo CPU E8400"
+    assert (row["ram_mb"], row["disk_gb"], row["image"]) == ("2048", "80", "edu-i686 2026.1")
+    archive = httpx.get(hostile.url + "/dashboard/lots/LOT-CSV/certificates.zip", cookies=cookies)
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as bundle:
+        index = list(csv.reader(io.StringIO(bundle.read("index.csv").decode(), newline="")))
+    assert len(index) == 2 and index[1][0] == "cert-csv-1" and index[1][1] == 'WD "1"\r\nX'
+    assert _domid("bench.05") != _domid("bench_05")
+
+
+# ---------------------------------------------------------------- 2. key and token lifecycle
+def _cli(store: Any, *args: str, stdin: str = "") -> Any:
+    import subprocess
+    import sys
+
+    url = store.engine.url.render_as_string(False)
+    return subprocess.run(
+        [sys.executable, "-m", "bench_agent.ledger.cli", *args, "--db", url],
+        input=stdin,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_a_key_changes_only_by_signed_rotation_or_admin_reset(tmp_path: Path) -> None:
+    from bench_agent.ledger.auth import station_cache
+    from bench_agent.ledger.ingest import station_keys
+    from bench_agent.signing import public_key_text
+    from bench_agent.sync.enroll import sign_rotation
+
+    ledger = start_ledger("sqlite", tmp_path)
+    try:
+        old, new, spare = (generate_key(tmp_path / f"k{i}.key") for i in range(3))
+        publish_key(ledger, "bench-1", old)
+        kept = _certificate(old, "cert-before-rotation")
+        document = signed(make_record(n=1, certificates=[kept]), old)
+        assert httpx.post(
+            ledger.api("/records"), json=document, headers=ledger.station_headers()
+        ).is_success
+
+        def publish(station: str, key: Any, **extra: Any) -> httpx.Response:
+            return httpx.post(
+                ledger.api(f"/stations/{station}/key"),
+                json={"public_key": public_key_text(key.public_key()), **extra},
+                headers=ledger.station_headers(station),
+            )
+
+        # The token alone cannot swap the key; another station cannot take it.
+        swap = publish("bench-1", new)
+        assert swap.status_code == 409 and swap.headers["x-bench-refusal"] == "key-change"
+        taken = publish("bench-2", old)
+        assert taken.status_code == 409 and "bench-1" in taken.json()["detail"]
+        forged = publish("bench-1", new, rotation_signature=sign_rotation(spare, "bench-1", "x"))
+        assert forged.status_code == 409
+        # The current key signs the hand-over: accepted, the old key is retired.
+        text = public_key_text(new.public_key())
+        assert publish(
+            "bench-1", new, rotation_signature=sign_rotation(old, "bench-1", text)
+        ).is_success
+        station_keys.drop(1)
+        late = signed(make_record(n=2, certificates=[_certificate(old, "cert-late")]), new)
+        refused = httpx.post(ledger.api("/records"), json=late, headers=ledger.station_headers())
+        assert refused.status_code == 422 and "cert-late" in refused.text
+        # A certificate received while its key was valid stays valid; a new one does not.
+        verify = httpx.post(ledger.api("/certificates/verify"), json=kept).json()
+        assert verify["valid"] is True and verify["known"] is True
+        fresh = httpx.post(
+            ledger.api("/certificates/verify"), json=_certificate(old, "cert-new")
+        ).json()
+        assert fresh["valid"] is False and "retired" in fresh["reason"]
+        # An admin lets a bench that lost its key publish a new one.
+        assert publish("bench-1", spare).status_code == 409
+        assert _cli(ledger.store, "station", "reset-key", "bench-1").returncode == 0
+        assert publish("bench-1", spare).is_success
+        # Rotating the token: the old one is refused, the new one works.
+        rotated = _cli(ledger.store, "station", "rotate-token", "bench-1")
+        assert rotated.returncode == 0, rotated.stderr
+        token = rotated.stdout.strip().splitlines()[-1]
+        station_cache.clear()  # each server process caches a token 5 s at most
+        assert httpx.get(ledger.api("/me"), headers=ledger.station_headers()).status_code == 401
+        me = httpx.get(ledger.api("/me"), headers={"Authorization": f"Bearer {token}"})
+        assert me.json()["name"] == "bench-1"
+        # Revoked: the token is refused and the key signs nothing new.
+        assert _cli(ledger.store, "station", "revoke", "bench-1").returncode == 0
+        station_cache.clear()
+        me = httpx.get(ledger.api("/me"), headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 401
+    finally:
+        ledger.server.stop()
+        ledger.store.dispose()
+
+
+def test_the_bench_re_enrols_cleanly_after_a_token_rotation(tmp_path: Path) -> None:
+    from bench_agent.config import load_settings
+    from bench_agent.ledger.auth import station_cache
+    from bench_agent.sync import submit_record, sync_once
+    from bench_agent.sync.enroll import enroll
+
+    ledger = start_ledger("sqlite", tmp_path)
+    try:
+        first = enroll(ledger.url, ledger.tokens["bench-1"])
+        rotated = _cli(ledger.store, "station", "rotate-token", "bench-1")
+        token = rotated.stdout.strip().splitlines()[-1]
+        station_cache.clear()
+        again = enroll(ledger.url, token)
+        assert again["key_id"] == first["key_id"]
+        settings = load_settings()
+        record_id = submit_record(make_record(n=77), settings, send_now=False)
+        sync_once(settings)
+        assert ledger.count(f"SELECT COUNT(*) FROM records WHERE record_id = '{record_id}'") == 1
+    finally:
+        ledger.server.stop()
+        ledger.store.dispose()
+
+
+# ------------------------------------------------------------------------ 4. the audit chain
+def test_every_table_that_matters_is_chained_and_a_rollback_is_caught(tmp_path: Path) -> None:
+    import json
+    import os
+    import sqlite3
+
+    ledger = start_ledger("sqlite", tmp_path)
+    try:
+        key = generate_key(tmp_path / "bench-1.key")
+        publish_key(ledger, "bench-1", key)
+        httpx.post(
+            ledger.api("/lots"), json={"code": "LOT-1", "donor": "Acme SA"}, headers=ledger.admin
+        )
+        for n in range(2):
+            record = make_record(n=n, certificates=[_certificate(key, f"cert-{n}")])
+            response = httpx.post(
+                ledger.api("/records"), json=signed(record, key), headers=ledger.station_headers()
+            )
+            assert response.status_code == 201
+        # A lot corrected through the API is chained again, not reported as tampered.
+        patched = httpx.patch(
+            ledger.api("/lots/LOT-1"), json={"donor": "Acme SAS"}, headers=ledger.admin
+        )
+        assert patched.status_code == 200
+        event = {"asset_tag": "AT-00001", "kind": "packed"}
+        assert httpx.post(ledger.api("/events"), json=event, headers=ledger.supervisor).is_success
+    finally:
+        ledger.server.stop()
+        ledger.store.dispose()
+    db_file = tmp_path / "ledger.sqlite"
+    env = {"BENCH_LEDGER_HOME": str(tmp_path / "ledger-home")}
+
+    def cli(*args: str) -> Any:
+        import subprocess
+        import sys
+
+        return subprocess.run(
+            [sys.executable, "-m", "bench_agent.ledger.cli", *args, "--db", f"sqlite:///{db_file}"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env, "BENCH_LANG": "en"},
+        )
+
+    def sql(statement: str) -> None:
+        conn = sqlite3.connect(db_file, isolation_level=None)
+        try:
+            assert conn.execute(statement).rowcount == 1, statement
+        finally:
+            conn.close()
+
+    assert cli("audit", "verify").returncode == 0, cli("audit", "verify").stderr
+    for change, undo, table in (
+        (
+            "UPDATE certificates SET body = replace(body, 'WD-1', 'WD-9') WHERE id = 1",
+            "UPDATE certificates SET body = replace(body, 'WD-9', 'WD-1') WHERE id = 1",
+            "certificates",
+        ),
+        (
+            "UPDATE lots SET donor = 'Someone' WHERE code = 'LOT-1'",
+            "UPDATE lots SET donor = 'Acme SAS' WHERE code = 'LOT-1'",
+            "lots",
+        ),
+        (
+            "UPDATE assets SET serial = 'OTHER' WHERE id = 1",
+            "UPDATE assets SET serial = 'SN000000' WHERE id = 1",
+            "assets",
+        ),
+        (
+            "UPDATE station_keys SET public_key = 'x' || public_key WHERE id = 1",
+            "UPDATE station_keys SET public_key = substr(public_key, 2) WHERE id = 1",
+            "station_keys",
+        ),
+        (
+            "UPDATE users SET role = 'admin' WHERE name = 'sam'",
+            "UPDATE users SET role = 'supervisor' WHERE name = 'sam'",
+            "users",
+        ),
+    ):
+        sql(change)
+        result = cli("audit", "verify")
+        assert result.returncode == 1 and f"{table} row" in result.stderr, (table, result.stderr)
+        sql(undo)
+        assert cli("audit", "verify").returncode == 0, table
+    # A checkpoint signed by the ledger's own key, kept elsewhere.
+    point = tmp_path / "elsewhere" / "checkpoint.json"
+    point.parent.mkdir()
+    made = cli("audit", "checkpoint", "--out", str(point))
+    assert made.returncode == 0, made.stderr
+    assert "public key" in made.stderr  # printed when the ledger's key is created
+    assert json.loads(point.read_text())["signature"]["algorithm"]
+    assert cli("audit", "verify", "--checkpoint", str(point)).returncode == 0
+    # Roll back: the last event and its chain entry deleted, the head moved back one.
+    conn = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        seq, prev = conn.execute(
+            "SELECT seq, prev_hash FROM audit_chain ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        conn.execute(
+            "DELETE FROM lifecycle_events WHERE id = (SELECT MAX(id) FROM lifecycle_events)"
+        )
+        conn.execute("DELETE FROM audit_chain WHERE seq = ?", (seq,))
+        conn.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq - 1, prev))
+    finally:
+        conn.close()
+    assert cli("audit", "verify").returncode == 0  # consistent on its own: the hole of before
+    caught = cli("audit", "verify", "--checkpoint", str(point))
+    assert caught.returncode == 1 and f"entry {seq} is gone" in caught.stderr, caught.stderr
+    # A forged checkpoint (edited) is refused.
+    forged = json.loads(point.read_text())
+    forged["seq"] = 1
+    point.write_text(json.dumps(forged))
+    refused = cli("audit", "verify", "--checkpoint", str(point))
+    assert refused.returncode == 1 and "checkpoint is not valid" in refused.stderr
+
+
+def test_an_existing_ledger_migrates_and_stays_intact(tmp_path: Path) -> None:
+    """A ledger at revision 0002 (before issue 14) upgrades; its rows get chained once."""
+    import subprocess
+    import sys
+
+    from sqlalchemy import text
+
+    from bench_agent.ledger.db import Store
+    from bench_agent.ledger.migrations import upgrade
+
+    store = Store(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    upgrade(store.engine, "0002")
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO lots (code, donor, note, created_at, created_by, updated_by) "
+                          "VALUES ('OLD-1', 'Acme', '', '2026-01-01 00:00:00', 'cli:x', '')"))  # fmt: skip
+    store.dispose()
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    cli = [sys.executable, "-m", "bench_agent.ledger.cli"]
+    assert subprocess.run([*cli, "db", "upgrade", "--db", url], capture_output=True).returncode == 0
+    result = subprocess.run([*cli, "audit", "verify", "--db", url], capture_output=True, text=True)
+    assert result.returncode == 0 and "1 entries" in result.stdout, result.stderr

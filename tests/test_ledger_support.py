@@ -223,9 +223,13 @@ def start_ledger(backend: str, tmp_path: Path, **app_options: Any) -> Ledger:
     store = Store(database_url(backend, tmp_path))
     store.upgrade()
     tokens = {name: create_station(store, name, "", "cli:test") for name in ("bench-1", "bench-2")}
+    from bench_agent.ledger import audit
+
     with store.write() as session:
         for name, role in (("alice", "admin"), ("sam", "supervisor")):
-            session.add(User(name=name, role=role, password_hash=hash_password(f"{name}-password")))
+            user = User(name=name, role=role, password_hash=hash_password(f"{name}-password"))
+            session.add(user)
+            audit.append(session, user, "cli:test")
     admin = create_session(store, "alice", "alice-password")
     supervisor = create_session(store, "sam", "sam-password")
     assert admin is not None and supervisor is not None
@@ -292,3 +296,14 @@ def publish_key(ledger: Ledger, station: str, key: Any) -> None:
         headers=ledger.station_headers(station),
     )
     assert response.status_code == 200, response.text
+
+
+def dashboard_login(client: Any, name: str, password: str, **fields: str) -> Any:
+    """Log in through the dashboard's form as a browser does: the page first (its CSRF token)."""
+    import re
+
+    page = client.get("/dashboard/login")
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match, "the login page has no CSRF token"
+    data = {"name": name, "password": password, "csrf": match.group(1), **fields}
+    return client.post("/dashboard/login", data=data, follow_redirects=False)

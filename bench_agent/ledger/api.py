@@ -33,6 +33,7 @@ from bench_agent.ledger.auth import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
     AdminPrincipal,
+    LoginRefused,
     Principal,
     StationPrincipal,
     SupervisorPrincipal,
@@ -52,6 +53,7 @@ from bench_agent.ledger.ingest import (
     RecordRejected,
     find_assets,
     ingest_record,
+    judge_certificate,
     prepare_record,
     station_key_info,
     station_keys,
@@ -100,7 +102,7 @@ from bench_agent.ledger.schemas import (
     in_range,
 )
 from bench_agent.models.record import BenchRecord
-from bench_agent.signing import key_id, public_key_from_text, verify_document
+from bench_agent.signing import key_id, public_key_from_text
 
 DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024
 # Why a record got 403, for the agent: "station-mismatch" and "key-mismatch" concern that
@@ -122,6 +124,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         409: _("conflict with what is stored"),
         413: _("body too large"),
         422: _("invalid body or parameter"),
+        429: _("too many attempts: retry later"),
     }
     result: dict[int | str, dict[str, Any]] = {}
     for code in codes:
@@ -154,10 +157,35 @@ def health() -> Health:
     return Health(version=__version__)
 
 
-@router.post("/login", response_model=LoginResponse, tags=["auth"], responses=responses(401))
+def client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else ""
+
+
+def checked_login(request: Request, name: str, password: str) -> tuple[str, Principal] | None:
+    """``create_session`` with the app's throttle; 429/403 when refused unchecked."""
+    try:
+        return create_session(
+            store_of(request),
+            name,
+            password,
+            address=client_address(request),
+            throttle=request.app.state.login_throttle,
+        )
+    except LoginRefused as exc:
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else None
+        raise HTTPException(exc.status_code, detail=exc.message, headers=headers) from exc
+
+
+@router.post(
+    "/login", response_model=LoginResponse, tags=["auth"], responses=responses(401, 403, 429)
+)
 def login(body: LoginRequest, request: Request, response: Response) -> LoginResponse:
-    """Log a supervisor or admin in: session token in the body and as a cookie."""
-    result = create_session(store_of(request), body.name, body.password)
+    """Log a supervisor or admin in: session token in the body and as a cookie.
+
+    Wrong passwords are throttled per account and per client address (429 with
+    ``Retry-After``); an account locked after too many is refused (403) until an admin unlocks it.
+    """
+    result = checked_login(request, body.name, body.password)
     if result is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -567,12 +595,19 @@ def get_station_key(request: Request, name: str) -> StationKeyOut:
     "/stations/{name}/key",
     response_model=StationKeyOut,
     tags=["stations"],
-    responses=responses(401, 403, 422),
+    responses=responses(401, 403, 409, 422),
 )
 def publish_station_key(
     request: Request, name: str, body: PublicKeyIn, station: StationPrincipal
 ) -> StationKeyOut:
-    """Publish the station's Ed25519 public key at enrolment (the station's own token)."""
+    """Publish the station's Ed25519 public key (the station's own token).
+
+    The first key is accepted at enrolment; publishing the same key again changes nothing. A
+    different key replaces the current one only with ``rotation_signature``, the current key's
+    signature of the hand-over, or after an admin ran ``bench-ledger station reset-key NAME``
+    (409 otherwise, ``X-Bench-Refusal: key-change``). A public key belongs to one station (409
+    when another station published it).
+    """
     if name != station.name:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
@@ -595,19 +630,58 @@ def publish_station_key(
         row = session.get(Station, station.station_id)
         if row is None:
             raise _404(_("Station '{name}' was removed.", name=name))
+        owner = session.scalar(
+            select(Station.name)
+            .join(StationKey, StationKey.station_id == Station.id)
+            .where(StationKey.key_id == kid, Station.id != row.id)
+            .limit(1)
+        )
+        if owner is not None:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=_("This public key belongs to another station ({station}).", station=owner),
+                headers={REFUSAL_HEADER: "key-taken"},
+            )
+        if row.public_key and row.public_key != text:
+            _check_rotation(row.name, row.public_key, text, body.rotation_signature)
         if row.public_key != text:
             for old in row.keys:
                 if old.retired_at is None:
                     old.retired_at = now
-            session.add(
-                StationKey(station_id=row.id, key_id=kid, public_key=text, published_at=now)
-            )
+                    audit.append(session, old, station.actor)
+            new_key = StationKey(station_id=row.id, key_id=kid, public_key=text, published_at=now)
+            session.add(new_key)
             row.public_key = text
             row.key_id = kid
+            audit.append(session, new_key, station.actor)
         station_keys.drop(row.id)
         session.flush()
         session.refresh(row)
         return _key_out(row)
+
+
+def _check_rotation(station: str, current: str, new: str, signature: str | None) -> None:
+    """A key change must be signed by the current key (409 otherwise)."""
+    from bench_agent.signing import strict_b64decode
+    from bench_agent.sync.enroll import rotation_statement
+
+    refused = HTTPException(
+        status.HTTP_409_CONFLICT,
+        detail=_(
+            "Station '{station}' already has another key: sign the change with the current "
+            "key, or ask an admin to run 'bench-ledger station reset-key {station}'.",
+            station=station,
+        ),
+        headers={REFUSAL_HEADER: "key-change"},
+    )
+    if not signature:
+        raise refused
+    try:
+        public_key_from_text(current).verify(
+            strict_b64decode(signature), rotation_statement(station, new)
+        )
+    except Exception as exc:  # bad base64 or a signature by another key: same answer
+        raise refused from exc
 
 
 # ---------------------------------------------------------------------------------- assets
@@ -689,6 +763,7 @@ def create_lot(store: Store, body: LotIn, actor: str) -> LotOut:
         )
         session.add(row)
         session.flush()
+        audit.append(session, row, actor)
         return _lot_out(row)
 
 
@@ -734,13 +809,14 @@ def patch_lot(request: Request, code: str, body: LotPatch, admin: AdminPrincipal
         row.updated_at = utcnow()
         row.updated_by = admin.actor
         session.flush()
+        audit.append(session, row, admin.actor)
         return _lot_out(row)
 
 
 @router.delete(
     "/lots/{code}", status_code=204, tags=["lots"], responses=responses(401, 403, 404, 409)
 )
-def delete_lot(request: Request, code: str, _admin: AdminPrincipal) -> Response:
+def delete_lot(request: Request, code: str, admin: AdminPrincipal) -> Response:
     """Delete a lot no record or machine refers to yet (a typo); otherwise 409."""
     with store_of(request).write() as session:
         row = session.scalar(select(Lot).where(Lot.code == code))
@@ -754,6 +830,7 @@ def delete_lot(request: Request, code: str, _admin: AdminPrincipal) -> Response:
                 status.HTTP_409_CONFLICT,
                 detail=_("Lot '{code}' is used by machines and cannot be deleted.", code=code),
             )
+        audit.append_deleted(session, row, admin.actor)
         session.delete(row)
     return Response(status_code=204)
 
@@ -783,6 +860,7 @@ def record_event(store: Store, body: EventIn, actor: str) -> EventOut:
                 asset = Asset(asset_tag=body.asset_tag, serial=body.serial, uuid=body.uuid)
                 session.add(asset)
                 session.flush()
+                audit.append(session, asset, actor)
         if asset is None:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,
@@ -912,43 +990,34 @@ def verify_certificate(request: Request, document: dict[str, Any]) -> Certificat
     from bench_agent.ledger.ingest import certificate_id_of
 
     cert_id = certificate_id_of(document)
-    block = document.get("signature")
-    kid = block.get("key_id") if isinstance(block, dict) else None
     with store_of(request).session() as session:
-        key_row = (
-            session.scalar(select(StationKey).where(StationKey.key_id == str(kid))) if kid else None
-        )
         stored = session.scalar(select(Certificate).where(Certificate.certificate_id == cert_id))
         known = stored is not None and stored.document == document
-        if key_row is None:
-            return CertificateVerification(
-                valid=False,
-                certificate_id=cert_id,
-                key_id=str(kid) if kid else None,
-                known=known,
-                reason=_(
-                    "The certificate is not signed by a key any station of this ledger published."
-                ),
-            )
-        station_name = key_row.station.name
-        try:
-            verify_document(document, public_key_from_text(key_row.public_key))
-        except BenchError as exc:
-            return CertificateVerification(
-                valid=False,
-                certificate_id=cert_id,
-                station=station_name,
-                key_id=key_row.key_id,
-                known=known,
-                reason=exc.message,
-            )
-        return CertificateVerification(
-            valid=True,
-            certificate_id=cert_id,
-            station=station_name,
-            key_id=key_row.key_id,
-            known=known,
+        judged = judge_certificate(
+            session,
+            document,
+            station_id=stored.record.station_id if known and stored is not None else None,
+            received_at=stored.issued_at if known and stored is not None else None,
         )
+    reasons = {
+        "unsigned": _("The certificate carries no signature."),
+        "unknown-key": _(
+            "The certificate is not signed by a key any station of this ledger published."
+        ),
+        "retired-key": _(
+            "The certificate is signed by a key retired on {date}, and this ledger did not "
+            "receive it before.",
+            date=judged.retired_at.date().isoformat() if judged.retired_at else "",
+        ),
+    }
+    return CertificateVerification(
+        valid=judged.valid,
+        certificate_id=cert_id,
+        station=judged.station or None,
+        key_id=judged.key_id or None,
+        known=known,
+        reason=judged.message or reasons.get(judged.reason, ""),
+    )
 
 
 # ---------------------------------------------------------------------------------- images

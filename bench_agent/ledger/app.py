@@ -9,12 +9,17 @@ heartbeats, ``app.state.heartbeats`` the coalescing buffer of the latest heartbe
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,6 +30,7 @@ from bench_agent.i18n import _
 from bench_agent.ledger.db import Store, ledger_home
 from bench_agent.ledger.ingest import write_heartbeat
 from bench_agent.ledger.inputs import InputProblem, bad_path, load_json
+from bench_agent.ledger.throttle import TARPIT_S, LoginThrottle
 from bench_agent.ledger.writer import HeartbeatBuffer, WriteQueue
 from bench_agent.models.record import BenchRecord
 
@@ -99,7 +105,9 @@ def _json_problem(scope: Any, messages: list[Any]) -> InputProblem | None:
     return None
 
 
-async def _send_json(send: Any, status: int, content: Any) -> None:
+async def _send_json(
+    send: Any, status: int, content: Any, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps(content).encode()
     await send(
         {
@@ -108,10 +116,90 @@ async def _send_json(send: Any, status: int, content: Any) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# Pages (dashboard, /verify, error pages): only this origin's scripts and styles, no framing.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+# The interactive API docs load their scripts from a CDN: no CSP there.
+NO_CSP_PATHS = ("/docs", "/redoc")
+
+
+class SecurityHeaders:
+    """ASGI middleware: nosniff, no framing, same-origin referrer and a CSP on every answer."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = list(SECURITY_HEADERS)
+        if not scope.get("path", "").startswith(NO_CSP_PATHS):
+            extra.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _value in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((n, v) for n, v in extra if n not in present),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+LOGIN_PATHS = ("/api/v1/login", "/dashboard/login")
+
+
+class LoginGate:
+    """ASGI middleware: a client address inside its login delay waits, then gets 429 from the
+    API (the dashboard's form shows it as a page), without its body being read or parsed."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and scope.get("method") == "POST"
+            and scope.get("path") in LOGIN_PATHS
+        ):
+            throttle: LoginThrottle = scope["app"].state.login_throttle
+            address = (scope.get("client") or ("", 0))[0]
+            wait = throttle.address_wait(address)
+            if wait > 0:
+                await asyncio.sleep(min(wait, TARPIT_S))
+                if scope["path"].startswith("/api/"):
+                    await _send_json(
+                        send,
+                        429,
+                        {
+                            "detail": _(
+                                "Too many wrong passwords: try again in {seconds} s.",
+                                seconds=max(1, round(wait)),
+                            )
+                        },
+                        [(b"retry-after", str(max(1, round(wait))).encode())],
+                    )
+                    return
+        await self.app(scope, receive, send)
 
 
 class PathGuard:
@@ -125,6 +213,14 @@ class PathGuard:
             await _send_json(send, 404, {"detail": _("No such page.")})
             return
         await self.app(scope, receive, send)
+
+
+def _html_page(request: Request) -> bool:
+    """An error on a page people read (dashboard, /verify): answered as an HTML page."""
+    path = request.url.path
+    return getattr(request.app.state, "dashboard", None) is not None and not path.startswith(
+        ("/api/", "/openapi.json", "/docs", "/redoc", "/dashboard/api/", "/dashboard/events")
+    )
 
 
 def default_images_dir() -> Path:
@@ -154,12 +250,15 @@ def create_app(
     app.state.max_record_bytes = max_record_bytes or DEFAULT_MAX_RECORD_BYTES
     app.state.writer = WriteQueue(store)
     app.state.heartbeats = HeartbeatBuffer(app.state.writer, write_heartbeat)
+    app.state.login_throttle = LoginThrottle()
     store.start_checkpointer()
     app.include_router(router)
-    app.include_router(help_router)  # a technician calls the supervisor
     app.include_router(validation_router)  # the validation programme (issue 15)
+    app.include_router(help_router)  # a technician calls the supervisor
     app.add_middleware(BodyLimit)
+    app.add_middleware(LoginGate)
     app.add_middleware(PathGuard)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -169,7 +268,20 @@ def create_app(
                 {"detail": [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}]},
                 status_code=422,
             )
+        if _html_page(request):
+            from bench_agent.ledger.dashboard.routes import error_page
+
+            return error_page(request, exc.status_code, str(exc.detail), exc.headers)
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if _html_page(request):
+            from bench_agent.ledger.dashboard.routes import error_page
+
+            in_path = any(e.get("loc", ("",))[0] == "path" for e in exc.errors())
+            return error_page(request, 404 if in_path else 422, "")
+        return await request_validation_exception_handler(request, exc)
 
     @app.exception_handler(BenchError)
     async def bench_error(_request: Request, exc: BenchError) -> JSONResponse:
@@ -186,10 +298,24 @@ def create_app(
         for name, definition in record_schema.pop("$defs", {}).items():
             components.setdefault(name, definition)
         components["BenchRecord"] = record_schema
-        # A path with control characters answers 404 before any route (PathGuard).
+        # A path with control characters answers 404 before any route (PathGuard); an
+        # operation behind credentials may answer 401 (none or bad) and 403 (not allowed).
+        problem = {
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        }
         for item in schema.get("paths", {}).values():
             for operation in item.values():
-                parameters = operation.get("parameters", []) if isinstance(operation, dict) else []
+                if not isinstance(operation, dict):
+                    continue
+                if operation.get("security"):
+                    answers = operation.setdefault("responses", {})
+                    answers.setdefault(
+                        "401", {"description": _("no or invalid credentials"), **problem}
+                    )
+                    answers.setdefault(
+                        "403", {"description": _("not allowed for this caller"), **problem}
+                    )
+                parameters = operation.get("parameters", [])
                 if any(p.get("in") == "path" for p in parameters):
                     operation.setdefault("responses", {}).setdefault(
                         "404",

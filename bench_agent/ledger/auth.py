@@ -33,6 +33,7 @@ from sqlalchemy import delete, select
 from bench_agent.i18n import _
 from bench_agent.ledger.db import Store
 from bench_agent.ledger.models import Station, User, UserSession, utcnow
+from bench_agent.ledger.throttle import LOCKOUT_FAILURES, LoginThrottle, hash_slots
 
 SESSION_COOKIE = "bench_session"
 SESSION_LIFETIME = timedelta(hours=12)
@@ -68,12 +69,14 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str, password: str) -> bool:
+    """Check a password; at most ``throttle.HASH_SLOTS`` checks run at once (CPU bound)."""
     from argon2.exceptions import InvalidHashError, VerificationError
 
-    try:
-        return bool(_hasher().verify(password_hash, password))
-    except (VerificationError, InvalidHashError):
-        return False
+    with hash_slots:
+        try:
+            return bool(_hasher().verify(password_hash, password))
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 # A hash to verify against when the user does not exist, so timing does not reveal names.
@@ -178,25 +181,120 @@ def user_from_session_token(store: Store, token: str) -> Principal | None:
         return Principal("user", row.user.name, row.user.role, user_id=row.user.id)
 
 
-def create_session(store: Store, name: str, password: str) -> tuple[str, Principal] | None:
-    """Check a password; on success store a new session and return its token."""
-    with store.write() as session:
+class LoginRefused(Exception):
+    """A login not even checked: throttled (429, ``retry_after`` seconds) or locked (403)."""
+
+    def __init__(self, status_code: int, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.retry_after = retry_after
+
+
+def create_session(
+    store: Store,
+    name: str,
+    password: str,
+    *,
+    address: str = "",
+    throttle: LoginThrottle | None = None,
+) -> tuple[str, Principal] | None:
+    """Check a password; on success store a new session and return its token.
+
+    The hash is checked outside any transaction (it takes ~200 ms): the user is read, the
+    password checked, then the session (or the failure count) written in a short transaction.
+    With a ``throttle``, repeated failures are delayed and a locked account is refused
+    (:class:`LoginRefused`) before any hash is computed.
+    """
+    if throttle is not None:
+        wait = throttle.begin(name, address)
+        if wait > 0:
+            raise LoginRefused(
+                429,
+                _(
+                    "Too many wrong passwords: try again in {seconds} s.",
+                    seconds=max(1, round(wait)),
+                ),
+                wait,
+            )
+    try:
+        result = _check_and_open(store, name, password)
+    except BaseException:
+        if throttle is not None:
+            throttle.abandon(name, address)
+        raise
+    if throttle is not None:
+        if result is None:
+            throttle.failed(name, address)
+        else:
+            throttle.succeeded(name, address)
+    return result
+
+
+def _check_and_open(store: Store, name: str, password: str) -> tuple[str, Principal] | None:
+    with store.session() as session:
         user = session.scalar(select(User).where(User.name == name))
-        if user is None or user.disabled:
-            dummy_password_check(password)
+        found = (
+            None
+            if user is None or user.disabled
+            else (user.id, user.name, user.role, user.password_hash, user.locked_at)
+        )
+    if found is None:
+        dummy_password_check(password)
+        return None
+    user_id, user_name, role, password_hash, locked_at = found
+    if locked_at is not None:
+        raise LoginRefused(
+            403,
+            _(
+                "Account '{name}' is locked after too many wrong passwords: an admin unlocks it "
+                "(bench-ledger user unlock {name}).",
+                name=user_name,
+            ),
+        )
+    if not verify_password(password_hash, password):
+        _count_failure(store, user_id)
+        return None
+    token = new_session_token()
+    with store.write() as session:
+        row = session.get(User, user_id)
+        if row is None or row.disabled or row.locked_at is not None:
             return None
-        if not verify_password(user.password_hash, password):
-            return None
-        token = new_session_token()
+        if row.failed_logins:
+            row.failed_logins = 0
         session.execute(delete(UserSession).where(UserSession.expires_at < utcnow()))
         session.add(
             UserSession(
                 token_hash=hash_token(token),
-                user_id=user.id,
+                user_id=user_id,
                 expires_at=utcnow() + SESSION_LIFETIME,
             )
         )
-        return token, Principal("user", user.name, user.role, user_id=user.id)
+    return token, Principal("user", user_name, role, user_id=user_id)
+
+
+def _count_failure(store: Store, user_id: int) -> None:
+    """One more consecutive wrong password; the account locks at ``LOCKOUT_FAILURES``."""
+    with store.write() as session:
+        row = session.get(User, user_id)
+        if row is None:
+            return
+        row.failed_logins = (row.failed_logins or 0) + 1
+        if row.failed_logins >= LOCKOUT_FAILURES and row.locked_at is None:
+            row.locked_at = utcnow()
+
+
+def unlock_user(store: Store, name: str, throttle: LoginThrottle | None = None) -> bool:
+    """Lift a lockout (admin, or the server's shell); False when there is no such user."""
+    with store.write() as session:
+        row = session.scalar(select(User).where(User.name == name))
+        if row is None:
+            return False
+        row.failed_logins = 0
+        row.locked_at = None
+    if throttle is not None:
+        throttle.forget(name)
+    return True
 
 
 def end_session(store: Store, token: str) -> None:
@@ -220,14 +318,27 @@ async def require_station(request: Request, credentials: BearerCredentials) -> P
     """A station authenticated by its bearer token (401 otherwise)."""
     token = _bearer_token(credentials)
     if not token:
+        await _refuse_users(request, request.cookies.get(SESSION_COOKIE, ""))
         raise unauthorized(_("A station token is required (Authorization: Bearer …)."))
     # Heartbeats come every second from every bench: answer from the cache when possible.
     principal = station_cache.get(hash_token(token))
     if principal is None:
         principal = await run_in_threadpool(station_from_token, get_store(request), token)
     if principal is None:
+        await _refuse_users(request, token)
         raise unauthorized(_("The station token is not valid (unknown, revoked or mistyped)."))
     return principal
+
+
+async def _refuse_users(request: Request, token: str) -> None:
+    """A logged-in supervisor or admin is known but not allowed here: 403, not 401."""
+    if token.startswith(USER_TOKEN_PREFIX):
+        user = await run_in_threadpool(user_from_session_token, get_store(request), token)
+        if user is not None:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=_("Only a station may send this (supervisors and admins may not)."),
+            )
 
 
 def current_user_from_cookie(request: Request) -> Principal | None:

@@ -92,6 +92,24 @@ def register(sub: Any) -> None:
     add_db_option(listing)
     listing.add_argument("--json", action="store_true", help=_("print JSON"))
     listing.set_defaults(func=run_station_list)
+    rotate = station_sub.add_parser(
+        "rotate-token", help=_("replace a station's token (the old one stops working)")
+    )
+    add_db_option(rotate)
+    rotate.add_argument("name")
+    rotate.set_defaults(func=run_station_rotate_token)
+    revoke = station_sub.add_parser(
+        "revoke", help=_("refuse a station's token and retire its key (a stolen bench)")
+    )
+    add_db_option(revoke)
+    revoke.add_argument("name")
+    revoke.set_defaults(func=run_station_revoke)
+    reset_key = station_sub.add_parser(
+        "reset-key", help=_("let a station publish a new key once (its key was lost)")
+    )
+    add_db_option(reset_key)
+    reset_key.add_argument("name")
+    reset_key.set_defaults(func=run_station_reset_key)
 
     user = sub.add_parser("user", help=_("supervisors and admins"))
     user_sub = user.add_subparsers(dest="user_command", metavar="COMMAND", required=True)
@@ -102,6 +120,21 @@ def register(sub: Any) -> None:
     user_add.add_argument("name")
     user_add.add_argument("--role", choices=["supervisor", "admin"], default="supervisor")
     user_add.set_defaults(func=run_user_add)
+    unlock = user_sub.add_parser("unlock", help=_("lift a lockout after too many wrong passwords"))
+    add_db_option(unlock)
+    unlock.add_argument("name")
+    unlock.set_defaults(func=run_user_unlock)
+    disable = user_sub.add_parser("disable", help=_("disable a user and close their sessions"))
+    add_db_option(disable)
+    disable.add_argument("name")
+    disable.add_argument("--enable", action="store_true", help=_("enable the user again"))
+    disable.set_defaults(func=run_user_disable)
+    reset = user_sub.add_parser(
+        "reset-password", help=_("set a new password (prompt or stdin) and close the sessions")
+    )
+    add_db_option(reset)
+    reset.add_argument("name")
+    reset.set_defaults(func=run_user_reset_password)
 
     lot = sub.add_parser("lot", help=_("donor lots"))
     lot_sub = lot.add_subparsers(dest="lot_command", metavar="COMMAND", required=True)
@@ -117,7 +150,19 @@ def register(sub: Any) -> None:
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
     verify = audit_sub.add_parser("verify", help=_("check that no record or event was altered"))
     add_db_option(verify)
+    verify.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help=_("also check that the chain still holds this checkpoint (no rollback)"),
+    )
     verify.set_defaults(func=run_audit_verify)
+    point = audit_sub.add_parser(
+        "checkpoint",
+        help=_("write the chain's head, signed by the ledger's key, to keep elsewhere"),
+    )
+    add_db_option(point)
+    point.add_argument("--out", metavar="FILE", help=_("file to write (default: print it)"))
+    point.set_defaults(func=run_audit_checkpoint)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -203,6 +248,83 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _station_row(session: Any, name: str) -> Any:
+    from sqlalchemy import select
+
+    from bench_agent.ledger.models import Station
+
+    row = session.scalar(select(Station).where(Station.name == name))
+    if row is None:
+        raise InputError(
+            _("No station '{name}'.", name=name),
+            _("List the stations with 'bench-ledger station list'."),
+        )
+    return row
+
+
+def _retire_keys(session: Any, row: Any) -> None:
+    from bench_agent.ledger import audit
+    from bench_agent.ledger.models import utcnow
+
+    now = utcnow()
+    for key in row.keys:
+        if key.retired_at is None:
+            key.retired_at = now
+            audit.append(session, key, cli_actor())
+    row.public_key = None
+    row.key_id = None
+
+
+def run_station_rotate_token(args: argparse.Namespace) -> int:
+    from bench_agent.ledger.auth import hash_token, new_station_token
+
+    token = new_station_token()
+    store = open_store(args)
+    with store.write() as session:
+        row = _station_row(session, args.name)
+        row.token_hash = hash_token(token)
+        row.disabled = False
+    print(_("New token of station '{name}' (shown only now):", name=args.name))
+    print(token)
+    print(
+        _(
+            "On the bench: bench-agent enroll --ledger URL --token {token} --station {name}",
+            token=token,
+            name=args.name,
+        ),
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def run_station_revoke(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    with store.write() as session:
+        row = _station_row(session, args.name)
+        row.disabled = True
+        _retire_keys(session, row)
+    print(
+        _(
+            "Station '{name}' revoked: its token is refused and its key signs nothing new.",
+            name=args.name,
+        )
+    )
+    return EXIT_OK
+
+
+def run_station_reset_key(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    with store.write() as session:
+        _retire_keys(session, _station_row(session, args.name))
+    print(
+        _(
+            "Station '{name}' may now publish a new key (bench-agent enroll).",
+            name=args.name,
+        )
+    )
+    return EXIT_OK
+
+
 def run_station_add(args: argparse.Namespace) -> int:
     import re
 
@@ -274,6 +396,85 @@ def read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+def check_password(password: str, name: str) -> None:
+    from bench_agent.ledger.throttle import password_problem
+
+    problem = password_problem(password, name)
+    if problem:
+        raise InputError(problem, _("Choose a longer password, e.g. a sentence of several words."))
+
+
+def _user_row(session: Any, name: str) -> Any:
+    from sqlalchemy import select
+
+    from bench_agent.ledger.models import User
+
+    row = session.scalar(select(User).where(User.name == name))
+    if row is None:
+        raise InputError(
+            _("No user '{name}'.", name=name), _("List the users in the database first.")
+        )
+    return row
+
+
+def _chain(session: Any, row: Any) -> None:
+    from bench_agent.ledger import audit
+
+    audit.append(session, row, cli_actor())
+
+
+def _end_sessions(session: Any, user_id: int) -> None:
+    from sqlalchemy import delete
+
+    from bench_agent.ledger.models import UserSession
+
+    session.execute(delete(UserSession).where(UserSession.user_id == user_id))
+
+
+def run_user_unlock(args: argparse.Namespace) -> int:
+    """Lift a lockout after too many wrong passwords (works for the last admin too)."""
+    store = open_store(args)
+    with store.write() as session:
+        row = _user_row(session, args.name)
+        row.failed_logins = 0
+        row.locked_at = None
+    print(_("User '{name}' unlocked.", name=args.name))
+    return EXIT_OK
+
+
+def run_user_disable(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    with store.write() as session:
+        row = _user_row(session, args.name)
+        row.disabled = not args.enable
+        _end_sessions(session, row.id)
+        _chain(session, row)
+    message = (
+        _("User '{name}' enabled.", name=args.name)
+        if args.enable
+        else _("User '{name}' disabled; their sessions are closed.", name=args.name)
+    )
+    print(message)
+    return EXIT_OK
+
+
+def run_user_reset_password(args: argparse.Namespace) -> int:
+    from bench_agent.ledger.auth import hash_password
+
+    password = read_password()
+    check_password(password, args.name)
+    store = open_store(args)
+    with store.write() as session:
+        row = _user_row(session, args.name)
+        row.password_hash = hash_password(password)
+        row.failed_logins = 0
+        row.locked_at = None
+        _end_sessions(session, row.id)
+        _chain(session, row)
+    print(_("Password of '{name}' changed; their sessions are closed.", name=args.name))
+    return EXIT_OK
+
+
 def run_user_add(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
@@ -281,25 +482,21 @@ def run_user_add(args: argparse.Namespace) -> int:
     from bench_agent.ledger.models import User
 
     password = read_password()
-    if len(password) < 8:
-        raise InputError(
-            _("The password is too short (at least 8 characters)."),
-            _("Choose a longer password."),
-        )
+    check_password(password, args.name)
     store = open_store(args)
     with store.write() as session:
         if session.scalar(select(User.id).where(User.name == args.name)) is not None:
             raise InputError(
                 _("User '{name}' already exists.", name=args.name), _("Choose another name.")
             )
-        session.add(
-            User(
-                name=args.name,
-                role=args.role,
-                password_hash=hash_password(password),
-                created_by=cli_actor(),
-            )
+        user = User(
+            name=args.name,
+            role=args.role,
+            password_hash=hash_password(password),
+            created_by=cli_actor(),
         )
+        session.add(user)
+        _chain(session, user)
     print(_("User '{name}' created ({role}).", name=args.name, role=args.role))
     return EXIT_OK
 
@@ -328,12 +525,84 @@ def run_lot_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ledger_key(create: bool) -> Any:
+    """The ledger's own signing key (audit checkpoints); its public half printed at creation."""
+    from bench_agent.ledger.audit import ledger_key_path
+    from bench_agent.signing import load_or_create_key, public_key_text
+
+    path = ledger_key_path()
+    if not path.exists() and not create:
+        return None
+    existed = path.exists()
+    key = load_or_create_key(path)
+    if not existed:
+        print(
+            _(
+                "Created the ledger's audit key {path}; its public key (note it down):",
+                path=path,
+            ),
+            file=sys.stderr,
+        )
+        print(public_key_text(key.public_key()), file=sys.stderr)
+    return key
+
+
+def run_audit_checkpoint(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from bench_agent.ledger.audit import checkpoint
+
+    store = open_store(args)
+    key = _ledger_key(create=True)
+    with store.session() as session:
+        document = checkpoint(session, key, store.display_url)
+    text = json.dumps(document, indent=1, sort_keys=True) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(
+            _(
+                "Checkpoint of entry {seq} written to {path}: keep it away from the ledger's "
+                "server.",
+                seq=document["seq"],
+                path=args.out,
+            )
+        )
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _read_checkpoint(path: str) -> dict[str, Any]:
+    import json
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            _("Cannot read the checkpoint {path}: {error}", path=path, error=exc),
+            _("Give the file 'bench-ledger audit checkpoint --out' wrote."),
+        ) from exc
+    if not isinstance(data, dict):
+        raise InputError(
+            _("Cannot read the checkpoint {path}: {error}", path=path, error="not an object"),
+            _("Give the file 'bench-ledger audit checkpoint --out' wrote."),
+        )
+    return data
+
+
 def run_audit_verify(args: argparse.Namespace) -> int:
-    from bench_agent.ledger.audit import verify_chain
+    from bench_agent.ledger.audit import check_checkpoint, verify_chain
+    from bench_agent.signing import public_key_text
 
     store = open_store(args)
     with store.session() as session:
         count, problems = verify_chain(session)
+        if getattr(args, "checkpoint", None):
+            key = _ledger_key(create=False)
+            public = public_key_text(key.public_key()) if key is not None else None
+            problems += check_checkpoint(session, _read_checkpoint(args.checkpoint), public)
     if problems:
         for problem in problems:
             print(_("error: {message}", message=problem.message), file=sys.stderr)

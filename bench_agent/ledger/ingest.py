@@ -70,8 +70,9 @@ _SELECT_EXISTING = select(Record.id, Record.record_id, Record.body_sha256).where
 _SELECT_STATION = select(Station.id, Station.name, Station.public_key, Station.key_id).where(
     Station.id == bindparam("sid")
 )
+# The keys a station may sign new documents with: retired keys sign nothing arriving now.
 _SELECT_KEYS = select(StationKey.key_id, StationKey.public_key).where(
-    StationKey.station_id == bindparam("sid")
+    StationKey.station_id == bindparam("sid"), StationKey.retired_at.is_(None)
 )
 _INSERT_RECORD = insert(Record).returning(Record.id)
 _INSERT_ASSET = insert(Asset).returning(Asset.id)
@@ -89,7 +90,15 @@ _UPDATE_ASSET = (
 _TOUCH_STATION = (
     update(Station).where(Station.id == bindparam("sid")).values(last_seen_at=bindparam("now"))
 )
-_ASSET_COLUMNS = (Asset.id, Asset.asset_tag, Asset.uuid, Asset.serial, Asset.lot)
+_ASSET_COLUMNS = (
+    Asset.id,
+    Asset.asset_tag,
+    Asset.uuid,
+    Asset.serial,
+    Asset.lot,
+    Asset.vendor,
+    Asset.product,
+)
 
 
 @dataclass
@@ -152,8 +161,9 @@ def find_assets(
     return list(session.scalars(select(Asset).where(or_(*conditions)).order_by(Asset.id)))
 
 
-def _link_asset(conn: Connection, record: BenchRecord, now: datetime) -> int:
-    """The id of the machine this record is about, created on first sight (one query)."""
+def _link_asset(conn: Connection, record: BenchRecord, now: datetime, actor: str) -> int:
+    """The id of the machine this record is about, created on first sight (one query); a new
+    machine, or identifiers learnt later, are chained in the audit log."""
     system = record.inventory.system
     tag = meaningful(record.asset_tag)
     uuid = meaningful(system.uuid)
@@ -174,34 +184,59 @@ def _link_asset(conn: Connection, record: BenchRecord, now: datetime) -> int:
             if best is not None:
                 break
     if best is None:
-        return int(
+        values = {
+            "asset_tag": tag,
+            "uuid": uuid,
+            "serial": serial,
+            "vendor": system.vendor[:200],
+            "product": system.product[:200],
+            "lot": record.lot[:64],
+        }
+        asset_id = int(
             conn.execute(
-                _INSERT_ASSET,
-                {
-                    "asset_tag": tag,
-                    "uuid": uuid,
-                    "serial": serial,
-                    "vendor": system.vendor[:200],
-                    "product": system.product[:200],
-                    "lot": record.lot[:64],
-                    "first_seen_at": now,
-                    "last_seen_at": now,
-                },
+                _INSERT_ASSET, {**values, "first_seen_at": now, "last_seen_at": now}
             ).scalar_one()
         )
+        audit.append_digest(
+            conn, Asset.__tablename__, asset_id, _asset_digest(asset_id, values), actor
+        )
+        return asset_id
     # Fill identifiers learnt later (a tag stuck on at the bench, a serial now readable).
+    before = {
+        "asset_tag": best.asset_tag,
+        "uuid": best.uuid,
+        "serial": best.serial,
+        "lot": best.lot,
+        "vendor": best.vendor,
+        "product": best.product,
+    }
+    after = {
+        **before,
+        "asset_tag": best.asset_tag or tag,
+        "uuid": best.uuid or uuid,
+        "serial": best.serial or serial,
+        "lot": best.lot or record.lot[:64],
+    }
     conn.execute(
         _UPDATE_ASSET,
         {
             "aid": best.id,
-            "tag": best.asset_tag or tag,
-            "u": best.uuid or uuid,
-            "s": best.serial or serial,
-            "l": best.lot or record.lot[:64],
+            "tag": after["asset_tag"],
+            "u": after["uuid"],
+            "s": after["serial"],
+            "l": after["lot"],
             "now": now,
         },
     )
+    if after != before:
+        audit.append_digest(
+            conn, Asset.__tablename__, int(best.id), _asset_digest(int(best.id), after), actor
+        )
     return int(best.id)
+
+
+def _asset_digest(asset_id: int, values: dict[str, Any]) -> str:
+    return audit.table_digest(Asset.__tablename__, {"id": asset_id, **values})
 
 
 def certificate_id_of(document: dict[str, Any]) -> str:
@@ -447,12 +482,14 @@ def write_record(conn: Connection, prepared: PreparedRecord) -> IngestResult:
         return _same_or_conflict(existing, values["body_sha256"])
     now = utcnow()
     values["created_at"] = now
-    values["asset_id"] = _link_asset(conn, prepared.record, now)
+    values["asset_id"] = _link_asset(conn, prepared.record, now, prepared.actor)
     row_id = int(conn.execute(_INSERT_RECORD, values).scalar_one())
     values["id"] = row_id
-    _store_certificates(conn, row_id, values["asset_id"], prepared.record, values["key_id"], now)
     audit.append_digest(
         conn, Record.__tablename__, row_id, audit.values_digest(values), prepared.actor
+    )
+    _store_certificates(
+        conn, row_id, values["asset_id"], prepared.record, values["key_id"], now, prepared.actor
     )
     conn.execute(_TOUCH_STATION, {"sid": values["station_id"], "now": now})
     return IngestResult(row_id, values["record_id"], True)
@@ -484,7 +521,13 @@ def _section(document: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _store_certificates(
-    conn: Connection, row_id: int, asset_id: int, record: BenchRecord, key_id: str, now: datetime
+    conn: Connection,
+    row_id: int,
+    asset_id: int,
+    record: BenchRecord,
+    key_id: str,
+    now: datetime,
+    actor: str,
 ) -> None:
     if not record.certificates:
         return
@@ -501,18 +544,74 @@ def _store_certificates(
         media = _section(document, "media")
         process = _section(document, "sanitization")
         serial = str(media.get("serial") or document.get("serial") or "")
-        conn.execute(
-            insert(Certificate).values(
-                certificate_id=cert_id,
-                record_id=row_id,
-                asset_id=asset_id,
-                disk_serial=(wipe.serial if wipe else serial)[:200],
-                method=str(wipe.method if wipe else process.get("method", ""))[:64],
-                status=str(wipe.status if wipe else process.get("status", ""))[:64],
-                key_id=str(cert_key or key_id)[:32],
-                issued_at=now,
-                body=json.dumps(
-                    document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-                ),
-            )
+        values = {
+            "certificate_id": cert_id,
+            "record_id": row_id,
+            "asset_id": asset_id,
+            "disk_serial": (wipe.serial if wipe else serial)[:200],
+            "method": str(wipe.method if wipe else process.get("method", ""))[:64],
+            "status": str(wipe.status if wipe else process.get("status", ""))[:64],
+            "key_id": str(cert_key or key_id)[:32],
+            "issued_at": now,
+            "body": json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+        }
+        cert_row = int(
+            conn.execute(insert(Certificate).values(values).returning(Certificate.id)).scalar_one()
         )
+        audit.append_digest(
+            conn,
+            Certificate.__tablename__,
+            cert_row,
+            audit.table_digest(Certificate.__tablename__, {"id": cert_row, **values}),
+            actor,
+        )
+
+
+@dataclass
+class Judgement:
+    """Whether a certificate's signature holds, judged by the ledger's own clock."""
+
+    valid: bool
+    station: str = ""
+    key_id: str = ""
+    # "" valid; "unsigned", "unknown-key", "retired-key" or "invalid" (``message`` says why)
+    reason: str = ""
+    message: str = ""
+    retired_at: datetime | None = None
+
+
+def judge_certificate(
+    session: Session,
+    document: dict[str, Any],
+    *,
+    station_id: int | None = None,
+    received_at: datetime | None = None,
+) -> Judgement:
+    """Check a certificate against the key it names, by key id and validity period.
+
+    A key is valid from its publication until its retirement (a rotation, a revoked station),
+    in the ledger's receive times: a certificate the ledger received while the key was valid
+    stays valid; one it never received, or received after the retirement, does not. With
+    ``station_id`` (a stored certificate), the key must be that station's.
+    """
+    from bench_agent.sanitize.certificate import verify_certificate
+
+    block = document.get("signature")
+    kid = block.get("key_id") if isinstance(block, dict) else None
+    if not isinstance(kid, str) or not kid:
+        return Judgement(False, reason="unsigned")
+    query = select(StationKey).where(StationKey.key_id == kid).order_by(StationKey.id)
+    if station_id is not None:
+        query = query.where(StationKey.station_id == station_id)
+    key = session.scalars(query).first()
+    if key is None:
+        return Judgement(False, key_id=kid, reason="unknown-key")
+    station = key.station.name
+    when = received_at or utcnow()
+    if key.retired_at is not None and when > key.retired_at:
+        return Judgement(False, station, kid, "retired-key", retired_at=key.retired_at)
+    try:
+        verify_certificate(document, key.public_key)
+    except BenchError as exc:
+        return Judgement(False, station, kid, "invalid", exc.message)
+    return Judgement(True, station, kid)

@@ -10,7 +10,8 @@ Tables (all times are UTC; ``*_by`` columns say who wrote the row: ``station:NAM
                        older key stay verifiable): ``station_id``, ``key_id``, ``public_key``,
                        ``published_at``, ``retired_at``.
 - ``users``            supervisors and admins: ``name``, ``role`` (supervisor|admin),
-                       ``password_hash`` (argon2id), ``disabled``.
+                       ``password_hash`` (argon2id), ``disabled``, ``failed_logins``
+                       (consecutive wrong passwords) and ``locked_at`` (locked after too many).
 - ``user_sessions``    login sessions (cookie ``bench_session`` or bearer token):
                        ``token_hash``, ``user_id``, ``expires_at``.
 - ``heartbeats``       the LATEST state of each station (one row per station, replaced at each
@@ -34,7 +35,7 @@ Tables (all times are UTC; ``*_by`` columns say who wrote the row: ``station:NAM
                        recycled: ``asset_id``, ``kind``, ``at``, ``category`` (beneficiary
                        category for given/returned), ``beneficiary_ref`` (pseudonymous, never a
                        name or address), ``note``, ``created_by``.
-- ``audit_chain``      hash chain over every accepted record and lifecycle event: ``seq``,
+- ``audit_chain``      hash chain over every row that matters (see ``audit.CHAINED``): ``seq``,
                        ``table_name``, ``row_id``, ``row_sha256`` (of the row's canonical JSON),
                        ``prev_hash``, ``hash`` = SHA-256(prev_hash + table + row id + row_sha256).
                        ``audit_head`` holds the last hash (locked while appending).
@@ -133,6 +134,9 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100), default="")
+    # Consecutive wrong passwords; at LOCKOUT_FAILURES the account is locked until unlocked.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class UserSession(Base):
@@ -280,7 +284,8 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(100), default="")
 
-    __table_args__ = (Index("ix_audit_chain_row", "table_name", "row_id", unique=True),)
+    # Several entries per row: a row changed through the ledger is chained again.
+    __table_args__ = (Index("ix_audit_chain_row", "table_name", "row_id"),)
 
 
 class AuditHead(Base):

@@ -191,6 +191,12 @@ class StationOut(BaseModel):
 
 class PublicKeyIn(Strict):
     public_key: str = Field(min_length=40, max_length=200)
+    rotation_signature: str | None = Field(
+        default=None,
+        max_length=200,
+        description="to replace a published key: the current key's signature (base64) of the "
+        "hand-over statement (bench_agent.sync.enroll.rotation_statement)",
+    )
 
 
 class StationKeyOut(BaseModel):

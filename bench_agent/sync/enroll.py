@@ -81,6 +81,19 @@ def enroll(ledger_url: str, token: str, station: str | None = None) -> dict[str,
     published = _call(
         "POST", f"{ledger_url}/api/v1/stations/{name}/key", token, json={"public_key": public}
     )
+    if published.status_code == 409:
+        raise BenchError(
+            _(
+                "The ledger holds another key for station '{name}' and refuses a new one.",
+                name=name,
+            ),
+            _(
+                "If this bench lost its key, an admin runs 'bench-ledger station reset-key "
+                "{name}', then enrol again.",
+                name=name,
+            ),
+            exit_code=EXIT_UNAVAILABLE,
+        )
     if published.status_code != 200:
         raise BenchError(
             _("The ledger refused the station's public key ({code}).", code=published.status_code),
@@ -88,3 +101,25 @@ def enroll(ledger_url: str, token: str, station: str | None = None) -> dict[str,
             exit_code=EXIT_UNAVAILABLE,
         )
     return {"station": name, "ledger_url": ledger_url, "key_id": key_id(key.public_key())}
+
+
+# ----------------------------------------------------------------------------- key rotation
+ROTATION_PURPOSE = "bench-ledger/key-rotation"
+
+
+def rotation_statement(station: str, new_public_key: str) -> bytes:
+    """What the station's current key signs to hand over to a new key."""
+    from bench_agent.signing import canonical_json
+
+    return canonical_json(
+        {"purpose": ROTATION_PURPOSE, "station": station, "new_public_key": new_public_key}
+    )
+
+
+def sign_rotation(current_key: Any, station: str, new_public_key: str) -> str:
+    """The ``rotation_signature`` for ``POST /stations/NAME/key`` (base64 Ed25519)."""
+    import base64
+
+    return base64.b64encode(current_key.sign(rotation_statement(station, new_public_key))).decode(
+        "ascii"
+    )

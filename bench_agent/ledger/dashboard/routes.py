@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import hmac
 import io
 import json
 import re
+import secrets
 import time
 import zipfile
 from collections.abc import Iterator
@@ -29,9 +32,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from bench_agent.i18n import SUPPORTED
+from bench_agent.i18n import N_, SUPPORTED
 from bench_agent.ledger.auth import (
     SESSION_COOKIE,
+    LoginRefused,
     Principal,
     SupervisorPrincipal,
     create_session,
@@ -46,6 +50,7 @@ from bench_agent.ledger.dashboard.strings import (
     CATEGORY_WORDS,
     EVENT_WORDS,
     OUTCOME_WORDS,
+    STATE_WORDS,
     STATUS_WORDS,
     WIPE_STATUS_WORDS,
 )
@@ -85,7 +90,11 @@ def store_of(request: Request) -> Store:
 
 # ------------------------------------------------------------------------------ templates
 def _domid(name: str) -> str:
-    return "station-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    """A unique HTML id per station: letters, digits and "-" kept, anything else "_xx" (hex),
+    so "bench.05" and "bench_05" stay two rows."""
+    return "station-" + re.sub(
+        r"[^A-Za-z0-9-]", lambda m: "".join(f"_{b:02x}" for b in m.group().encode()), name
+    )
 
 
 def _local(when: datetime | None) -> datetime | None:
@@ -155,6 +164,26 @@ def _report_label(key: str) -> str:
     return label(key)
 
 
+def _step(value: str | None) -> str:
+    """A bench's step or state in the page's language ("wipe sda" → "Effacement sda")."""
+    from bench_agent.workflow.state import STEP_TITLES, Step
+
+    text = (value or "").strip()
+    if not text:
+        return "—"
+    first, _sep, rest = text.partition(" ")
+    key = first.lower()
+    if key in {s.value for s in Step}:
+        word = _(STEP_TITLES[Step(key)])
+    elif key in STATUS_WORDS:
+        word = _(STATUS_WORDS[key])
+    elif key in STATE_WORDS:
+        word = _(STATE_WORDS[key])
+    else:
+        return text
+    return f"{word} {rest}".strip()
+
+
 def make_env() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(HERE / "templates")),
@@ -168,6 +197,7 @@ def make_env() -> Environment:
     env.globals["statuses"] = queries.STATUSES
     env.globals["static"] = lambda name: f"/dashboard/static/{name}"
     env.filters.update(
+        step=_step,
         domid=_domid,
         clock=_clock,
         when=_when,
@@ -239,12 +269,73 @@ def render(
             },
             status_words={k: _(v) for k, v in STATUS_WORDS.items()},
             settings=dashboard.settings,
+            csrf=csrf_token(request),
             **context,
         )
     response = HTMLResponse(html, status_code=status_code)
+    new_token = getattr(request.state, "csrf_new", "")
+    if new_token:
+        response.set_cookie(
+            CSRF_COOKIE,
+            new_token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
     if request.query_params.get("lang", "")[:2] in SUPPORTED:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
     return response
+
+
+ERROR_TITLES = {
+    403: N_("Not allowed"),
+    404: N_("Page not found"),
+    422: N_("Invalid request"),
+    429: N_("Too many attempts"),
+}
+
+
+def error_page(
+    request: Request, status_code: int, detail: str, headers: Any = None
+) -> HTMLResponse:
+    """An HTTP error as a page of the dashboard (never raw JSON in a browser)."""
+    with language(request_language(request)):
+        title = _(ERROR_TITLES.get(status_code, N_("Something went wrong")))
+    response = render(
+        request,
+        "error.html",
+        user=None,
+        title=title,
+        message=detail or title,
+        status_code=status_code,
+    )
+    for name, value in (headers or {}).items():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+# ----------------------------------------------------------------------------------- CSRF
+CSRF_COOKIE = "bench_csrf"
+CSRF_FIELD = "csrf"
+
+
+def csrf_token(request: Request) -> str:
+    """This browser's anti-forgery token (double submit: cookie and hidden form field)."""
+    token = request.cookies.get(CSRF_COOKIE, "")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{32,64}", token):
+        token = getattr(request.state, "csrf_new", "") or secrets.token_urlsafe(32)
+        request.state.csrf_new = token
+    return token
+
+
+def check_csrf(request: Request, submitted: str) -> None:
+    """A POST from one of our own forms: its hidden token matches this browser's cookie."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not cookie or not submitted or not hmac.compare_digest(cookie, submitted):
+        with language(request_language(request)):
+            message = _("The form is out of date or came from another site: reload the page.")
+        raise HTTPException(403, detail=message)
 
 
 def page_user(request: Request) -> Principal:
@@ -282,11 +373,33 @@ def login(
     name: str = Form(""),
     password: str = Form(""),
     next: str = Form("/dashboard/"),
+    csrf: str = Form(""),
 ) -> Response:
-    result = create_session(store_of(request), name.strip(), password)
-    if result is None or not result[1].is_supervisor:
+    check_csrf(request, csrf)
+    status_code = 401
+    try:
+        result = create_session(
+            store_of(request),
+            name.strip(),
+            password,
+            address=request.client.host if request.client is not None else "",
+            throttle=request.app.state.login_throttle,
+        )
+    except LoginRefused as exc:
+        result, status_code = None, exc.status_code
+        with language(request_language(request)):
+            error = (
+                _(
+                    "Too many wrong passwords: try again in {seconds} s.",
+                    seconds=max(1, round(exc.retry_after)),
+                )
+                if exc.status_code == 429
+                else _("This account is locked after too many wrong passwords: ask an admin.")
+            )
+    else:
         with language(request_language(request)):
             error = _("Wrong user name or password.")
+    if result is None or not result[1].is_supervisor:
         return render(
             request,
             "login.html",
@@ -294,7 +407,7 @@ def login(
             next=_safe_next(next),
             error=error,
             name=name,
-            status_code=401,
+            status_code=status_code,
         )
     token, _principal = result
     response = RedirectResponse(_safe_next(next), status_code=303)
@@ -310,7 +423,8 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, csrf: str = Form("")) -> Response:
+    check_csrf(request, csrf)
     token = request.cookies.get(SESSION_COOKIE, "")
     if token:
         end_session(store_of(request), token)
@@ -499,24 +613,36 @@ def lot_certificates(request: Request, code: str, user: Principal = PageUser) ->
     certificates = queries.lot_certificates(store_of(request), code)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        index = ["certificate_id,disk_serial,method,status,issued_at"]
+        index = io.StringIO()
+        writer = csv.writer(index, lineterminator="\r\n")
+        writer.writerow(["certificate_id", "disk_serial", "method", "status", "issued_at"])
         for cert in certificates:
             name = re.sub(r"[^A-Za-z0-9._-]", "_", cert.certificate_id)
             archive.writestr(f"{name}.json", cert.body)
             # A malformed old certificate still ships, as JSON only.
             with contextlib.suppress(Exception):
                 archive.writestr(f"{name}.pdf", render_pdf(cert.document))
-            index.append(
-                f"{cert.certificate_id},{cert.disk_serial},{cert.method},{cert.status},"
-                f"{cert.issued_at.isoformat()}"
+            writer.writerow(
+                [
+                    _cell(cert.certificate_id),
+                    _cell(cert.disk_serial),
+                    _cell(cert.method),
+                    _cell(cert.status),
+                    cert.issued_at.isoformat(),
+                ]
             )
-        archive.writestr("index.csv", "\n".join(index) + "\n")
+        archive.writestr("index.csv", index.getvalue())
     filename = f"certificates-{re.sub(r'[^A-Za-z0-9._-]', '_', code)}.zip"
     return Response(
         buffer.getvalue(),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def _cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text (never a formula)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 # --------------------------------------------------------------------------------- assets
@@ -754,26 +880,20 @@ class PublicCertificate:
     reason: str = ""
 
 
-def _check_signature(session: Any, document: dict[str, Any]) -> tuple[bool, str, str]:
-    """(valid, station, reason) for a certificate, against the keys the stations published."""
-    from sqlalchemy import select
+def _check_signature(session: Any, cert: Any) -> tuple[bool, str, str]:
+    """(valid, station, reason) for a stored certificate: the key of the station that sent
+    it, valid when the ledger received it (``ingest.judge_certificate``)."""
+    from bench_agent.ledger.ingest import judge_certificate
 
-    from bench_agent.errors import BenchError
-    from bench_agent.ledger.models import StationKey
-    from bench_agent.signing import public_key_from_text, verify_document
-
-    block = document.get("signature")
-    kid = block.get("key_id") if isinstance(block, dict) else None
-    if not kid:
-        return False, "", _("not signed")
-    key = session.scalar(select(StationKey).where(StationKey.key_id == str(kid)))
-    if key is None:
-        return False, "", _("signed by an unknown key")
-    try:
-        verify_document(document, public_key_from_text(key.public_key))
-    except BenchError as exc:
-        return False, key.station.name, exc.message
-    return True, key.station.name, ""
+    judged = judge_certificate(
+        session, cert.document, station_id=cert.record.station_id, received_at=cert.issued_at
+    )
+    reasons = {
+        "unsigned": _("not signed"),
+        "unknown-key": _("signed by an unknown key"),
+        "retired-key": _("signed by a key retired before this ledger received it"),
+    }
+    return judged.valid, judged.station, judged.message or reasons.get(judged.reason, "")
 
 
 @public_router.get("/verify/{tag}", response_class=HTMLResponse)
@@ -803,7 +923,7 @@ def verify_page(request: Request, tag: str) -> HTMLResponse:
             .where(Certificate.asset_id == asset.id)
             .order_by(Certificate.issued_at)
         ):
-            valid, station, reason = _check_signature(session, cert.document)
+            valid, station, reason = _check_signature(session, cert)
             certificates.append(
                 PublicCertificate(
                     cert.certificate_id,

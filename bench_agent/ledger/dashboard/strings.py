@@ -16,6 +16,16 @@ STATUS_WORDS = {
     "never": N_("never seen"),
 }
 
+# States a bench reports in its heartbeats besides its workflow step.
+STATE_WORDS = {
+    "wiping": N_("wiping"),
+    "imaging": N_("imaging"),
+    "testing": N_("testing"),
+    "busy": N_("busy"),
+    "done": N_("done"),
+    "error": N_("error"),
+}
+
 OUTCOME_WORDS = {
     "kept": N_("kept"),
     "remediate": N_("to repair"),
@@ -128,6 +138,7 @@ TEMPLATE_STRINGS = (
     N_("Nothing yet."),
     N_("Operator"),
     N_("Packed"),
+    N_("Packed machines"),
     N_("Password"),
     N_("Programme report"),
     N_("Progress"),
