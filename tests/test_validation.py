@@ -417,6 +417,8 @@ def test_a_purge_is_validated_against_the_samples_read_before_it(
     assert cert is None and report.status == "failed"
     document = report.extra["validation"]["document"]
     assert document["certificate_status"] == "failed"
+    revoked = report.extra["revoked_certificate"]
+    assert document["certificate_sha256"] == certificate_digest(revoked)
     assert "uniform" in document["check"]["detail"]
 
     monkeypatch.setenv("FAKE_NVME_FILL", "ff")

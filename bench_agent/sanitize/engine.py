@@ -584,6 +584,9 @@ def _validate(
         report.extra["validation"] = {"result": "not_done", "detail": str(exc)}
         return certificate
     if result is not None and result["certificate_status"] == "failed":
+        # Revoked: not handed out, but kept in the report (so in the record) beside the signed
+        # result that revokes it, for the ledger to show as failed.
+        report.extra["revoked_certificate"] = certificate
         return None
     return certificate
 
