@@ -151,3 +151,42 @@ async def test_two_switches_space_moves_on_the_login_and_never_types(agent_home:
             visited.append(getattr(app.screen.focused, "id", None))
         assert "asset" in visited and "act-continue" in visited, visited
         assert app.screen.query_one("#asset").value == ""
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", [(64, 24), (80, 25)], ids=["64x24", "80x25"])
+async def test_a_guided_result_is_on_screen_when_its_question_is_asked(
+    agent_home: Path, size: Any
+) -> None:
+    from bench_agent.tui.screens import GuidedScreen
+
+    app = make_app("guided", "four-keys")
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, GuidedScreen)
+        screen._show("✔ Tray opened\n✔ Tray closed\n✘ No disc could be read")
+        await pilot.pause()
+        result = screen.query_one("#result")
+        assert "No disc" in str(result.render())
+        assert on_screen(result, screen) and on_screen(screen.query_one("#question"), screen)
+
+
+@pytest.mark.anyio
+async def test_the_training_banner_stays_readable_over_the_confirmation(agent_home: Path) -> None:
+    from bench_agent.tui.app import BenchApp
+    from bench_agent.tui.screens import ConfirmDestructive
+
+    settings = load_settings(station="bench-1")
+    state = state_for("wipe_plan").model_copy(update={"training": True})
+    Journal(settings.journal_dir / "machine").save(state.model_dump(mode="json"))
+    app = BenchApp(settings, operator=load_operator("default"), autostart=False, poll_ledger=False)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDestructive)
+        banner = app.screen.query_one(".training-banner")
+        assert on_screen(banner, app.screen) and "FORMATION" in str(banner.render())
+        # Drawn by the dialog itself, in full colour (not the header seen through the dimming).
+        assert banner.styles.background.a == 1 and banner.styles.background != banner.styles.color

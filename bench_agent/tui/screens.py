@@ -449,14 +449,16 @@ class GuidedScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         cid = self.current
+        # The question and the test's result first: they are what the answer depends on (on a
+        # short screen the list of checks is what goes below the fold).
+        if cid:
+            yield Static(_(CHECK_QUESTIONS[cid]), id="question")
+            yield Static(self.result_text, id="result", markup=False)
         for check in self.bench.wf.state.guided:
             yield Label(
                 f"{status_text(check.status)}  {_(CHECK_TITLES[check.id])}",
                 classes=f"guided-row {status_class(check.status)}",
             )
-        if cid:
-            yield Static(_(CHECK_QUESTIONS[cid]), id="question")
-            yield Static(self.result_text, id="result")
 
     def actions(self) -> list[Action]:
         cid = self.current
