@@ -48,7 +48,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         wire = self.wire
         rng = self.headers.get("Range")
         wire.requests.append(rng)
-        if not self.path.startswith("/api/v1/images/"):
+        if not self.path.startswith("/api/v1/images/") or not wire.data:
             self.send_error(404)
             return
         start = 0
@@ -235,3 +235,16 @@ def test_range_resume_against_the_real_ledger(tmp_path: Path) -> None:
         assert reader.reconnects == 0  # a dropped connection is simply reopened with Range
     finally:
         ledger.server.stop()
+
+
+def test_a_master_the_ledger_does_not_publish_is_refused_before_any_write(
+    remote_master: ImageEntry, wire: Wire, make_loop: LoopFactory
+) -> None:
+    wire.data = b""  # not on the server
+    device = make_loop(400 * MIB, fill="zero")
+    report = write_image(remote_master, str(device), policy=POLICY, stream=True)
+    assert report.status == "failed"
+    assert "answered 404" in report.status_detail
+    assert report.bytes_written == 0
+    with open(device, "rb") as handle:
+        assert handle.read(1 << 20) == bytes(1 << 20)  # the disk was not touched
