@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -119,3 +120,32 @@ def test_the_label_of_a_machine_kept_to_complete_says_what_is_left() -> None:
         set_language("en")
     assert "À faire : install 1 GB of RAM" in lines and "À faire : replace the mouse" in lines
     assert "Non confirmé par un test : Clavier, Lecteur optique" in lines
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_the_guided_screen_records_whether_the_test_ran(agent_home: Path) -> None:
+    from tests.test_tui_snapshots import make_app
+
+    app = make_app(agent_home, "guided", "en", "bench-contrast-dark")
+    async with app.run_test(size=(100, 37)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#act-pass").press()  # optical: "works", its test never run
+        await pilot.pause(0.3)
+        app.screen.query_one("#act-try").press()  # keyboard: the key test first…
+        await pilot.pause(0.3)
+        await pilot.press("enter")  # …ended by the operator's own key
+        await pilot.pause(0.5)
+        app.screen.query_one("#act-pass").press()
+        await pilot.pause(0.3)
+        shown = " ".join(str(label.render()) for label in app.screen.query(".guided-row"))
+    by_id = {c.id: c for c in app.wf.state.guided}
+    assert by_id["optical"].status == "pass" and by_id["optical"].tested is False
+    assert by_id["keyboard"].status == "pass" and by_id["keyboard"].tested is True
+    assert "Keys not pressed" in by_id["keyboard"].note  # the test's summary is kept
+    assert "Optical drive (answered without its test)" in shown
+    assert "Keyboard (answered" not in shown
