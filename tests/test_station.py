@@ -82,6 +82,10 @@ class Station:
                 self.events.put(json.loads(line))
 
     def wait_for(self, predicate: Any, timeout: float = 60.0) -> dict[str, Any]:
+        # An event may have come while waiting for another one (two disks finish in any order).
+        for event in self.seen:
+            if predicate(event):
+                return event
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
