@@ -140,3 +140,35 @@ async def test_an_unreachable_ledger_is_said_and_the_bench_rings(
         await pilot.press("escape")
         await pilot.pause()
     assert all(rings)
+
+
+@pytest.mark.anyio
+async def test_the_terminal_board_shows_and_rings_a_call(
+    ledger: LocalLedger,  # noqa: F811 - fixture
+) -> None:
+    from textual.widgets import DataTable
+
+    from bench_agent.sync.help_call import call_supervisor
+    from bench_agent.tui.board import StationBoardApp
+
+    settings = load_settings()
+    login = httpx.post(
+        f"{ledger.url}/api/v1/login",
+        json={"name": ledger.supervisor, "password": ledger.password},
+        timeout=10,
+    )
+    board = StationBoardApp(ledger.url, login.json()["token"], interval=0.3)
+    bells: list[int] = []
+    board.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    async with board.run_test(size=(160, 30)) as pilot:
+        await wait_for(pilot, lambda: board.fetches > 0)
+        table = board.query_one("#board", DataTable)
+        assert not bells
+        answer = call_supervisor(settings, operator="Ana", asset_tag="BSN-9", step="guided")
+        assert answer.reached and answer.state == "called"
+        await wait_for(
+            pilot, lambda: "HELP ASKED" in str(table.get_cell(settings.station, "status"))
+        )
+        assert bells == [1]  # once per new call, not at every refresh
+        await pilot.pause(1.0)
+        assert bells == [1]

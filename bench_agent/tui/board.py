@@ -22,6 +22,15 @@ SYMBOLS = {"working": "▶", "idle": "■", "stuck": "⚠", "offline": "✖", "n
 BAR_CELLS = 10
 
 
+def help_mark(state: str) -> str:
+    """A station's call for help (none | called | acknowledged), in the current language."""
+    if state == "called":
+        return " · ! " + _("HELP ASKED")
+    if state == "acknowledged":
+        return " · ✔ " + _("help on its way")
+    return ""
+
+
 def progress_bar(progress: float | None) -> str:
     if progress is None:
         return "—"
@@ -98,6 +107,7 @@ class StationBoardApp(App[None]):
         self._theme_name = theme
         self._transport = transport
         self.stations: list[dict[str, Any]] = []
+        self.calling: set[str] = set()  # stations whose call for help is not answered yet
         self.last_error = ""
         self.fetches = 0
 
@@ -176,11 +186,16 @@ class StationBoardApp(App[None]):
         for key in [str(k.value) for k in list(table.rows)]:
             if key not in wanted:
                 table.remove_row(key)
+        calling = {s["name"] for s in self.stations if s.get("help") == "called"}
+        if calling - self.calling:
+            self.bell()  # a technician asks for help: heard even when nobody looks
+        self.calling = calling
         for station in self.stations:
             cells = (
                 station["name"],
                 status_text(station["status"])
-                + (" · " + _("training") if station.get("training") else ""),
+                + (" · " + _("training") if station.get("training") else "")
+                + help_mark(str(station.get("help", "none"))),
                 station.get("operator") or "—",
                 station.get("asset_tag") or "—",
                 station.get("step") or station.get("state") or "—",
