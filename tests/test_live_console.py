@@ -10,6 +10,7 @@ workshop default operator (dark theme, 8x16 cells) and the four-keys operator (l
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -118,10 +119,11 @@ def _wait_text(session: vbench.QemuSession, text: str, timeout_s: float) -> str:
 
 
 def drive_live_console(
-    iso: Path, workdir: Path, *, operator: str = "", cell: str = "8x16"
+    iso: Path, workdir: Path, *, operator: str = "", cell: str = "8x16", stick: bool = False
 ) -> dict[str, tuple[float, str, str]]:
-    """Boot ``iso`` (the station's operator preselected if given), then the login, asset-tag
-    and inventory screens: {name: (min contrast, report, screen text)} of their screendumps."""
+    """Boot ``iso`` as a CD (or as a USB stick), the station's operator preselected if given,
+    then the login, asset-tag and inventory screens: {name: (min contrast, report, screen
+    text)} of their screendumps."""
     workdir.mkdir(parents=True, exist_ok=True)
     serial = workdir / "serial.log"
     qmp = workdir / "qmp.sock"
@@ -132,8 +134,14 @@ def drive_live_console(
         "-smp", "1", "-nic", "none", "-display", "none", "-vga", "std", "-no-reboot",
         "-monitor", "none", "-serial", f"file:{serial}",
         "-qmp", f"unix:{qmp},server=on,wait=off",
-        "-drive", f"file={iso},media=cdrom,readonly=on",
     ]  # fmt: skip
+    if stick:  # the workshop's stick: ISO and BENCHCFG partitions on one USB disk
+        cmd += [
+            "-drive", f"if=none,id=stick,file={iso},format=raw,snapshot=on",
+            "-device", "qemu-xhci", "-device", "usb-storage,drive=stick,bootindex=0",
+        ]  # fmt: skip
+    else:
+        cmd += ["-drive", f"file={iso},media=cdrom,readonly=on"]
     params = ["bench.screendump=1", "bench.lang=fr", "bench.net=0"]
     if operator:
         params.append(f"bench.operator={operator}")
@@ -157,14 +165,20 @@ def drive_live_console(
 @pytest.mark.vm
 @pytest.mark.slow
 def test_live_console_text_cells_are_7_to_1(live_i686: Path, tmp_path: Path) -> None:
-    """Two machines side by side: the workshop default (dark theme, 8x16 cells) and the
-    four-keys operator preselected (light theme, large text: 16x32 cells)."""
+    """Two machines side by side: the workshop default booted from a CD (dark theme, 8x16
+    cells) and the four-keys operator preselected on one booted from the USB stick (light
+    theme, large text: 16x32 cells)."""
     require_tool("qemu-system-i386")
     iso = live_i686 / "bench-live-i686.iso"
     with ThreadPoolExecutor(max_workers=2) as pool:
         normal = pool.submit(drive_live_console, iso, tmp_path / "normal")
         large = pool.submit(
-            drive_live_console, iso, tmp_path / "large", operator="four-keys", cell="16x32"
+            drive_live_console,
+            iso,
+            tmp_path / "large",
+            operator="four-keys",
+            cell="16x32",
+            stick=True,
         )
         results = {**normal.result(), **large.result()}
     keep = Path(__file__).resolve().parents[1] / "build" / "live-console"
@@ -176,6 +190,9 @@ def test_live_console_text_cells_are_7_to_1(live_i686: Path, tmp_path: Path) -> 
     # Large text really is 16x32 cells: 1280x800 pixels hold 80x25 of them (160x50 at 8x16).
     assert max(len(line) for line in results["inventory-16x32"][2].splitlines()) <= 80
     assert max(len(line) for line in results["inventory-8x16"][2].splitlines()) > 80
-    # Issue 11, item 7: neither the squashfs root's loop device nor the empty floppy drive.
+    # Issue 11, item 7: neither the squashfs root's loop device, nor the empty floppy drive,
+    # nor the boot stick is one of the machine's disks (these machines have none).
     for name in ("inventory-8x16", "inventory-16x32"):
-        assert "loop0" not in results[name][2] and "fd0" not in results[name][2]
+        text = results[name][2]
+        assert "Disque\n" in text.replace(" ", "").replace("│", ""), text  # "Disque", no name
+        assert re.search(r"Disque (sd|loop|fd|sr|zram)", text) is None, text
