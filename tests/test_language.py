@@ -129,3 +129,25 @@ def test_sizes_numbers_and_plurals_follow_the_language() -> None:
         )
     finally:
         set_language("en")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("language", ["fr", "en"])
+async def test_the_guided_tests_and_the_help_call_speak_one_language(
+    agent_home: Path, language: str
+) -> None:
+    from bench_agent.tui.guided_tests import KeyboardTestScreen, MouseTestScreen
+    from bench_agent.tui.help_call import HelpCallScreen
+
+    foreign = foreign_fragments(language)
+    app = make_app(agent_home, "guided", language, "bench-contrast-dark")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for modal in (KeyboardTestScreen([], ""), MouseTestScreen([], ""), HelpCallScreen()):
+            await app.push_screen(modal)
+            await pilot.pause()
+            text = screen_text(app)
+            other = words_on(text, foreign)
+            assert not other, f"{type(modal).__name__} in {language}: {other}\n{text}"
+            app.pop_screen()
+            await pilot.pause()
