@@ -26,6 +26,7 @@ from bench_agent.sanitize.validation import (
 )
 from bench_agent.signing import verify_document
 from tests.conftest import LoopFactory
+from tests.test_wipe_faultyfs import FaultyFactory, faulty_loop  # noqa: F401 (fixture)
 
 MiB = 1 << 20
 
@@ -432,3 +433,29 @@ def test_a_purge_is_validated_against_the_samples_read_before_it(
     dev2 = make_loop(16 * MiB, fill="random")
     report, cert = _firmware_wipe(dev2, tmp_path, "nvme-format-user-data")
     assert cert is None and report.status == "failed"
+
+
+@pytest.mark.device
+def test_validation_excuses_the_bad_ranges_the_certificate_declares(
+    faulty_loop: FaultyFactory,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """A disk with real unreadable sectors ends erased_with_exceptions; its validation reads
+    around the declared bad ranges and passes (it must not send a good wipe back)."""
+    from bench_agent.sanitize.validation import ValidationOptions
+
+    bad_start, bad_len = 5 * MiB + 4096, 8192
+    dev = faulty_loop(12 * MiB, bad=[(bad_start, bad_len)])
+    plans = plan_wipes([str(dev)], method="zero", verify="full")
+    ((report, cert),) = run_wipes(
+        plans,
+        context=CertificateContext(operator="alice"),
+        progress=lambda _e: None,
+        report_dir=tmp_path / "reports",
+        validation=ValidationOptions(ValidationPolicy(), validator="bob", forced=True),
+    )
+    assert report.status == "erased_with_exceptions", report.status_detail
+    assert cert is not None
+    document = report.extra["validation"]["document"]
+    assert document["check"]["result"] == "passed", document["check"]["detail"]
+    assert document["check"]["bytes_read"] < 12 * MiB  # the bad sectors could not be read
