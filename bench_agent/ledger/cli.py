@@ -146,6 +146,16 @@ def register(sub: Any) -> None:
     lot_add.add_argument("--note", default="")
     lot_add.set_defaults(func=run_lot_add)
 
+    event = sub.add_parser("event", help=_("lifecycle events"))
+    event_sub = event.add_subparsers(dest="event_command", metavar="COMMAND", required=True)
+    erase = event_sub.add_parser(
+        "erase-beneficiary",
+        help=_("erase a beneficiary's pseudonym on request (a tombstone replaces it)"),
+    )
+    add_db_option(erase)
+    erase.add_argument("ref")
+    erase.set_defaults(func=run_event_erase)
+
     audit = sub.add_parser("audit", help=_("the audit hash chain"))
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
     verify = audit_sub.add_parser("verify", help=_("check that no record or event was altered"))
@@ -522,6 +532,35 @@ def run_lot_add(args: argparse.Namespace) -> int:
     store = open_store(args)
     lot = create_lot(store, body, cli_actor())
     print(_("Lot '{code}' created.", code=lot.code))
+    return EXIT_OK
+
+
+def run_event_erase(args: argparse.Namespace) -> int:
+    """The right to erasure: the pseudonym disappears from every event; the audit chain
+    records the tombstone, so ``audit verify`` stays intact."""
+    from sqlalchemy import select
+
+    from bench_agent.ledger import audit
+    from bench_agent.ledger.models import LifecycleEvent
+    from bench_agent.ledger.schemas import ERASED_PSEUDONYM
+
+    store = open_store(args)
+    with store.write() as session:
+        rows = session.scalars(
+            select(LifecycleEvent).where(LifecycleEvent.beneficiary_ref == args.ref)
+        ).all()
+        for row in rows:
+            row.beneficiary_ref = ERASED_PSEUDONYM
+            audit.append(session, row, cli_actor())
+    print(
+        _(
+            "{count} event(s) of beneficiary {ref} erased: the pseudonym is replaced by "
+            "'{tombstone}' and the change is chained in the audit log.",
+            count=len(rows),
+            ref=args.ref,
+            tombstone=ERASED_PSEUDONYM,
+        )
+    )
     return EXIT_OK
 
 

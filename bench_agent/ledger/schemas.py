@@ -29,15 +29,53 @@ BeneficiaryCategory = Literal["family", "job_seeker", "student", "association", 
 # Largest id a 64-bit database column holds (SQLite and PostgreSQL alike).
 MAX_ID = 2**63 - 1
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-# A pseudonymous reference is a short code (FAM-2024-017), never a name, e-mail or address:
-# no spaces, no "@", at most 32 characters.
-BENEFICIARY_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$"
+# A beneficiary is only a pseudonym the workshop keeps in its own register: by default one to six
+# capital letters then one to three groups of digits (FAM-2026-017, F-1, B-000123); a site may
+# set its own pattern in BENCH_LEDGER_PSEUDONYM_PATTERN (a Python regular expression, matched
+# whole). Names, e-mails and phone numbers never match.
+DEFAULT_PSEUDONYM_PATTERN = r"[A-Z]{1,6}(?:-[0-9]{1,8}){1,3}"
+ERASED_PSEUDONYM = "ERASED"
+# Contact data a free-text field must not hold (notes, a lot's donor).
+_STREET_WORDS = (
+    r"rue|av|ave|avenue|bd|boulevard|blvd|chemin|impasse|imp|all[ée]e|place|route|rte"
+    r"|quai|cours|square|passage|voie|faubourg|fbg|villa|cit[ée]|r[ée]sidence|hameau"
+    r"|lieu-dit|street|road|lane|drive|way|close|court|crescent|terrace"
+)
 _PERSONAL_DATA = re.compile(
     r"[\w.+-]+@[\w-]+\.[\w.]+"  # e-mail
+    # obfuscated e-mail: jean.dupont AT example DOT org, jean [at] example (dot) org
+    r"|[\w.+-]+\s*[\[({]?\s*(?:\bat\b|arobase)\s*[\])}]?\s*[\w-]+"
+    r"\s*[\[({]?\s*(?:\bdot\b|\bpoint\b)\s*[\])}]?\s*[a-z]{2,6}\b"
     r"|(?:\+?\d[\s.-]?){9,}"  # phone number
-    r"|\b\d{1,4}\s*(?:bis|ter)?,?\s+(?:rue|avenue|av\.|bd|boulevard|chemin|impasse|allée|place|route|street|road|lane)\b",
+    # a street address: 3 av. Foch, 5 quai de Seine, 21 Baker Street, 12 bis, rue …
+    rf"|\b\d{{1,4}}\s*(?:bis|ter)?,?\s+(?:{_STREET_WORDS})\b\.?"
+    rf"|\b\d{{1,4}}\s+(?:[A-Z][\w'-]+\s+){{1,3}}(?:street|road|lane|avenue|drive)\b",
     re.IGNORECASE,
 )
+# A person named with a title: Mme Jeanne Martin, M. Dupont, Mr Smith.
+_TITLED_NAME = re.compile(
+    r"(?:^|[\s,;(])(?:M\.|MM\.|Mme|Mmes|Mlle|Mr|Mrs|Ms|Miss|Madame|Monsieur|Mademoiselle|Dr|Pr)"
+    r"\.?\s+[A-ZÀ-Ý][\w'-]+"
+)
+
+
+def pseudonym_pattern() -> str:
+    import os
+
+    return os.environ.get("BENCH_LEDGER_PSEUDONYM_PATTERN") or DEFAULT_PSEUDONYM_PATTERN
+
+
+def personal_data(text: str) -> bool:
+    """Whether free text holds contact data or a titled person's name."""
+    return bool(_PERSONAL_DATA.search(text) or _TITLED_NAME.search(text))
+
+
+def _no_contact(value: str | None) -> str | None:
+    if value and personal_data(value):
+        raise ValueError(
+            _("must not hold an e-mail, phone number, postal address or a person's name")
+        )
+    return value
 
 
 def in_range(value: datetime | None) -> datetime | None:
@@ -258,6 +296,12 @@ class LotIn(Strict):
         result: date | None = plausible(value)
         return result
 
+    @field_validator("donor", "note")
+    @classmethod
+    def _organisation(cls, value: str | None) -> str | None:
+        # The donor is an organisation; neither field holds a person's contact data.
+        return _no_contact(value)
+
 
 class LotPatch(Strict):
     donor: str | None = Field(default=None, max_length=200)
@@ -269,6 +313,12 @@ class LotPatch(Strict):
     def _plausible(cls, value: date | None) -> date | None:
         result: date | None = plausible(value)
         return result
+
+    @field_validator("donor", "note")
+    @classmethod
+    def _organisation(cls, value: str | None) -> str | None:
+        # The donor is an organisation; neither field holds a person's contact data.
+        return _no_contact(value)
 
 
 class LotOut(BaseModel):
@@ -308,17 +358,20 @@ class EventIn(Strict):
     @field_validator("beneficiary_ref")
     @classmethod
     def _pseudonymous(cls, value: str) -> str:
-        if value and not re.match(BENEFICIARY_REF_PATTERN, value):
+        if value and not re.fullmatch(pseudonym_pattern(), value):
             raise ValueError(
-                _("must be a pseudonymous code (letters, digits, . _ / -; no spaces, no e-mail)")
+                _(
+                    "must be the workshop's pseudonym of the beneficiary (pattern {pattern}, "
+                    "e.g. FAM-2026-017), never a name, e-mail or phone number",
+                    pattern=pseudonym_pattern(),
+                )
             )
         return value
 
     @field_validator("note")
     @classmethod
     def _no_personal_data(cls, value: str) -> str:
-        if _PERSONAL_DATA.search(value):
-            raise ValueError(_("must not hold an e-mail, phone number or postal address"))
+        _no_contact(value)
         return value
 
 
