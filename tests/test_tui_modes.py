@@ -65,7 +65,7 @@ async def test_training_runs_on_throwaway_disks_and_sends_nothing(
             for _ in range(5):
                 await step("right", "enter")
             await step("enter")  # verdict
-            await step("right", "enter")  # keep, remediate later
+            await step("enter")  # keep, remediate later (the pre-focused choice)
             await step("enter", "right", "enter")  # erase (two keys)
             await settle(pilot)
             seen.append(header(app))

@@ -99,13 +99,17 @@ async def drive_machine(pilot: Any, *, timeout_s: float = 900) -> Presses:
         limit = loop.time() + max(10.0, rounds * app.operator.scan_rate_ms / 1000)
         while not condition():
             if loop.time() > limit:
-                raise AssertionError(f"the scan never reached {what}")
+                focused = getattr(app.screen.focused, "id", None)
+                raise AssertionError(
+                    f"the scan never reached {what} (on {type(app.screen).__name__}, "
+                    f"focus {focused}, step {app.wf.step}, scan {app.operator.scan_rate_ms} ms)"
+                )
             await pilot.pause(0.02)
 
     async def reach(button_id: str) -> None:
         if mode == "auto-scan":
+            await pilot.pause(gap)  # the silence a press needs, then press on the highlight
             await wait_for(lambda: getattr(app.screen.focused, "id", None) == button_id, button_id)
-            await pilot.pause(gap)  # the silence a press needs
             return
         for _ in range(12):
             if getattr(app.screen.focused, "id", None) == button_id:
@@ -125,11 +129,11 @@ async def drive_machine(pilot: Any, *, timeout_s: float = 900) -> Presses:
             raise AssertionError(f"error on the way: {screen.error.message}")
         if isinstance(screen, ConfirmDestructive):
             if mode == "auto-scan":
+                await pilot.pause(gap)
                 await wait_for(lambda: app.screen.target == "arm", "Arm")
-                await pilot.pause(gap)
                 await press(select)
-                await wait_for(lambda: app.screen.target == "confirm", "Confirm")
                 await pilot.pause(gap)
+                await wait_for(lambda: app.screen.target == "confirm", "Confirm")
                 await press(select)
             else:
                 await press(move)
