@@ -25,6 +25,7 @@ from bench_agent.errors import BenchError, ToolMissing
 from bench_agent.i18n import N_, translate
 from bench_agent.imaging.grow import partition_loop
 from bench_agent.imaging.partitions import is_ext_filesystem, read_partition_table
+from bench_agent.models.image import ImageReport
 
 MASTER_MARK = "etc/education-master"
 MAX_HOSTNAME = 63
@@ -250,3 +251,13 @@ def personalise(device: str, p: Personalisation) -> PersonalisationResult | None
                     )
                 result.files["/" + rel] = digest
     return result
+
+
+def personalise_into_report(report: ImageReport, device: str, p: Personalisation) -> None:
+    """Personalise the just-written ``device`` and record what was written in ``report``."""
+    report.asset_tag = p.asset_tag
+    result = personalise(device, p)
+    if result is not None:
+        report.hostname = result.hostname
+        report.hostname_note = result.hostname_note
+        report.personalised_files = result.files

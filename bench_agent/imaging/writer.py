@@ -29,8 +29,8 @@ from bench_agent.devices.guard import GuardPolicy, check_target, open_exclusive
 from bench_agent.devices.lsblk import BlockDevice
 from bench_agent.errors import BenchError, DeviceRefused
 from bench_agent.i18n import _
-from bench_agent.imaging.catalogue import source_path
 from bench_agent.imaging.journal import ImageJournal, default_journal_dir, journal_key
+from bench_agent.imaging.source import open_source, resolve_source
 from bench_agent.models.image import ImageEntry, ImageReport, MappedRange
 from bench_agent.progress import ProgressCallback, ProgressEvent, RateMeter, ignore_progress
 
@@ -81,44 +81,6 @@ def range_label(index: int, rng: MappedRange) -> str:
 def _check_device(device: str, policy: GuardPolicy | None) -> BlockDevice:
     """The one call into the shared device guard (whole disk, not the system, not mounted...)."""
     return check_target(device, policy or GuardPolicy())
-
-
-def resolve_source(
-    entry: ImageEntry, cache_dir: Path | None = None, *, stream: bool | None = None
-) -> Path | str:
-    """Where the compressed image is read from: the file next to the catalogue, else a checked
-    copy in the cache, else the ledger's URL, streamed (``stream=True``, or ``None`` and the
-    cache has no room for it: a bench booted from PXE keeps its home in RAM) or first fetched
-    into the cache (``stream=False``, or ``None`` and there is room).
-    """
-    local = source_path(entry)
-    if local is not None and local.is_file():
-        return local
-    from bench_agent.config import load_settings
-    from bench_agent.imaging.fetch import IMAGES_PATH, cached_copy, ensure_local, image_url
-    from bench_agent.imaging.stream import has_room_for
-
-    settings = load_settings()
-    cache = cache_dir or settings.image_cache_dir
-    if stream is not True:
-        cached = cached_copy(entry, cache)
-        if cached is not None:
-            return cached
-    ledger = settings.ledger_url
-    url = image_url(entry, f"{ledger.rstrip('/')}/{IMAGES_PATH}" if ledger else None)
-    if stream is None:
-        stream = not has_room_for(cache, entry.compressed_size)
-    if stream and url is not None:
-        return url
-    return ensure_local(entry, cache)
-
-
-def _open_source(source: Path | str, entry: ImageEntry) -> Any:
-    if isinstance(source, Path):
-        return open(source, "rb")
-    from bench_agent.imaging.stream import RangeReader
-
-    return RangeReader(source, entry.compressed_size, entry.compressed_sha256)
 
 
 @dataclass
@@ -223,7 +185,7 @@ class _Pipeline:
         """Reader thread body: never raises; errors go to ``self.error``."""
         where = _("before the first range")
         try:
-            with _open_source(self.source, self.entry) as raw:
+            with open_source(self.source, self.entry) as raw:
                 dctx = zstandard.ZstdDecompressor()
                 reader = dctx.stream_reader(
                     raw,
@@ -527,17 +489,6 @@ def _verify_phase(
     return progress["verified"]
 
 
-def _personalise(report: ImageReport, path: str, personalisation: Personalisation) -> None:
-    from bench_agent.imaging.personalise import personalise
-
-    report.asset_tag = personalisation.asset_tag
-    result = personalise(path, personalisation)
-    if result is not None:
-        report.hostname = result.hostname
-        report.hostname_note = result.hostname_note
-        report.personalised_files = result.files
-
-
 def write_image(
     entry: ImageEntry,
     device: str,
@@ -677,7 +628,9 @@ def write_image(
             raise _Failure(fit.problem)
         if personalisation is not None:
             journal.save({**state, "phase": "personalise"})
-            _personalise(report, path, personalisation)
+            from bench_agent.imaging.personalise import personalise_into_report
+
+            personalise_into_report(report, path, personalisation)
         report.status = "success"
         report.status_detail = _(
             "Written and verified: {ranges} ranges, {size} bytes.",

@@ -1,0 +1,48 @@
+"""Where a master is read from: the file beside its catalogue entry, a checked cached copy, or
+the ledger's URL streamed straight to the disk (see ``stream``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench_agent.imaging.catalogue import source_path
+from bench_agent.models.image import ImageEntry
+
+
+def resolve_source(
+    entry: ImageEntry, cache_dir: Path | None = None, *, stream: bool | None = None
+) -> Path | str:
+    """Where the compressed image is read from: the file next to the catalogue, else a checked
+    copy in the cache, else the ledger's URL, streamed (``stream=True``, or ``None`` and the
+    cache has no room for it: a bench booted from PXE keeps its home in RAM) or first fetched
+    into the cache (``stream=False``, or ``None`` and there is room).
+    """
+    local = source_path(entry)
+    if local is not None and local.is_file():
+        return local
+    from bench_agent.config import load_settings
+    from bench_agent.imaging.fetch import IMAGES_PATH, cached_copy, ensure_local, image_url
+    from bench_agent.imaging.stream import has_room_for
+
+    settings = load_settings()
+    cache = cache_dir or settings.image_cache_dir
+    if stream is not True:
+        cached = cached_copy(entry, cache)
+        if cached is not None:
+            return cached
+    ledger = settings.ledger_url
+    url = image_url(entry, f"{ledger.rstrip('/')}/{IMAGES_PATH}" if ledger else None)
+    if stream is None:
+        stream = not has_room_for(cache, entry.compressed_size)
+    if stream and url is not None:
+        return url
+    return ensure_local(entry, cache)
+
+
+def open_source(source: Path | str, entry: ImageEntry) -> Any:
+    if isinstance(source, Path):
+        return open(source, "rb")
+    from bench_agent.imaging.stream import RangeReader
+
+    return RangeReader(source, entry.compressed_size, entry.compressed_sha256)
