@@ -118,3 +118,40 @@ def test_a_disk_without_an_education_master_is_left_alone(
     _fake_master(device, tmp_path, master=False)
     assert personalise(str(device), Personalisation(asset_tag="BAR-0002")) is None
     assert _cat(device, "/etc/hostname") == b"education\n"
+
+
+@pytest.mark.device
+def test_write_image_personalises_after_the_verified_write(
+    make_loop: LoopFactory, tmp_path: Path
+) -> None:
+    """A tiny education-like master through the real writer: ranges written and verified, the
+    root grown, then the personalisation recorded with its own hashes; the range hashes in the
+    entry are untouched by it."""
+    from bench_agent.devices.guard import GuardPolicy
+    from bench_agent.imaging import write_image
+    from bench_agent.imaging.build import entry_from_raw
+    from bench_agent.imaging.catalogue import find_image
+
+    raw = tmp_path / "mini.img"
+    with open(raw, "wb") as handle:
+        handle.truncate(40 << 20)
+    _fake_master(raw, tmp_path, master=True)
+    entry_from_raw(
+        raw, out_dir=tmp_path / "cat", name="mini", version="1", architecture="i686",
+        description={"en": "mini", "fr": "mini"},
+    )  # fmt: skip
+    entry = find_image("mini", tmp_path / "cat")
+    device = make_loop(64 << 20, fill="random")
+    report = write_image(
+        entry,
+        str(device),
+        policy=GuardPolicy(allow_loop=True),
+        journal_dir=tmp_path / "journal",
+        personalisation=Personalisation(asset_tag="BAR 0042", language="en"),
+    )
+    assert report.status == "success", report.status_detail
+    assert report.readback_verified and report.grown
+    assert report.asset_tag == "BAR 0042"
+    assert report.hostname == "BAR-0042" and "BAR-0042" in report.hostname_note
+    assert report.personalised_files["/etc/hostname"] == hashlib.sha256(b"BAR-0042\n").hexdigest()
+    assert _cat(device, "/etc/hostname") == b"BAR-0042\n"
