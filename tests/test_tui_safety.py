@@ -162,6 +162,33 @@ async def test_a_held_key_never_stops_a_running_wipe(
 
 
 @pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.anyio
+@pytest.mark.parametrize(("profile", "key"), HELD)
+async def test_a_held_key_never_starts_a_stopped_wipe_again(
+    make_loop: Any, profile: str, key: str
+) -> None:
+    """After a stop, "Start again…" (Recommencer) is the screen's only and focused button."""
+    from bench_agent.tui.screens import WorkScreen
+
+    operator = load_operator(profile)
+    app = prepared_app([str(make_loop(4 << 30))], operator, "wiping")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.busy == "wipe")
+        app.wf.cancel_event.set()
+        await wait_for(pilot, lambda: not app.busy and app.wf.state.wipe_state == "aborted")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, WorkScreen) and app.screen.query("#act-again")
+        gap = await hold(pilot, key)
+        assert gap < 0.12, f"the repeats were {gap * 1000:.0f} ms apart, not a held key"
+        await pilot.pause(0.5)
+        if operator.scan_mode == "auto-scan":
+            await pilot.pause(2.2 * operator.scan_rate_ms / 1000)
+        assert app.busy == "" and app.wf.state.wipe_state == "aborted", "started again"
+        assert [w.status for w in app.wf.state.wipes] == ["aborted"]
+
+
+@pytest.mark.device
 @pytest.mark.anyio
 @pytest.mark.parametrize("profile", ["default", "two-switch", "one-switch"])
 async def test_a_stray_enter_never_stops_a_wipe_and_a_confirmed_stop_is_recorded(
