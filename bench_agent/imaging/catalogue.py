@@ -15,10 +15,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-import bench_agent
+from bench_agent.config import agent_home
 from bench_agent.errors import InputError
 from bench_agent.i18n import _
 from bench_agent.models.image import ImageEntry, MappedRange
+from bench_agent.resources import checkout_images
 
 IMAGES_ENV = "BENCH_AGENT_IMAGES"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -26,11 +27,16 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def images_dir() -> Path:
-    """``$BENCH_AGENT_IMAGES``, else the repository's ``images/`` next to the package."""
+    """``$BENCH_AGENT_IMAGES``; else the station's ``<home>/images/`` when it holds a catalogue;
+    else the repository's ``images/`` (running from a checkout); else the station's folder
+    (an installed wheel carries no image: ``bench-agent demo`` builds its test master there)."""
     env = os.environ.get(IMAGES_ENV)
     if env:
         return Path(env)
-    return Path(bench_agent.__file__).resolve().parent.parent / "images"
+    station = agent_home() / "images"
+    if station.is_dir() and any(station.glob("*.toml")):
+        return station
+    return checkout_images() or station
 
 
 def _bad(path: Path, field: str, expected: str) -> InputError:

@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-import bench_agent
 from bench_agent.errors import InputError
 from bench_agent.i18n import _, both, get_language
 from bench_agent.inventory.health import HealthThresholds, assess_disk_i18n
@@ -24,6 +23,7 @@ from bench_agent.models.inventory import Disk, Inventory
 from bench_agent.models.record import AutoCheck, GuidedCheck
 from bench_agent.models.verdict import Criterion, CriterionStatus, Outcome, Verdict
 from bench_agent.models.wipe import WipeMethod
+from bench_agent.resources import bundled_profiles
 
 GUIDED_IDS = ("sound", "optical", "keyboard", "screen", "mouse")
 MB = 1 << 20
@@ -135,7 +135,7 @@ def profiles_dir() -> Path:
     env = os.environ.get("BENCH_AGENT_PROFILES")
     if env:
         return Path(env)
-    return Path(bench_agent.__file__).resolve().parent.parent / "profiles"
+    return bundled_profiles()
 
 
 def _describe_expected(error: dict[str, Any]) -> str:

@@ -27,11 +27,10 @@ from bench_agent.i18n import _
 from bench_agent.models.image import ImageReport
 from bench_agent.models.wipe import WipeReport
 from bench_agent.progress import RateMeter
+from bench_agent.resources import training_evidence
 from bench_agent.workflow.engines import Engines
 
-BUNDLED_EVIDENCE = (
-    Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "evidence" / "pentium4-desktop"
-)
+BUNDLED_EVIDENCE = training_evidence()
 LOOP_BYTES = 64 << 20
 
 

@@ -26,9 +26,9 @@ from typing import Any
 
 from bench_agent.errors import BenchError, ToolMissing
 from bench_agent.i18n import _
+from bench_agent.resources import training_evidence
 
-ROOT = Path(__file__).resolve().parents[2]
-EVIDENCE = ROOT / "tests" / "fixtures" / "evidence" / "pentium4-desktop"
+EVIDENCE = training_evidence()
 DEMO_ASSET = "DEMO-P4-0001"
 DEMO_LOT = "DEMO-LOT-2026"
 DEMO_STATION = "demo-bench"
@@ -165,14 +165,23 @@ def local_ledger(directory: Path, station: str = DEMO_STATION) -> Iterator[Local
 
 
 def ensure_test_master() -> Path:
-    """The test master's catalogue folder, building it with scripts/build-test-master if needed."""
+    """The test master's catalogue folder, building the test master there if it is missing.
+
+    The builder is ``bench_agent.imaging.build`` (``scripts/build-test-master`` is a thin wrapper
+    around it), so an installed wheel builds it too, into the station's images folder.
+    """
     from bench_agent.imaging import images_dir
 
     folder = images_dir()
     if not (folder / "test-master.toml").exists():
-        script = ROOT / "scripts" / "build-test-master"
-        print(_("Building the test master image (scripts/build-test-master)…"), flush=True)
-        done = subprocess.run([str(script)], capture_output=True, text=True, check=False)
+        folder.mkdir(parents=True, exist_ok=True)
+        print(_("Building the test master image into {folder}…", folder=folder), flush=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "bench_agent.imaging.build", "--out", str(folder)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise BenchError(
                 _("Building the test master failed: {error}", error=done.stderr.strip()[-300:])

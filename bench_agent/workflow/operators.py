@@ -16,8 +16,9 @@ from bench_agent.config import agent_home
 from bench_agent.errors import InputError
 from bench_agent.i18n import _
 from bench_agent.models.base import Model
+from bench_agent.resources import bundled_operators
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "profiles" / "operators"
+SAMPLE_DIR = bundled_operators()
 
 
 class Layout(Model):
