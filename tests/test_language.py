@@ -7,6 +7,7 @@ Pilot at 100×37; the text is read from the rendered screen (its SVG export), no
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import string
@@ -45,7 +46,8 @@ def fragments(text: str) -> set[str]:
     return pieces
 
 
-def foreign_fragments(language: str) -> set[str]:
+@functools.cache
+def foreign_fragments(language: str) -> frozenset[str]:
     """Pieces that, seen on a screen in ``language``, are the other language's words."""
     french = catalogue("fr")
     found: set[str] = set()
@@ -56,7 +58,9 @@ def foreign_fragments(language: str) -> set[str]:
         found |= (translated - english) if language == "en" else (english - translated)
     # Words both languages use ("Machine", "interface", SMART's "FAILED") prove nothing.
     own = " ".join(french.values() if language == "fr" else french.keys())
-    return {p for p in found if not re.search(rf"(?<![\w]){re.escape(p)}(?![\w])", own)}
+    return frozenset(
+        p for p in found if p not in own or not re.search(rf"(?<![\w]){re.escape(p)}(?![\w])", own)
+    )
 
 
 def screen_text(app: Any) -> str:
@@ -81,9 +85,13 @@ async def rendered(agent_home: Path, screen: str, language: str) -> str:
         return screen_text(app)
 
 
-def words_on(text: str, pieces: set[str]) -> list[str]:
+def words_on(text: str, pieces: frozenset[str]) -> list[str]:
     flat = " ".join(text.split())
-    return sorted(p for p in pieces if re.search(rf"(?<![\w]){re.escape(p)}(?![\w])", flat))
+    found = set()
+    for piece in pieces:  # overlapping pieces: each is looked for on its own, once screened
+        if piece in flat and re.search(rf"(?<![\w]){re.escape(piece)}(?![\w])", flat):
+            found.add(piece)
+    return sorted(found)
 
 
 @pytest.mark.anyio
