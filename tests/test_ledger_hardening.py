@@ -816,3 +816,66 @@ def test_a_pseudonym_is_erased_on_request_and_the_chain_stays_intact(tmp_path: P
     assert "FAM-2026-017" not in refs and "ERASED" in refs
     verify = subprocess.run([*cli, "audit", "verify", "--db", db], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stderr
+
+
+# ------------------------------------------------- 5. hostile values over every endpoint
+HOSTILE_BODIES = [
+    b'{"x": NaN}',
+    b'{"x": Infinity}',
+    b'{"x": 1e400}',
+    b'{"x": ' + b"9" * 5000 + b"}",
+    b'{"x": "\\ud800"}',
+    b'{"\\udfff": 1}',
+    b'{"x": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+    b'"\\u0000"',
+    b"[]",
+    b"\xff\xfe",
+    b"",
+]
+HOSTILE_SEGMENTS = ["%00", "a%0D%0Ab", "9" * 30, "-1", "%ED%A0%80", "..", "x" * 5000, "%25"]
+
+
+def _every_route(hostile: Ledger) -> list[tuple[str, str]]:
+    from fastapi.routing import APIRoute
+
+    routes = []
+
+    def collect(candidates: Any) -> None:
+        for route in candidates:
+            if hasattr(route, "original_router"):  # an included router (FastAPI ≥ 0.16x)
+                collect(route.original_router.routes)
+            elif isinstance(route, APIRoute):
+                for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                    routes.append((method, route.path))
+
+    collect(hostile.server.app.routes)
+    return sorted(set(routes))
+
+
+def test_no_endpoint_answers_5xx_to_hostile_bodies_or_paths(hostile: Ledger) -> None:
+    import re
+
+    routes = _every_route(hostile)
+    assert len(routes) > 40  # API and dashboard
+    failures = []
+    cookies = hostile.extra["cookies"]
+    with httpx.Client(base_url=hostile.url, timeout=30, cookies=cookies) as client:
+        for method, path in routes:
+            if path.endswith("/events") and method == "GET" and path.startswith("/dashboard"):
+                continue  # the live board's event stream never ends
+            if path.endswith("/logout"):
+                continue  # would end the session the other tests use
+            for auth in (hostile.admin, hostile.station_headers()):
+                headers = {**auth, "Content-Type": "application/json"}
+                if method in ("POST", "PATCH", "PUT"):
+                    url = re.sub(r"\{[^}]+\}", "bench-1", path)
+                    for body in HOSTILE_BODIES:
+                        response = client.request(method, url, content=body, headers=headers)
+                        if response.status_code >= 500:
+                            failures.append((method, url, body[:30], response.status_code))
+                for segment in HOSTILE_SEGMENTS if "{" in path else []:
+                    url = re.sub(r"\{[^}]+\}", segment, path)
+                    response = client.request(method, url, headers=headers)
+                    if response.status_code >= 500:
+                        failures.append((method, url[:80], "", response.status_code))
+    assert not failures, failures[:10]

@@ -123,9 +123,17 @@ def check_id(value: str, *, pattern: re.Pattern[str] = ID_PATTERN) -> str:
     return value
 
 
+MAX_SEGMENT = 255  # no file name, id or code is longer
+
+
 def bad_path(path: str) -> bool:
-    """A request path no route may see: control characters (NUL, CR, LF) or lone surrogates."""
-    return bool(_CONTROL.search(path)) or _has_surrogate(path)
+    """A request path no route may see: control characters (NUL, CR, LF), lone surrogates, or
+    a segment longer than any name the ledger stores (the file system refuses them anyway)."""
+    return (
+        bool(_CONTROL.search(path))
+        or _has_surrogate(path)
+        or any(len(part.encode("utf-8", "replace")) > MAX_SEGMENT for part in path.split("/"))
+    )
 
 
 def header_safe(text: str) -> str:
