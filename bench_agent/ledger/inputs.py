@@ -91,23 +91,65 @@ def check_value(value: Any, loc: tuple[str | int, ...] = (), depth: int = 0) -> 
             check_value(item, (*loc, index), depth + 1)
 
 
+def _storable(document: Any) -> bool:
+    """Fast check (no locations): nothing too deep, too large, non-finite or unencodable."""
+    stack = [(document, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        value, depth = pop()
+        if depth > MAX_DEPTH:
+            return False
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() and _has_surrogate(value):
+                return False
+        elif kind is dict:
+            for key, item in value.items():
+                if not key.isascii() and _has_surrogate(key):
+                    return False
+                push((item, depth + 1))
+        elif kind is list:
+            for item in value:
+                push((item, depth + 1))
+        elif kind is int:
+            if not -MAX_INT - 1 <= value <= MAX_INT:
+                return False
+        elif kind is float and not math.isfinite(value):
+            return False
+    return True
+
+
 def load_json(raw: bytes | str) -> Any:
-    """Parse a request body, refusing what the ledger cannot store (raises InputProblem)."""
+    """Parse a request body, refusing what the ledger cannot store (raises InputProblem).
+
+    The common case costs one ``json.loads`` and one quick walk; only a refused body is parsed
+    again, slowly, to say where the offending value is.
+    """
     try:
-        document = json.loads(
-            raw,
-            parse_int=_parse_int,
-            parse_float=_parse_float,
-            parse_constant=_BadNumber,
+        document = json.loads(raw)
+    except RecursionError as exc:
+        raise InputProblem(
+            (), _("is nested deeper than {depth} levels", depth=MAX_DEPTH), "json_invalid"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise InputProblem((), _("not valid JSON: {error}", error=exc), "json_invalid") from exc
+    except ValueError:
+        document = None  # perhaps only an integer of thousands of digits: locate it below
+    else:
+        if _storable(document):
+            return document
+    try:
+        located = json.loads(
+            raw, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_BadNumber
         )
     except RecursionError as exc:
         raise InputProblem(
             (), _("is nested deeper than {depth} levels", depth=MAX_DEPTH), "json_invalid"
         ) from exc
-    except (UnicodeDecodeError, ValueError) as exc:
+    except ValueError as exc:
         raise InputProblem((), _("not valid JSON: {error}", error=exc), "json_invalid") from exc
-    check_value(document)
-    return document
+    check_value(located)
+    return located if document is None else document
 
 
 def check_id(value: str, *, pattern: re.Pattern[str] = ID_PATTERN) -> str:
