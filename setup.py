@@ -7,7 +7,7 @@ wheel carries both as package data under ``bench_agent/_data/`` (``bench_agent.r
 finds them there when installed, in the checkout otherwise), so no file is copied by hand.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 DATA_PACKAGES = {
     "bench_agent._data.profiles": "profiles",
@@ -15,6 +15,13 @@ DATA_PACKAGES = {
 }
 
 setup(
-    packages=[*find_packages(include=["bench_agent", "bench_agent.*"]), *DATA_PACKAGES],
+    # Namespace discovery, as pyproject's packages.find did: the folders without __init__.py
+    # (locale/, the dashboard's static/ and templates/) are package data carriers too.
+    packages=[
+        *find_namespace_packages(
+            include=["bench_agent", "bench_agent.*"], exclude=["*.__pycache__"]
+        ),
+        *DATA_PACKAGES,
+    ],
     package_dir=DATA_PACKAGES,
 )

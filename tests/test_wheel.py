@@ -1,0 +1,133 @@
+"""The wheel alone (no checkout) runs ``bench-agent profiles`` and the whole ``bench-agent demo``.
+
+The sources the wheel is built from are copied out of the working tree first (the package, the
+top-level ``profiles/``, the recorded Pentium 4 bundle and the build files): the build never
+writes into the checkout, and a file the wheel forgets to carry cannot be found through it. The
+wheel is installed into a fresh virtualenv with its dependencies from PyPI (pip's cache makes
+later runs fast), and run from a directory outside the checkout with no path pointing back to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_root
+
+pytestmark = [pytest.mark.slow, pytest.mark.device]
+
+REPO = Path(__file__).resolve().parent.parent
+EVIDENCE = Path("tests") / "fixtures" / "evidence" / "pentium4-desktop"
+BUNDLED_PROFILES = {"besancon-2003", "modern-2024", "pentium4", "test-bench"}
+BUNDLED_OPERATORS = {"default", "english", "four-keys", "one-switch", "two-switch"}
+
+
+def _run(cmd: list[str], *, timeout: int, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+    )  # type: ignore[call-overload]
+    assert done.returncode == 0, (
+        f"{cmd[:4]} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    )
+    return done  # type: ignore[no-any-return]
+
+
+def _sources(into: Path) -> Path:
+    src = into / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "bench_agent", src / "bench_agent", ignore=ignore)
+    shutil.copytree(REPO / "profiles", src / "profiles", ignore=ignore)
+    shutil.copytree(REPO / EVIDENCE, src / EVIDENCE)
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    return src
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv holding the wheel and its dependencies (ledger extra: the demo's)."""
+    work = tmp_path_factory.mktemp("wheel")
+    src = _sources(work)
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps",
+         "-w", str(work / "dist"), str(src)],
+        timeout=300,
+    )  # fmt: skip
+    (wheel,) = (work / "dist").glob("bench_agent-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "bench_agent/_data/profiles/pentium4.toml" in names
+    assert "bench_agent/_data/profiles/operators/four-keys.toml" in names
+    assert "bench_agent/_data/evidence/pentium4-desktop/smartctl/sda.txt" in names
+    assert not any(n.startswith(("profiles/", "tests/")) for n in names), "data outside the package"
+    # Every file of the package is carried: modules, translations, the dashboard's templates
+    # and static files, the TUI's stylesheet, the migrations.
+    tracked = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "bench_agent"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    missing = sorted(f for f in set(tracked) - set(names) if (REPO / f).exists())
+    assert tracked and not missing, missing
+    venv = work / "venv"
+    base = getattr(sys, "_base_executable", sys.executable)
+    _run([base, "-m", "venv", str(venv)], timeout=120)
+    _run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+         f"{wheel}[ledger]"],
+        timeout=600,
+    )  # fmt: skip
+    return venv
+
+
+def _outside_env(home: Path) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BENCH_", "PYTHON", "VIRTUAL_ENV"))
+    }
+    env.update(BENCH_AGENT_HOME=str(home), BENCH_LANG="en", PATH="/usr/sbin:/usr/bin:/sbin:/bin")
+    return env
+
+
+def test_installed_wheel_lists_profiles_and_runs_the_demo(installed: Path, tmp_path: Path) -> None:
+    require_root()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = _outside_env(tmp_path / "station")
+    agent = str(installed / "bin" / "bench-agent")
+
+    # The agent imported by the venv is the installed copy, not the checkout.
+    where = _run(
+        [str(installed / "bin" / "python"), "-c", "import bench_agent; print(bench_agent.__file__)"],
+        timeout=60, cwd=elsewhere, env=env,
+    ).stdout.strip()  # fmt: skip
+    assert where.startswith(str(installed)) and not where.startswith(str(REPO)), where
+
+    listed = _run([agent, "--lang", "en", "profiles"], timeout=60, cwd=elsewhere, env=env).stdout
+    for name in BUNDLED_PROFILES:
+        assert name in listed, listed
+
+    operators = _run(
+        [str(installed / "bin" / "python"), "-c",
+         "from bench_agent.workflow.operators import operator_dirs;"
+         "print(sorted(p.stem for d in operator_dirs() if d.is_dir() for p in d.glob('*.toml')))"],
+        timeout=60, cwd=elsewhere, env=env,
+    ).stdout  # fmt: skip
+    for name in BUNDLED_OPERATORS:
+        assert name in operators, operators
+
+    done = _run([agent, "--lang", "en", "demo", "--json"], timeout=600, cwd=elsewhere, env=env)
+    result = json.loads(done.stdout[done.stdout.index("{\n") :])
+    assert result["ok"] is True, result
+    assert result["asset_tag"] == "DEMO-P4-0001"
+    assert result["outcome"] == "remediate"  # the recorded Pentium 4's second disk is failing
+    assert [w["status"] for w in result["wipes"]] == ["erased", "erased"]
+    assert result["image"]["status"] == "success"
+    assert result["certificates_verified"] == 2
+    assert result["ledger_has_record"] is True
+    assert "Building the test master image" in done.stdout  # built by the wheel, no script
+    assert not Path(result["workdir"]).exists()
