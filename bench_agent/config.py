@@ -12,9 +12,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bench_agent.durable import atomic_write
 from bench_agent.errors import InputError
 from bench_agent.i18n import _
 
@@ -124,21 +126,9 @@ def save_settings(values: dict[str, Any]) -> Path:
     if path.exists():
         current = tomllib.loads(path.read_text(encoding="utf-8"))
     current.update(values)
-    lines = []
-    for key, value in sorted(current.items()):
-        if isinstance(value, bool):
-            lines.append(f"{key} = {'true' if value else 'false'}")
-        elif isinstance(value, int | float):
-            lines.append(f"{key} = {value}")
-        else:
-            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-            lines.append(f'{key} = "{escaped}"')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
+    # What TOML has no type for (a Path, an enum) is kept as its text, as before.
+    plain = {
+        key: value if isinstance(value, bool | int | float | str | list | dict) else str(value)
+        for key, value in sorted(current.items())
+    }
+    return atomic_write(path, tomli_w.dumps(plain))

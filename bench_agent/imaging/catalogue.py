@@ -13,9 +13,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from pydantic import ValidationError
 
 from bench_agent.config import agent_home
+from bench_agent.durable import atomic_write
 from bench_agent.errors import InputError
 from bench_agent.i18n import _
 from bench_agent.models.image import ImageEntry, MappedRange
@@ -184,39 +186,21 @@ def source_path(entry: ImageEntry) -> Path | None:
     return base / src
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{text}"'
-
-
 def entry_to_toml(entry: ImageEntry) -> str:
     """The TOML text of an entry (what ``scripts/build-test-master`` writes)."""
-    data = entry.model_dump(exclude={"catalogue_file", "ranges", "description"})
-    lines = ["# Bench Agent image catalogue entry (written by scripts/build-test-master)."]
-    lines += [f"{key} = {_toml_value(value)}" for key, value in data.items()]
-    lines.append("")
-    lines.append("[description]")
-    lines += [f"{lang} = {_toml_value(text)}" for lang, text in sorted(entry.description.items())]
-    lines.append("")
-    lines.append("# Mapped byte ranges [start, end) of the raw image, each with its SHA-256.")
-    for rng in entry.ranges:
-        lines.append("[[ranges]]")
-        lines.append(f"start = {rng.start}")
-        lines.append(f"end = {rng.end}")
-        lines.append(f'sha256 = "{rng.sha256}"')
-    return "\n".join(lines) + "\n"
+    data = entry.model_dump(mode="json", exclude={"catalogue_file", "ranges", "description"})
+    data["description"] = dict(sorted(entry.description.items()))
+    ranges = [rng.model_dump(mode="json") for rng in entry.ranges]
+    return (
+        "# Bench Agent image catalogue entry (written by scripts/build-test-master).\n"
+        + tomli_w.dumps(data)
+        + "\n# Mapped byte ranges [start, end) of the raw image, each with its SHA-256.\n"
+        + "".join("[[ranges]]\n" + tomli_w.dumps(rng) for rng in ranges)
+    )
 
 
 def write_entry(entry: ImageEntry, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(entry_to_toml(entry), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, entry_to_toml(entry), mode=0o644)
 
 
 __all__ = [

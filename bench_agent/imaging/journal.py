@@ -7,11 +7,12 @@ write cut by a crash, a power cut or ``kill -9`` is found at the next start and 
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench_agent.durable import atomic_write, fsync_dir
 
 PREFIX = "image-"
 
@@ -20,17 +21,6 @@ def default_journal_dir() -> Path:
     from bench_agent.config import load_settings
 
     return load_settings().journal_dir
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def journal_key(kname: str, serial: str) -> str:
@@ -54,23 +44,14 @@ class ImageJournal:
     def save(self, state: dict[str, Any]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         state = {**state, "updated_at": datetime.now(UTC).isoformat()}
-        data = json.dumps(state, indent=1, sort_keys=True).encode("utf-8")
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        _fsync_dir(self.directory)
+        atomic_write(self.path, json.dumps(state, indent=1, sort_keys=True))
 
     def clear(self) -> None:
         try:
             self.path.unlink()
         except FileNotFoundError:
             return
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
 
 def interrupted_jobs(directory: Path | None = None) -> list[dict[str, Any]]:

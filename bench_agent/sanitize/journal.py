@@ -17,6 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bench_agent.durable import atomic_write, fsync_dir
+
 PREFIX = "wipe-"
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -73,14 +75,6 @@ class JournalEntry(BaseModel):
         return bool(self.process_start) and _process_start(self.pid) == self.process_start
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Journal:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -92,16 +86,7 @@ class Journal:
         """Durably replace the entry's file (write, fsync, rename, fsync the directory)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         entry.updated_at = datetime.now(UTC)
-        path = self._path(entry.id)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, entry.model_dump_json(indent=2).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        _fsync_dir(self.directory)
+        atomic_write(self._path(entry.id), entry.model_dump_json(indent=2))
 
     def start(self, **fields: object) -> JournalEntry:
         now = datetime.now(UTC)
@@ -125,7 +110,7 @@ class Journal:
         with contextlib.suppress(FileNotFoundError):
             self._path(entry.id).unlink()
         if self.directory.exists():
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def entries(self) -> list[JournalEntry]:
         found: list[JournalEntry] = []

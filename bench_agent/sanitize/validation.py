@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench_agent.durable import atomic_write
 from bench_agent.errors import BenchError
 from bench_agent.i18n import _
 from bench_agent.models.wipe import WipeReport
@@ -72,12 +73,11 @@ class ValidationPolicy:
 
     def save(self, home: Path) -> None:
         home.mkdir(parents=True, exist_ok=True)
-        path = home / POLICY_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"rate": self.rate, "published_at": self.published_at}), encoding="utf-8"
+        atomic_write(
+            home / POLICY_FILE,
+            json.dumps({"rate": self.rate, "published_at": self.published_at}),
+            mode=0o644,
         )
-        os.replace(tmp, path)
 
 
 def refresh_policy(ledger_url: str, home: Path, *, timeout_s: float = 3.0) -> ValidationPolicy:

@@ -12,37 +12,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bench_agent.durable import atomic_write, fsync_dir
 from bench_agent.errors import InputError
 from bench_agent.i18n import _
 
 CURRENT = "current.json"
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    atomic_write(path, data)
 
 
 class Journal:
@@ -87,11 +65,11 @@ class Journal:
         target = self.directory / "done" / f"{name}.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.path, target)
-        _fsync_dir(self.directory)
-        _fsync_dir(target.parent)
+        fsync_dir(self.directory)
+        fsync_dir(target.parent)
         return target
 
     def discard(self) -> None:
         if self.path.exists():
             self.path.unlink()
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
