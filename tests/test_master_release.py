@@ -103,3 +103,50 @@ def test_i686_full_master_boots_on_the_old_pc(make_loop: LoopFactory, tmp_path: 
         "vlc",
     ):
         assert read_root_file(disk, f"/var/lib/dpkg/info/{package}.list").strip(), package
+
+
+def _open_session_at_boot(disk: Path) -> None:
+    """Autologin of the family account (its first password made current, not expired): the
+    test's way to measure the idle desktop session instead of the login screen."""
+    import time
+
+    from bench_agent.imaging.grow import partition_loop
+    from bench_agent.imaging.personalise import _mounted, _root_partition
+
+    where = _root_partition(str(disk))
+    assert where is not None
+    with partition_loop(str(disk), *where) as loop, _mounted(loop, read_only=False) as root:
+        conf = root / "etc/lightdm/lightdm.conf.d/90-test-autologin.conf"
+        conf.write_text("[Seat:*]\nautologin-user=famille\nautologin-user-timeout=0\n")
+        shadow = root / "etc/shadow"
+        today = str(int(time.time() // 86400))
+        lines = []
+        for line in shadow.read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == "famille":
+                fields[2] = today
+            lines.append(":".join(fields))
+        shadow.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.timeout(3600)
+def test_i686_small_idle_desktop_session_fits_in_256_mb(
+    make_loop: LoopFactory, tmp_path: Path
+) -> None:
+    """The family's LXDE session open and idle on the 512 MB old PC: memory used ≤ 256 MB."""
+    require_root()
+    require_tool("qemu-system-i386")
+    entry = build_master("i686", "small", ROOT / "build" / "master")
+    device = make_loop(4 << 30)
+    report = image_with_cli(device, entry, "BAR-0301")
+    assert report["status"] == "success", report
+    disk = backing_file(device)
+    subprocess.run(["losetup", "-d", str(device)], check=True)
+    _open_session_at_boot(disk)
+    log, ready_s = boot_disk(disk, tmp_path / "boot", BOOT_TIMEOUT_S)
+    assert ready_s is not None, log[-3000:].decode(errors="replace")
+    shutil.copy2(tmp_path / "boot" / "login.png", ROOT / "build" / "master" / "session-i686.png")
+    memory = read_root_file(disk, "/var/lib/education-master/idle-memory")
+    print(f"i686 small, LXDE session idle: {memory.strip()}")
+    used = int(memory.split("idle_used_mib=")[1].split()[0])
+    assert used <= 256
