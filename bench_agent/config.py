@@ -58,6 +58,9 @@ class AgentSettings(BaseSettings):
 
     station: str = Field(default_factory=lambda: os.uname().nodename)
     location: str = ""
+    # Written into every education master the station images ("About this computer").
+    workshop: str = ""
+    support_contact: str = ""
     ledger_url: str = ""
     token: str = ""
     profile: str = "pentium4"

@@ -258,8 +258,8 @@ def _personalisation(args: argparse.Namespace) -> Any:
     settings = load_settings()
     return Personalisation(
         asset_tag=args.asset,
-        workshop=str(getattr(settings, "workshop", "") or settings.location),
-        contact=str(getattr(settings, "support_contact", "")),
+        workshop=settings.workshop or settings.location,
+        contact=settings.support_contact,
         language=settings.language,
         lot=args.lot,
         station=settings.station,
