@@ -137,6 +137,39 @@ def append_digest(conn: Connection, table: str, row_id: int, digest: str, actor:
     return entry_hash
 
 
+def append_many(conn: Connection, entries: list[tuple[str, int, str]], actor: str) -> str:
+    """Chain several rows (table, row id, digest) at once: one head read, one head write."""
+    head = conn.execute(_SELECT_HEAD).first()
+    if head is None:
+        conn.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS))
+        seq, prev = 0, GENESIS
+    else:
+        seq, prev = head.seq, head.hash
+    if not entries:
+        return str(prev)
+    now = utcnow()
+    rows = []
+    for table, row_id, digest in entries:
+        seq += 1
+        entry_hash = link_hash(prev, seq, table, row_id, digest)
+        rows.append(
+            {
+                "seq": seq,
+                "table_name": table,
+                "row_id": row_id,
+                "row_sha256": digest,
+                "prev_hash": prev,
+                "hash": entry_hash,
+                "at": now,
+                "actor": actor,
+            }
+        )
+        prev = entry_hash
+    conn.execute(_INSERT_ENTRY, rows)
+    conn.execute(_UPDATE_HEAD, {"s": seq, "h": prev})
+    return str(prev)
+
+
 def append(session: Session, row: Base, actor: str) -> str:
     """Chain an ORM row (new or changed; flushed) in the session's transaction."""
     session.flush()

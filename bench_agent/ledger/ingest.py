@@ -161,7 +161,9 @@ def find_assets(
     return list(session.scalars(select(Asset).where(or_(*conditions)).order_by(Asset.id)))
 
 
-def _link_asset(conn: Connection, record: BenchRecord, now: datetime, actor: str) -> int:
+def _link_asset(
+    conn: Connection, record: BenchRecord, now: datetime, chain: list[tuple[str, int, str]]
+) -> int:
     """The id of the machine this record is about, created on first sight (one query); a new
     machine, or identifiers learnt later, are chained in the audit log."""
     system = record.inventory.system
@@ -197,9 +199,7 @@ def _link_asset(conn: Connection, record: BenchRecord, now: datetime, actor: str
                 _INSERT_ASSET, {**values, "first_seen_at": now, "last_seen_at": now}
             ).scalar_one()
         )
-        audit.append_digest(
-            conn, Asset.__tablename__, asset_id, _asset_digest(asset_id, values), actor
-        )
+        chain.append((Asset.__tablename__, asset_id, _asset_digest(asset_id, values)))
         return asset_id
     # Fill identifiers learnt later (a tag stuck on at the bench, a serial now readable).
     before = {
@@ -229,9 +229,7 @@ def _link_asset(conn: Connection, record: BenchRecord, now: datetime, actor: str
         },
     )
     if after != before:
-        audit.append_digest(
-            conn, Asset.__tablename__, int(best.id), _asset_digest(int(best.id), after), actor
-        )
+        chain.append((Asset.__tablename__, int(best.id), _asset_digest(int(best.id), after)))
     return int(best.id)
 
 
@@ -482,15 +480,15 @@ def write_record(conn: Connection, prepared: PreparedRecord) -> IngestResult:
         return _same_or_conflict(existing, values["body_sha256"])
     now = utcnow()
     values["created_at"] = now
-    values["asset_id"] = _link_asset(conn, prepared.record, now, prepared.actor)
+    chain: list[tuple[str, int, str]] = []  # the audit entries, appended in one go
+    values["asset_id"] = _link_asset(conn, prepared.record, now, chain)
     row_id = int(conn.execute(_INSERT_RECORD, values).scalar_one())
     values["id"] = row_id
-    audit.append_digest(
-        conn, Record.__tablename__, row_id, audit.values_digest(values), prepared.actor
-    )
+    chain.append((Record.__tablename__, row_id, audit.values_digest(values)))
     _store_certificates(
-        conn, row_id, values["asset_id"], prepared.record, values["key_id"], now, prepared.actor
+        conn, row_id, values["asset_id"], prepared.record, values["key_id"], now, chain
     )
+    audit.append_many(conn, chain, prepared.actor)
     conn.execute(_TOUCH_STATION, {"sid": values["station_id"], "now": now})
     return IngestResult(row_id, values["record_id"], True)
 
@@ -527,7 +525,7 @@ def _store_certificates(
     record: BenchRecord,
     key_id: str,
     now: datetime,
-    actor: str,
+    chain: list[tuple[str, int, str]],
 ) -> None:
     if not record.certificates:
         return
@@ -558,12 +556,12 @@ def _store_certificates(
         cert_row = int(
             conn.execute(insert(Certificate).values(values).returning(Certificate.id)).scalar_one()
         )
-        audit.append_digest(
-            conn,
-            Certificate.__tablename__,
-            cert_row,
-            audit.table_digest(Certificate.__tablename__, {"id": cert_row, **values}),
-            actor,
+        chain.append(
+            (
+                Certificate.__tablename__,
+                cert_row,
+                audit.table_digest(Certificate.__tablename__, {"id": cert_row, **values}),
+            )
         )
 
 
