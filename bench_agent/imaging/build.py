@@ -29,6 +29,7 @@ from typing import Any
 
 import zstandard
 
+from bench_agent.durable import fsync_dir
 from bench_agent.errors import BenchError, InputError, ToolMissing
 from bench_agent.i18n import _
 from bench_agent.imaging.catalogue import images_dir, write_entry
@@ -281,6 +282,7 @@ def compress_and_hash(image: Path, ranges: list[Extent], out: Path, level: int =
         dst.flush()
         os.fsync(dst.fileno())
     os.replace(tmp, out)
+    fsync_dir(out.parent)  # streamed, so not through atomic_write; the rename made durable
     return Digests(
         whole.hexdigest(), sink.sha.hexdigest(), sink.size, [h.hexdigest() for h in range_hashes]
     )

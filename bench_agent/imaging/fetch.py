@@ -14,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+from bench_agent.durable import fsync_dir
 from bench_agent.errors import BenchError, InputError
 from bench_agent.i18n import _
 from bench_agent.imaging.catalogue import source_path
@@ -122,6 +123,7 @@ def download(url: str, dest: Path, expected_size: int | None = None) -> Path:
             _("Check the network and the ledger address (ledger_url), then try again."),
         )
     os.replace(part, dest)
+    fsync_dir(dest.parent)  # streamed, so not through atomic_write; the rename made durable
     return dest
 
 
