@@ -109,8 +109,11 @@ def _station_token(output: str) -> str:
 
 
 @contextmanager
-def local_ledger(directory: Path, station: str = DEMO_STATION) -> Iterator[LocalLedger]:
-    """A real ledger on 127.0.0.1 with a temporary SQLite database, a station and a supervisor."""
+def local_ledger(
+    directory: Path, station: str = DEMO_STATION, images: Path | None = None
+) -> Iterator[LocalLedger]:
+    """A real ledger on 127.0.0.1 with a temporary SQLite database, a station and a supervisor;
+    with ``images``, it serves that folder's files to benches (``/api/v1/images/<file>``)."""
     db_url = f"sqlite:///{directory / 'ledger.sqlite'}"
     _ledger_cli(db_url, "db", "upgrade")
     token = _station_token(_ledger_cli(db_url, "station", "add", station))
@@ -128,6 +131,7 @@ def local_ledger(directory: Path, station: str = DEMO_STATION) -> Iterator[Local
             "127.0.0.1",
             "--port",
             str(port),
+            *(["--images", str(images)] if images is not None else []),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

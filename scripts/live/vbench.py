@@ -28,6 +28,12 @@ PROFILE = Path(__file__).resolve().parent / "virtual-bench.toml"
 GUEST_PROFILE = "/run/bench-live/io/profiles/virtual-bench.toml"
 MARKER = b"DONOR-SECRET-"  # planted on the donated disks; must be gone after the run
 GUEST_HOME = "/var/lib/bench-agent"
+# With a ledger link (run_machine(ledger_link=...)): QEMU user networking with restrict=on, so the
+# guest reaches nothing but this address, which one guestfwd carries to the host's ledger. The
+# guestfwd's cmd: form starts a relay (this file, "relay HOST PORT") for every connection.
+GUEST_LEDGER_IP = "10.0.2.100"
+GUEST_LEDGER_PORT = 8080
+GUEST_LEDGER_URL = f"http://{GUEST_LEDGER_IP}:{GUEST_LEDGER_PORT}"
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,7 @@ class RunResult:
     timing: dict[str, float] = field(default_factory=dict)
     preflight: str = ""
     timed_out: bool = False
+    catalogue: Path | None = None  # the master's catalogue entry when it is not in images/
 
     @property
     def serial_text(self) -> str:
@@ -206,12 +213,13 @@ def qemu_command(
     serial_log: Path,
     append: str,
     qmp_socket: Path | None = None,
+    nic: str = "none",
 ) -> list[str]:
     cmd = [
         machine.qemu, "-M", machine.machine, "-accel", "tcg",
         "-cpu", f"{machine.cpu},model-id={machine.cpu_model}" if machine.brand_string else machine.cpu,
         "-smp", "1", "-m", str(machine.memory_mib),
-        "-nic", "none", "-display", "none", "-vga", "std", "-no-reboot",
+        "-nic", nic, "-display", "none", "-vga", "std", "-no-reboot",
         "-monitor", "none", "-serial", f"file:{serial_log}",
         "-audiodev", "none,id=snd0",
         "-kernel", str(pxe / "vmlinuz"), "-initrd", str(pxe / "initrd.img"), "-append", append,
@@ -248,6 +256,58 @@ def qemu_command(
     return cmd
 
 
+def ledger_nic(ledger_url: str, model: str = "e1000") -> str:
+    """A network card whose only reachable peer is the host's ledger at ``ledger_url``.
+
+    ``restrict=on`` cuts the guest off from the host and the outside; the guestfwd's ``cmd:``
+    form runs one relay per connection the guest opens to GUEST_LEDGER_URL (a chardev guestfwd
+    would carry only the first one).
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(ledger_url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    relay = f"{sys.executable} {Path(__file__).resolve()} relay {host} {port}"
+    if "," in relay:
+        raise RuntimeError(f"a comma in the relay command breaks QEMU's option: {relay}")
+    return (
+        f"user,model={model},restrict=on,"
+        f"guestfwd=tcp:{GUEST_LEDGER_IP}:{GUEST_LEDGER_PORT}-cmd:{relay}"
+    )
+
+
+def relay(host: str, port: int) -> int:
+    """One guest connection (QEMU gives it as stdin/stdout) carried to ``host:port``."""
+    import selectors
+    import socket
+
+    upstream = socket.create_connection((host, port), timeout=30)
+    upstream.settimeout(None)
+    selector = selectors.DefaultSelector()
+    selector.register(0, selectors.EVENT_READ, "guest")
+    selector.register(upstream, selectors.EVENT_READ, "ledger")
+    open_sides = 2
+    while open_sides:
+        for key, _mask in selector.select():
+            if key.data == "guest":
+                data = os.read(0, 1 << 16)
+                if not data:
+                    selector.unregister(0)
+                    open_sides -= 1
+                    upstream.shutdown(socket.SHUT_WR)
+                else:
+                    upstream.sendall(data)
+            else:
+                data = upstream.recv(1 << 16)
+                if not data:
+                    return 0  # the ledger closed: the guest's connection ends with it
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(1, view) :]
+    upstream.close()
+    return 0
+
+
 def seed_station(io_dir: Path, ledger_url: str, token: str) -> Path:
     """Enrol a station home on the host (key pair + ledger settings); the guest copies it in.
     The station's name comes with its token."""
@@ -282,6 +342,15 @@ def copy_images(io_dir: Path) -> Path:
     return target
 
 
+def copy_catalogue_entry(io_dir: Path, entry: Path) -> Path:
+    """Only the master's catalogue entry for the guest: its image file is not beside it, so the
+    bench streams it from the ledger (``/api/v1/images/<file>``)."""
+    target = io_dir / "images"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(entry, target / entry.name)
+    return target
+
+
 def run_machine(
     machine: Machine,
     workdir: Path,
@@ -295,6 +364,8 @@ def run_machine(
     timeout_s: float = 900,
     extra_append: str = "",
     pxe_cpio: bool = False,
+    ledger_link: bool = False,
+    stream_entry: Path | None = None,
 ) -> RunResult:
     """Boot one machine unattended and collect what it left in the io share.
 
@@ -312,7 +383,9 @@ def run_machine(
     io_dir.mkdir(parents=True)
     if station_seed and ledger_url:
         seed_station(io_dir, ledger_url, token)
-    if machine.sse2:
+    if stream_entry is not None:
+        copy_catalogue_entry(io_dir, stream_entry)
+    elif machine.sse2:
         copy_images(io_dir)
     (io_dir / "profiles").mkdir()
     shutil.copy2(PROFILE, io_dir / "profiles" / PROFILE.name)
@@ -324,18 +397,25 @@ def run_machine(
         disks.append(path)
     serial_log = workdir / "serial.log"
     asset = asset or f"VB-{machine.name.upper()}-{int(time.time())}"
+    net = "bench.net=0"
+    nic = "none"
+    if ledger_link:
+        net = f"bench.net=1 bench.ledger={GUEST_LEDGER_URL}"
+        nic = ledger_nic(ledger_url)
+    if stream_entry is not None:
+        net += f" bench.image={stream_entry.stem}"
     append = (
         "console=ttyS0,115200 quiet bench.root=9p:live bench.io=9p:benchio "
-        f"bench.mode=unattended bench.lang=en bench.net=0 bench.profile={profile} "
+        f"bench.mode=unattended bench.lang=en {net} bench.profile={profile} "
         f"bench.asset={asset} bench.lot={lot} {extra_append}"
     ).strip()
-    cmd = qemu_command(machine, pxe, io_dir, disks, serial_log, append)
+    cmd = qemu_command(machine, pxe, io_dir, disks, serial_log, append, nic=nic)
     if pxe_cpio:
         combined = workdir / "initrd+live.cpio"
-        with open(combined, "wb") as out:
+        with open(combined, "wb") as joined:
             for part in ("initrd.img", "live.cpio"):
                 with open(pxe / part, "rb") as source:
-                    shutil.copyfileobj(source, out, 1 << 20)
+                    shutil.copyfileobj(source, joined, 1 << 20)
         cmd[cmd.index(str(pxe / "initrd.img"))] = str(combined)
         append = append.replace("bench.root=9p:live ", "")
         cmd[cmd.index("-append") + 1] = append
@@ -356,7 +436,9 @@ def run_machine(
                 process.kill()
                 process.wait()
     wall = time.monotonic() - start
-    result = RunResult(machine, workdir, None, wall, serial_log, timed_out=timed_out)
+    result = RunResult(
+        machine, workdir, None, wall, serial_log, timed_out=timed_out, catalogue=stream_entry
+    )
     out = io_dir / "result"
     if (out / "exit-code").exists():
         result.exit_code = int((out / "exit-code").read_text().strip() or -1)
@@ -379,9 +461,12 @@ def run_machine(
     return result
 
 
-def sync_to_ledger(result: RunResult) -> subprocess.CompletedProcess[str]:
-    """The host sends what the guest left in its outbox (the guest had no network)."""
+def sync_to_ledger(result: RunResult, ledger_url: str = "") -> subprocess.CompletedProcess[str]:
+    """The host sends what the guest left in its outbox (the guest had no network, or knew the
+    ledger by its guest-side address: ``ledger_url`` is the host's)."""
     env = dict(os.environ, BENCH_AGENT_HOME=str(result.station_out))
+    if ledger_url:
+        env["BENCH_AGENT_LEDGER_URL"] = ledger_url
     return subprocess.run(
         [_tool("bench-agent"), "--lang", "en", "sync", "--once"],
         capture_output=True, text=True, env=env, check=False, timeout=300,
@@ -501,9 +586,10 @@ def check_cycle(result: RunResult, ledger: Any | None, station_key: Path | None)
         if left:
             problems.append(f"donor data still on {disk.name} at {left}")
     if image.get("status") == "success":
-        imaged = [d for d in disks if _starts_with_master(d, image.get("image", "test-master"))]
+        name = image.get("image", "test-master")
+        imaged = [d for d in disks if _starts_with_master(d, name, result.catalogue)]
         if not imaged:
-            problems.append("no disk image starts with the test master's first block")
+            problems.append(f"no disk image starts with the first block of {name}")
 
     if station_key is not None:
         public = load_or_create_key(station_key).public_key()
@@ -525,7 +611,7 @@ def check_cycle(result: RunResult, ledger: Any | None, station_key: Path | None)
                 f"{len(record.get('certificates', []))} certificates for {len(result.machine.drives)} disks"
             )
     if ledger is not None:
-        synced = sync_to_ledger(result)
+        synced = sync_to_ledger(result, str(getattr(ledger, "url", "")))
         if synced.returncode != 0:
             problems.append(f"bench-agent sync failed: {synced.stderr or synced.stdout}")
         try:
@@ -568,8 +654,8 @@ def check_refusal(result: RunResult) -> list[str]:
     return problems
 
 
-def _starts_with_master(disk: Path, name: str) -> bool:
-    catalogue = ROOT / "images" / f"{name}.toml"
+def _starts_with_master(disk: Path, name: str, entry_path: Path | None = None) -> bool:
+    catalogue = entry_path or ROOT / "images" / f"{name}.toml"
     if not catalogue.exists():
         return False
     entry = tomllib.loads(catalogue.read_text())
@@ -579,13 +665,14 @@ def _starts_with_master(disk: Path, name: str) -> bool:
         data = handle.read(first["end"] - first["start"])
     # The writer fixes the GPT backup header: the first range's tail may differ; its start
     # (protective MBR) may not.
-    return hashlib.sha256(data).hexdigest() == first["sha256"] or data[:446] == _image_head(name)
+    return hashlib.sha256(data).hexdigest() == first["sha256"] or data[:446] == _image_head(
+        catalogue
+    )
 
 
-def _image_head(name: str) -> bytes:
+def _image_head(catalogue: Path) -> bytes:
     import zstandard
 
-    catalogue = ROOT / "images" / f"{name}.toml"
     entry = tomllib.loads(catalogue.read_text())
     with open(catalogue.parent / entry["source"], "rb") as handle:
         reader = zstandard.ZstdDecompressor().stream_reader(handle)
@@ -765,3 +852,10 @@ def start_app_mode(machine: Machine, workdir: Path, live: Path, params: str = ""
     ).strip()
     cmd = qemu_command(machine, live / "pxe", io_dir, disks, serial_log, append, qmp_sock)
     return QemuSession(cmd, workdir, serial_log, qmp_sock)
+
+
+if __name__ == "__main__":
+    # QEMU's guestfwd cmd: runs "vbench.py relay HOST PORT" for each guest connection.
+    if len(sys.argv) == 4 and sys.argv[1] == "relay":
+        sys.exit(relay(sys.argv[2], int(sys.argv[3])))
+    sys.exit("usage: vbench.py relay HOST PORT")
