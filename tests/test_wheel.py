@@ -45,7 +45,7 @@ def _sources(into: Path) -> Path:
     shutil.copytree(REPO / "bench_agent", src / "bench_agent", ignore=ignore)
     shutil.copytree(REPO / "profiles", src / "profiles", ignore=ignore)
     shutil.copytree(REPO / EVIDENCE, src / EVIDENCE)
-    for name in ("pyproject.toml", "setup.py", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
         shutil.copy2(REPO / name, src / name)
     return src
 
@@ -119,6 +119,13 @@ def test_installed_wheel_lists_profiles_and_runs_the_demo(installed: Path, tmp_p
     ).stdout  # fmt: skip
     for name in BUNDLED_OPERATORS:
         assert name in operators, operators
+    training = _run(
+        [str(installed / "bin" / "python"), "-c",
+         "from bench_agent.tui.training import BUNDLED_EVIDENCE as e;"
+         "print(e, (e / 'smartctl' / 'sda.txt').is_file())"],
+        timeout=60, cwd=elsewhere, env=env,
+    ).stdout.split()  # fmt: skip
+    assert training[0].startswith(str(installed)) and training[1] == "True", training
 
     done = _run([agent, "--lang", "en", "demo", "--json"], timeout=600, cwd=elsewhere, env=env)
     result = json.loads(done.stdout[done.stdout.index("{\n") :])
