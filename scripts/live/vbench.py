@@ -214,6 +214,7 @@ def qemu_command(
     append: str,
     qmp_socket: Path | None = None,
     nic: str = "none",
+    uefi_vars: Path | None = None,
 ) -> list[str]:
     cmd = [
         machine.qemu, "-M", machine.machine, "-accel", "tcg",
@@ -226,6 +227,11 @@ def qemu_command(
         "-virtfs", f"local,path={pxe},mount_tag=live,security_model=none,readonly=on",
         "-virtfs", f"local,path={io_dir},mount_tag=benchio,security_model=passthrough",
     ]  # fmt: skip
+    if uefi_vars is not None:  # UEFI firmware (OVMF) with this machine's own NVRAM
+        cmd += [
+            "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+            "-drive", f"if=pflash,format=raw,file={uefi_vars}",
+        ]  # fmt: skip
     if machine.machine == "pc":
         # No floppy drive: the agent would list an empty fd0 as a disk (reported to its owner).
         cmd += ["-global", "isa-fdc.fdtypeA=none"]
@@ -366,12 +372,19 @@ def run_machine(
     pxe_cpio: bool = False,
     ledger_link: bool = False,
     stream_entry: Path | None = None,
+    uefi: bool = False,
 ) -> RunResult:
     """Boot one machine unattended and collect what it left in the io share.
 
     The root comes over the read-only 9p share, or with ``pxe_cpio`` as PXE delivers it:
     ``live.cpio`` after ``initrd.img`` (concatenated, as a boot loader hands several initrds
     to the kernel), unpacked into RAM.
+
+    ``ledger_link``: the machine gets a network card that reaches only ``ledger_url`` (see
+    ledger_nic), and the guest's station talks to it at GUEST_LEDGER_URL. ``stream_entry``: the
+    bench images with that catalogue entry (its file served by the ledger, streamed to the
+    disk) instead of the test master. ``uefi``: OVMF firmware, with the machine's NVRAM in
+    ``workdir/OVMF_VARS.fd`` (kept for a later boot from its disk).
     """
     pxe = live / "pxe"
     for name in ("vmlinuz", "initrd.img", "filesystem.squashfs", "bench-live.id"):
@@ -409,7 +422,13 @@ def run_machine(
         f"bench.mode=unattended bench.lang=en {net} bench.profile={profile} "
         f"bench.asset={asset} bench.lot={lot} {extra_append}"
     ).strip()
-    cmd = qemu_command(machine, pxe, io_dir, disks, serial_log, append, nic=nic)
+    uefi_vars = None
+    if uefi:
+        uefi_vars = workdir / "OVMF_VARS.fd"
+        shutil.copy2(OVMF_VARS, uefi_vars)
+    cmd = qemu_command(
+        machine, pxe, io_dir, disks, serial_log, append, nic=nic, uefi_vars=uefi_vars
+    )
     if pxe_cpio:
         combined = workdir / "initrd+live.cpio"
         with open(combined, "wb") as joined:
