@@ -49,10 +49,16 @@ class HelpCallScreen(ModalScreen[None]):
         self.answer: HelpAnswer | None = None
         self._poll: Any = None
         self._ring: Any = None
+        # The key that opened the dialog (a switch user's "choose" on the help target): held
+        # down, its repeats never confirm the call.
+        self._opened_by = ""
 
     @property
     def bench(self) -> BenchApp:
         return self.app  # type: ignore[return-value]
+
+    def on_mount(self) -> None:
+        self._opened_by = self.bench.last_key_name
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-call"):
@@ -94,7 +100,14 @@ class HelpCallScreen(ModalScreen[None]):
         self.query_one("#help-state", Static).update(self.text())
         self.query_one("#help-call", Vertical).set_class(self.phase == "unreachable", "-alarm")
 
+    def _repeat_of_opening_key(self) -> bool:
+        app = self.bench
+        return app.last_key_name == self._opened_by and app.silence_ms < app.confirm_silence_ms
+
     def action_choose(self) -> None:
+        if self._repeat_of_opening_key():
+            return  # a held switch: its repeats are not a second input
+        self._opened_by = ""
         if self.phase == "ask":
             self.phase = "calling"
             self._update()

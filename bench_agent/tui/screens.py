@@ -106,6 +106,10 @@ class StepScreen(Screen[None]):
             actions = sorted(actions, key=lambda a: not a[2])
         else:
             actions = sorted(actions, key=lambda a: a[2])
+        if self.bench.operator.scan_mode in ("two-switch", "auto-scan"):
+            # Switch users have no help key: the call is a target of the scan on every
+            # screen, always last, confirmed in the help dialog (two inputs).
+            actions.append(("help", _("? Call the supervisor…"), False))
         # The answers sit in a grid below the body, never in it: all of them are on screen at
         # every size, so the same keys give the same answers everywhere.
         with Grid(id="actions"):
@@ -171,7 +175,7 @@ class StepScreen(Screen[None]):
             primary.first().focus()
             return
         for button in self.query(Button):
-            if (button.id or "").removeprefix("act-") not in self.DESTRUCTIVE:
+            if (button.id or "").removeprefix("act-") not in {*self.DESTRUCTIVE, "help"}:
                 button.focus()
                 return
         self.set_focus(None)  # only destructive choices: the operator moves to one first
@@ -190,6 +194,10 @@ class StepScreen(Screen[None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         button_id = event.button.id or ""
+        if button_id == "act-help":  # also while a wipe or image runs
+            event.stop()
+            self.bench.action_call_help()
+            return
         if button_id.startswith("act-") and not self.bench.busy:
             event.stop()
             self.act(button_id.removeprefix("act-"))
@@ -199,11 +207,14 @@ class StepScreen(Screen[None]):
 
     def can_go_back(self) -> bool:
         """Whether "back" does something here (the key line only offers it then)."""
-        return False
+        return not self.bench.busy and self.bench.wf.can_go_back()
 
     def action_back(self) -> None:
-        """Esc: most screens have no way back (the workflow only moves forward); it never
-        stops a running wipe or image."""
+        """Esc: the workflow's way back (intake → login, verdict → last guided check, wipe
+        plan → verdict), journaled; none from the other steps, so it never stops a running
+        wipe or image."""
+        if self.can_go_back():
+            self.bench.run_step("back", self.bench.wf.back)
 
     def confirm(self, what: str, details: str, then: Any) -> None:
         """Ask for the two-input confirmation of a destructive or irreversible action."""

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from bench_agent.config import AgentSettings
 from bench_agent.errors import BenchError, DeviceRefused, InputError
@@ -136,6 +136,58 @@ class Workflow:
         self._event("enter", "")
         self._save()
         self._heartbeat()
+
+    # Where "back" (Esc) goes from a step; none from the others (a running or finished
+    # destructive step is never left backwards, and nothing goes back into one).
+    BACK: ClassVar[dict[Step, Step]] = {
+        Step.INTAKE: Step.OPERATOR,
+        Step.VERDICT: Step.GUIDED,
+        Step.WIPE_PLAN: Step.VERDICT,
+    }
+
+    def can_go_back(self) -> bool:
+        """Whether :meth:`back` would move: the step has a way back and nothing destructive
+        has started (an interrupted wipe or image waits for its confirmation instead)."""
+        step = self.state.step
+        if step not in self.BACK or self.state.pending_interruption:
+            return False
+        if step is Step.VERDICT:
+            return bool(self.state.guided)
+        if step is Step.WIPE_PLAN:
+            return self.state.wipe_state in ("", "planned") and not self.state.wipes
+        return True
+
+    def back(self) -> Step:
+        """The operator went back one step (Esc): journaled like every transition.
+
+        Intake → operator login; verdict → the last guided check, asked again; wipe plan →
+        verdict, graded again (a reject chosen on the verdict is undone with the plan)."""
+        if not self.can_go_back():
+            raise StepError(
+                _("There is no way back from the step '{step}'.", step=self.state.step.value)
+            )
+        target = self.BACK[self.state.step]
+        if target is Step.OPERATOR:
+            self.state.operator = ""
+        elif target is Step.GUIDED:
+            last = self.state.guided[-1]
+            self.state.guided[-1] = GuidedCheck(id=last.id)
+            self.state.verdict = None
+        else:  # wipe plan → verdict
+            self._plans = None
+            self.state.destination = ""
+            self.state.wipe_targets = []
+            self.state.wipe_skipped = []
+            self.state.wipe_state = ""
+        self._event("back", "")
+        self.state.step = target
+        self._event("enter", "")
+        if target is Step.VERDICT:
+            self._grade()  # also saves
+        else:
+            self._save()
+        self._heartbeat()
+        return target
 
     def _expect(self, *steps: Step) -> None:
         if self.state.step not in steps:

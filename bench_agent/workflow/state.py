@@ -75,7 +75,7 @@ class SkippedDevice(Model):
 class StepEvent(Model):
     at: datetime
     step: str
-    kind: str  # enter, done, interrupted, rerun, skipped, aborted, error
+    kind: str  # enter, done, back, interrupted, rerun, skipped, aborted, error
     message: str = ""
 
 
