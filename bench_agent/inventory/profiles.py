@@ -642,7 +642,50 @@ _GUIDED_ACTIONS: dict[str, Callable[[], dict[str, str]]] = {
 }
 
 
-def _grade_guided(g: _Grader, profile: Profile, guided: list[GuidedCheck]) -> None:
+def _grade_not_applicable(g: _Grader, profile: Profile, inventory: Inventory, ident: str) -> None:
+    """A guided check answered "not applicable" never counts as met (a workshop's view).
+
+    Where the profile requires the part (the optical drive or the sound card it names), the
+    answer does not excuse it: a drive the inventory found must be tested before the machine is
+    kept (a remediation: test it), and a missing one is already a remediation or a failure of
+    the inventory's own criterion. Elsewhere (no such part on this machine, a tower without its
+    own screen or keyboard) the criterion stays "not checked": never "pass".
+    """
+    required = (ident == "optical" and profile.optical.required != "none") or (
+        ident == "sound" and profile.sound.required
+    )
+    present = bool(
+        inventory.optical if ident == "optical" else inventory.sound if ident == "sound" else False
+    )
+    if required:
+        message = both(
+            "guided check '{name}' answered not applicable, but the profile requires it",
+            name=ident,
+        )
+        if present:
+            g.add(
+                f"guided.{ident}",
+                "remediate",
+                _("not applicable"),
+                _("pass"),
+                message,
+                both("test it: guided check '{name}'", name=ident),
+            )
+        else:
+            g.add(f"guided.{ident}", "unknown", _("not applicable"), _("pass"), message)
+        return
+    g.add(
+        f"guided.{ident}",
+        "unknown",
+        _("not applicable"),
+        _("pass"),
+        both("guided check '{name}' not applicable: not counted as met", name=ident),
+    )
+
+
+def _grade_guided(
+    g: _Grader, profile: Profile, guided: list[GuidedCheck], inventory: Inventory
+) -> None:
     by_id = {c.id: c for c in guided}
     for ident in profile.guided_checks:
         check = by_id.get(ident)
@@ -664,13 +707,7 @@ def _grade_guided(g: _Grader, profile: Profile, guided: list[GuidedCheck]) -> No
                 both("guided check '{name}' passed", name=name),
             )
         elif check.status == "not_applicable":
-            g.add(
-                f"guided.{ident}",
-                "pass",
-                _("not applicable"),
-                _("pass"),
-                both("guided check '{name}' not applicable", name=name),
-            )
+            _grade_not_applicable(g, profile, inventory, ident)
         else:
             on_fail = profile.guided_on_fail.get(ident, "remediate")
             note = f" ({check.note})" if check.note else ""
@@ -774,7 +811,7 @@ def grade_inventory(
         both("network interface present"),
     )
     if guided is not None:
-        _grade_guided(g, profile, guided)
+        _grade_guided(g, profile, guided, inventory)
     if auto_checks:
         _grade_auto(g, auto_checks)
 
