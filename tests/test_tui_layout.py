@@ -1,6 +1,6 @@
 """Every step fits every screen the bench can get, for every operator profile.
 
-From 64x24 (large text on a 1024x768 console) to 160x50: the focused element is on screen,
+From 64x24 (large text on a 1024x768 console) to 200x60: the focused element is on screen,
 every answer (action button) of the step is on screen, whole (its label not cut) and not
 inside a scrolled container, so the same keys give the same answers at every size; the
 results a decision needs are on screen when it is asked. Same deterministic states as the
@@ -20,7 +20,7 @@ from bench_agent.workflow.journal import Journal
 from bench_agent.workflow.operators import list_operators, load_operator
 from tests.test_tui_snapshots import FIXED, state_for
 
-SIZES = [(64, 24), (80, 25), (100, 37), (160, 50)]
+SIZES = [(64, 24), (80, 25), (100, 37), (160, 50), (200, 60)]
 STEPS = ["operator", "intake", "inventory", "guided", "verdict", "wipe_plan", "confirm",
          "wipe", "interrupted", "image", "done"]  # fmt: skip
 PROFILES = sorted(p.name for p in list_operators())
@@ -190,3 +190,38 @@ async def test_the_training_banner_stays_readable_over_the_confirmation(agent_ho
         assert on_screen(banner, app.screen) and "FORMATION" in str(banner.render())
         # Drawn by the dialog itself, in full colour (not the header seen through the dimming).
         assert banner.styles.background.a == 1 and banner.styles.background != banner.styles.color
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("profile", PROFILES)
+async def test_the_operators_next_key_pages_through_the_inventory_tiles(
+    agent_home: Path, profile: str
+) -> None:
+    """At 80x25 the tiles do not all fit: the operator's own next key (the scan, in auto-scan)
+    shows each of them in turn, without a mouse or PageDown, its one answer on screen."""
+    from bench_agent.tui.widgets import Tile
+
+    app = make_app("inventory", profile)
+    async with app.run_test(size=(80, 25)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        if app.operator.scan_mode == "auto-scan" and app.scan_timer is not None:
+            app.scan_timer.pause()  # the test moves the scan itself, one step at a time
+        tiles = list(screen.query(Tile))
+        assert len(tiles) >= 8
+        key = (app._keymap.get("bench.next") or "right").split(",")[0]
+        seen: set[int] = set()
+        for _ in range(len(tiles) + 2):
+            seen |= {i for i, tile in enumerate(tiles) if on_screen(tile, screen)}
+            continue_button = screen.query_one("#act-checks")
+            assert on_screen(continue_button, screen)
+            if len(seen) == len(tiles):
+                break
+            assert screen.focused is continue_button  # paging never moves the answer
+            if app.operator.scan_mode == "auto-scan":
+                app.action_next()  # what the scan does at each step
+            else:
+                await pilot.press(key)
+            await pilot.pause(0.4)  # past the profile's bounce filter
+        missing = [tiles[i].title_text for i in range(len(tiles)) if i not in seen]
+        assert not missing, f"never shown: {missing}"

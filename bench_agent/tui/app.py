@@ -230,6 +230,9 @@ class BenchApp(App[int]):
     def _cycle(self, step: int) -> None:
         """Move among the screen's choices only (buttons and fields), wrapping around."""
         screen = self.screen
+        page = getattr(screen, "page_body", None)
+        if callable(page) and page(step):
+            return  # the move showed the next (previous) page of the body instead
         choices = [w for w in screen.query("Button, Input") if w.focusable and w.display]
         if not choices:
             screen.focus_next() if step > 0 else screen.focus_previous()

@@ -402,6 +402,42 @@ class InventoryScreen(StepScreen):
         if self.bench.wf.step is Step.INVENTORY and self.bench.autostart:
             self.act("inventory")
 
+    def page_body(self, step: int) -> bool:
+        """The operator's next/previous keys page through the tiles when they do not fit (a
+        short console, huge tiles): next brings the first tile not wholly shown to the top,
+        until the last, then moves on to the choices; previous pages back. Its one answer
+        stays on screen throughout."""
+        try:
+            body = self.query_one("#body", VerticalScroll)
+        except Exception:  # recomposing
+            return False
+        if self.bench.wf.step is not Step.AUTO_CHECKS or body.max_scroll_y <= 0:
+            return False
+        top, height = round(body.scroll_y), body.scrollable_content_region.height
+        # Each tile's rows in the body's content (the same for the tiles of one grid row).
+        rows = sorted(
+            {
+                (t.region.y - body.scrollable_content_region.y + top, t.region.bottom)
+                for t in self.query(Tile)
+            }
+        )
+        if step > 0:
+            below = [
+                y
+                for y, bottom in rows
+                if bottom > body.scrollable_content_region.bottom and y > top
+            ]
+            if below and top < body.max_scroll_y:
+                body.scroll_to(y=min(below[0], body.max_scroll_y), animate=False)
+                return True
+            body.scroll_home(animate=False, immediate=True)  # round again from the first page
+            return False
+        if top > 0:
+            above = [y for y, _bottom in rows if y >= top - height]
+            body.scroll_to(y=above[0] if above else 0, animate=False)
+            return True
+        return False
+
     def act(self, action_id: str) -> None:
         wf = self.bench.wf
         if action_id == "inventory":
