@@ -879,3 +879,27 @@ def test_no_endpoint_answers_5xx_to_hostile_bodies_or_paths(hostile: Ledger) -> 
                     if response.status_code >= 500:
                         failures.append((method, url[:80], "", response.status_code))
     assert not failures, failures[:10]
+
+
+def test_the_bench_rotates_its_own_key_signed_by_the_current_one(tmp_path: Path) -> None:
+    from bench_agent.config import load_settings
+    from bench_agent.signing import key_id, load_private_key
+    from bench_agent.sync import submit_record, sync_once
+    from bench_agent.sync.enroll import enroll, rotate_key
+
+    ledger = start_ledger("sqlite", tmp_path)
+    try:
+        first = enroll(ledger.url, ledger.tokens["bench-1"])
+        rotated = rotate_key()
+        settings = load_settings()
+        assert rotated["key_id"] != first["key_id"]
+        assert key_id(load_private_key(settings.key_path).public_key()) == rotated["key_id"]
+        published = httpx.get(ledger.api("/stations/bench-1/key")).json()
+        assert published["key_id"] == rotated["key_id"]
+        assert ledger.count("SELECT COUNT(*) FROM station_keys WHERE retired_at IS NULL") == 1
+        record_id = submit_record(make_record(n=78), settings, send_now=False)
+        sync_once(settings)
+        assert ledger.count(f"SELECT COUNT(*) FROM records WHERE record_id = '{record_id}'") == 1
+    finally:
+        ledger.server.stop()
+        ledger.store.dispose()

@@ -123,3 +123,53 @@ def sign_rotation(current_key: Any, station: str, new_public_key: str) -> str:
     return base64.b64encode(current_key.sign(rotation_statement(station, new_public_key))).decode(
         "ascii"
     )
+
+
+def rotate_key() -> dict[str, str]:
+    """Replace this station's signing key, the hand-over signed by the current key.
+
+    The new key is written beside the current one, published with ``rotation_signature``,
+    and only then takes the current key's place (a refusal leaves everything as it was). Send
+    the outbox first (``bench-agent sync --once``): records signed with the old key and sent
+    after the rotation are refused by the ledger (quarantined as key-mismatch).
+    """
+    import os
+
+    from bench_agent.signing import generate_key, load_private_key
+
+    settings = load_settings()
+    if not (settings.ledger_url and settings.token and settings.station):
+        raise InputError(
+            _("This station is not enrolled with a ledger."),
+            _("Run 'bench-agent enroll --ledger URL --token TOKEN' first."),
+        )
+    current = load_private_key(settings.key_path)
+    staged = settings.key_path.parent / "station-new.key"
+    new = generate_key(staged)
+    public = public_key_text(new.public_key())
+    try:
+        published = _call(
+            "POST",
+            f"{settings.ledger_url}/api/v1/stations/{settings.station}/key",
+            settings.token,
+            json={
+                "public_key": public,
+                "rotation_signature": sign_rotation(current, settings.station, public),
+            },
+        )
+        if published.status_code != 200:
+            raise BenchError(
+                _(
+                    "The ledger refused the new key ({code}): the station keeps its key.",
+                    code=published.status_code,
+                ),
+                _("Check that this station is enrolled with its current key (bench-agent enroll)."),
+                exit_code=EXIT_UNAVAILABLE,
+            )
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        staged.with_suffix(".pub").unlink(missing_ok=True)
+        raise
+    os.replace(staged, settings.key_path)
+    os.replace(staged.with_suffix(".pub"), settings.key_path.with_suffix(".pub"))
+    return {"station": settings.station, "key_id": key_id(new.public_key())}
