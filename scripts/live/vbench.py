@@ -237,7 +237,12 @@ def qemu_command(
         cmd += ["-global", "isa-fdc.fdtypeA=none"]
     ide_bus = 0
     for index, (drive, path) in enumerate(zip(machine.drives, disks, strict=True)):
-        cmd += ["-drive", f"if=none,id=disk{index},file={path},format=raw,cache=unsafe"]
+        # Zeros the guest writes (a wipe) become holes: an 8 GiB disk stays a sparse file.
+        cmd += [
+            "-drive",
+            f"if=none,id=disk{index},file={path},format=raw,cache=unsafe,"
+            "discard=unmap,detect-zeroes=unmap",
+        ]
         if drive.bus == "nvme":
             cmd += ["-device", f"nvme,drive=disk{index},serial={drive.serial}"]
         else:
