@@ -75,11 +75,36 @@ async def test_a_switch_user_calls_the_supervisor_with_two_inputs(
         # The switch held on the help target: it opens the dialog, its repeats never call.
         await hold(pilot, "enter")
         await pilot.pause(0.2)
-        assert isinstance(app.screen, HelpCallScreen)
-        assert app.screen.phase == "ask"
-        await asyncio.sleep(0.4)  # released: a second press
+        dialog = app.screen
+        assert isinstance(dialog, HelpCallScreen)
+        assert dialog.phase == "ask"
+        # "Back" is an answer too: no call, back to the step.
+        await select_target(pilot, dialog, "back", profile)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen.phase == "unreachable")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, HelpCallScreen) and dialog.phase == "ask"
+        # Again, and "Call" after the silence of a released switch: the call goes out.
+        await wait_for(pilot, lambda: app.screen.focused is help_button, timeout=30)
+        await asyncio.sleep(0.35)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        dialog = app.screen
+        assert isinstance(dialog, HelpCallScreen)
+        await select_target(pilot, dialog, "call", profile)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: dialog.phase == "unreachable")
+
+
+async def select_target(pilot: Any, dialog: Any, target: str, profile: str) -> None:
+    await asyncio.sleep(0.4)  # past the bounce filter
+    if profile == "two-switch":
+        while dialog.target != target:
+            await pilot.press("space")
+            await pilot.pause(0.4)
+    else:  # the scan moves it; press right after it arrives
+        await wait_for(pilot, lambda: dialog.target != target, timeout=10)
+        await wait_for(pilot, lambda: dialog.target == target, timeout=10)
+    await asyncio.sleep(0.05)
 
 
 @pytest.mark.anyio

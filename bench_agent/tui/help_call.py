@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
@@ -37,10 +37,14 @@ class HelpCallScreen(ModalScreen[None]):
     }
     #help-call.-alarm { border: double $error; }
     #help-title { text-style: bold; }
+    #help-targets { height: auto; margin: 1 0 0 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "choose", "call", id="bench.select", show=False, priority=True),
         Binding("escape", "close", "back", id="bench.back", show=False, priority=True),
+        # Switch users answer on two targets, "Call" and "Back": two switches move with their
+        # move switch, one switch (auto-scan) waits for the scan.
+        Binding("right,down", "other_answer", "other", id="bench.next", show=False, priority=True),
     ]
 
     def __init__(self) -> None:
@@ -52,22 +56,48 @@ class HelpCallScreen(ModalScreen[None]):
         # The key that opened the dialog (a switch user's "choose" on the help target): held
         # down, its repeats never confirm the call.
         self._opened_by = ""
+        self.target = "call"  # switch users: the highlighted answer while asked
+        self._scan: Any = None
 
     @property
     def bench(self) -> BenchApp:
         return self.app  # type: ignore[return-value]
 
+    @property
+    def switches(self) -> bool:
+        return self.bench.operator.scan_mode in ("two-switch", "auto-scan")
+
     def on_mount(self) -> None:
         self._opened_by = self.bench.last_key_name
+        self._update()
+        if self.bench.operator.scan_mode == "auto-scan":
+            # Its own scan over "Call" and "Back"; the step's scan waits meanwhile.
+            if self.bench.scan_timer is not None:
+                self.bench.scan_timer.pause()
+            self._scan = self.set_interval(self.bench.operator.scan_rate_ms / 1000, self._toggle)
+
+    def on_unmount(self) -> None:
+        if self._scan is not None and self.bench.scan_timer is not None:
+            self.bench.scan_timer.resume()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-call"):
             yield Label(_("Call the supervisor"), id="help-title")
             yield Static(self.text(), id="help-state")
+            if self.switches:
+                with Horizontal(id="help-targets"):
+                    yield Label(_("Call"), id="target-call", classes="target")
+                    yield Label(_("Back"), id="target-back", classes="target")
 
     def text(self) -> str:
         choose = self.bench.key_for("bench.select")
         back = self.bench.key_for("bench.back")
+        if self.phase == "ask" and self.switches:
+            return _(
+                "Call the supervisor to this bench? {choose} on 'Call': yes, call. {choose} on "
+                "'Back': no.",
+                choose=choose,
+            )
         if self.phase == "ask":
             return _(
                 "Call the supervisor to this bench? {choose}: yes, call. {back}: no.",
@@ -99,6 +129,23 @@ class HelpCallScreen(ModalScreen[None]):
     def _update(self) -> None:
         self.query_one("#help-state", Static).update(self.text())
         self.query_one("#help-call", Vertical).set_class(self.phase == "unreachable", "-alarm")
+        if self.switches:
+            targets = self.query_one("#help-targets", Horizontal)
+            targets.display = self.phase == "ask"
+            for name, text in (("call", _("Call")), ("back", _("Back"))):
+                label = self.query_one(f"#target-{name}", Label)
+                on = self.target == name
+                label.update(f"» {text} «" if on else f"  {text}  ")
+                label.set_class(on, "-highlight")
+
+    def _toggle(self) -> None:
+        if self.phase == "ask":
+            self.target = "back" if self.target == "call" else "call"
+            self._update()
+
+    def action_other_answer(self) -> None:
+        if self.bench.operator.scan_mode == "two-switch":
+            self._toggle()
 
     def _repeat_of_opening_key(self) -> bool:
         app = self.bench
@@ -108,7 +155,9 @@ class HelpCallScreen(ModalScreen[None]):
         if self._repeat_of_opening_key():
             return  # a held switch: its repeats are not a second input
         self._opened_by = ""
-        if self.phase == "ask":
+        if self.phase == "ask" and self.switches and self.target == "back":
+            self.action_close()
+        elif self.phase == "ask":
             self.phase = "calling"
             self._update()
             self._call()
@@ -118,7 +167,7 @@ class HelpCallScreen(ModalScreen[None]):
     def action_close(self) -> None:
         if self.phase == "calling":
             return  # the answer is on its way; it says whether the call went out
-        for timer in (self._poll, self._ring):
+        for timer in (self._poll, self._ring, self._scan):
             if timer is not None:
                 timer.stop()
         self.dismiss(None)
