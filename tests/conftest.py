@@ -89,3 +89,7 @@ def make_loop(tmp_path: Path) -> Iterator[LoopFactory]:
     for dev in reversed(created):
         subprocess.run(["umount", "-q", "-R", dev], capture_output=True)
         subprocess.run(["losetup", "-d", dev], capture_output=True)
+    # A wipe fills its sparse backing file for real (a stopped 8 GiB wipe leaves gigabytes):
+    # pytest keeps every tmp_path of the session, so the data goes now, not at the end.
+    for backing in tmp_path.glob("loop-backing-*.img"):
+        backing.unlink(missing_ok=True)
