@@ -236,7 +236,8 @@ async def test_full_cycle_with_two_switches_in_scan_mode(
         await press("enter")
         await press("enter")  # automatic checks
         for _ in range(5):
-            await press("space", "enter")  # move to "yes, it works", choose
+            # Past "call the supervisor" (the last target) to "yes, it works", choose.
+            await press("space", "space", "enter")
         await press("enter")
         await press("enter")  # "keep, remediate later"
         await press("enter")  # the confirmation

@@ -204,6 +204,8 @@ async def test_a_stray_enter_never_stops_a_wipe_and_a_confirmed_stop_is_recorded
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.busy == "wipe")
         await pilot.pause(0.4)
+        # On "Stop" (one switch: the scan also passes "call the supervisor").
+        await wait_for(pilot, lambda: getattr(app.screen.focused, "id", "") == "act-stop")
         await pilot.press("enter")  # a stray Enter
         await pilot.pause(0.5)
         assert isinstance(app.screen, ConfirmDestructive)  # it only asks
