@@ -232,6 +232,9 @@ def qemu_command(
             "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
             "-drive", f"if=pflash,format=raw,file={uefi_vars}",
         ]  # fmt: skip
+    if machine.machine == "q35" and not machine.optical_model:
+        # q35 adds a CD-ROM drive by default (AHCI port 2): a laptop without one has none.
+        cmd += ["-nodefaults"]
     if machine.machine == "pc":
         # No floppy drive: the agent would list an empty fd0 as a disk (reported to its owner).
         cmd += ["-global", "isa-fdc.fdtypeA=none"]
