@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +95,45 @@ def make_loop(tmp_path: Path) -> Iterator[LoopFactory]:
     # pytest keeps every tmp_path of the session, so the data goes now, not at the end.
     for backing in tmp_path.glob("loop-backing-*.img"):
         backing.unlink(missing_ok=True)
+
+
+# Writes per second a "paced" loop device takes from this test process: a wipe of a few GiB
+# then lasts minutes, so a test can stop it at leisure on a busy machine while writing little.
+PACED_WRITE_BPS = 40_000_000
+
+
+@pytest.fixture
+def paced_loop(make_loop: LoopFactory) -> Iterator[LoopFactory]:
+    """Like ``make_loop``, but this process's writes to the device are held to
+    ``PACED_WRITE_BPS`` by the kernel's block throttling (cgroup v1 blkio or v2 io.max), so a
+    running wipe stays running as long as the test needs, whatever the machine's speed."""
+    v1 = Path("/sys/fs/cgroup/blkio")
+    base = v1 if (v1 / "cgroup.procs").exists() else Path("/sys/fs/cgroup")
+    if not (base / "cgroup.procs").exists():
+        pytest.fail(f"no cgroup hierarchy with block throttling at {base}: mount cgroups")
+    group = base / f"bench-test-paced-{os.getpid()}"
+    group.mkdir(exist_ok=True)
+    devices: list[str] = []
+
+    def factory(size_bytes: int, **kwargs: Any) -> Path:
+        dev = make_loop(size_bytes, **kwargs)
+        rdev = os.stat(dev).st_rdev
+        majmin = f"{os.major(rdev)}:{os.minor(rdev)}"
+        if base == v1:
+            (group / "blkio.throttle.write_bps_device").write_text(f"{majmin} {PACED_WRITE_BPS}\n")
+        else:
+            (group / "io.max").write_text(f"{majmin} wbps={PACED_WRITE_BPS}\n")
+        devices.append(majmin)
+        return dev
+
+    (group / "cgroup.procs").write_text(str(os.getpid()))
+    try:
+        yield factory
+    finally:
+        (base / "cgroup.procs").write_text(str(os.getpid()))
+        for _ in range(50):
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)

@@ -363,13 +363,13 @@ async def test_a_refused_disk_stops_at_the_plan_and_never_skips_the_wipe(
 @pytest.mark.anyio
 @pytest.mark.device
 async def test_stop_during_the_wipe_aborts_it_and_a_new_run_needs_two_keys(
-    make_loop: Any, agent_home: Path
+    paced_loop: Any, agent_home: Path
 ) -> None:
     from textual.widgets import Button
 
     from bench_agent.tui.screens import ConfirmDestructive
 
-    big = str(make_loop(4 << 30))  # sparse: long enough to be stopped half-way
+    big = str(paced_loop(4 << 30))  # sparse: long enough to be stopped half-way
     app = bench_app([big], operator=OperatorProfile(name="en", language="en"))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -144,10 +144,10 @@ async def test_a_held_key_never_arms_or_confirms_anything_destructive(
 @pytest.mark.anyio
 @pytest.mark.parametrize(("profile", "key"), HELD)
 async def test_a_held_key_never_stops_a_running_wipe(
-    make_loop: Any, profile: str, key: str
+    paced_loop: Any, profile: str, key: str
 ) -> None:
     operator = load_operator(profile)
-    disks = [str(make_loop(4 << 30))]  # sparse: long enough to outlast the held key
+    disks = [str(paced_loop(4 << 30))]  # sparse: long enough to outlast the held key
     app = prepared_app(disks, operator, "wiping")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.busy == "wipe")
@@ -166,13 +166,13 @@ async def test_a_held_key_never_stops_a_running_wipe(
 @pytest.mark.anyio
 @pytest.mark.parametrize(("profile", "key"), HELD)
 async def test_a_held_key_never_starts_a_stopped_wipe_again(
-    make_loop: Any, profile: str, key: str
+    paced_loop: Any, profile: str, key: str
 ) -> None:
     """After a stop, "Start again…" (Recommencer) is the screen's only and focused button."""
     from bench_agent.tui.screens import WorkScreen
 
     operator = load_operator(profile)
-    app = prepared_app([str(make_loop(4 << 30))], operator, "wiping")
+    app = prepared_app([str(paced_loop(4 << 30))], operator, "wiping")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.busy == "wipe")
         app.wf.cancel_event.set()
@@ -192,14 +192,14 @@ async def test_a_held_key_never_starts_a_stopped_wipe_again(
 @pytest.mark.anyio
 @pytest.mark.parametrize("profile", ["default", "two-switch", "one-switch"])
 async def test_a_stray_enter_never_stops_a_wipe_and_a_confirmed_stop_is_recorded(
-    make_loop: Any, profile: str
+    paced_loop: Any, profile: str
 ) -> None:
     from bench_agent.tui.screens import ConfirmDestructive, WorkScreen
 
     operator = load_operator(profile)
     if operator.scan_mode == "auto-scan":  # a brisker scan: the stop lands before the end
         operator = operator.model_copy(update={"scan_rate_ms": 1200})
-    disks = [str(make_loop(8 << 30))]  # sparse: the stop lands long before the end
+    disks = [str(paced_loop(8 << 30))]  # sparse: the stop lands long before the end
     app = prepared_app(disks, operator, "wiping")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.busy == "wipe")
@@ -216,7 +216,10 @@ async def test_a_stray_enter_never_stops_a_wipe_and_a_confirmed_stop_is_recorded
         if operator.scan_mode == "auto-scan":
             # One switch: the highlight starts on "Cancel", so that second press went back
             # (or, on a busy machine, came too soon after the first and did nothing).
-            if isinstance(app.screen, WorkScreen):
+            if isinstance(app.screen, WorkScreen):  # back on the work screen: ask again,
+                # on "Stop" (the scan goes on to "call the supervisor" after it)
+                await pilot.pause(0.4)
+                await wait_for(pilot, lambda: getattr(app.screen.focused, "id", "") == "act-stop")
                 await pilot.press("enter")
                 await pilot.pause(0.2)
             assert isinstance(app.screen, ConfirmDestructive) and not app.screen.armed
@@ -248,12 +251,12 @@ async def test_a_stray_enter_never_stops_a_wipe_and_a_confirmed_stop_is_recorded
 @pytest.mark.device
 @pytest.mark.anyio
 async def test_escape_never_stops_a_wipe_and_the_key_line_offers_back_only_where_it_works(
-    make_loop: Any,
+    paced_loop: Any,
 ) -> None:
     from bench_agent.tui.screens import WorkScreen
 
     english = OperatorProfile(name="en", language="en")
-    app = prepared_app([str(make_loop(4 << 30))], english, "wiping")
+    app = prepared_app([str(paced_loop(4 << 30))], english, "wiping")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.busy == "wipe")
         assert isinstance(app.screen, WorkScreen)
