@@ -21,6 +21,9 @@ STEP_TIMEOUT_S = 300
 class Presses:
     def __init__(self) -> None:
         self.keys: list[str] = []
+        # Times a press landed on "call the supervisor" (the scan had moved on) and the
+        # operator had to answer "Back": a real one-switch user's way out, counted apart.
+        self.recoveries = 0
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -76,6 +79,7 @@ def goal(app: Any) -> str | None:
 
 async def drive_machine(pilot: Any, *, timeout_s: float = 900) -> Presses:
     """From the operator screen to the machine's label, with the profile's keys only."""
+    from bench_agent.tui.help_call import HelpCallScreen
     from bench_agent.tui.screens import ConfirmDestructive, ErrorModal
 
     app = pilot.app
@@ -122,11 +126,26 @@ async def drive_machine(pilot: Any, *, timeout_s: float = 900) -> Presses:
 
     while app.wf.step is not Step.DONE:
         if loop.time() > deadline:
-            raise AssertionError(f"the machine did not finish (at {app.wf.step})")
+            raise AssertionError(
+                f"the machine did not finish (at {app.wf.step}, on {type(app.screen).__name__})"
+            )
         await settle(pilot)
         screen = app.screen
         if isinstance(screen, ErrorModal):
             raise AssertionError(f"error on the way: {screen.error.message}")
+        if isinstance(screen, HelpCallScreen) and screen.phase == "ask":
+            presses.recoveries += 1
+            if mode == "auto-scan":
+                await pilot.pause(gap)
+                await wait_for(lambda: app.screen.target == "back", "Back")
+                await press(select)
+            elif mode == "two-switch":
+                if screen.target != "back":
+                    await press(move)
+                await press(select)
+            else:
+                await press("escape")
+            continue
         if isinstance(screen, ConfirmDestructive):
             if mode == "auto-scan":
                 await pilot.pause(gap)
