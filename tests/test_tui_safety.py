@@ -98,6 +98,14 @@ async def hold(pilot: Any, key: str) -> float:
     return gap
 
 
+async def wipe_writing(pilot: Any) -> None:
+    """Until the wipe step has begun writing: the workflow clears its stop request as the
+    wipe starts, so a stop set by the test before then would be lost."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.wf.state.wipe_state == "running")
+    await pilot.pause(1.0)
+
+
 async def wait_for(pilot: Any, condition: Any, timeout: float = 60) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -175,6 +183,7 @@ async def test_a_held_key_never_starts_a_stopped_wipe_again(
     app = prepared_app([str(paced_loop(4 << 30))], operator, "wiping")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.busy == "wipe")
+        await wipe_writing(pilot)
         app.wf.cancel_event.set()
         await wait_for(pilot, lambda: not app.busy and app.wf.state.wipe_state == "aborted")
         await pilot.pause(0.5)
@@ -265,6 +274,7 @@ async def test_escape_never_stops_a_wipe_and_the_key_line_offers_back_only_where
             await pilot.press("escape")
             await pilot.pause(0.1)
         assert app.busy == "wipe" and not app.wf.cancel_event.is_set()
+        await wipe_writing(pilot)
         app.wf.cancel_event.set()
         await wait_for(pilot, lambda: not app.busy)
 
