@@ -183,12 +183,15 @@ class DeviceIO:
                     self._count_bad(self.sector)
         return good
 
-    def flush(self) -> OSError | None:
+    def _flush_written(self, outcome: PassOutcome, since: int, upto: int) -> bool:
+        """Make what was written durable; if the device says it is not, ``[since, upto)``
+        becomes a bad range of the write (it may not be on the media)."""
         try:
             os.fdatasync(self.fd)
-            return None
         except OSError as exc:
-            return exc
+            _add_bad(outcome.bad_ranges, since, upto - since, "write", "flush " + _error_text(exc))
+            return False
+        return True
 
     def drop_cache(self) -> None:
         """Make the next reads come from the media, not from memory."""
@@ -296,16 +299,10 @@ class DeviceIO:
                     now = time.monotonic()
                     if now - last_sync_t >= CHECKPOINT_SECONDS:
                         # Only completed writes are flushed and recorded as durable.
-                        error = self.flush()
-                        if error is not None:
-                            _add_bad(
-                                outcome.bad_ranges,
-                                last_sync,
-                                offset - last_sync,
-                                "write",
-                                "flush " + _error_text(error),
-                            )
-                        elif checkpoint is not None:
+                        if (
+                            self._flush_written(outcome, last_sync, offset)
+                            and checkpoint is not None
+                        ):
                             checkpoint(offset)
                         last_sync, last_sync_t = offset, now
         finally:
@@ -314,18 +311,13 @@ class DeviceIO:
                     buf.close()
         if cancel.is_set() and offset < self.size and not outcome.fatal:
             outcome.aborted = True
-        if not outcome.fatal:
-            error = self.flush()
-            if error is not None:
-                _add_bad(
-                    outcome.bad_ranges,
-                    last_sync,
-                    offset - last_sync,
-                    "write",
-                    "flush " + _error_text(error),
-                )
-            elif checkpoint is not None and not outcome.aborted:
-                checkpoint(offset)
+        if (
+            not outcome.fatal
+            and self._flush_written(outcome, last_sync, offset)
+            and checkpoint is not None
+            and not outcome.aborted
+        ):
+            checkpoint(offset)
         outcome.seconds = time.monotonic() - t0
         meter.finish(offset, message="aborted" if outcome.aborted else "")
         return outcome
