@@ -284,41 +284,33 @@ class AssetHistory(AssetOut):
     certificates: list[CertificateSummary]
 
 
-class LotIn(Strict):
+class _LotChecks(Strict):
+    """What a new lot and a lot's change both check (the fields are the subclasses')."""
+
+    @field_validator("received_on", check_fields=False)
+    @classmethod
+    def _plausible(cls, value: date | None) -> date | None:
+        result: date | None = plausible(value)
+        return result
+
+    @field_validator("donor", "note", check_fields=False)
+    @classmethod
+    def _organisation(cls, value: str | None) -> str | None:
+        # The donor is an organisation; neither field holds a person's contact data.
+        return _no_contact(value)
+
+
+class LotIn(_LotChecks):
     code: str = Field(pattern=NAME_PATTERN)
     donor: str = Field(default="", max_length=200)
     received_on: date | None = None
     note: str = Field(default="", max_length=2000)
 
-    @field_validator("received_on")
-    @classmethod
-    def _plausible(cls, value: date | None) -> date | None:
-        result: date | None = plausible(value)
-        return result
 
-    @field_validator("donor", "note")
-    @classmethod
-    def _organisation(cls, value: str | None) -> str | None:
-        # The donor is an organisation; neither field holds a person's contact data.
-        return _no_contact(value)
-
-
-class LotPatch(Strict):
+class LotPatch(_LotChecks):
     donor: str | None = Field(default=None, max_length=200)
     received_on: date | None = None
     note: str | None = Field(default=None, max_length=2000)
-
-    @field_validator("received_on")
-    @classmethod
-    def _plausible(cls, value: date | None) -> date | None:
-        result: date | None = plausible(value)
-        return result
-
-    @field_validator("donor", "note")
-    @classmethod
-    def _organisation(cls, value: str | None) -> str | None:
-        # The donor is an organisation; neither field holds a person's contact data.
-        return _no_contact(value)
 
 
 class LotOut(BaseModel):
