@@ -19,10 +19,6 @@ from bench_agent.i18n import _
 CURRENT = "current.json"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    atomic_write(path, data)
-
-
 class Journal:
     """The journal of the machine on the bench (``<journal_dir>/current.json``)."""
 
@@ -56,7 +52,7 @@ class Journal:
 
     def save(self, state: dict[str, Any]) -> None:
         data = json.dumps(state, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
-        write_atomic(self.path, data)
+        atomic_write(self.path, data)
 
     def archive(self, name: str) -> Path | None:
         """Move the finished machine's journal to ``done/<name>.json``."""

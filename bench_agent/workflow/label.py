@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench_agent.durable import atomic_write
 from bench_agent.i18n import N_, _
 from bench_agent.workflow.guided import CHECK_TITLES
-from bench_agent.workflow.journal import write_atomic
 from bench_agent.workflow.state import MachineState
 
 OUTCOME_WORDS = {
@@ -67,7 +67,7 @@ def label_lines(state: MachineState) -> list[str]:
 def write_label(state: MachineState, folder: Path) -> Path:
     lines = label_lines(state)
     path = folder / f"label-{state.asset_tag or state.machine_id}.txt"
-    write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
+    atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"))
     try:
         import segno
 

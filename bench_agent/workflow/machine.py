@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bench_agent.config import AgentSettings
+from bench_agent.durable import atomic_write
 from bench_agent.errors import BenchError, DeviceRefused, InputError
 from bench_agent.i18n import _
 from bench_agent.models.image import ImageReport
@@ -29,7 +30,7 @@ from bench_agent.models.verdict import Verdict
 from bench_agent.models.wipe import WipeReport
 from bench_agent.progress import ProgressCallback, ProgressEvent, ignore_progress
 from bench_agent.workflow.engines import Engines
-from bench_agent.workflow.journal import Journal, write_atomic
+from bench_agent.workflow.journal import Journal
 from bench_agent.workflow.state import (
     STEP_ORDER,
     MachineState,
@@ -266,7 +267,7 @@ class Workflow:
             if len(parts) == 2 and parts[1].isdigit():
                 last_day, number = parts[0], int(parts[1])
         number = number + 1 if last_day == today else 1
-        write_atomic(counter, f"{today} {number}\n".encode())
+        atomic_write(counter, f"{today} {number}\n".encode())
         prefix = "".join(c for c in self.state.station.upper() if c.isalnum())[:8] or "BENCH"
         return f"{prefix}-{today}-{number:03d}"
 
@@ -852,7 +853,7 @@ class Workflow:
         else:
             self.engines.submit_record(record, self.settings)
             self.state.record_state = "queued"
-        write_atomic(path, record.model_dump_json(indent=1).encode())
+        atomic_write(path, record.model_dump_json(indent=1).encode())
         self.state.record_path = str(path)
         self._goto(Step.LABEL)
         return record
