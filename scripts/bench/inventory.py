@@ -6,12 +6,13 @@ for on a Pentium 4). Baseline: the plain-library way of getting the same facts �
 the CPU, psutil for the memory and disks, pySMART for SMART — in a fresh process too. Medians of
 several runs; peak RSS comes from the kernel's rusage of each child (``wait4``).
 
-Last line: wall_s=… rss_MB=… speed_ratio=… baseline_wall_s=… baseline_rss_MB=… baseline=… runs=…
-(speed_ratio = baseline wall time ÷ ours: above 1 means ours is faster.)
+Last line: speed_ratio=… wall_s=… rss_MB=… baseline_wall_s=… baseline_rss_MB=… baseline=… runs=…
+(speed_ratio = baseline wall time ÷ ours: above 1 means ours is faster; it leads the line as
+CONVENTIONS.md asks of every benchmark.)
 
 ``--against DIR`` compares with another checkout instead (e.g. ``git archive <commit> | tar -x
 -C DIR``): both run in the same session, interleaved run by run so a busy machine weighs on
-both alike; the last line then ends ``before_wall_s=… before_rss_MB=…``.
+both alike; the last line then has ``speed_ratio`` = before ÷ ours and ``before_wall_s=… before_rss_MB=…``.
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ def against(other: Path, runs: int) -> int:
     b_wall = statistics.median(w for w, _ in before)
     b_rss = statistics.median(r for _, r in before)
     print("targets: wall_s <= 1.5, rss_MB <= 80")
+    ratio = f"{b_wall / wall:.2f}" if wall > 0 else "nan"
     print(
-        f"wall_s={wall:.3f} rss_MB={rss:.1f} before_wall_s={b_wall:.3f} "
+        f"speed_ratio={ratio} wall_s={wall:.3f} rss_MB={rss:.1f} before_wall_s={b_wall:.3f} "
         f"before_rss_MB={b_rss:.1f} before={other} runs={runs}"
     )
     return 0
@@ -96,14 +98,14 @@ def main() -> int:
         )
         ratio = f"{base_wall / wall:.2f}" if wall > 0 else "nan"
         tail = (
-            f" speed_ratio={ratio} baseline_wall_s={base_wall:.3f}"
+            f" baseline_wall_s={base_wall:.3f}"
             f" baseline_rss_MB={base_rss:.1f} baseline=py-cpuinfo+psutil+pySMART"
         )
     except SystemExit as exc:
         print(f"baseline could not run: {exc}")
-        tail = " baseline=none"
+        ratio, tail = "nan", " baseline=none"
     print("targets: wall_s <= 1.5, rss_MB <= 80")
-    print(f"wall_s={wall:.3f} rss_MB={rss:.1f}{tail} runs={RUNS}")
+    print(f"speed_ratio={ratio} wall_s={wall:.3f} rss_MB={rss:.1f}{tail} runs={RUNS}")
     return 0
 
 
