@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench_agent.errors import BenchError, InputError
 from bench_agent.i18n import N_, _, get_language, translate
@@ -31,6 +31,9 @@ from bench_agent.signing import (
     sign_document,
     verify_document,
 )
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 CERTIFICATE_KIND = "bench-agent/sanitization-certificate"
 CERTIFICATE_VERSION = 2
@@ -482,6 +485,18 @@ def load_certificate(path: Path) -> LoadedCertificate:
     return LoadedCertificate(_parse(attachments[0], path), raw)
 
 
+def pinned_key(public_key: str | None) -> Ed25519PublicKey | None:
+    """The station key given on the command line (base64 raw or PEM text, or a file holding
+    it); None when none was given (the document's embedded key then proves integrity only)."""
+    if not public_key:
+        return None
+    text = public_key
+    candidate = Path(public_key)
+    if len(public_key) < 4096 and candidate.exists():
+        text = candidate.read_text(encoding="utf-8")
+    return public_key_from_text(text)
+
+
 def verify_certificate(
     source: Path | str | dict[str, Any], public_key: str | None = None
 ) -> dict[str, Any]:
@@ -503,14 +518,7 @@ def verify_certificate(
             _("This is not a bench-agent sanitization certificate."),
             _("Only certificates issued by bench-agent can be verified."),
         )
-    key = None
-    if public_key:
-        text = public_key
-        candidate = Path(public_key)
-        if len(public_key) < 4096 and candidate.exists():
-            text = candidate.read_text(encoding="utf-8")
-        key = public_key_from_text(text)
-    verify_document(document, key)
+    verify_document(document, pinned_key(public_key))
     result = dict(document)
     if loaded.pdf is not None:
         made_with = str(document.get("pdf", {}).get("renderer", ""))

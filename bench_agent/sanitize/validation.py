@@ -585,8 +585,8 @@ class ValidationOptions:
 def verify_validation(path: Path, public_key: str | None = None) -> dict[str, Any]:
     """Check a validation result's signature (and, when its certificate lies beside it, that
     it is tied to that very certificate); return it with ``_certificate_link`` set."""
-    from bench_agent.sanitize.certificate import load_certificate
-    from bench_agent.signing import public_key_from_text, verify_document
+    from bench_agent.sanitize.certificate import load_certificate, pinned_key
+    from bench_agent.signing import verify_document
 
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -600,13 +600,7 @@ def verify_validation(path: Path, public_key: str | None = None) -> dict[str, An
             _("This is not a bench-agent validation result."),
             _("Only documents issued by bench-agent can be verified."),
         )
-    key = None
-    if public_key:
-        text = public_key
-        if len(public_key) < 4096 and Path(public_key).exists():
-            text = Path(public_key).read_text(encoding="utf-8")
-        key = public_key_from_text(text)
-    verify_document(document, key)
+    verify_document(document, pinned_key(public_key))
     result = dict(document)
     sibling = path.with_name(path.name.removesuffix(".validation.json") + ".cert.json")
     if sibling.exists():
