@@ -285,6 +285,19 @@ def _retire_keys(session: Any, row: Any) -> None:
     row.key_id = None
 
 
+def _print_token(token: str, name: str) -> None:
+    """A station's new token on stdout, and how to enrol the bench with it on stderr."""
+    print(token)
+    print(
+        _(
+            "On the bench: bench-agent enroll --ledger URL --token {token} --station {name}",
+            token=token,
+            name=name,
+        ),
+        file=sys.stderr,
+    )
+
+
 def run_station_rotate_token(args: argparse.Namespace) -> int:
     from bench_agent.ledger.auth import hash_token, new_station_token
 
@@ -295,15 +308,7 @@ def run_station_rotate_token(args: argparse.Namespace) -> int:
         row.token_hash = hash_token(token)
         row.disabled = False
     print(_("New token of station '{name}' (shown only now):", name=args.name))
-    print(token)
-    print(
-        _(
-            "On the bench: bench-agent enroll --ledger URL --token {token} --station {name}",
-            token=token,
-            name=args.name,
-        ),
-        file=sys.stderr,
-    )
+    _print_token(token, args.name)
     return EXIT_OK
 
 
@@ -349,15 +354,7 @@ def run_station_add(args: argparse.Namespace) -> int:
     store = open_store(args)
     token = create_station(store, args.name, args.location, cli_actor())
     print(_("Station '{name}' created. Its token (shown only now):", name=args.name))
-    print(token)
-    print(
-        _(
-            "On the bench: bench-agent enroll --ledger URL --token {token} --station {name}",
-            token=token,
-            name=args.name,
-        ),
-        file=sys.stderr,
-    )
+    _print_token(token, args.name)
     return EXIT_OK
 
 
