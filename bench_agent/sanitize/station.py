@@ -16,7 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -257,25 +257,19 @@ class DiskStation:
             )
             self.disks[kname] = disk
         self._emit("arrived", disk)
-        policy = self.policy
+        named = False
         if kname.startswith("loop"):
             backing = loop_backing(kname)
-            inside = (
+            named = bool(
                 self.loop_backing_dir is not None
                 and backing
                 and Path(backing).resolve().is_relative_to(self.loop_backing_dir)
             )
-            if not inside:
+            if not named:
                 self._refuse(disk, "a loop device, not a docked disk")
                 return
-            # Under the directory named with --loop-backing-dir: named explicitly.
-            policy = GuardPolicy.for_profile(
-                None, station_allows_removable=policy.allow_removable, named=True
-            )
-        else:
-            policy = GuardPolicy.for_profile(
-                None, station_allows_removable=policy.allow_removable, named=False
-            )
+        # Under the directory named with --loop-backing-dir: a loop device named explicitly.
+        policy = replace(self.policy, allow_loop=named)
         from bench_agent.sanitize.plan import plan_one
 
         try:
