@@ -95,7 +95,8 @@ def _write(output: str | None, data: bytes | str) -> None:
     print(_("Written to {path}.", path=path), file=sys.stderr)
 
 
-def _date(text: str, option: str) -> date:
+def option_date(text: str, option: str) -> date:
+    """A YYYY-MM-DD command-line option (InputError naming the option otherwise)."""
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
@@ -109,7 +110,7 @@ def run_report(args: argparse.Namespace) -> int:
     from bench_agent.ledger.dashboard.queries import load_report
     from bench_agent.ledger.reports import render_csv, render_json, render_pdf
 
-    start, end = _date(args.start, "--from"), _date(args.end, "--to")
+    start, end = option_date(args.start, "--from"), option_date(args.end, "--to")
     if end < start:
         raise InputError(_("The end date is before the start date."), _("Swap --from and --to."))
     if args.format == "pdf" and args.output in (None, "-") and sys.stdout.isatty():

@@ -210,21 +210,14 @@ def register(sub: Any) -> None:
     report.set_defaults(func=run_report)
 
 
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise InputError(
-            _("'{value}' is not a date.", value=text), _("Write dates as YYYY-MM-DD.")
-        ) from exc
-
-
 def run_report(args: argparse.Namespace) -> int:
     from bench_agent.cli.output import print_json
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
+    from bench_agent.ledger.board_cmd import option_date
     from bench_agent.ledger.cli import open_store
 
-    coverage = load_coverage(open_store(args), start=_day(args.start), end=_day(args.end))
+    start, end = option_date(args.start, "--from"), option_date(args.end, "--to")
+    coverage = load_coverage(open_store(args), start=start, end=end)
     if args.json:
         print_json(coverage.model_dump(mode="json"))
     else:
