@@ -23,6 +23,7 @@ from typing import Any
 
 from bench_agent.devices.guard import GuardPolicy
 from bench_agent.errors import BenchError
+from bench_agent.i18n import _
 from bench_agent.models.wipe import WipeReport
 from bench_agent.progress import ProgressCallback, ProgressEvent
 from bench_agent.sanitize.certificate import CertificateContext
@@ -266,7 +267,7 @@ class DiskStation:
                 and Path(backing).resolve().is_relative_to(self.loop_backing_dir)
             )
             if not named:
-                self._refuse(disk, "a loop device, not a docked disk")
+                self._refuse(disk, _("a loop device, not a docked disk"))
                 return
         # Under the directory named with --loop-backing-dir: a loop device named explicitly.
         policy = replace(self.policy, allow_loop=named)
@@ -296,15 +297,23 @@ class DiskStation:
         if twin is not None:
             self._refuse(
                 disk,
-                f"another disk with the same serial {disk.serial} is in the station "
-                f"({twin.device}): neither is confused with the other, this one is not wiped",
+                _(
+                    "another disk with the same serial {serial} is in the station ({other}): "
+                    "neither is confused with the other, this one is not wiped",
+                    serial=disk.serial,
+                    other=twin.device,
+                ),
             )
             return
         if disk.serial and disk.serial in self.certified_serials:
             self._refuse(
                 disk,
-                f"already wiped in this session (certificate "
-                f"{self.certified_serials[disk.serial]}); it came back under {disk.device}",
+                _(
+                    "already wiped in this session (certificate {certificate}); it came back "
+                    "under {device}",
+                    certificate=self.certified_serials[disk.serial],
+                    device=disk.device,
+                ),
             )
             return
         disk.state = "wiping"
