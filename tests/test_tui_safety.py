@@ -11,6 +11,7 @@ stray Enter never stops a wipe; a stop confirmed with two inputs is recorded in 
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +45,10 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def prepared_app(disks: list[str], operator: OperatorProfile, where: str) -> Any:
+def prepared_app(disks: list[str], operator: OperatorProfile, where: str, **options: Any) -> Any:
     """The bench app with the recorded Pentium 4 brought to ``where`` by the workflow itself:
     "verdict" (remediate: re-inventory and reject offered), "plan" (the wipe plan) or
-    "wiping" (the wipe confirmed: the screen starts it)."""
+    "wiping" (the wipe confirmed: the screen starts it). ``options`` go to the app."""
     from bench_agent.tui.app import BenchApp
 
     app = BenchApp(
@@ -57,6 +58,7 @@ def prepared_app(disks: list[str], operator: OperatorProfile, where: str) -> Any
         evidence=EVIDENCE,
         disks=disks,
         poll_ledger=False,
+        **options,
     )
     wf = app.wf
     wf.login(operator.label)
@@ -96,14 +98,6 @@ async def hold(pilot: Any, key: str) -> float:
     gap = (loop.time() - started) / REPEATS
     await pilot.pause()
     return gap
-
-
-async def wipe_writing(pilot: Any) -> None:
-    """Until the wipe step has begun writing: the workflow clears its stop request as the
-    wipe starts, so a stop set by the test before then would be lost."""
-    app = pilot.app
-    await wait_for(pilot, lambda: app.wf.state.wipe_state == "running")
-    await pilot.pause(1.0)
 
 
 async def wait_for(pilot: Any, condition: Any, timeout: float = 60) -> None:
@@ -183,7 +177,6 @@ async def test_a_held_key_never_starts_a_stopped_wipe_again(
     app = prepared_app([str(paced_loop(4 << 30))], operator, "wiping")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.busy == "wipe")
-        await wipe_writing(pilot)
         app.wf.cancel_event.set()
         await wait_for(pilot, lambda: not app.busy and app.wf.state.wipe_state == "aborted")
         await pilot.pause(0.5)
@@ -274,9 +267,42 @@ async def test_escape_never_stops_a_wipe_and_the_key_line_offers_back_only_where
             await pilot.press("escape")
             await pilot.pause(0.1)
         assert app.busy == "wipe" and not app.wf.cancel_event.is_set()
-        await wipe_writing(pilot)
         app.wf.cancel_event.set()
         await wait_for(pilot, lambda: not app.busy)
+
+
+@pytest.mark.anyio
+async def test_a_stop_confirmed_before_the_wipe_starts_writing_is_honoured(
+    agent_home: Path,
+) -> None:
+    """Between the step turning busy (its "Stop" offered) and the wipe's first byte, the
+    worker may still be planning the disks again (after a restart): a stop confirmed then
+    stops the wipe, it is not forgotten as the wipe starts."""
+    from bench_agent.tui.training import simulated_engines
+
+    engines = simulated_engines()
+    english = OperatorProfile(name="en", language="en")
+    app = prepared_app(["/dev/training-a"], english, "wiping", engines=engines)
+    planned, plan_again = threading.Event(), engines.plan_wipes
+
+    def slow_plan(*args: Any, **kwargs: Any) -> Any:
+        planned.wait(10)
+        return plan_again(*args, **kwargs)
+
+    engines.plan_wipes = slow_plan
+    app.wf._plans = None  # as after a restart: the wipe step plans the same disks again
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.busy == "wipe")
+        app.screen.ask_stop()
+        await pilot.press("right", "enter")  # arm, confirm: while the disks are planned
+        assert app.wf.cancel_event.is_set()
+        planned.set()
+        await wait_for(pilot, lambda: not app.busy)
+        state = app.wf.state
+        assert state.wipe_state == "aborted" and [w.status for w in state.wipes] == ["aborted"]
+        assert [(i.step, i.note) for i in state.interruptions] == [
+            ("wipe", "stopped by the operator")
+        ]
 
 
 @pytest.mark.anyio

@@ -339,6 +339,7 @@ class BenchApp(App[int]):
     def run_step(self, label: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         if self.busy:
             return
+        self.wf.cancel_event.clear()  # a stop belongs to the run it was asked during
         self.busy = label
         self._run_step(fn, args, kwargs)
 

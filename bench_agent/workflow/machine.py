@@ -97,6 +97,9 @@ class Workflow:
         self._plans: list[Any] | None = None
         self._catalogue: list[Any] | None = None
         self._lock = threading.Lock()
+        # Set to stop the wipe or image in progress. Whoever requests a run clears it first
+        # (the bench app, as it marks the step busy): a stop confirmed while the run is still
+        # being prepared is then honoured, not cleared away as the engine starts.
         self.cancel_event = threading.Event()
         self.resumed = False
         loaded = self.journal.load()
@@ -581,7 +584,6 @@ class Workflow:
         self._event("running", "")
         self._save()  # before the first byte is written
         self._heartbeat()
-        self.cancel_event.clear()
         context = self.engines.certificate_context(
             operator=self.state.operator,
             station=self.state.station,
@@ -781,7 +783,6 @@ class Workflow:
         self._event("running", "")
         self._save()
         self._heartbeat()
-        self.cancel_event.clear()
         try:
             report = self.engines.write_image(
                 entry,
