@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bench_agent.errors import InputError
-from bench_agent.i18n import _, both, get_language
+from bench_agent.i18n import N_, _, both, get_language
 from bench_agent.inventory.health import HealthThresholds, assess_disk_i18n
 from bench_agent.models.inventory import Disk, Inventory
 from bench_agent.models.record import AutoCheck, GuidedCheck
@@ -633,13 +633,17 @@ def _grade_device(
         )
 
 
-_GUIDED_ACTIONS: dict[str, Callable[[], dict[str, str]]] = {
-    "sound": lambda: both("replace the sound card or the speakers"),
-    "optical": lambda: both("replace the optical drive"),
-    "keyboard": lambda: both("replace the keyboard"),
-    "screen": lambda: both("replace the screen"),
-    "mouse": lambda: both("replace the mouse"),
+# What the workshop does about a part whose guided or automatic check failed: replace it.
+_REPLACE_ACTIONS = {
+    "sound": N_("replace the sound card or the speakers"),
+    "optical": N_("replace the optical drive"),
+    "keyboard": N_("replace the keyboard"),
+    "screen": N_("replace the screen"),
+    "mouse": N_("replace the mouse"),
+    "ram": N_("replace the faulty RAM module"),
 }
+# Automatic checks of these areas that fail ask for the part to be replaced; others reject.
+_AUTO_REPLACEABLE = ("ram", "optical", "sound")
 
 
 def _grade_not_applicable(g: _Grader, profile: Profile, inventory: Inventory, ident: str) -> None:
@@ -721,7 +725,7 @@ def _grade_guided(
                     _("fail"),
                     _("pass"),
                     message,
-                    _GUIDED_ACTIONS[ident](),
+                    both(_REPLACE_ACTIONS[ident]),
                 )
 
 
@@ -742,28 +746,9 @@ def _grade_auto(g: _Grader, checks: list[AutoCheck]) -> None:
             continue
         area = check.id.split(".", 1)[0]
         message = both("automatic check {name} failed: {text}", name=check.id, text=text)
-        if area == "ram":
-            g.add(
-                ident,
-                "remediate",
-                check.measured,
-                "",
-                message,
-                both("replace the faulty RAM module"),
-            )
-        elif area == "optical":
-            g.add(
-                ident, "remediate", check.measured, "", message, both("replace the optical drive")
-            )
-        elif area == "sound":
-            g.add(
-                ident,
-                "remediate",
-                check.measured,
-                "",
-                message,
-                both("replace the sound card or the speakers"),
-            )
+        if area in _AUTO_REPLACEABLE:
+            action = both(_REPLACE_ACTIONS[area])
+            g.add(ident, "remediate", check.measured, "", message, action)
         else:
             g.add(ident, "fail", check.measured, "", message)
 
