@@ -11,6 +11,7 @@ records (each wipe report's ``extra.validation.document``), tied to their certif
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -35,11 +36,8 @@ def published_rate() -> float:
         return DEFAULT_RATE
     try:
         rate = float(raw)
-    except ValueError as exc:
-        raise InputError(
-            _("{name} must be a share between 0 and 1, not '{value}'.", name=RATE_ENV, value=raw),
-            _("For 5 %, set {name}=0.05.", name=RATE_ENV),
-        ) from exc
+    except ValueError:
+        rate = math.nan  # refused below, with the same words
     if not 0.0 <= rate <= 1.0:
         raise InputError(
             _("{name} must be a share between 0 and 1, not '{value}'.", name=RATE_ENV, value=raw),
