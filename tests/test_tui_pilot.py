@@ -8,7 +8,6 @@ mode; plus the key-bounce filter and the restart in the middle of a wipe.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from pathlib import Path
@@ -31,6 +30,7 @@ from tests.test_workflow_support import (
     sync_and_fetch,
     test_master,  # noqa: F401 - fixture
 )
+from tests.tui_driver import settle
 
 SIZE = (120, 40)
 CONSOLE = (80, 25)  # the text console of many donated PCs: the switch users' runs use it
@@ -39,9 +39,6 @@ CONSOLE = (80, 25)  # the text console of many donated PCs: the switch users' ru
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-STEP_TIMEOUT_S = 120
 
 
 def bench_app(
@@ -57,26 +54,6 @@ def bench_app(
         disks=disks,
         poll_ledger=poll_ledger,
     )
-
-
-async def settle(pilot: Any) -> None:
-    """Wait until the workers are done and the screen shows the workflow's step."""
-    from bench_agent.tui.screens import StepScreen
-
-    app = pilot.app
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STEP_TIMEOUT_S
-    while loop.time() < deadline:
-        await pilot.pause(0.05)
-        screen = app.screen
-        if app.busy:
-            continue
-        if isinstance(screen, StepScreen) and not screen.handles(app.wf.step):
-            continue
-        await pilot.pause(0.05)
-        if not app.busy:
-            return
-    raise AssertionError(f"stuck at {app.wf.step} (busy={app.busy!r})")
 
 
 async def keys(pilot: Any, *names: str, gap: float = 0.0) -> None:
