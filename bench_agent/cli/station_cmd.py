@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_agent.cli.wipe_cmd import _add_validation_option
 from bench_agent.i18n import _
 
 
@@ -34,15 +35,7 @@ def register(sub: Any) -> None:
         help=_("where reports and certificates go (default: the station's)"),
     )
     station.add_argument("--lot", default="", metavar="LOT", help=_("donor lot (media source)"))
-    station.add_argument(
-        "--validation",
-        choices=["draw", "always", "skip"],
-        default="draw",
-        help=_(
-            "independent re-check: drawn at the rate the ledger published (default), "
-            "always, or skipped"
-        ),
-    )
+    _add_validation_option(station)
     station.add_argument(
         "--loop-backing-dir",
         type=Path,
@@ -168,25 +161,15 @@ def run_station(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from bench_agent.cli.wipe_cmd import _wipe_policy
-    from bench_agent.config import load_settings
+    from bench_agent.cli.wipe_cmd import _validation_options, _wipe_policy
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
     from bench_agent.sanitize.certificate import CertificateContext
     from bench_agent.sanitize.station import DiskStation
-    from bench_agent.sanitize.validation import ValidationOptions, refresh_policy
 
     # Disks arrive unnamed: a loop device only under --loop-backing-dir (the station decides).
     policy, methods, profile_verify = _wipe_policy(args.profile, named=False)
     context = CertificateContext.from_settings(lot=args.lot)
-    validation = None
-    if args.validation != "skip":
-        settings = load_settings()
-        validation = ValidationOptions(
-            policy=refresh_policy(settings.ledger_url, settings.home),
-            validator=context.operator,
-            station=context.station,
-            forced=True if args.validation == "always" else None,
-        )
+    validation = _validation_options(args.validation, context.operator, context.station)
     printer = _Printer(args.json)
     # With udevd, its events (after its rules ran); without it (a minimal live system), the
     # kernel's own uevents carry what the station needs.

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from bench_agent.progress import ProgressEvent
     from bench_agent.sanitize.journal import JournalEntry
     from bench_agent.sanitize.plan import WipePlan
+    from bench_agent.sanitize.validation import ValidationOptions
 
 
 def register(sub: Any) -> None:
@@ -68,15 +69,7 @@ def register(sub: Any) -> None:
     wipe.add_argument(
         "--json", action="store_true", help=_("print the plan or the reports as JSON")
     )
-    wipe.add_argument(
-        "--validation",
-        choices=["draw", "always", "skip"],
-        default="draw",
-        help=_(
-            "independent re-check: drawn at the rate the ledger published (default), "
-            "always, or skipped"
-        ),
-    )
+    _add_validation_option(wipe)
     wipe.add_argument(
         "--validator",
         default="",
@@ -94,6 +87,34 @@ def register(sub: Any) -> None:
 
 
 # -- shared ---------------------------------------------------------------------------------
+
+
+def _add_validation_option(parser: Any) -> None:
+    parser.add_argument(
+        "--validation",
+        choices=["draw", "always", "skip"],
+        default="draw",
+        help=_(
+            "independent re-check: drawn at the rate the ledger published (default), "
+            "always, or skipped"
+        ),
+    )
+
+
+def _validation_options(choice: str, validator: str, station: str) -> ValidationOptions | None:
+    """How the wipes are validated, from ``--validation`` (None: skipped)."""
+    from bench_agent.config import load_settings
+    from bench_agent.sanitize.validation import ValidationOptions, refresh_policy
+
+    if choice == "skip":
+        return None
+    settings = load_settings()
+    return ValidationOptions(
+        policy=refresh_policy(settings.ledger_url, settings.home),
+        validator=validator,
+        station=station,
+        forced=True if choice == "always" else None,
+    )
 
 
 def _wipe_policy(
@@ -361,7 +382,9 @@ def run_wipe(args: argparse.Namespace) -> int:
     if not args.yes:
         _confirm(plans)
     context = CertificateContext.from_settings(asset_tag=args.asset, lot=args.lot)
-    validation = _validation_options(args, context)
+    validation = _validation_options(
+        args.validation, args.validator or context.operator, context.station
+    )
     display = ProgressDisplay(
         [p.kname for p in plans], stream=sys.stderr if args.json else sys.stdout
     )
@@ -394,21 +417,6 @@ def run_wipe(args: argparse.Namespace) -> int:
                 print(f"{report.device}: {report.status_detail}")
             _print_validation(report)
     return EXIT_OK if all(r.status == "erased" for r, _c in results) else EXIT_FAILURE
-
-
-def _validation_options(args: argparse.Namespace, context: Any) -> Any:
-    from bench_agent.config import load_settings
-    from bench_agent.sanitize.validation import ValidationOptions, refresh_policy
-
-    if args.validation == "skip":
-        return None
-    settings = load_settings()
-    return ValidationOptions(
-        policy=refresh_policy(settings.ledger_url, settings.home),
-        validator=args.validator or context.operator,
-        station=context.station,
-        forced=True if args.validation == "always" else None,
-    )
 
 
 def _print_validation(report: Any) -> None:
