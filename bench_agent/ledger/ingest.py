@@ -24,7 +24,7 @@ from bench_agent.errors import BenchError
 from bench_agent.i18n import _
 from bench_agent.ledger import audit
 from bench_agent.ledger.db import Store
-from bench_agent.ledger.inputs import CERTIFICATE_ID_PATTERN
+from bench_agent.ledger.inputs import CERTIFICATE_ID_PATTERN, check_id
 from bench_agent.ledger.models import (
     Asset,
     Certificate,
@@ -428,15 +428,12 @@ def _check_certificates(station: Any, record: BenchRecord) -> None:
         for key in ("certificate_id", "id"):
             value = document.get(key)
             if value is not None:
-                if not isinstance(value, str) or not CERTIFICATE_ID_PATTERN.match(value):
-                    raise RecordRejected(
-                        422,
-                        _(
-                            "The certificate id must be 1 to 100 letters, digits or . _ : - "
-                            "(no spaces or control characters)."
-                        ),
-                        ("certificates", index, key),
+                try:
+                    check_id(
+                        value if isinstance(value, str) else "", pattern=CERTIFICATE_ID_PATTERN
                     )
+                except ValueError as exc:
+                    raise RecordRejected(422, str(exc), ("certificates", index, key)) from exc
                 break
         _verify_certificate(station, index, document)
 
