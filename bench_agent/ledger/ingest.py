@@ -135,17 +135,6 @@ def body_digest(document: dict[str, Any]) -> tuple[str, str]:
     return body, hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def find_asset(session: Session, asset_tag: str, uuid: str, serial: str) -> Asset | None:
-    """The machine these identifiers name: asset tag first, then DMI UUID, then serial."""
-    for column, value in ((Asset.asset_tag, asset_tag), (Asset.uuid, uuid), (Asset.serial, serial)):
-        value = meaningful(value)
-        if value:
-            asset = session.scalar(select(Asset).where(column == value).order_by(Asset.id).limit(1))
-            if asset is not None:
-                return asset
-    return None
-
-
 def find_assets(
     session: Session, *, serial: str = "", uuid: str = "", asset_tag: str = ""
 ) -> list[Asset]:
@@ -281,9 +270,7 @@ def _check_signature(station: Any, document: dict[str, Any]) -> str:
 
 
 def _existing(conn: Connection, record_id: str) -> Any:
-    return conn.execute(
-        select(Record.id, Record.record_id, Record.body_sha256).where(Record.record_id == record_id)
-    ).first()
+    return conn.execute(_SELECT_EXISTING, {"rid": record_id}).first()
 
 
 def _same_or_conflict(existing: Any, digest: str) -> IngestResult:
