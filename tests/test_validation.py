@@ -26,6 +26,7 @@ from bench_agent.sanitize.validation import (
 )
 from bench_agent.signing import verify_document
 from tests.conftest import LoopFactory
+from tests.test_wipe_cli import cli
 from tests.test_wipe_faultyfs import FaultyFactory, faulty_loop  # noqa: F401 (fixture)
 
 MiB = 1 << 20
@@ -184,20 +185,9 @@ def test_the_draw_uses_the_published_rate_and_says_where_it_came_from(
 def test_cli_wipe_validates_at_once_and_the_record_says_how_it_was_drawn(
     make_loop: LoopFactory, tmp_path: Path
 ) -> None:
-    import subprocess
-    import sys
 
     dev = make_loop(8 * MiB, fill="random")
     base = ["wipe", str(dev), "--profile", "test-bench", "--yes", "--report-dir", str(tmp_path)]
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bench_agent.cli.main", *args],
-            cwd=Path(__file__).parent.parent,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
 
     always = cli(*base, "--validation", "always", "--validator", "bob")
     assert always.returncode == 0, always.stdout + always.stderr

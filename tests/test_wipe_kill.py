@@ -16,23 +16,13 @@ from bench_agent.sanitize import CertificateContext, interrupted, plan_wipes, ru
 from bench_agent.sanitize.journal import Journal
 from bench_agent.sanitize.pattern import Pattern
 from tests.conftest import LoopFactory
+from tests.test_wipe_cli import cli
 from tests.test_wipe_faultyfs import FaultyFactory, faulty_loop  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.device
 
 MiB = 1 << 20
 ROOT = Path(__file__).parent.parent
-
-
-def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bench_agent.cli.main", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=300,
-    )
 
 
 def test_kill_9_mid_wipe_is_reported_and_never_certified(
