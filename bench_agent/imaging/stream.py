@@ -21,8 +21,7 @@ from typing import Any
 
 from bench_agent.i18n import _
 
-CHUNK = 1 << 20
-ATTEMPTS = 6  # reconnections in a row without progress before giving up
+# Pauses before each reconnection in a row without progress; past the last one it gives up.
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0)
 CACHE_MARGIN = 256 << 20  # free space kept beside a cached master
 
