@@ -126,19 +126,15 @@ def load_json(raw: bytes | str) -> Any:
     again, slowly, to say where the offending value is.
     """
     try:
-        document = json.loads(raw)
-    except RecursionError as exc:
-        raise InputProblem(
-            (), _("is nested deeper than {depth} levels", depth=MAX_DEPTH), "json_invalid"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise InputProblem((), _("not valid JSON: {error}", error=exc), "json_invalid") from exc
-    except ValueError:
-        document = None  # perhaps only an integer of thousands of digits: locate it below
-    else:
-        if _storable(document):
-            return document
-    try:
+        try:
+            document = json.loads(raw)
+        except UnicodeDecodeError:
+            raise
+        except ValueError:
+            document = None  # perhaps only an integer of thousands of digits: locate it below
+        else:
+            if _storable(document):
+                return document
         located = json.loads(
             raw, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_BadNumber
         )
@@ -146,7 +142,7 @@ def load_json(raw: bytes | str) -> Any:
         raise InputProblem(
             (), _("is nested deeper than {depth} levels", depth=MAX_DEPTH), "json_invalid"
         ) from exc
-    except ValueError as exc:
+    except ValueError as exc:  # not JSON, or not UTF-8
         raise InputProblem((), _("not valid JSON: {error}", error=exc), "json_invalid") from exc
     check_value(located)
     return located if document is None else document
