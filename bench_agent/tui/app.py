@@ -182,16 +182,16 @@ class BenchApp(App[int]):
             step=_(STEP_TITLES[self.resumed_at]),
         )
 
+    def _keys(self, binding_id: str) -> list[str]:
+        """The keys of one of the app's bindings, after the operator's keymap."""
+        default = next(
+            b.key for b in self.BINDINGS if isinstance(b, Binding) and b.id == binding_id
+        )
+        return (self._keymap.get(binding_id) or default).split(",")
+
     def key_for(self, binding_id: str) -> str:
         """The first key of a binding after the operator's keymap, as shown on screen."""
-        defaults = {
-            "bench.next": "right",
-            "bench.prev": "left",
-            "bench.select": "enter",
-            "bench.back": "escape",
-            "bench.help": "f1",
-        }
-        key = (self._keymap.get(binding_id) or defaults[binding_id]).split(",")[0]
+        key = self._keys(binding_id)[0]
         if key in KEY_LABELS:
             return _(KEY_LABELS[key])
         return key.upper() if key[:1] == "f" and key[1:].isdigit() else key  # F1…F12
@@ -249,13 +249,11 @@ class BenchApp(App[int]):
         keys always type (a barcode reader), except Space for a two-switch operator."""
         if printable and not (key == "space" and self.operator.scan_mode == "two-switch"):
             return None
-        defaults = {"bench.next": "right,down", "bench.prev": "left,up"}
         for binding_id, action in (
             ("bench.next", self.action_next),
             ("bench.prev", self.action_prev),
         ):
-            keys = (self._keymap.get(binding_id) or defaults[binding_id]).split(",")
-            if key in keys:
+            if key in self._keys(binding_id):
                 return action
         return None
 
