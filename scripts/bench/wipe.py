@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -47,46 +48,15 @@ sys.path.insert(0, str(ROOT))
 MiB = 1 << 20
 
 
-def run_ours(dev: str, method: str) -> tuple[float, float, float]:
-    """(write seconds, verify seconds, total seconds) of one wipe by our engine."""
-    write_s, verify_s, total, _seed = run_ours_seeded(dev, method)
-    return write_s, verify_s, total
-
-
-def run_ours_seeded(dev: str, method: str) -> tuple[float, float, float, int]:
-    """As ``run_ours``, plus the seed of the verification's samples (to read them again)."""
-    from bench_agent.devices.guard import GuardPolicy
-    from bench_agent.sanitize import CertificateContext, plan_wipes, run_wipes
-
-    t0 = time.monotonic()
-    plans = plan_wipes(
-        [dev],
-        method=method,
-        verify="sample",  # type: ignore[arg-type]
-        policy=GuardPolicy(allow_loop=True),
-    )
-    ((report, _cert),) = run_wipes(
-        plans, context=CertificateContext(operator="bench"), progress=lambda event: None
-    )
-    total = time.monotonic() - t0
-    if report.status != "erased":
-        raise SystemExit(f"our wipe did not end erased: {report.status} {report.status_detail}")
-    return (
-        float(report.extra["write_seconds"]),
-        float(report.extra["verify_seconds"]),
-        total,
-        int(report.extra["verification_plan"]["sample_seed"]),
-    )
-
-
-def run_ours_parallel(devs: list[str]) -> float:
-    """Wall time of the write passes of one run_wipes over every device at once."""
+def run_ours(devs: list[str], method: str) -> list[Any]:
+    """The reports of one ``run_wipes`` over ``devs`` (all at once, ``sample`` verification);
+    each must end erased."""
     from bench_agent.devices.guard import GuardPolicy
     from bench_agent.sanitize import CertificateContext, plan_wipes, run_wipes
 
     plans = plan_wipes(
         devs,
-        method="zero",
+        method=method,  # type: ignore[arg-type]
         verify="sample",
         policy=GuardPolicy(allow_loop=True),
     )
@@ -95,28 +65,23 @@ def run_ours_parallel(devs: list[str]) -> float:
     )
     for report, _cert in results:
         if report.status != "erased":
-            raise SystemExit(f"parallel wipe of {report.device}: {report.status}")
-    # The write passes start together; the slowest one ends the parallel write.
-    return max(float(report.extra["write_seconds"]) for report, _cert in results)
+            raise SystemExit(
+                f"our wipe of {report.device} did not end erased: {report.status} "
+                f"{report.status_detail}"
+            )
+    return [report for report, _cert in results]
+
+
+def dd_zero(dev: str, size: int) -> list[str]:
+    """The baseline: zeros over the whole device, 4 MiB O_DIRECT writes."""
+    return ["dd", "if=/dev/zero", f"of={dev}", "bs=4M", f"count={size // (4 * MiB)}",
+            "oflag=direct", "status=none"]  # fmt: skip
 
 
 def run_dd_parallel(devs: list[str], size: int) -> float:
     """Wall time of one ``dd oflag=direct`` per device, all running at once."""
     t0 = time.monotonic()
-    procs = [
-        subprocess.Popen(
-            [
-                "dd",
-                "if=/dev/zero",
-                f"of={dev}",
-                "bs=4M",
-                f"count={size // (4 * MiB)}",
-                "oflag=direct",
-                "status=none",
-            ]
-        )
-        for dev in devs
-    ]
+    procs = [subprocess.Popen(dd_zero(dev, size)) for dev in devs]
     for proc in procs:
         if proc.wait() != 0:
             raise SystemExit("dd failed")
@@ -157,18 +122,7 @@ def run_dd_offsets(dev: str, ranges: list[tuple[int, int]], *, read: bool) -> fl
 
 def run_dd(dev: str, size: int) -> float:
     t0 = time.monotonic()
-    subprocess.run(
-        [
-            "dd",
-            "if=/dev/zero",
-            f"of={dev}",
-            "bs=4M",
-            f"count={size // (4 * MiB)}",
-            "oflag=direct",
-            "status=none",
-        ],
-        check=True,
-    )
+    subprocess.run(dd_zero(dev, size), check=True)
     return time.monotonic() - t0
 
 
@@ -267,10 +221,13 @@ def main() -> None:
         devs.append(dev)
         parallel = [make_loop(work, f"par{i}.img", psize, direct) for i in range(4)]
         devs.extend(parallel)
-        run_ours(dev, "zero")  # warm-up: imports, key creation
+        run_ours([dev], "zero")  # warm-up: imports, key creation
         for round_no in range(1, args.rounds + 1):
             dd_t.append(run_dd(dev, size))
-            write_s, verify_s, _total, seed = run_ours_seeded(dev, "zero")
+            (report,) = run_ours([dev], "zero")
+            write_s = float(report.extra["write_seconds"])
+            verify_s = float(report.extra["verify_seconds"])
+            seed = int(report.extra["verification_plan"]["sample_seed"])
             ours_w.append(write_s)
             ours_v.append(verify_s)
             # dd reading the very offsets our verification read (minus dd's own start-up).
@@ -278,12 +235,16 @@ def main() -> None:
             same = run_dd_offsets(dev, ranges, read=True) - run_dd_offsets(dev, ranges, read=False)
             same_t.append(max(same, 0.0) / write_s)
             qd1_t.append(read_offsets_qd1(dev, ranges) / write_s)
-            ours_random_w.append(run_ours(dev, "random")[0])
+            (random_report,) = run_ours([dev], "random")
+            ours_random_w.append(float(random_report.extra["write_seconds"]))
             read_t.append(run_dd_read(dev, size))
             if not args.no_nwipe:
                 nwipe_t.append(run_nwipe(dev, work))
             par_dd.append(run_dd_parallel(parallel, psize))
-            par_ours.append(run_ours_parallel(parallel))
+            # The write passes start together; the slowest one ends the parallel write.
+            par_ours.append(
+                max(float(r.extra["write_seconds"]) for r in run_ours(parallel, "zero"))
+            )
             print(
                 f"round {round_no}: dd {size / dd_t[-1] / 1e6:.0f} MB/s, ours {size / write_s / 1e6:.0f}"
                 f" MB/s (verify {verify_s:.2f} s, dd on the same offsets "
