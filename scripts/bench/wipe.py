@@ -22,11 +22,12 @@ engines' own overhead, no disk). Each round runs, in turn:
   the same offsets one request at a time in one process (dd's pattern without the opens).
 
 Medians over ``--rounds`` (default 3). Run as root: python scripts/bench/wipe.py
-Last line: speed_ratio=<ours/dd, median of the per-round ratios> nwipe_ratio=<ours/nwipe> verify_overhead=<sample verify time /
-write time> ours_MBps=… dd_MBps=… nwipe_MBps=… ours_random_MBps=… dd_read_MBps=… verify_floor=…
-(targets: speed_ratio ≥ 0.95, verify_overhead ≤ 0.12). ``verify_floor`` = 10 % of the disk read
-at dd's sequential O_DIRECT read speed ÷ our write time: the least any sampled verification
-can cost on this device (loop devices here read slower than they write).
+Last line: speed_ratio=<ours/dd, median of the per-round ratios> nwipe_ratio=<ours/nwipe>
+parallel_ratio=<4 at once, ours/dd> verify_overhead=<sample verify time / write time>
+verify_floor=<dd on the same offsets / our write time>, then the MB/s figures and
+``verify_floor_sequential`` (10 % of the disk read at dd's sequential O_DIRECT read speed ÷ our
+write time, kept to compare with earlier runs) and ``verify_floor_qd1``.
+(targets: speed_ratio ≥ 0.95, parallel_ratio ≥ 0.95, verify_overhead ≤ 1.5 × verify_floor).
 """
 
 from __future__ import annotations
