@@ -113,28 +113,7 @@ _UPDATE_HEAD = (
 
 def append_digest(conn: Connection, table: str, row_id: int, digest: str, actor: str) -> str:
     """Chain one row by its digest. Locks the chain head until the transaction ends."""
-    head = conn.execute(_SELECT_HEAD).first()
-    if head is None:
-        conn.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS))
-        seq, prev = 1, GENESIS
-    else:
-        seq, prev = head.seq + 1, head.hash
-    entry_hash = link_hash(prev, seq, table, row_id, digest)
-    conn.execute(
-        _INSERT_ENTRY,
-        {
-            "seq": seq,
-            "table_name": table,
-            "row_id": row_id,
-            "row_sha256": digest,
-            "prev_hash": prev,
-            "hash": entry_hash,
-            "at": utcnow(),
-            "actor": actor,
-        },
-    )
-    conn.execute(_UPDATE_HEAD, {"s": seq, "h": entry_hash})
-    return entry_hash
+    return append_many(conn, [(table, row_id, digest)], actor)
 
 
 def append_many(conn: Connection, entries: list[tuple[str, int, str]], actor: str) -> str:
