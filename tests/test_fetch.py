@@ -181,3 +181,31 @@ def test_fetch_from_the_ledgers_image_endpoint(
         assert path.read_bytes() == data
     finally:
         ledger.server.stop()
+
+
+def test_a_corrupt_cached_copy_is_hashed_once_before_it_is_fetched_again(
+    server: tuple[str, ServerState], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Choosing the source reads a multi-gigabyte cached copy once: once found corrupt, it is
+    fetched again without being hashed a second time."""
+    from bench_agent.imaging import fetch
+    from bench_agent.imaging.source import resolve_source
+
+    url, state = server
+    data = os.urandom(SIZE)
+    state.files["edu.img.zst"] = data
+    entry = _entry(data).model_copy(update={"source": f"{url}/edu.img.zst"})
+    cached = tmp_path / "cache" / "edu.img.zst"
+    cached.parent.mkdir()
+    cached.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    hashed: list[Path] = []
+    real_sha256 = fetch.file_sha256
+
+    def counted_sha256(path: Path) -> str:
+        hashed.append(path)
+        return real_sha256(path)
+
+    monkeypatch.setattr(fetch, "file_sha256", counted_sha256)
+    assert resolve_source(entry, cached.parent, stream=False) == cached
+    assert cached.read_bytes() == data
+    assert hashed == [cached, cached]  # the corrupt copy, then the fetched one

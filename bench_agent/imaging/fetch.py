@@ -138,6 +138,11 @@ def cached_copy(entry: ImageEntry, cache_dir: Path) -> Path | None:
     return None
 
 
+def images_base_url(ledger_url: str) -> str | None:
+    """Where the ledger at ``ledger_url`` serves masters (None without a ledger)."""
+    return f"{ledger_url.rstrip('/')}/{IMAGES_PATH}" if ledger_url else None
+
+
 def ensure_local(entry: ImageEntry, cache_dir: Path, base_url: str | None = None) -> Path:
     """The compressed image on local storage, checked against the catalogue's SHA-256.
 
@@ -145,20 +150,23 @@ def ensure_local(entry: ImageEntry, cache_dir: Path, base_url: str | None = None
     copy is corrupt or partial) it is fetched from ``base_url`` (default: the station's
     ``ledger_url`` + ``/api/v1/images``) or from the entry's own URL.
     """
-    local = source_path(entry)
-    if local is not None and is_verified(local, entry.compressed_sha256):
-        return local
+    found = cached_copy(entry, cache_dir)
+    if found is not None:
+        return found
+    return fetch_into_cache(entry, cache_dir, base_url)
+
+
+def fetch_into_cache(entry: ImageEntry, cache_dir: Path, base_url: str | None = None) -> Path:
+    """``ensure_local`` once ``cached_copy`` found no checked copy: whatever the cache holds
+    under the master's name is corrupt or partial and is fetched again."""
     cached = cache_dir / _file_name(entry)
-    if is_verified(cached, entry.compressed_sha256):
-        return cached
     if cached.exists():
         cached.unlink()
         forget_verified(cached)
     if base_url is None:
         from bench_agent.config import load_settings
 
-        ledger = load_settings().ledger_url
-        base_url = f"{ledger.rstrip('/')}/{IMAGES_PATH}" if ledger else None
+        base_url = images_base_url(load_settings().ledger_url)
     url = image_url(entry, base_url)
     if url is None:
         raise InputError(
@@ -166,7 +174,7 @@ def ensure_local(entry: ImageEntry, cache_dir: Path, base_url: str | None = None
                 "The image file for {image} is missing ({path}) and no server is set to fetch it "
                 "from.",
                 image=entry.name,
-                path=local or cached,
+                path=source_path(entry) or cached,
             ),
             _(
                 "Build it with scripts/build-test-master, or set ledger_url in the station "

@@ -22,22 +22,31 @@ def resolve_source(
     if local is not None and local.is_file():
         return local
     from bench_agent.config import load_settings
-    from bench_agent.imaging.fetch import IMAGES_PATH, cached_copy, ensure_local, image_url
+    from bench_agent.imaging.fetch import (
+        cached_copy,
+        ensure_local,
+        fetch_into_cache,
+        image_url,
+        images_base_url,
+    )
     from bench_agent.imaging.stream import has_room_for
 
     settings = load_settings()
     cache = cache_dir or settings.image_cache_dir
-    if stream is not True:
-        cached = cached_copy(entry, cache)
-        if cached is not None:
-            return cached
-    ledger = settings.ledger_url
-    url = image_url(entry, f"{ledger.rstrip('/')}/{IMAGES_PATH}" if ledger else None)
+    # Checked here unless streaming was asked for; then not hashed a second time below (a
+    # corrupt multi-gigabyte copy would be read twice).
+    cache_checked = stream is not True
+    if cache_checked and (cached := cached_copy(entry, cache)) is not None:
+        return cached
+    base_url = images_base_url(settings.ledger_url)
+    url = image_url(entry, base_url)
     if stream is None:
         stream = not has_room_for(cache, entry.compressed_size)
     if stream and url is not None:
         return url
-    return ensure_local(entry, cache)
+    if cache_checked:
+        return fetch_into_cache(entry, cache, base_url)
+    return ensure_local(entry, cache, base_url)
 
 
 def open_source(source: Path | str, entry: ImageEntry) -> Any:
