@@ -31,6 +31,10 @@ class Technique:
 
 
 _OVERWRITE_COMMAND = "WRITE commands over every addressable LBA (Linux block layer, O_DIRECT)"
+_ATA_SECURITY_NOTE = N_(
+    "ATA SECURITY ERASE UNIT is not an IEEE 2883-2022 technique; classified Purge as "
+    "in NIST SP 800-88 Rev. 1, Appendix A."
+)
 
 TECHNIQUES: dict[str, Technique] = {
     t.method: t
@@ -92,10 +96,7 @@ TECHNIQUES: dict[str, Technique] = {
             "",
             "ATA",
             "ATA SECURITY ERASE UNIT (F4h), enhanced mode",
-            N_(
-                "ATA SECURITY ERASE UNIT is not an IEEE 2883-2022 technique; classified Purge as "
-                "in NIST SP 800-88 Rev. 1, Appendix A."
-            ),
+            _ATA_SECURITY_NOTE,
         ),
         Technique(
             "ata-secure-erase",
@@ -103,10 +104,7 @@ TECHNIQUES: dict[str, Technique] = {
             "",
             "ATA",
             "ATA SECURITY ERASE UNIT (F4h), normal mode",
-            N_(
-                "ATA SECURITY ERASE UNIT is not an IEEE 2883-2022 technique; classified Purge as "
-                "in NIST SP 800-88 Rev. 1, Appendix A."
-            ),
+            _ATA_SECURITY_NOTE,
         ),
     )
 }
