@@ -334,32 +334,19 @@ def check_checkpoint(
         return []
     entry = session.get(AuditEntry, seq)
     head = session.get(AuditHead, 1)
+    at = str(document.get("at", ""))
     if entry is None or head is None or head.seq < seq:
-        return [
-            AuditProblem(
-                "audit_chain",
-                None,
-                seq,
-                _(
-                    "the audit chain was cut back since the checkpoint of {at}: entry {seq} "
-                    "is gone",
-                    at=str(document.get("at", "")),
-                    seq=seq,
-                ),
-            )
-        ]
-    if entry.hash != expected:
-        return [
-            AuditProblem(
-                "audit_chain",
-                None,
-                seq,
-                _(
-                    "the audit chain was rewritten since the checkpoint of {at}: entry {seq} "
-                    "differs",
-                    at=str(document.get("at", "")),
-                    seq=seq,
-                ),
-            )
-        ]
-    return []
+        problem = _(
+            "the audit chain was cut back since the checkpoint of {at}: entry {seq} is gone",
+            at=at,
+            seq=seq,
+        )
+    elif entry.hash != expected:
+        problem = _(
+            "the audit chain was rewritten since the checkpoint of {at}: entry {seq} differs",
+            at=at,
+            seq=seq,
+        )
+    else:
+        return []
+    return [AuditProblem("audit_chain", None, seq, problem)]
