@@ -48,7 +48,8 @@ def _tool(name: str) -> str:
     return path
 
 
-def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+def run_tool(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    """``cmd`` run to its end, its output captured (``ToolMissing`` if the tool is not installed)."""
     _tool(cmd[0])
     return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
@@ -77,7 +78,7 @@ def _is_ext(path: str, offset: int) -> bool:
 @contextlib.contextmanager
 def partition_loop(path: str, offset: int, size: int) -> Iterator[str]:
     """A loop device onto one partition of ``path`` (detached on exit)."""
-    result = _run(
+    result = run_tool(
         ["losetup", "--find", "--show", "--offset", str(offset), "--sizelimit", str(size), path]
     )
     if result.returncode != 0:
@@ -89,11 +90,11 @@ def partition_loop(path: str, offset: int, size: int) -> Iterator[str]:
     try:
         yield loop
     finally:
-        _run(["losetup", "-d", loop])
+        run_tool(["losetup", "-d", loop])
 
 
 def _sgdisk_verify(path: str) -> tuple[bool, str]:
-    result = _run(["sgdisk", "-v", path])
+    result = run_tool(["sgdisk", "-v", path])
     text = result.stdout + result.stderr
     clean = result.returncode == 0 and "No problems found" in text
     return clean, OK if clean else _tail(result)
@@ -119,7 +120,7 @@ def _grow_partition(
     for bit in range(64):
         if last.attributes >> bit & 1:
             cmd += ["-A", f"{n}:set:{bit}"]
-    return _run([*cmd, path])
+    return run_tool([*cmd, path])
 
 
 EXTENDED_TYPES = frozenset({"0x05", "0x0f", "0x85"})
@@ -148,7 +149,7 @@ def _check_table(path: str, kind: str) -> tuple[str, bool, str]:
     if kind == "gpt":
         clean, detail = _sgdisk_verify(path)
         return "sgdisk -v", clean, detail
-    result = _run(["sfdisk", "--verify", path])
+    result = run_tool(["sfdisk", "--verify", path])
     clean = result.returncode == 0
     return "sfdisk --verify", clean, OK if clean else _tail(result)
 
@@ -176,7 +177,7 @@ def fit_to_disk(
     steps = 5
     if table.kind == "gpt":
         progress(ProgressEvent(job, "grow", 0, steps, message=_("Moving the backup GPT header")))
-        result = _run(["sgdisk", "-e", path])
+        result = run_tool(["sgdisk", "-e", path])
         if result.returncode != 0:
             return _fail(
                 fit, "sgdisk -e", _("sgdisk -e failed: {error}", error=_tail(result)), _tail(result)
@@ -220,7 +221,7 @@ def fit_to_disk(
                     )
                 )
                 # Preen first: resize2fs wants a freshly checked filesystem (exit 1 = fixed).
-                result = _run(["e2fsck", "-f", "-p", loop])
+                result = run_tool(["e2fsck", "-f", "-p", loop])
                 if result.returncode not in (0, 1):
                     return _fail(
                         fit,
@@ -229,7 +230,7 @@ def fit_to_disk(
                         _tail(result),
                     )
                 progress(ProgressEvent(job, "grow", 3, steps, message=_("Growing the filesystem")))
-                result = _run(["resize2fs", loop])
+                result = run_tool(["resize2fs", loop])
                 if result.returncode != 0:
                     return _fail(
                         fit,
@@ -240,7 +241,7 @@ def fit_to_disk(
                 fit.checks["resize2fs"] = OK
                 fit.grown = True
             progress(ProgressEvent(job, "grow", 4, steps, message=_("Checking the filesystem")))
-            result = _run(["e2fsck", "-f", "-n", loop])
+            result = run_tool(["e2fsck", "-f", "-n", loop])
             fit.checks["e2fsck -n"] = OK if result.returncode == 0 else _tail(result)
             if result.returncode != 0:
                 fit.ok = False
@@ -253,7 +254,7 @@ def fit_to_disk(
             fit, check, _("{check} reports problems: {error}", check=check, error=detail), detail
         )
     # Let the kernel see the new table on real disks (loop devices without -P refuse; fine).
-    _run(["blockdev", "--rereadpt", path])
+    run_tool(["blockdev", "--rereadpt", path])
     progress(ProgressEvent(job, "grow", steps, steps, message=_("The disk is ready")))
     del entry
     return fit

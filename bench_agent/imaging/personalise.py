@@ -13,17 +13,15 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from bench_agent.errors import BenchError, ToolMissing
+from bench_agent.errors import BenchError
 from bench_agent.i18n import N_, translate
-from bench_agent.imaging.grow import partition_loop
+from bench_agent.imaging.grow import partition_loop, run_tool
 from bench_agent.imaging.partitions import is_ext_filesystem, read_partition_table
 from bench_agent.models.image import ImageReport
 
@@ -172,20 +170,11 @@ def _root_partition(device: str) -> tuple[int, int] | None:
     return None
 
 
-def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    if shutil.which(cmd[0]) is None:
-        raise ToolMissing(
-            translate(N_("The tool {tool} is missing."), None, tool=cmd[0]),
-            translate(N_("Install it with scripts/setup."), None),
-        )
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
-
-
 @contextlib.contextmanager
 def _mounted(loop: str, *, read_only: bool) -> Iterator[Path]:
     target = Path(tempfile.mkdtemp(prefix="bench-personalise-"))
     options = "ro,noload" if read_only else "rw"
-    result = _run(["mount", "-t", "ext4", "-o", options, loop, str(target)])
+    result = run_tool(["mount", "-t", "ext4", "-o", options, loop, str(target)])
     if result.returncode != 0:
         target.rmdir()
         raise PersonalisationFailed(
@@ -199,7 +188,7 @@ def _mounted(loop: str, *, read_only: bool) -> Iterator[Path]:
     try:
         yield target
     finally:
-        _run(["umount", str(target)])
+        run_tool(["umount", str(target)])
         target.rmdir()
 
 
@@ -232,7 +221,7 @@ def personalise(device: str, p: Personalisation) -> PersonalisationResult | None
             os.sync()
         result = PersonalisationResult(hostname=hostname, hostname_note=note)
         # Verified on its own: a fresh read-only mount, every file compared with what was meant.
-        _run(["blockdev", "--flushbufs", loop])
+        run_tool(["blockdev", "--flushbufs", loop])
         with _mounted(loop, read_only=True) as root:
             for rel, content in files.items():
                 try:
