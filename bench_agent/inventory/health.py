@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from bench_agent.i18n import N_, SUPPORTED, both, nboth, translate
+from bench_agent.i18n import N_, SUPPORTED, both, get_language, nboth, translate
 from bench_agent.models.inventory import Health, Smart
 
 
@@ -55,27 +55,23 @@ def assess_disk_i18n(
     last_test = smart.self_test.lower()
     if "fail" in last_test or ("error" in last_test and "without error" not in last_test):
         flag("fail", both("the drive's last self-test failed: {result}", result=smart.self_test))
-    if smart.pending_sectors is not None and smart.pending_sectors > t.pending_fail:
-        flag(
-            "fail",
-            nboth(
-                "{count} sector pending reallocation (197)",
-                "{count} sectors pending reallocation (197)",
-                smart.pending_sectors,
-            ),
-        )
-    if (
-        smart.offline_uncorrectable is not None
-        and smart.offline_uncorrectable > t.offline_uncorrectable_fail
+    # Sectors the drive could not read back: any above the limit fails it.
+    for count, limit, singular, plural in (
+        (
+            smart.pending_sectors,
+            t.pending_fail,
+            N_("{count} sector pending reallocation (197)"),
+            N_("{count} sectors pending reallocation (197)"),
+        ),
+        (
+            smart.offline_uncorrectable,
+            t.offline_uncorrectable_fail,
+            N_("{count} offline uncorrectable sector (198)"),
+            N_("{count} offline uncorrectable sectors (198)"),
+        ),
     ):
-        flag(
-            "fail",
-            nboth(
-                "{count} offline uncorrectable sector (198)",
-                "{count} offline uncorrectable sectors (198)",
-                smart.offline_uncorrectable,
-            ),
-        )
+        if count is not None and count > limit:
+            flag("fail", nboth(singular, plural, count))
     if (
         smart.reported_uncorrect is not None
         and smart.reported_uncorrect > t.reported_uncorrect_fail
@@ -142,8 +138,6 @@ def assess_disk(
     smart: Smart, thresholds: HealthThresholds | None = None
 ) -> tuple[Health, list[str]]:
     """Grade one disk's SMART data; the reasons are in the current language."""
-    from bench_agent.i18n import get_language
-
     level, reasons = assess_disk_i18n(smart, thresholds)
     lang = get_language()
     return level, [r.get(lang, r["en"]) for r in reasons]
