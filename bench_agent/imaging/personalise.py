@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from bench_agent.durable import atomic_write
 from bench_agent.errors import BenchError
 from bench_agent.i18n import N_, translate
 from bench_agent.imaging.grow import partition_loop, run_tool
@@ -209,12 +210,7 @@ def personalise(device: str, p: Personalisation) -> PersonalisationResult | None
                 return None
         with _mounted(loop, read_only=False) as root:
             for rel, content in files.items():
-                path = root / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(path.name + ".bench-tmp")
-                tmp.write_bytes(content)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, path)
+                atomic_write(root / rel, content, mode=0o644)
             # Generalised again, whatever the master held: no D-Bus copy of a machine-id.
             with contextlib.suppress(FileNotFoundError):
                 (root / "var/lib/dbus/machine-id").unlink()
