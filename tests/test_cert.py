@@ -179,29 +179,30 @@ def test_flipped_bytes_elsewhere_in_the_pdf_fail(issued: tuple) -> None:  # type
     pdf_path.write_bytes(original)
 
 
+def _verify_cli(*args: str, lang: str = "en") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench_agent.cli.main", "--lang", lang, "verify-cert", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+
 def test_cli_verify_cert_exit_codes(issued: tuple, tmp_path: Path) -> None:  # type: ignore[type-arg]
     _cert, json_path, pdf_path, key_path = issued
     pub = str(key_path.with_suffix(".pub"))
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bench_agent.cli.main", "verify-cert", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-
-    ok = run(str(pdf_path), "--public-key", pub)
+    ok = _verify_cli(str(pdf_path), "--public-key", pub)
     assert ok.returncode == 0, ok.stderr
     assert "genuine" in ok.stdout and "5QE1ABCD" in ok.stdout
     data = bytearray(json_path.read_bytes())
     data[data.index(b"5QE1ABCD")] ^= 0x01
     json_path.write_bytes(bytes(data))
-    bad = run(str(json_path), "--public-key", pub)
+    bad = _verify_cli(str(json_path), "--public-key", pub)
     assert bad.returncode != 0
     assert bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
     wrong_key = base64.b64encode(bytes(32)).decode()
-    assert run(str(pdf_path), "--public-key", wrong_key).returncode != 0
+    assert _verify_cli(str(pdf_path), "--public-key", wrong_key).returncode != 0
 
 
 def test_certificate_issued_by_our_engine_on_qemu_nvme_verifies() -> None:
@@ -352,15 +353,6 @@ def test_ata_security_erase_is_not_an_ieee_2883_technique(tmp_path: Path) -> Non
     assert "Technique IEEE 2883".encode("latin-1") in text
     assert "n'est pas une technique de l'IEEE 2883-2022".encode("latin-1") in text
     assert b"NIST SP 800-88 Rev. 2" in text
-
-
-def _verify_cli(*args: str, lang: str = "en") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bench_agent.cli.main", "--lang", lang, "verify-cert", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
 
 
 def test_verify_cert_prints_the_standard_and_technique_of_both_revisions(
