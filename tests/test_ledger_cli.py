@@ -240,3 +240,22 @@ def test_unforeseen_database_error_is_one_line(tmp_path: Path) -> None:
         "error: database error: file is not a database",
         "hint: Check the database URL and that the server runs.",
     ]
+
+
+def test_a_checkpoint_that_is_not_an_object_is_said_in_the_readers_language(
+    tmp_path: Path,
+) -> None:
+    from bench_agent.errors import InputError
+    from bench_agent.i18n import get_language, set_language
+    from bench_agent.ledger.cli import _read_checkpoint
+
+    point = tmp_path / "checkpoint.json"
+    point.write_text("[1]\n")
+    before = get_language()
+    set_language("fr")
+    try:
+        with pytest.raises(InputError) as caught:
+            _read_checkpoint(str(point))
+    finally:
+        set_language(before)
+    assert caught.value.message.endswith(": doit être un objet JSON"), caught.value.message

@@ -615,16 +615,13 @@ def _read_checkpoint(path: str) -> dict[str, Any]:
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(_("must be a JSON object"))
     except (OSError, ValueError) as exc:
         raise InputError(
             _("Cannot read the checkpoint {path}: {error}", path=path, error=exc),
             _("Give the file 'bench-ledger audit checkpoint --out' wrote."),
         ) from exc
-    if not isinstance(data, dict):
-        raise InputError(
-            _("Cannot read the checkpoint {path}: {error}", path=path, error="not an object"),
-            _("Give the file 'bench-ledger audit checkpoint --out' wrote."),
-        )
     return data
 
 
