@@ -75,7 +75,7 @@ def master(tmp: Path) -> ImageEntry:
     return find_image("test-master", out)
 
 
-def write_bmap(entry: ImageEntry, image: Path, raw: Path, dest: Path) -> None:
+def write_bmap(entry: ImageEntry, raw: Path, dest: Path) -> None:
     """A bmap 2.0 file with our ranges as whole blocks and their SHA-256 (bmaptool's format)."""
     blocks: list[tuple[int, int]] = []
     for rng in entry.ranges:
@@ -106,7 +106,6 @@ def write_bmap(entry: ImageEntry, image: Path, raw: Path, dest: Path) -> None:
     )
     text = text.replace("0" * 64, hashlib.sha256(text.encode()).hexdigest(), 1)
     dest.write_text(text)
-    del image
 
 
 def timed(cmd: list[str]) -> float:
@@ -330,7 +329,7 @@ def main() -> int:
         raw = tmp / "raw.img"
         sh(["zstd", "-q", "-d", "--sparse", "-f", str(image), "-o", str(raw)])
         bmap = tmp / "image.bmap"
-        write_bmap(entry, image, raw, bmap)
+        write_bmap(entry, raw, bmap)
         raw.unlink()
         backing = tmp / "disk.img"
         with open(backing, "wb") as handle:
