@@ -9,29 +9,19 @@ operator's switch box and a mouse with /dev/uinput, and drives the bench's real 
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.vm_support import vbench
+from tests.vm_support import boot_scenario, scenario_machine
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 GUEST_DRIVER = Path(__file__).with_name("vm_input_guest.py")
 
-# Run by busybox at the initramfs' hand-over (first on its PATH, before busybox's applet).
-SWITCH_ROOT = """#!/bin/busybox sh
-# tests/test_guided_vm_input.py: the live root runs the input scenario instead of the bench.
-cp /input-unattended /newroot/usr/lib/bench-live/unattended
-chmod 755 /newroot/usr/lib/bench-live/unattended
-exec /bin/busybox switch_root "$@"
-"""
 UNATTENDED = """#!/bin/bash
+# tests/test_guided_vm_input.py: the live root runs the input scenario instead of the bench.
 . /run/bench-live/env
 export BENCH_AGENT_HOME=/tmp/input-home LANG=C.UTF-8 TEXTUAL_ANIMATIONS=none
 mkdir -p "$BENCH_AGENT_HOME"
@@ -40,69 +30,13 @@ echo "bench-input: uinput scenario" >/dev/console
 sync
 """
 
-MACHINE = vbench.Machine(
-    name="input",
-    description="input devices: no disks; a keyboard, a switch box and a mouse made by uinput",
-    qemu="qemu-system-i386",
-    machine="pc",
-    cpu="coreduo",
-    cpu_model="Intel(R) Core(TM)2 Duo CPU T7700 @ 2.40GHz",
-    memory_mib=512,
-    drives=(),
+MACHINE = scenario_machine(
+    "input", "input devices: no disks; a keyboard, a switch box and a mouse made by uinput"
 )
 
 
-def _hook_cpio(workdir: Path) -> Path:
-    stage = workdir / "hook"
-    (stage / "bin").mkdir(parents=True)
-    (stage / "bin" / "switch_root").write_text(SWITCH_ROOT)
-    (stage / "input-unattended").write_text(UNATTENDED)
-    for script in (stage / "bin" / "switch_root", stage / "input-unattended"):
-        script.chmod(0o755)
-    archive = workdir / "hook.cpio"
-    with open(archive, "wb") as out:
-        subprocess.run(
-            ["cpio", "-o", "-H", "newc", "-R", "0:0", "--quiet"],
-            input=b"bin\nbin/switch_root\ninput-unattended\n",
-            cwd=stage,
-            stdout=out,
-            check=True,
-        )
-    return archive
-
-
-def boot(live: Path, workdir: Path, timeout_s: float = 420) -> tuple[dict[str, Any], str, float]:
-    pxe = live / "pxe"
-    io_dir = workdir / "io"
-    io_dir.mkdir(parents=True)
-    shutil.copy2(GUEST_DRIVER, io_dir / GUEST_DRIVER.name)
-    initrd = workdir / "initrd+hook.img"
-    with open(initrd, "wb") as out:
-        for part in (pxe / "initrd.img", _hook_cpio(workdir)):  # initrd.img is 512-byte padded
-            out.write(part.read_bytes())
-    serial_log = workdir / "serial.log"
-    append = (
-        "console=ttyS0,115200 quiet bench.root=9p:live bench.io=9p:benchio "
-        "bench.mode=unattended bench.lang=en bench.net=0"
-    )
-    cmd = vbench.qemu_command(MACHINE, pxe, io_dir, [], serial_log, append)
-    cmd[cmd.index(str(pxe / "initrd.img"))] = str(initrd)
-    start = time.monotonic()
-    with open(workdir / "qemu-stderr.log", "wb") as err:
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            pass
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    wall = time.monotonic() - start
-    serial = serial_log.read_text(errors="replace") if serial_log.exists() else ""
-    result = io_dir / "input" / "results.json"
-    assert result.exists(), f"no results from the guest after {wall:.0f}s:\n{serial[-4000:]}"
-    return json.loads(result.read_text()), serial, wall
+def boot(live: Path, workdir: Path) -> tuple[dict[str, Any], str, float]:
+    return boot_scenario(live, workdir, MACHINE, UNATTENDED, (GUEST_DRIVER,), "input")
 
 
 def test_keyboard_and_mouse_tests_on_uinput_devices(live_i686: Path, tmp_path: Path) -> None:

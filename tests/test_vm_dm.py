@@ -1,41 +1,26 @@
 """Device-mapper scenarios in a QEMU guest (this host's kernel has no device-mapper; the live
 bench's Debian kernel has ``dm_mod``, its root has ``dmsetup`` and ``losetup``).
 
-One guest boot of the i686 live root (the session-built one of tests/test_vm.py) over the
-read-only 9p share, no disks. The machine is started as the virtual bench starts it
-(``vbench.qemu_command``, ``bench.mode=unattended``), with one more archive after
-``initrd.img`` (the kernel unpacks concatenated initrds, as for PXE's ``live.cpio``): it holds
-a ``switch_root`` wrapper that, at the hand-over to the live root, replaces the unattended bench
-run by tests/vm_dm_guest.py (read from the io share). Its results come back as JSON through
-the io share; the guest powers off as after an unattended run.
+One guest boot of the i686 live root (the session-built one of tests/test_vm.py), no disks,
+that runs tests/vm_dm_guest.py instead of the unattended bench (``vm_support.boot_scenario``).
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.vm_support import vbench
+from tests.vm_support import boot_scenario, scenario_machine
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 GUEST_DRIVER = Path(__file__).with_name("vm_dm_guest.py")
 PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "test-bench.toml"
 
-# Run by busybox at the initramfs' hand-over (first on its PATH, before busybox's applet).
-SWITCH_ROOT = """#!/bin/busybox sh
-# tests/test_vm_dm.py: the live root runs the dm scenarios instead of the unattended bench.
-cp /dm-unattended /newroot/usr/lib/bench-live/unattended
-chmod 755 /newroot/usr/lib/bench-live/unattended
-exec /bin/busybox switch_root "$@"
-"""
 UNATTENDED = """#!/bin/bash
+# tests/test_vm_dm.py: the live root runs the dm scenarios instead of the unattended bench.
 . /run/bench-live/env
 # The test bench's profile (from the io share) allows loop devices, as on the host's tests.
 export BENCH_AGENT_HOME=/tmp/dm-home BENCH_AGENT_PROFILE="$BENCH_IO/test-bench.toml" LANG=C.UTF-8
@@ -45,72 +30,13 @@ echo "bench-dm: device-mapper scenarios" >/dev/console
 sync
 """
 
-MACHINE = vbench.Machine(
-    name="dm",
-    description="device-mapper scenarios: no disks, the loop and dm devices live in RAM",
-    qemu="qemu-system-i386",
-    machine="pc",
-    cpu="coreduo",
-    cpu_model="Intel(R) Core(TM)2 Duo CPU T7700 @ 2.40GHz",
-    memory_mib=512,
-    drives=(),
+MACHINE = scenario_machine(
+    "dm", "device-mapper scenarios: no disks, the loop and dm devices live in RAM"
 )
 
 
-def _hook_cpio(workdir: Path) -> Path:
-    stage = workdir / "hook"
-    (stage / "bin").mkdir(parents=True)
-    (stage / "bin" / "switch_root").write_text(SWITCH_ROOT)
-    (stage / "dm-unattended").write_text(UNATTENDED)
-    for script in (stage / "bin" / "switch_root", stage / "dm-unattended"):
-        script.chmod(0o755)
-    archive = workdir / "hook.cpio"
-    names = "bin\nbin/switch_root\ndm-unattended\n"
-    with open(archive, "wb") as out:
-        subprocess.run(
-            ["cpio", "-o", "-H", "newc", "-R", "0:0", "--quiet"],
-            input=names.encode(),
-            cwd=stage,
-            stdout=out,
-            check=True,
-        )
-    return archive
-
-
-def _boot(live: Path, workdir: Path, timeout_s: float = 420) -> tuple[dict[str, Any], str, float]:
-    pxe = live / "pxe"
-    io_dir = workdir / "io"
-    io_dir.mkdir(parents=True)
-    shutil.copy2(GUEST_DRIVER, io_dir / GUEST_DRIVER.name)
-    shutil.copy2(PROFILE, io_dir / PROFILE.name)
-    initrd = workdir / "initrd+hook.img"
-    with open(initrd, "wb") as out:
-        for part in (pxe / "initrd.img", _hook_cpio(workdir)):  # initrd.img is 512-byte padded
-            out.write(part.read_bytes())
-    serial_log = workdir / "serial.log"
-    append = (
-        "console=ttyS0,115200 quiet bench.root=9p:live bench.io=9p:benchio "
-        "bench.mode=unattended bench.lang=en bench.net=0"
-    )
-    cmd = vbench.qemu_command(MACHINE, pxe, io_dir, [], serial_log, append)
-    cmd[cmd.index(str(pxe / "initrd.img"))] = str(initrd)
-    (workdir / "qemu-command.txt").write_text(" ".join(cmd) + "\n")
-    start = time.monotonic()
-    with open(workdir / "qemu-stderr.log", "wb") as err:
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            pass
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    wall = time.monotonic() - start
-    serial = serial_log.read_text(errors="replace") if serial_log.exists() else ""
-    result = io_dir / "dm" / "results.json"
-    assert result.exists(), f"no results from the guest after {wall:.0f}s:\n{serial[-4000:]}"
-    return json.loads(result.read_text()), serial, wall
+def _boot(live: Path, workdir: Path) -> tuple[dict[str, Any], str, float]:
+    return boot_scenario(live, workdir, MACHINE, UNATTENDED, (GUEST_DRIVER, PROFILE), "dm")
 
 
 def covered(ranges: list[dict[str, Any]], start: int, length: int) -> bool:

@@ -1,4 +1,5 @@
-"""Session fixtures shared by the QEMU tests: the live roots, built once per test session.
+"""Shared by the QEMU tests: the live roots, built once per test session, and the boot of a
+test scenario in a diskless guest.
 
 Registered as a plugin in ``tests/conftest.py`` so that every vm test module shares one build
 (a session fixture imported into two modules would be set up twice).
@@ -6,8 +7,11 @@ Registered as a plugin in ``tests/conftest.py`` so that every vm test module sha
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,15 @@ sys.path.insert(0, str(ROOT / "scripts" / "live"))
 
 import vbench  # noqa: E402
 
-__all__ = ["ROOT", "live_amd64", "live_builds", "live_i686", "vbench"]
+__all__ = [
+    "ROOT",
+    "boot_scenario",
+    "live_amd64",
+    "live_builds",
+    "live_i686",
+    "scenario_machine",
+    "vbench",
+]
 
 BUILD_TOOLS = (
     "debootstrap",
@@ -80,3 +92,100 @@ def live_i686(live_builds: dict[str, Any]) -> Path:
 @pytest.fixture(scope="session")
 def live_amd64(live_builds: dict[str, Any]) -> Path:
     return live_builds["amd64"].result()  # type: ignore[no-any-return]
+
+
+# --- a scenario in a guest ----------------------------------------------------------------
+# One guest boot of the i686 live root over the read-only 9p share, no disks, started as the
+# virtual bench starts it (``vbench.qemu_command``, ``bench.mode=unattended``) with one more
+# archive after ``initrd.img`` (the kernel unpacks concatenated initrds, as for PXE's
+# ``live.cpio``): a ``switch_root`` wrapper that, at the hand-over to the live root, puts the
+# test's own ``unattended`` script in place of the bench run. Results come back as JSON through
+# the io share; the guest powers off as after an unattended run.
+
+# Run by busybox at the initramfs' hand-over (first on its PATH, before busybox's applet).
+SWITCH_ROOT = """#!/bin/busybox sh
+# tests/vm_support.py: the live root runs a test scenario instead of the unattended bench.
+cp /scenario-unattended /newroot/usr/lib/bench-live/unattended
+chmod 755 /newroot/usr/lib/bench-live/unattended
+exec /bin/busybox switch_root "$@"
+"""
+GUEST_APPEND = (
+    "console=ttyS0,115200 quiet bench.root=9p:live bench.io=9p:benchio "
+    "bench.mode=unattended bench.lang=en bench.net=0"
+)
+
+
+def scenario_machine(name: str, description: str) -> vbench.Machine:
+    """The diskless i686 PC every guest scenario boots."""
+    return vbench.Machine(
+        name=name,
+        description=description,
+        qemu="qemu-system-i386",
+        machine="pc",
+        cpu="coreduo",
+        cpu_model="Intel(R) Core(TM)2 Duo CPU T7700 @ 2.40GHz",
+        memory_mib=512,
+        drives=(),
+    )
+
+
+def _hook_cpio(workdir: Path, unattended: str) -> Path:
+    stage = workdir / "hook"
+    (stage / "bin").mkdir(parents=True)
+    (stage / "bin" / "switch_root").write_text(SWITCH_ROOT)
+    (stage / "scenario-unattended").write_text(unattended)
+    for script in (stage / "bin" / "switch_root", stage / "scenario-unattended"):
+        script.chmod(0o755)
+    archive = workdir / "hook.cpio"
+    with open(archive, "wb") as out:
+        subprocess.run(
+            ["cpio", "-o", "-H", "newc", "-R", "0:0", "--quiet"],
+            input=b"bin\nbin/switch_root\nscenario-unattended\n",
+            cwd=stage,
+            stdout=out,
+            check=True,
+        )
+    return archive
+
+
+def boot_scenario(
+    live: Path,
+    workdir: Path,
+    machine: vbench.Machine,
+    unattended: str,
+    files: tuple[Path, ...],
+    results: str,
+    timeout_s: float = 420,
+) -> tuple[dict[str, Any], str, float]:
+    """Boot ``machine`` on ``live`` running ``unattended`` (a bash script; ``files`` are copied
+    to the io share, ``$BENCH_IO``) → (``$BENCH_IO/<results>/results.json``, serial log, wall s).
+    """
+    pxe = live / "pxe"
+    io_dir = workdir / "io"
+    io_dir.mkdir(parents=True)
+    for file in files:
+        shutil.copy2(file, io_dir / file.name)
+    initrd = workdir / "initrd+hook.img"
+    with open(initrd, "wb") as out:
+        for part in (pxe / "initrd.img", _hook_cpio(workdir, unattended)):  # 512-byte padded
+            out.write(part.read_bytes())
+    serial_log = workdir / "serial.log"
+    cmd = vbench.qemu_command(machine, pxe, io_dir, [], serial_log, GUEST_APPEND)
+    cmd[cmd.index(str(pxe / "initrd.img"))] = str(initrd)
+    (workdir / "qemu-command.txt").write_text(" ".join(cmd) + "\n")
+    start = time.monotonic()
+    with open(workdir / "qemu-stderr.log", "wb") as err:
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    wall = time.monotonic() - start
+    serial = serial_log.read_text(errors="replace") if serial_log.exists() else ""
+    result = io_dir / results / "results.json"
+    assert result.exists(), f"no results from the guest after {wall:.0f}s:\n{serial[-4000:]}"
+    return json.loads(result.read_text()), serial, wall
