@@ -100,31 +100,29 @@ def test_installed_wheel_lists_profiles_and_runs_the_demo(installed: Path, tmp_p
     env = _outside_env(tmp_path / "station")
     agent = str(installed / "bin" / "bench-agent")
 
+    def python(code: str) -> str:
+        """The venv's Python runs ``code`` from outside the checkout; its output."""
+        argv = [str(installed / "bin" / "python"), "-c", code]
+        return _run(argv, timeout=60, cwd=elsewhere, env=env).stdout
+
     # The agent imported by the venv is the installed copy, not the checkout.
-    where = _run(
-        [str(installed / "bin" / "python"), "-c", "import bench_agent; print(bench_agent.__file__)"],
-        timeout=60, cwd=elsewhere, env=env,
-    ).stdout.strip()  # fmt: skip
+    where = python("import bench_agent; print(bench_agent.__file__)").strip()
     assert where.startswith(str(installed)) and not where.startswith(str(REPO)), where
 
     listed = _run([agent, "--lang", "en", "profiles"], timeout=60, cwd=elsewhere, env=env).stdout
     for name in BUNDLED_PROFILES:
         assert name in listed, listed
 
-    operators = _run(
-        [str(installed / "bin" / "python"), "-c",
-         "from bench_agent.workflow.operators import operator_dirs;"
-         "print(sorted(p.stem for d in operator_dirs() if d.is_dir() for p in d.glob('*.toml')))"],
-        timeout=60, cwd=elsewhere, env=env,
-    ).stdout  # fmt: skip
+    operators = python(
+        "from bench_agent.workflow.operators import operator_dirs;"
+        "print(sorted(p.stem for d in operator_dirs() if d.is_dir() for p in d.glob('*.toml')))"
+    )
     for name in BUNDLED_OPERATORS:
         assert name in operators, operators
-    training = _run(
-        [str(installed / "bin" / "python"), "-c",
-         "from bench_agent.tui.training import BUNDLED_EVIDENCE as e;"
-         "print(e, (e / 'smartctl' / 'sda.txt').is_file())"],
-        timeout=60, cwd=elsewhere, env=env,
-    ).stdout.split()  # fmt: skip
+    training = python(
+        "from bench_agent.tui.training import BUNDLED_EVIDENCE as e;"
+        "print(e, (e / 'smartctl' / 'sda.txt').is_file())"
+    ).split()
     assert training[0].startswith(str(installed)) and training[1] == "True", training
 
     done = _run([agent, "--lang", "en", "demo", "--json"], timeout=600, cwd=elsewhere, env=env)
