@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,10 +20,8 @@ def demo_loops() -> list[str]:
     return [line for line in out.splitlines() if "bench-demo-" in line]
 
 
-def test_demo_runs_the_whole_cycle_and_cleans_up(agent_home: Path) -> None:
-    require_root()
-    done = cli("demo", "--json", timeout=600)
-    result = json.loads(done.stdout[done.stdout.index("{") :])
+def assert_whole_cycle(result: dict[str, Any]) -> None:
+    """What ``demo --json`` reports after the whole cycle (also run from the wheel)."""
     assert result["ok"] is True, result
     assert result["asset_tag"] == "DEMO-P4-0001"
     assert result["outcome"] == "remediate"  # the recorded Pentium 4's second disk is failing
@@ -30,6 +29,13 @@ def test_demo_runs_the_whole_cycle_and_cleans_up(agent_home: Path) -> None:
     assert result["image"]["status"] == "success"
     assert result["certificates_verified"] == 2
     assert result["ledger_has_record"] is True
+
+
+def test_demo_runs_the_whole_cycle_and_cleans_up(agent_home: Path) -> None:
+    require_root()
+    done = cli("demo", "--json", timeout=600)
+    result = json.loads(done.stdout[done.stdout.index("{") :])
+    assert_whole_cycle(result)
     # Its loop devices, ledger and files are gone; the station's own home was never used.
     assert demo_loops() == []
     assert not Path(result["workdir"]).exists()
