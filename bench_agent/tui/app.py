@@ -163,11 +163,26 @@ class BenchApp(App[int]):
             self.add_class("-compact")
         if layout.one_item_per_screen:
             self.add_class("-one-item")
+        if self.is_running:
+            self.restart_scan()
+
+    def restart_scan(self) -> None:
+        """One switch (auto-scan): the scan starts a whole period now (at mount, on a new
+        profile, when a dialog opens: a whole period on its first target). Each tick moves the
+        top screen's own targets when it has them (a dialog's ``scan_next``), else its choices;
+        so a dialog never needs the step's scan paused, however many are stacked."""
         if self._scan_timer is not None:
             self._scan_timer.stop()
             self._scan_timer = None
-        if profile.scan_mode == "auto-scan" and self.is_running:
-            self._scan_timer = self.set_interval(profile.scan_rate_ms / 1000, self.action_next)
+        if self.operator.scan_mode == "auto-scan":
+            self._scan_timer = self.set_interval(self.operator.scan_rate_ms / 1000, self._scan_tick)
+
+    def _scan_tick(self) -> None:
+        own = getattr(self.screen, "scan_next", None)
+        if callable(own):
+            own()
+        else:
+            self.action_next()
 
     @property
     def resume_notice(self) -> str:
@@ -286,10 +301,7 @@ class BenchApp(App[int]):
         self.set_class(self.size.height < SHORT_SCREEN_ROWS, "-short")
 
         self.push_screen(screen_for(self.wf.step))
-        if self.operator.scan_mode == "auto-scan":
-            self._scan_timer = self.set_interval(
-                self.operator.scan_rate_ms / 1000, self.action_next
-            )
+        self.restart_scan()
         if self.polls_ledger:
             self.poll_ledger_status()
             self.set_interval(15, self.poll_ledger_status)

@@ -57,7 +57,6 @@ class HelpCallScreen(ModalScreen[None]):
         # down, its repeats never confirm the call.
         self._opened_by = ""
         self.target = "call"  # switch users: the highlighted answer while asked
-        self._scan: Any = None
 
     @property
     def bench(self) -> BenchApp:
@@ -71,14 +70,7 @@ class HelpCallScreen(ModalScreen[None]):
         self._opened_by = self.bench.last_key_name
         self._update()
         if self.bench.operator.scan_mode == "auto-scan":
-            # Its own scan over "Call" and "Back"; the step's scan waits meanwhile.
-            if self.bench.scan_timer is not None:
-                self.bench.scan_timer.pause()
-            self._scan = self.set_interval(self.bench.operator.scan_rate_ms / 1000, self._toggle)
-
-    def on_unmount(self) -> None:
-        if self._scan is not None and self.bench.scan_timer is not None:
-            self.bench.scan_timer.resume()
+            self.bench.restart_scan()  # it scans "Call" and "Back" (scan_next), from now
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-call"):
@@ -138,14 +130,15 @@ class HelpCallScreen(ModalScreen[None]):
                 label.update(f"» {text} «" if on else f"  {text}  ")
                 label.set_class(on, "-highlight")
 
-    def _toggle(self) -> None:
+    def scan_next(self) -> None:
+        """The other answer: the auto-scan's tick, or a two-switch user's move switch."""
         if self.phase == "ask":
             self.target = "back" if self.target == "call" else "call"
             self._update()
 
     def action_other_answer(self) -> None:
         if self.bench.operator.scan_mode == "two-switch":
-            self._toggle()
+            self.scan_next()
 
     def _repeat_of_opening_key(self) -> bool:
         app = self.bench
@@ -167,7 +160,7 @@ class HelpCallScreen(ModalScreen[None]):
     def action_close(self) -> None:
         if self.phase == "calling":
             return  # the answer is on its way; it says whether the call went out
-        for timer in (self._poll, self._ring, self._scan):
+        for timer in (self._poll, self._ring):
             if timer is not None:
                 timer.stop()
         self.dismiss(None)

@@ -1041,16 +1041,7 @@ class ConfirmDestructive(ModalScreen[bool]):
     def on_mount(self) -> None:
         self._update()
         if self.auto_scan:
-            # Its own scan, started now: a whole scan period on "Cancel" first.
-            app_timer = self.bench.scan_timer
-            if app_timer is not None:
-                app_timer.pause()
-            self.set_interval(self.bench.operator.scan_rate_ms / 1000, self.scan_next)
-
-    def on_unmount(self) -> None:
-        app_timer = self.bench.scan_timer
-        if self.auto_scan and app_timer is not None:
-            app_timer.resume()
+            self.bench.restart_scan()  # a whole scan period on "Cancel" first
 
     def instructions(self) -> str:
         app = self.bench
@@ -1104,7 +1095,7 @@ class ConfirmDestructive(ModalScreen[bool]):
         return self.bench.silence_ms >= self.bench.confirm_silence_ms
 
     def scan_next(self) -> None:
-        """The auto-scan timer: move the highlight to the other target."""
+        """The auto-scan's tick while this dialog is on top: the highlight to the other target."""
         if self.target == "cancel":
             self.target = "confirm" if self.armed else "arm"
         else:
