@@ -19,13 +19,14 @@ from bench_agent.devices.guard import GuardPolicy
 from bench_agent.imaging import find_image, write_image
 from bench_agent.imaging import stream as stream_module
 from bench_agent.models.image import ImageEntry
-from tests.conftest import LoopFactory, require_tool
-from tests.test_image_support import shared_master
+from tests import test_image_write
+from tests.conftest import LoopFactory
 from tests.test_image_write import _manifest_intact
 
 pytestmark = pytest.mark.device
 MIB = 1 << 20
 POLICY = GuardPolicy(allow_removable=False, allow_loop=True)
+master_dir = test_image_write.master_dir  # the test master, built once per session
 
 
 @dataclass
@@ -102,13 +103,6 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[Wire]:
     finally:
         httpd.shutdown()
         httpd.server_close()
-
-
-@pytest.fixture(scope="session")
-def master_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    for tool in ("sgdisk", "mkfs.ext4", "mkfs.fat", "mcopy", "dumpe2fs", "resize2fs", "e2fsck"):
-        require_tool(tool)
-    return shared_master(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture
