@@ -5,7 +5,8 @@ Each run starts a fresh Python process in a pseudo-terminal (80x25 would do; 120
 the live image does on tty1: it paints the operator screen (first frame), logs in, takes a new
 asset tag, replays the recorded Pentium 4's inventory and paints its tiles; the child reports
 the moment of its first frame and its peak RSS (VmHWM) at the inventory screen. Baseline: a
-bare Textual app with one label, started the same way. Medians of several runs.
+bare Textual app with one label, started the same way, in the same run (each of its runs right
+after one of the bench's). Medians of several runs.
 
 Then presses for one whole machine with only an operator's keys (``presses_4key``: → and Enter
 of the four-keys profile; ``presses_2switch``: Space and Enter of two-switch): the recorded
@@ -49,8 +50,6 @@ def vm_hwm_mb() -> float:
 
 
 def child_bench(report: str) -> None:
-    import asyncio
-
     from bench_agent.config import load_settings
     from bench_agent.tui.app import BenchApp
     from bench_agent.workflow.operators import load_operator
@@ -69,8 +68,8 @@ def child_bench(report: str) -> None:
             self.apply_operator(load_operator("default"))
             self.run_step("login", self.wf.login, "bench")
 
-        def route(self) -> None:
-            super().route()
+        def route(self, *, start: bool = True) -> None:
+            super().route(start=start)
             if self.wf.step is Step.INTAKE:
                 self.run_step("intake", self.wf.intake, "", "")
             elif self.wf.step is Step.AUTO_CHECKS:
@@ -88,7 +87,6 @@ def child_bench(report: str) -> None:
     app = Probe(
         load_settings(station="bench"), profile="pentium4", evidence=evidence, poll_ledger=False
     )
-    del asyncio
     app.run()
 
 
@@ -158,21 +156,21 @@ def count_presses(profile: str) -> int:
     import asyncio
 
     sys.path.insert(0, str(ROOT))
-    from bench_agent.config import load_settings
+    from bench_agent.config import AgentSettings, load_settings
     from bench_agent.tui.app import BenchApp
-    from bench_agent.tui.training import training_session
+    from bench_agent.tui.training import TrainingSession, training_session
     from bench_agent.workflow.operators import load_operator
     from tests.tui_driver import drive_machine
 
-    async def run(settings: object, session: object) -> int:
+    async def run(settings: AgentSettings, session: TrainingSession) -> int:
         app = BenchApp(
-            load_settings(station="bench"),
-            engines=session.engines,  # type: ignore[attr-defined]
+            settings,
+            engines=session.engines,
             profile="pentium4",
             operator=load_operator(profile),
             training=True,
-            evidence=session.evidence,  # type: ignore[attr-defined]
-            disks=session.disks,  # type: ignore[attr-defined]
+            evidence=session.evidence,
+            disks=session.disks,
             poll_ledger=False,
         )
         async with app.run_test(size=(80, 25)) as pilot:
@@ -224,8 +222,9 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--child-baseline":
         child_baseline(sys.argv[2])
         return
-    ours = [run_child("bench") for _ in range(RUNS)]
-    base = [run_child("baseline") for _ in range(RUNS)]
+    # Interleaved, so that both see the same machine (caches, other load) over the runs.
+    pairs = [(run_child("bench"), run_child("baseline")) for _ in range(RUNS)]
+    ours, base = [p[0] for p in pairs], [p[1] for p in pairs]
     for name, runs in (("bench", ours), ("baseline (bare Textual app)", base)):
         print(
             f"{name}: " + ", ".join(f"{r['first_frame_s']:.3f}s/{r['rss_MB']:.0f}MB" for r in runs)
