@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -282,43 +283,57 @@ def test_dmidecode_memory_modules() -> None:
     assert all(m.manufacturer == "" for m in modules)  # "Not Specified" is not a maker
 
 
+def lsblk_row(
+    name: str,
+    fields: dict[str, Any],
+    *,
+    kind: str = "disk",
+    sector: int = 512,
+    mountpoints: list[str | None] | None = None,
+) -> dict[str, Any]:
+    """One device of ``lsblk --json`` output: the keys every row has, then ``fields``."""
+    return {
+        "name": name,
+        "kname": name,
+        "path": f"/dev/{name}",
+        "type": kind,
+        **fields,
+        "ro": False,
+        "log-sec": sector,
+        "phy-sec": sector,
+        "mountpoints": mountpoints or [None],
+    }
+
+
 def test_bundle_recorded_with_udevd_running(tmp_path: Path) -> None:
     """With udevd, lsblk names the devices and the udev database adds what sysfs lacks."""
     lsblk = {
         "blockdevices": [
-            {
-                "name": "sda",
-                "kname": "sda",
-                "maj:min": "8:0",
-                "path": "/dev/sda",
-                "type": "disk",
-                "size": 250059350016,
-                "model": "Samsung SSD 840 EVO 250GB",
-                "serial": None,
-                "tran": "sata",
-                "rota": True,
-                "rm": False,
-                "ro": False,
-                "log-sec": 512,
-                "phy-sec": 512,
-                "mountpoints": [None],
-            },
-            {
-                "name": "sr0",
-                "kname": "sr0",
-                "maj:min": "11:0",
-                "path": "/dev/sr0",
-                "type": "rom",
-                "size": 1073741312,
-                "model": "DVD+-RW GH24NSD1",
-                "tran": "sata",
-                "rota": True,
-                "rm": True,
-                "ro": False,
-                "log-sec": 2048,
-                "phy-sec": 2048,
-                "mountpoints": [None],
-            },
+            lsblk_row(
+                "sda",
+                {
+                    "maj:min": "8:0",
+                    "size": 250_059_350_016,
+                    "model": "Samsung SSD 840 EVO 250GB",
+                    "serial": None,
+                    "tran": "sata",
+                    "rota": True,
+                    "rm": False,
+                },
+            ),
+            lsblk_row(
+                "sr0",
+                {
+                    "maj:min": "11:0",
+                    "size": 1_073_741_312,
+                    "model": "DVD+-RW GH24NSD1",
+                    "tran": "sata",
+                    "rota": True,
+                    "rm": True,
+                },
+                kind="rom",
+                sector=2048,
+            ),
         ]
     }
     (tmp_path / "lsblk.json").write_text(json.dumps(lsblk))
@@ -351,58 +366,46 @@ def test_bundle_recorded_without_udevd(tmp_path: Path) -> None:
     """No udev database: cdrom_id's own answer for the drive, lsblk's subsystems for USB."""
     lsblk = {
         "blockdevices": [
-            {
-                "name": "sdb",
-                "kname": "sdb",
-                "maj:min": "8:16",
-                "path": "/dev/sdb",
-                "type": "disk",
-                "size": 15_931_539_456,
-                "model": "Cruzer Blade",
-                "tran": None,
-                "rota": False,
-                "rm": True,
-                "hotplug": True,
-                "subsystems": "block:scsi:usb:pci",
-                "ro": False,
-                "log-sec": 512,
-                "phy-sec": 512,
-                "mountpoints": ["/run/live/medium"],
-            },
-            {
-                "name": "sda",
-                "kname": "sda",
-                "maj:min": "8:0",
-                "path": "/dev/sda",
-                "type": "disk",
-                "size": 80_026_361_856,
-                "model": "TOSHIBA MK8034GS",
-                "tran": "sata",
-                "rota": True,
-                "rm": False,
-                "hotplug": True,
-                "subsystems": "block:scsi:pci",
-                "ro": False,
-                "log-sec": 512,
-                "phy-sec": 512,
-                "mountpoints": [None],
-            },
-            {
-                "name": "sr0",
-                "kname": "sr0",
-                "maj:min": "11:0",
-                "path": "/dev/sr0",
-                "type": "rom",
-                "size": 1073741312,
-                "model": "DVD-RAM UJ-850S",
-                "tran": "sata",
-                "rota": True,
-                "rm": True,
-                "ro": False,
-                "log-sec": 2048,
-                "phy-sec": 2048,
-                "mountpoints": [None],
-            },
+            lsblk_row(
+                "sdb",
+                {
+                    "maj:min": "8:16",
+                    "size": 15_931_539_456,
+                    "model": "Cruzer Blade",
+                    "tran": None,
+                    "rota": False,
+                    "rm": True,
+                    "hotplug": True,
+                    "subsystems": "block:scsi:usb:pci",
+                },
+                mountpoints=["/run/live/medium"],
+            ),
+            lsblk_row(
+                "sda",
+                {
+                    "maj:min": "8:0",
+                    "size": 80_026_361_856,
+                    "model": "TOSHIBA MK8034GS",
+                    "tran": "sata",
+                    "rota": True,
+                    "rm": False,
+                    "hotplug": True,
+                    "subsystems": "block:scsi:pci",
+                },
+            ),
+            lsblk_row(
+                "sr0",
+                {
+                    "maj:min": "11:0",
+                    "size": 1_073_741_312,
+                    "model": "DVD-RAM UJ-850S",
+                    "tran": "sata",
+                    "rota": True,
+                    "rm": True,
+                },
+                kind="rom",
+                sector=2048,
+            ),
         ]
     }
     (tmp_path / "lsblk.json").write_text(json.dumps(lsblk))
@@ -483,22 +486,17 @@ def test_odd_json_and_text_sources(tmp_path: Path, rel: str, text: str) -> None:
 def test_bundle_recorded_without_smart_replays_as_such(tmp_path: Path) -> None:
     lsblk = {
         "blockdevices": [
-            {
-                "name": "sda",
-                "kname": "sda",
-                "maj:min": "8:0",
-                "path": "/dev/sda",
-                "type": "disk",
-                "size": 40_020_664_320,
-                "model": "ST340014A",
-                "tran": "ata",
-                "rota": True,
-                "rm": False,
-                "ro": False,
-                "log-sec": 512,
-                "phy-sec": 512,
-                "mountpoints": [None],
-            }
+            lsblk_row(
+                "sda",
+                {
+                    "maj:min": "8:0",
+                    "size": 40_020_664_320,
+                    "model": "ST340014A",
+                    "tran": "ata",
+                    "rota": True,
+                    "rm": False,
+                },
+            )
         ]
     }
     (tmp_path / "lsblk.json").write_text(json.dumps(lsblk))
@@ -578,21 +576,16 @@ def test_recorded_vm_bundle_replays() -> None:
 def test_drive_identify_beats_the_kernel_rotational_guess(tmp_path: Path) -> None:
     lsblk = {
         "blockdevices": [
-            {
-                "name": "sdb",
-                "kname": "sdb",
-                "path": "/dev/sdb",
-                "type": "disk",
-                "size": 1_024_209_543_168,
-                "model": "ASMT1153e",
-                "tran": "usb",
-                "rota": True,
-                "rm": False,
-                "ro": False,
-                "log-sec": 512,
-                "phy-sec": 512,
-                "mountpoints": [None],
-            }
+            lsblk_row(
+                "sdb",
+                {
+                    "size": 1_024_209_543_168,
+                    "model": "ASMT1153e",
+                    "tran": "usb",
+                    "rota": True,
+                    "rm": False,
+                },
+            )
         ]
     }
     (tmp_path / "lsblk.json").write_text(json.dumps(lsblk))
