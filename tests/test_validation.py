@@ -450,3 +450,37 @@ def test_validation_excuses_the_bad_ranges_the_certificate_declares(
     document = report.extra["validation"]["document"]
     assert document["check"]["result"] == "passed", document["check"]["detail"]
     assert document["check"]["bytes_read"] < 12 * MiB  # the bad sectors could not be read
+
+
+@pytest.mark.device
+def test_a_stop_before_the_drawn_validation_does_not_revoke_the_certificate(
+    make_loop: LoopFactory, tmp_path: Path
+) -> None:
+    """The operator stops the run (another disk still wiping) after this disk ended erased but
+    before its drawn validation began: the disk is not checked, and a check never made is not a
+    failed one, so its certificate stands and the record says why it was not checked."""
+    import threading
+
+    from bench_agent.progress import ProgressEvent
+    from bench_agent.sanitize.validation import ValidationOptions
+
+    dev = make_loop(8 * MiB, fill="random")
+    cancel = threading.Event()
+
+    def progress(event: ProgressEvent) -> None:
+        if event.phase == "done":
+            cancel.set()  # this disk's wipe has ended; the validation has not begun
+
+    ((report, cert),) = run_wipes(
+        plan_wipes([str(dev)], method="zero", verify="sample"),
+        context=CertificateContext(operator="alice", station="bench-1"),
+        progress=progress,
+        cancel=cancel,
+        report_dir=tmp_path / "reports",
+        validation=ValidationOptions(policy=ValidationPolicy(), forced=True),
+    )
+    assert report.status == "erased" and cert is not None, report.status_detail
+    assert report.extra["validation_draw"]["selected"] is True
+    assert report.extra["validation"]["result"] == "not_done"
+    assert "stopped" in report.extra["validation"]["detail"]
+    assert not list((tmp_path / "reports").glob("*.REVOKED"))

@@ -551,6 +551,16 @@ def validate_after_wipe(
     report.extra["validation_draw"] = asdict(the_draw) | {"note": the_draw.note()}
     if not the_draw.selected:
         return the_draw, None
+    if cancel is not None and cancel.is_set():
+        # Stopped before the check began (another disk's wipe was stopped): a check never made
+        # is not a failed one, so it must not revoke the certificate.
+        raise BenchError(
+            _(
+                "The run was stopped before {device} was validated: it was not checked.",
+                device=report.device,
+            ),
+            _("Its certificate stands; the record says the drawn disk was not checked."),
+        )
     check = check_disk(report, progress=progress, cancel=cancel)
     result = issue_validation(
         validation_document(
