@@ -30,6 +30,17 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
         ledger.store.dispose()
 
 
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    """A fresh SQLite ledger for a test that changes what others rely on."""
+    running = start_ledger("sqlite", tmp_path)
+    try:
+        yield running
+    finally:
+        running.server.stop()
+        running.store.dispose()
+
+
 def raw_post(ledger: Ledger, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
     return httpx.post(
         ledger.api(path),
@@ -222,7 +233,9 @@ def _record_latencies(ledger: Ledger, key: Any, first: int, count: int) -> list[
     return latencies
 
 
-def test_a_login_flood_neither_stalls_records_nor_guesses_a_password(tmp_path: Path) -> None:
+def test_a_login_flood_neither_stalls_records_nor_guesses_a_password(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     import math
     import statistics
     import threading
@@ -230,47 +243,42 @@ def test_a_login_flood_neither_stalls_records_nor_guesses_a_password(tmp_path: P
 
     from bench_agent.ledger.throttle import FREE_FAILURES
 
-    ledger = start_ledger("sqlite", tmp_path)
+    key = generate_key(tmp_path / "bench-1.key")
+    publish_key(ledger, "bench-1", key)
+    _record_latencies(ledger, key, 700, 5)  # warm up
+    idle = statistics.median(_record_latencies(ledger, key, 710, 30))
+    stop = threading.Event()
+    answers: list[int] = []
+
+    def flood() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                response = client.post(
+                    ledger.api("/login"), json={"name": "alice", "password": "wrong-guess"}
+                )
+                answers.append(response.status_code)
+
+    flood_started = time.monotonic()
+    threads = [threading.Thread(target=flood) for _ in range(10)]
+    for thread in threads:
+        thread.start()
     try:
-        key = generate_key(tmp_path / "bench-1.key")
-        publish_key(ledger, "bench-1", key)
-        _record_latencies(ledger, key, 700, 5)  # warm up
-        idle = statistics.median(_record_latencies(ledger, key, 710, 30))
-        stop = threading.Event()
-        answers: list[int] = []
-
-        def flood() -> None:
-            with httpx.Client(timeout=30) as client:
-                while not stop.is_set():
-                    response = client.post(
-                        ledger.api("/login"), json={"name": "alice", "password": "wrong-guess"}
-                    )
-                    answers.append(response.status_code)
-
-        flood_started = time.monotonic()
-        threads = [threading.Thread(target=flood) for _ in range(10)]
-        for thread in threads:
-            thread.start()
-        try:
-            loaded = statistics.median(_record_latencies(ledger, key, 750, 60))
-            # The right password after hundreds of wrong ones is not even checked.
-            right = httpx.post(
-                ledger.api("/login"), json={"name": "alice", "password": "alice-password"}
-            )
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join()
-        # Five wrong passwords are checked, then one more after each delay (1 s, 2 s, 4 s …)
-        # has passed; every other attempt waits and gets 429, unchecked.
-        checked = FREE_FAILURES + math.ceil(math.log2(time.monotonic() - flood_started + 1)) + 1
-        assert FREE_FAILURES <= answers.count(401) <= checked, answers
-        assert answers.count(429) == len(answers) - answers.count(401) > FREE_FAILURES
-        assert right.status_code == 429 and int(right.headers["retry-after"]) >= 1
-        assert loaded <= max(2 * idle, idle + 40), (idle, loaded)
+        loaded = statistics.median(_record_latencies(ledger, key, 750, 60))
+        # The right password after hundreds of wrong ones is not even checked.
+        right = httpx.post(
+            ledger.api("/login"), json={"name": "alice", "password": "alice-password"}
+        )
     finally:
-        ledger.server.stop()
-        ledger.store.dispose()
+        stop.set()
+        for thread in threads:
+            thread.join()
+    # Five wrong passwords are checked, then one more after each delay (1 s, 2 s, 4 s …)
+    # has passed; every other attempt waits and gets 429, unchecked.
+    checked = FREE_FAILURES + math.ceil(math.log2(time.monotonic() - flood_started + 1)) + 1
+    assert FREE_FAILURES <= answers.count(401) <= checked, answers
+    assert answers.count(429) == len(answers) - answers.count(401) > FREE_FAILURES
+    assert right.status_code == 429 and int(right.headers["retry-after"]) >= 1
+    assert loaded <= max(2 * idle, idle + 40), (idle, loaded)
 
 
 def test_delays_grow_then_the_account_locks_until_an_admin_unlocks_it(tmp_path: Path) -> None:
@@ -413,44 +421,39 @@ def test_weak_passwords_are_refused(tmp_path: Path, password: str) -> None:
 
 
 # ------------------------------------------------------------------- 8. exports and board
-def test_board_and_report_count_the_same_things(tmp_path: Path) -> None:
+def test_board_and_report_count_the_same_things(ledger: Ledger, tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     from bench_agent.ledger.dashboard import queries
     from bench_agent.models import Verdict
 
-    ledger = start_ledger("sqlite", tmp_path)
-    try:
-        key = generate_key(tmp_path / "bench-1.key")
-        publish_key(ledger, "bench-1", key)
-        now = datetime.now(UTC)
-        records = [
-            make_record(n=1, finished_at=now, verdict=Verdict(outcome="rejected")),
-            make_record(n=1, finished_at=now),  # the same machine tested again: kept
-            make_record(n=2, finished_at=now, certificates=[_certificate(key, "c-1")]),
-            make_record(n=2, finished_at=now, certificates=[_certificate(key, "c-1")]),
-        ]
-        for record in records:
-            response = httpx.post(
-                ledger.api("/records"), json=signed(record, key), headers=ledger.station_headers()
-            )
-            assert response.status_code == 201, response.text[:200]
-        for _ in range(2):  # packed twice (a correction): one machine refurbished
-            response = httpx.post(
-                ledger.api("/events"),
-                json={"asset_tag": "AT-00002", "kind": "packed"},
-                headers=ledger.supervisor,
-            )
-            assert response.status_code == 201, response.text[:200]
-        today = now.astimezone().date()
-        report = queries.load_report(ledger.store, today, today)
-        board = queries.board_stats(ledger.store).today
-        assert (board.tested, board.rejected, board.packed) == (2, 0, 1)
-        assert (report.tested, report.rejected, report.refurbished) == (2, 0, 1)
-        assert board.wiped == report.disks_wiped
-    finally:
-        ledger.server.stop()
-        ledger.store.dispose()
+    key = generate_key(tmp_path / "bench-1.key")
+    publish_key(ledger, "bench-1", key)
+    now = datetime.now(UTC)
+    records = [
+        make_record(n=1, finished_at=now, verdict=Verdict(outcome="rejected")),
+        make_record(n=1, finished_at=now),  # the same machine tested again: kept
+        make_record(n=2, finished_at=now, certificates=[_certificate(key, "c-1")]),
+        make_record(n=2, finished_at=now, certificates=[_certificate(key, "c-1")]),
+    ]
+    for record in records:
+        response = httpx.post(
+            ledger.api("/records"), json=signed(record, key), headers=ledger.station_headers()
+        )
+        assert response.status_code == 201, response.text[:200]
+    for _ in range(2):  # packed twice (a correction): one machine refurbished
+        response = httpx.post(
+            ledger.api("/events"),
+            json={"asset_tag": "AT-00002", "kind": "packed"},
+            headers=ledger.supervisor,
+        )
+        assert response.status_code == 201, response.text[:200]
+    today = now.astimezone().date()
+    report = queries.load_report(ledger.store, today, today)
+    board = queries.board_stats(ledger.store).today
+    assert (board.tested, board.rejected, board.packed) == (2, 0, 1)
+    assert (report.tested, report.rejected, report.refurbished) == (2, 0, 1)
+    assert board.wiped == report.disks_wiped
 
 
 def test_exports_quote_fields_and_fill_hardware_columns(hostile: Ledger) -> None:
@@ -507,126 +510,115 @@ def _cli(store: Any, *args: str, stdin: str = "") -> Any:
     )
 
 
-def test_a_key_changes_only_by_signed_rotation_or_admin_reset(tmp_path: Path) -> None:
+def test_a_key_changes_only_by_signed_rotation_or_admin_reset(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     from bench_agent.ledger.auth import station_cache
     from bench_agent.ledger.ingest import station_keys
     from bench_agent.signing import public_key_text
     from bench_agent.sync.enroll import sign_rotation
 
-    ledger = start_ledger("sqlite", tmp_path)
-    try:
-        old, new, spare = (generate_key(tmp_path / f"k{i}.key") for i in range(3))
-        publish_key(ledger, "bench-1", old)
-        kept = _certificate(old, "cert-before-rotation")
-        document = signed(make_record(n=1, certificates=[kept]), old)
-        assert httpx.post(
-            ledger.api("/records"), json=document, headers=ledger.station_headers()
-        ).is_success
+    old, new, spare = (generate_key(tmp_path / f"k{i}.key") for i in range(3))
+    publish_key(ledger, "bench-1", old)
+    kept = _certificate(old, "cert-before-rotation")
+    document = signed(make_record(n=1, certificates=[kept]), old)
+    assert httpx.post(
+        ledger.api("/records"), json=document, headers=ledger.station_headers()
+    ).is_success
 
-        def publish(station: str, key: Any, **extra: Any) -> httpx.Response:
-            return httpx.post(
-                ledger.api(f"/stations/{station}/key"),
-                json={"public_key": public_key_text(key.public_key()), **extra},
-                headers=ledger.station_headers(station),
-            )
+    def publish(station: str, key: Any, **extra: Any) -> httpx.Response:
+        return httpx.post(
+            ledger.api(f"/stations/{station}/key"),
+            json={"public_key": public_key_text(key.public_key()), **extra},
+            headers=ledger.station_headers(station),
+        )
 
-        # The token alone cannot swap the key; another station cannot take it.
-        swap = publish("bench-1", new)
-        assert swap.status_code == 409 and swap.headers["x-bench-refusal"] == "key-change"
-        taken = publish("bench-2", old)
-        assert taken.status_code == 409 and "bench-1" in taken.json()["detail"]
-        forged = publish("bench-1", new, rotation_signature=sign_rotation(spare, "bench-1", "x"))
-        assert forged.status_code == 409
-        # The current key signs the hand-over: accepted, the old key is retired.
-        text = public_key_text(new.public_key())
-        assert publish(
-            "bench-1", new, rotation_signature=sign_rotation(old, "bench-1", text)
-        ).is_success
-        station_keys.drop(1)
-        late = signed(make_record(n=2, certificates=[_certificate(old, "cert-late")]), new)
-        refused = httpx.post(ledger.api("/records"), json=late, headers=ledger.station_headers())
-        assert refused.status_code == 422 and "cert-late" in refused.text
-        # A certificate received while its key was valid stays valid; a new one does not.
-        verify = httpx.post(ledger.api("/certificates/verify"), json=kept).json()
-        assert verify["valid"] is True and verify["known"] is True
-        fresh = httpx.post(
-            ledger.api("/certificates/verify"), json=_certificate(old, "cert-new")
-        ).json()
-        assert fresh["valid"] is False and "retired" in fresh["reason"]
-        # An admin lets a bench that lost its key publish a new one.
-        assert publish("bench-1", spare).status_code == 409
-        assert _cli(ledger.store, "station", "reset-key", "bench-1").returncode == 0
-        assert publish("bench-1", spare).is_success
-        # Rotating the token: the old one is refused, the new one works.
-        rotated = _cli(ledger.store, "station", "rotate-token", "bench-1")
-        assert rotated.returncode == 0, rotated.stderr
-        token = rotated.stdout.strip().splitlines()[-1]
-        station_cache.clear()  # each server process caches a token 5 s at most
-        assert httpx.get(ledger.api("/me"), headers=ledger.station_headers()).status_code == 401
-        me = httpx.get(ledger.api("/me"), headers={"Authorization": f"Bearer {token}"})
-        assert me.json()["name"] == "bench-1"
-        # Revoked: the token is refused and the key signs nothing new.
-        assert _cli(ledger.store, "station", "revoke", "bench-1").returncode == 0
-        station_cache.clear()
-        me = httpx.get(ledger.api("/me"), headers={"Authorization": f"Bearer {token}"})
-        assert me.status_code == 401
-    finally:
-        ledger.server.stop()
-        ledger.store.dispose()
+    # The token alone cannot swap the key; another station cannot take it.
+    swap = publish("bench-1", new)
+    assert swap.status_code == 409 and swap.headers["x-bench-refusal"] == "key-change"
+    taken = publish("bench-2", old)
+    assert taken.status_code == 409 and "bench-1" in taken.json()["detail"]
+    forged = publish("bench-1", new, rotation_signature=sign_rotation(spare, "bench-1", "x"))
+    assert forged.status_code == 409
+    # The current key signs the hand-over: accepted, the old key is retired.
+    text = public_key_text(new.public_key())
+    assert publish(
+        "bench-1", new, rotation_signature=sign_rotation(old, "bench-1", text)
+    ).is_success
+    station_keys.drop(1)
+    late = signed(make_record(n=2, certificates=[_certificate(old, "cert-late")]), new)
+    refused = httpx.post(ledger.api("/records"), json=late, headers=ledger.station_headers())
+    assert refused.status_code == 422 and "cert-late" in refused.text
+    # A certificate received while its key was valid stays valid; a new one does not.
+    verify = httpx.post(ledger.api("/certificates/verify"), json=kept).json()
+    assert verify["valid"] is True and verify["known"] is True
+    fresh = httpx.post(
+        ledger.api("/certificates/verify"), json=_certificate(old, "cert-new")
+    ).json()
+    assert fresh["valid"] is False and "retired" in fresh["reason"]
+    # An admin lets a bench that lost its key publish a new one.
+    assert publish("bench-1", spare).status_code == 409
+    assert _cli(ledger.store, "station", "reset-key", "bench-1").returncode == 0
+    assert publish("bench-1", spare).is_success
+    # Rotating the token: the old one is refused, the new one works.
+    rotated = _cli(ledger.store, "station", "rotate-token", "bench-1")
+    assert rotated.returncode == 0, rotated.stderr
+    token = rotated.stdout.strip().splitlines()[-1]
+    station_cache.clear()  # each server process caches a token 5 s at most
+    assert httpx.get(ledger.api("/me"), headers=ledger.station_headers()).status_code == 401
+    me = httpx.get(ledger.api("/me"), headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["name"] == "bench-1"
+    # Revoked: the token is refused and the key signs nothing new.
+    assert _cli(ledger.store, "station", "revoke", "bench-1").returncode == 0
+    station_cache.clear()
+    me = httpx.get(ledger.api("/me"), headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 401
 
 
-def test_the_bench_re_enrols_cleanly_after_a_token_rotation(tmp_path: Path) -> None:
+def test_the_bench_re_enrols_cleanly_after_a_token_rotation(ledger: Ledger) -> None:
     from bench_agent.config import load_settings
     from bench_agent.ledger.auth import station_cache
     from bench_agent.sync import submit_record, sync_once
     from bench_agent.sync.enroll import enroll
 
-    ledger = start_ledger("sqlite", tmp_path)
-    try:
-        first = enroll(ledger.url, ledger.tokens["bench-1"])
-        rotated = _cli(ledger.store, "station", "rotate-token", "bench-1")
-        token = rotated.stdout.strip().splitlines()[-1]
-        station_cache.clear()
-        again = enroll(ledger.url, token)
-        assert again["key_id"] == first["key_id"]
-        settings = load_settings()
-        record_id = submit_record(make_record(n=77), settings, send_now=False)
-        sync_once(settings)
-        assert ledger.count(f"SELECT COUNT(*) FROM records WHERE record_id = '{record_id}'") == 1
-    finally:
-        ledger.server.stop()
-        ledger.store.dispose()
+    first = enroll(ledger.url, ledger.tokens["bench-1"])
+    rotated = _cli(ledger.store, "station", "rotate-token", "bench-1")
+    token = rotated.stdout.strip().splitlines()[-1]
+    station_cache.clear()
+    again = enroll(ledger.url, token)
+    assert again["key_id"] == first["key_id"]
+    settings = load_settings()
+    record_id = submit_record(make_record(n=77), settings, send_now=False)
+    sync_once(settings)
+    assert ledger.count(f"SELECT COUNT(*) FROM records WHERE record_id = '{record_id}'") == 1
 
 
 # ------------------------------------------------------------------------ 4. the audit chain
-def test_every_table_that_matters_is_chained_and_a_rollback_is_caught(tmp_path: Path) -> None:
+def test_every_table_that_matters_is_chained_and_a_rollback_is_caught(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     import json
     import os
     import sqlite3
 
-    ledger = start_ledger("sqlite", tmp_path)
-    try:
-        key = generate_key(tmp_path / "bench-1.key")
-        publish_key(ledger, "bench-1", key)
-        httpx.post(
-            ledger.api("/lots"), json={"code": "LOT-1", "donor": "Acme SA"}, headers=ledger.admin
+    key = generate_key(tmp_path / "bench-1.key")
+    publish_key(ledger, "bench-1", key)
+    httpx.post(
+        ledger.api("/lots"), json={"code": "LOT-1", "donor": "Acme SA"}, headers=ledger.admin
+    )
+    for n in range(2):
+        record = make_record(n=n, certificates=[_certificate(key, f"cert-{n}")])
+        response = httpx.post(
+            ledger.api("/records"), json=signed(record, key), headers=ledger.station_headers()
         )
-        for n in range(2):
-            record = make_record(n=n, certificates=[_certificate(key, f"cert-{n}")])
-            response = httpx.post(
-                ledger.api("/records"), json=signed(record, key), headers=ledger.station_headers()
-            )
-            assert response.status_code == 201
-        # A lot corrected through the API is chained again, not reported as tampered.
-        patched = httpx.patch(
-            ledger.api("/lots/LOT-1"), json={"donor": "Acme SAS"}, headers=ledger.admin
-        )
-        assert patched.status_code == 200
-        event = {"asset_tag": "AT-00001", "kind": "packed"}
-        assert httpx.post(ledger.api("/events"), json=event, headers=ledger.supervisor).is_success
-    finally:
-        ledger.server.stop()
-        ledger.store.dispose()
+        assert response.status_code == 201
+    # A lot corrected through the API is chained again, not reported as tampered.
+    patched = httpx.patch(
+        ledger.api("/lots/LOT-1"), json={"donor": "Acme SAS"}, headers=ledger.admin
+    )
+    assert patched.status_code == 200
+    event = {"asset_tag": "AT-00001", "kind": "packed"}
+    assert httpx.post(ledger.api("/events"), json=event, headers=ledger.supervisor).is_success
     db_file = tmp_path / "ledger.sqlite"
     env = {"BENCH_LEDGER_HOME": str(tmp_path / "ledger-home")}
 
@@ -780,22 +772,19 @@ def test_beneficiary_refs_must_be_pseudonyms(hostile: Ledger, ref: str) -> None:
     assert response.json()["detail"][0]["loc"] == ["body", "beneficiary_ref"]
 
 
-def test_a_pseudonym_is_erased_on_request_and_the_chain_stays_intact(tmp_path: Path) -> None:
+def test_a_pseudonym_is_erased_on_request_and_the_chain_stays_intact(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     import os
     import subprocess
     import sys
 
-    ledger = start_ledger("sqlite", tmp_path)
-    try:
-        for kind, ref in (("received", ""), ("given", "FAM-2026-017")):
-            event = {"asset_tag": "AT-ER", "kind": kind}
-            if ref:
-                event.update(category="family", beneficiary_ref=ref)
-            response = httpx.post(ledger.api("/events"), json=event, headers=ledger.supervisor)
-            assert response.status_code == 201, response.text
-    finally:
-        ledger.server.stop()
-        ledger.store.dispose()
+    for kind, ref in (("received", ""), ("given", "FAM-2026-017")):
+        event = {"asset_tag": "AT-ER", "kind": kind}
+        if ref:
+            event.update(category="family", beneficiary_ref=ref)
+        response = httpx.post(ledger.api("/events"), json=event, headers=ledger.supervisor)
+        assert response.status_code == 201, response.text
     db = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     cli = [sys.executable, "-m", "bench_agent.ledger.cli"]
     env = {**os.environ, "BENCH_LANG": "en"}
@@ -881,25 +870,20 @@ def test_no_endpoint_answers_5xx_to_hostile_bodies_or_paths(hostile: Ledger) -> 
     assert not failures, failures[:10]
 
 
-def test_the_bench_rotates_its_own_key_signed_by_the_current_one(tmp_path: Path) -> None:
+def test_the_bench_rotates_its_own_key_signed_by_the_current_one(ledger: Ledger) -> None:
     from bench_agent.config import load_settings
     from bench_agent.signing import key_id, load_private_key
     from bench_agent.sync import submit_record, sync_once
     from bench_agent.sync.enroll import enroll, rotate_key
 
-    ledger = start_ledger("sqlite", tmp_path)
-    try:
-        first = enroll(ledger.url, ledger.tokens["bench-1"])
-        rotated = rotate_key()
-        settings = load_settings()
-        assert rotated["key_id"] != first["key_id"]
-        assert key_id(load_private_key(settings.key_path).public_key()) == rotated["key_id"]
-        published = httpx.get(ledger.api("/stations/bench-1/key")).json()
-        assert published["key_id"] == rotated["key_id"]
-        assert ledger.count("SELECT COUNT(*) FROM station_keys WHERE retired_at IS NULL") == 1
-        record_id = submit_record(make_record(n=78), settings, send_now=False)
-        sync_once(settings)
-        assert ledger.count(f"SELECT COUNT(*) FROM records WHERE record_id = '{record_id}'") == 1
-    finally:
-        ledger.server.stop()
-        ledger.store.dispose()
+    first = enroll(ledger.url, ledger.tokens["bench-1"])
+    rotated = rotate_key()
+    settings = load_settings()
+    assert rotated["key_id"] != first["key_id"]
+    assert key_id(load_private_key(settings.key_path).public_key()) == rotated["key_id"]
+    published = httpx.get(ledger.api("/stations/bench-1/key")).json()
+    assert published["key_id"] == rotated["key_id"]
+    assert ledger.count("SELECT COUNT(*) FROM station_keys WHERE retired_at IS NULL") == 1
+    record_id = submit_record(make_record(n=78), settings, send_now=False)
+    sync_once(settings)
+    assert ledger.count(f"SELECT COUNT(*) FROM records WHERE record_id = '{record_id}'") == 1
