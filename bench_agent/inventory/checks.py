@@ -1,9 +1,9 @@
 """Automatic health checks beyond SMART, each bounded by a time budget and reporting progress.
 
 CPU: a short load on every core (hash loops checked against a known digest; psutil says how
-busy each core was), temperature (psutil's sensors) and throttling where sensors exist, machine-check / EDAC errors. RAM: installed vs usable vs DMI,
-and a user-space pattern test over part of the free memory. Optical and sound: the device
-answers. ``quick`` shortens the load and the pattern test to a few seconds in total.
+busy each core was), temperature (psutil's sensors) and throttling where sensors exist,
+machine-check / EDAC errors. RAM: installed vs usable vs DMI, and a user-space pattern test
+over part of the free memory. Optical and sound: the device answers. ``quick`` shortens the load and the pattern test to a few seconds in total.
 """
 
 from __future__ import annotations
