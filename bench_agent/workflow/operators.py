@@ -14,7 +14,7 @@ from pydantic import Field, ValidationError
 
 from bench_agent.config import agent_home
 from bench_agent.errors import InputError
-from bench_agent.i18n import _
+from bench_agent.i18n import _, get_language
 from bench_agent.models.base import Model
 from bench_agent.resources import bundled_operators
 
@@ -50,8 +50,6 @@ class OperatorProfile(Model):
 
     @property
     def label(self) -> str:
-        from bench_agent.i18n import get_language
-
         shown = self.display_names.get(get_language())  # type: ignore[call-overload]
         return shown or self.display_name or self.name
 
