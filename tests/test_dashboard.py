@@ -301,13 +301,14 @@ def test_dashboard_on_postgresql(tmp_path: Path) -> None:
     data = seed_demo(store, stations=3, assets=24, lots=2, seed=5)
     try:
         with TestClient(create_app(store)) as http:
-            dashboard_login(http, *data.supervisor)
+            assert dashboard_login(http, *data.supervisor).status_code == 303
             for path in (
                 "/dashboard/", "/dashboard/lots", f"/dashboard/lots/{data.lots[0]}",
                 "/dashboard/assets?q=BSN", "/dashboard/assets/2", "/dashboard/distribution",
                 "/dashboard/report", "/dashboard/export/assets.csv", "/verify/BSN-000001",
             ):  # fmt: skip
-                assert http.get(path).status_code == 200, path
+                # Not followed: a failed login would redirect every page to the login form (200).
+                assert http.get(path, follow_redirects=False).status_code == 200, path
             lots = {lot.code: lot for lot in queries.lot_summaries(store)}
             assert lots[data.lots[0]].received == 12
             today = datetime.now(UTC).date()
