@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from bench_agent.devices.guard import is_floppy
 from bench_agent.devices.lsblk import BlockDevice
 from bench_agent.models.inventory import OpticalDrive, SoundCard
 
@@ -129,7 +130,7 @@ def live_system_device(
         mount == top or mount.startswith(top + "/") for mount in mounts for top in LIVE_MOUNTS
     ):
         return "live medium"
-    if re.fullmatch(r"fd\d+", name) and dev.size < FLOPPY_MIN_BYTES:
+    if is_floppy(name) and dev.size < FLOPPY_MIN_BYTES:
         return "empty floppy drive"
     if live_image and (dev.type == "loop" or re.match(r"(zram|ram)\d+$", name)):
         return "live system"
