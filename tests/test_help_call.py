@@ -16,6 +16,7 @@ import pytest
 from bench_agent.config import load_settings
 from bench_agent.workflow.demo import LocalLedger
 from bench_agent.workflow.operators import OperatorProfile
+from tests.test_ledger_support import dashboard_login
 from tests.test_workflow_support import (
     ledger,  # noqa: F401 - fixture
     ledger_server,  # noqa: F401 - fixture
@@ -44,14 +45,6 @@ async def wait_for(pilot: Any, condition: Any, timeout: float = 15.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         await pilot.pause(0.1)
-
-
-def dashboard_login(client: httpx.Client, name: str, password: str) -> Any:
-    """Log in as a browser does (with the form's CSRF token when the page has one)."""
-    page = client.get("/dashboard/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    data = {"name": name, "password": password, **({"csrf": token.group(1)} if token else {})}
-    return client.post("/dashboard/login", data=data, follow_redirects=False)
 
 
 def help_text(app: Any) -> str:
