@@ -112,6 +112,19 @@ async def test_each_step_screen_speaks_one_language(
         assert not re.search(r"\d[\d.,]* ?[kMGT]o\b", text), text
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("language", ["fr", "en"])
+async def test_the_other_languages_words_are_seen_where_they_are(
+    agent_home: Path, language: str
+) -> None:
+    """The check above can fail: a screen in one language, looked at with the other
+    language's check, shows foreign words (an empty catalogue or a broken fragment split
+    would otherwise let every screen pass)."""
+    other = "en" if language == "fr" else "fr"
+    text = await rendered(agent_home, "intake", language)
+    assert words_on(text, foreign_fragments(other)), text
+
+
 def test_sizes_numbers_and_plurals_follow_the_language() -> None:
     assert format_size(82_347_195_904, "fr") == "82,3\u00a0Go"
     assert format_size(82_347_195_904, "en") == "82.3\u00a0GB"
