@@ -147,3 +147,26 @@ def test_progress_bars_on_a_terminal_and_plain_lines_otherwise() -> None:
     assert "\x1b" not in plain.getvalue()
     assert 2 <= len(out) <= 4  # throttled: first, last and the phase change
     assert out[-1].split()[:2] == ["sdb", "verify"]
+
+
+def test_progress_bars_fit_an_80_column_text_console() -> None:
+    """A bar longer than the console wraps onto a second row, and the redraw (one row up per
+    disk) then scrambles the screen: on the Linux text console (80 columns) of an old bench,
+    a long ETA or a firmware message must be cut, not wrapped."""
+    import io
+
+    from bench_agent.cli.wipe_cmd import ProgressDisplay
+    from bench_agent.progress import ProgressEvent
+
+    class Console(io.StringIO):  # a terminal whose size cannot be asked: 80 columns
+        def isatty(self) -> bool:
+            return True
+
+    screen = Console()
+    bars = ProgressDisplay(["sdb", "nvme0n1"], stream=screen)
+    bars(ProgressEvent("sdb", "write", 50, 100, rate=61e6, eta_s=8333))
+    message = "SECURITY ERASE UNIT running, drive estimate 98 min"
+    bars(ProgressEvent("nvme0n1", "firmware", 500, 1000, message=message))
+    rows = re.sub(r"\x1b\[\d*[KF]", "", screen.getvalue()).split("\n")
+    assert max(len(row) for row in rows) < 80, rows
+    assert any("ETA 138" in row for row in rows) and any("SECURITY ERASE" in row for row in rows)

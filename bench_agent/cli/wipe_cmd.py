@@ -4,6 +4,8 @@ SP 800-88 with a progress bar per disk, and check a certificate offline."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -306,6 +308,12 @@ class ProgressDisplay:
         self.jobs = jobs
         self.stream = stream or sys.stdout
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        # A bar wider than the terminal wraps, and the redraw (one row up per disk) would then
+        # scramble the screen: each bar is cut to the width (80 columns when it is unknown).
+        self.width = 80
+        if self.tty:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                self.width = os.get_terminal_size(self.stream.fileno()).columns
         self.lines: dict[str, str] = {job: _("{job}: waiting", job=job) for job in jobs}
         self._printed = False
         self._last_plain: dict[str, tuple[float, str]] = {}
@@ -333,7 +341,7 @@ class ProgressDisplay:
     def __call__(self, event: ProgressEvent) -> None:
         line = self._line(event)
         if self.tty:
-            self.lines[event.job] = line
+            self.lines[event.job] = line[: self.width - 1]
             if self._printed:
                 self.stream.write(f"\x1b[{len(self.jobs)}F")
             for job in self.jobs:
