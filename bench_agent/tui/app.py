@@ -197,7 +197,7 @@ class BenchApp(App[int]):
             step=_(STEP_TITLES[self.resumed_at]),
         )
 
-    def _keys(self, binding_id: str) -> list[str]:
+    def binding_keys(self, binding_id: str) -> list[str]:
         """The keys of one of the app's bindings, after the operator's keymap."""
         default = next(
             b.key for b in self.BINDINGS if isinstance(b, Binding) and b.id == binding_id
@@ -206,7 +206,7 @@ class BenchApp(App[int]):
 
     def key_for(self, binding_id: str) -> str:
         """The first key of a binding after the operator's keymap, as shown on screen."""
-        key = self._keys(binding_id)[0]
+        key = self.binding_keys(binding_id)[0]
         if key in KEY_LABELS:
             return _(KEY_LABELS[key])
         return key.upper() if key[:1] == "f" and key[1:].isdigit() else key  # F1…F12
@@ -268,7 +268,7 @@ class BenchApp(App[int]):
             ("bench.next", self.action_next),
             ("bench.prev", self.action_prev),
         ):
-            if key in self._keys(binding_id):
+            if key in self.binding_keys(binding_id):
                 return action
         return None
 

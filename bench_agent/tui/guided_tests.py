@@ -51,15 +51,9 @@ COMMANDS = ("bench.select", "bench.back")
 
 def operator_keys(app: BenchApp) -> dict[str, str]:
     """The operator's keys (terminal names) → the binding they drive."""
-    defaults = {
-        "bench.next": "right,down",
-        "bench.prev": "left,up",
-        "bench.select": "enter",
-        "bench.back": "escape",
-    }
     keys: dict[str, str] = {}
-    for binding, default in defaults.items():
-        for key in (app._keymap.get(binding) or default).split(","):
+    for binding in ("bench.next", "bench.prev", "bench.select", "bench.back"):
+        for key in app.binding_keys(binding):
             keys.setdefault(key.strip(), binding)
     for key in app.operator.scan_keys if app.operator.scan_mode != "off" else []:
         keys.setdefault(key, "bench.next")
