@@ -171,8 +171,11 @@ class _Progress:
     """A bar on a terminal; plain lines every few seconds otherwise."""
 
     def __init__(self, stream: Any = None) -> None:
+        from bench_agent.cli.output import terminal_columns
+
         self.stream = stream or sys.stdout
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.width = terminal_columns(self.stream)  # a wrapped bar is not redrawn in place
         self._last = (0.0, "")
         self._finished: tuple[str, bool] = ("", False)
         self._bar_open = False
@@ -199,7 +202,7 @@ class _Progress:
         if event.fraction >= 1.0 and event.phase != "grow":
             self._finished = (event.phase, True)
         if self.tty:
-            self.stream.write("\r\x1b[2K" + text)
+            self.stream.write("\r\x1b[2K" + text[: self.width - 1])
             self._bar_open = True
             if event.fraction >= 1.0:
                 self._newline()

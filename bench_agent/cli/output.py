@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -37,3 +38,12 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: st
 def human_bytes(n: int | float | None) -> str:
     """A size in the chosen language's units and decimal mark (one formatter with the app)."""
     return format_size(n)
+
+
+def terminal_columns(stream: Any) -> int:
+    """How wide the terminal ``stream`` writes to is; 80 (the Linux text console) when it cannot
+    be asked. A progress bar cut to it never wraps, so it can be redrawn in place."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 80

@@ -4,8 +4,6 @@ SP 800-88 with a progress bar per disk, and check a certificate offline."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 import time
 from pathlib import Path
@@ -305,15 +303,14 @@ class ProgressDisplay:
     """One bar per disk on a terminal; plain lines (one every few seconds) otherwise."""
 
     def __init__(self, jobs: list[str], stream: Any = None) -> None:
+        from bench_agent.cli.output import terminal_columns
+
         self.jobs = jobs
         self.stream = stream or sys.stdout
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         # A bar wider than the terminal wraps, and the redraw (one row up per disk) would then
-        # scramble the screen: each bar is cut to the width (80 columns when it is unknown).
-        self.width = 80
-        if self.tty:
-            with contextlib.suppress(AttributeError, OSError, ValueError):
-                self.width = os.get_terminal_size(self.stream.fileno()).columns
+        # scramble the screen: each bar is cut to the width.
+        self.width = terminal_columns(self.stream)
         self.lines: dict[str, str] = {job: _("{job}: waiting", job=job) for job in jobs}
         self._printed = False
         self._last_plain: dict[str, tuple[float, str]] = {}
