@@ -6,7 +6,6 @@ own ``ready`` line, and the two machine-ids differ."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,9 @@ from tests.test_master_boot import (
     BOOT_TIMEOUT_S,
     READY,
     ROOT,
-    backing_file,
     boot_disk,
     build_master,
-    image_with_cli,
+    image_alone,
     read_root_file,
 )
 
@@ -53,12 +51,8 @@ def test_amd64_master_boots_by_bios_and_by_uefi_with_distinct_machine_ids(
     entry = build_master("amd64", "small", ROOT / "build" / "master")
     results = {}
     for tag, machine in (("BAR-0101", BIOS_PC), ("BAR-0102", UEFI_PC)):
-        device = make_loop(6 << 30)
-        report = image_with_cli(device, entry, tag)
-        assert report["status"] == "success", report
+        report, disk = image_alone(make_loop, 6 << 30, entry, tag)
         assert report["hostname"] == tag
-        disk = backing_file(device)
-        subprocess.run(["losetup", "-d", str(device)], check=True)
         workdir = tmp_path / tag
         workdir.mkdir()
         shutil.copy2(OVMF_VARS, workdir / "OVMF_VARS.fd")
@@ -83,11 +77,7 @@ def test_i686_full_master_boots_on_the_old_pc(make_loop: LoopFactory, tmp_path: 
     require_root()
     require_tool("qemu-system-i386")
     entry = build_master("i686", "full", ROOT / "build" / "master")
-    device = make_loop(8 << 30)
-    report = image_with_cli(device, entry, "BAR-0201")
-    assert report["status"] == "success", report
-    disk = backing_file(device)
-    subprocess.run(["losetup", "-d", str(device)], check=True)
+    _report, disk = image_alone(make_loop, 8 << 30, entry, "BAR-0201")
     log, ready_s = boot_disk(disk, tmp_path / "boot", BOOT_TIMEOUT_S)
     (ROOT / "build" / "master" / "boot-i686-full-serial.log").write_bytes(log)
     assert ready_s is not None, log[-3000:].decode(errors="replace")
@@ -137,11 +127,7 @@ def test_i686_small_idle_desktop_session_fits_in_256_mb(
     require_root()
     require_tool("qemu-system-i386")
     entry = build_master("i686", "small", ROOT / "build" / "master")
-    device = make_loop(4 << 30)
-    report = image_with_cli(device, entry, "BAR-0301")
-    assert report["status"] == "success", report
-    disk = backing_file(device)
-    subprocess.run(["losetup", "-d", str(device)], check=True)
+    _report, disk = image_alone(make_loop, 4 << 30, entry, "BAR-0301")
     _open_session_at_boot(disk)
     log, ready_s = boot_disk(disk, tmp_path / "boot", BOOT_TIMEOUT_S)
     assert ready_s is not None, log[-3000:].decode(errors="replace")
