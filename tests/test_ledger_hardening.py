@@ -322,6 +322,34 @@ def test_delays_grow_then_the_account_locks_until_an_admin_unlocks_it(tmp_path: 
     store.dispose()
 
 
+def test_an_unlock_takes_effect_at_once_on_the_running_server(tmp_path: Path) -> None:
+    """The server's throttle holds no account delay past the lockout: the database lock
+    refuses the account until an admin's 'user unlock' (another process), and then the
+    right password works at once, without waiting out the last delay (up to 15 min)."""
+    from bench_agent.ledger.auth import LoginRefused, create_session
+    from bench_agent.ledger.cli import main as ledger_cli
+    from bench_agent.ledger.throttle import LOCKOUT_FAILURES, LoginThrottle
+
+    ledger = start_ledger("sqlite", tmp_path)
+    ledger.server.stop()
+    now = [1000.0]
+    throttle = LoginThrottle(clock=lambda: now[0])  # the running server's
+    store = ledger.store
+    for _attempt in range(LOCKOUT_FAILURES):
+        now[0] += throttle.retry_after("sam", "10.0.0.9") + 0.01
+        assert create_session(store, "sam", "nope", address="10.0.0.9", throttle=throttle) is None
+    with pytest.raises(LoginRefused) as refused:
+        create_session(store, "sam", "sam-password", address="10.0.0.7", throttle=throttle)
+    assert refused.value.status_code == 403  # locked, said as such (not 'try again in 900 s')
+    url = store.engine.url.render_as_string(False)
+    assert ledger_cli(["user", "unlock", "sam", "--db", url]) == 0
+    assert (
+        create_session(store, "sam", "sam-password", address="10.0.0.7", throttle=throttle)
+        is not None
+    )
+    store.dispose()
+
+
 # ------------------------------------------------------------------------- 7. web hygiene
 def test_pages_carry_security_headers(hostile: Ledger) -> None:
     for path in ("/dashboard/login", "/verify/AT-00001", "/api/v1/health"):

@@ -103,8 +103,13 @@ class LoginThrottle:
                 self._failures.clear()
             for key in self._keys(name, address):
                 self._end(key)
-                count = self._failures.get(key, (0, now))[0]
-                self._failures[key] = (count + 1, now)
+                count = self._failures.get(key, (0, now))[0] + 1
+                if key.startswith("user:") and count >= LOCKOUT_FAILURES:
+                    # The account is locked in the database now, which refuses it until an
+                    # admin unlocks it (another process): no delay here may outlive that.
+                    self._failures.pop(key, None)
+                else:
+                    self._failures[key] = (count, now)
 
     def succeeded(self, name: str, address: str) -> None:
         with self._lock:
