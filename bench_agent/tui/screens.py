@@ -744,17 +744,10 @@ class WipePlanScreen(StepScreen):
             self.bench.run_step("wipe", wf.confirm_wipe)
             return
         devices = ", ".join(t.device for t in wf.state.wipe_targets)
-
-        def confirmed(ok: bool | None) -> None:
-            if ok:
-                self.bench.run_step("confirm", wf.confirm_wipe)
-
-        self.app.push_screen(
-            ConfirmDestructive(
-                _("Erase for good: {devices}", devices=devices),
-                _("Everything on these disks is lost; there is no undo."),
-            ),
-            confirmed,
+        self.confirm(
+            _("Erase for good: {devices}", devices=devices),
+            _("Everything on these disks is lost; there is no undo."),
+            lambda: self.bench.run_step("confirm", wf.confirm_wipe),
         )
 
 
@@ -857,9 +850,7 @@ class WorkScreen(StepScreen):
         elif action_id in ("rerun", "again"):
             what = wf.state.pending_interruption or self.step.value
 
-            def confirmed(ok: bool | None) -> None:
-                if not ok:
-                    return
+            def confirmed() -> None:
                 self.bench.show_resume_notice = False
                 if wf.state.pending_interruption:
                     wf.confirm_rerun(by=wf.state.operator)
@@ -867,10 +858,7 @@ class WorkScreen(StepScreen):
                 else:
                     self.begin()  # stopped or failed before: run it again
 
-            self.app.push_screen(
-                ConfirmDestructive(_("Re-run the {step} from scratch", step=step_word(what))),
-                confirmed,
-            )
+            self.confirm(_("Re-run the {step} from scratch", step=step_word(what)), "", confirmed)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         # "Stop" must work while the worker runs.
