@@ -284,19 +284,6 @@ def _count_failure(store: Store, user_id: int) -> None:
             row.locked_at = utcnow()
 
 
-def unlock_user(store: Store, name: str, throttle: LoginThrottle | None = None) -> bool:
-    """Lift a lockout (admin, or the server's shell); False when there is no such user."""
-    with store.write() as session:
-        row = session.scalar(select(User).where(User.name == name))
-        if row is None:
-            return False
-        row.failed_logins = 0
-        row.locked_at = None
-    if throttle is not None:
-        throttle.forget(name)
-    return True
-
-
 def end_session(store: Store, token: str) -> None:
     with store.write() as session:
         row = session.get(UserSession, hash_token(token))

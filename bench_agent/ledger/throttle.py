@@ -122,11 +122,6 @@ class LoginThrottle:
             for key in self._keys(name, address):
                 self._end(key)
 
-    def forget(self, name: str) -> None:
-        """An admin unlocked the account: its delays start again from zero."""
-        with self._lock:
-            self._failures.pop("user:" + name.lower(), None)
-
 
 # ------------------------------------------------------------------------------ password policy
 MIN_PASSWORD_LENGTH = 10
