@@ -227,6 +227,13 @@ def test_range_resume_against_the_real_ledger(tmp_path: Path) -> None:
         reader.close()
         assert bytes(got) == data
         assert reader.reconnects == 0  # a dropped connection is simply reopened with Range
+        # A resume whose If-Range names another version gets the whole file (200), refused.
+        stale = stream_module.RangeReader(url, len(data))
+        stale.pos = len(data) // 2
+        stale._etag = '"an-older-version"'
+        with pytest.raises(stream_module.StreamBroken, match="changed on the server"):
+            stale.read(1)
+        stale.close()
     finally:
         ledger.server.stop()
 
