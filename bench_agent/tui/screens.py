@@ -16,7 +16,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Digits, Input, Label, Static
 
 from bench_agent.errors import BenchError
-from bench_agent.i18n import _, get_language
+from bench_agent.i18n import _, format_size, get_language
 from bench_agent.progress import ProgressEvent
 from bench_agent.tui.guided_tests import KeyboardTestScreen, MouseTestScreen, RecentKeys
 from bench_agent.tui.widgets import (
@@ -25,7 +25,6 @@ from bench_agent.tui.widgets import (
     JobProgress,
     StepTrail,
     Tile,
-    human_bytes,
     status_class,
     status_text,
 )
@@ -341,7 +340,7 @@ def inventory_tiles(app: BenchApp) -> list[Tile]:
                 disk.health,
                 [
                     disk.model or "–",
-                    human_bytes(disk.size_bytes),
+                    format_size(disk.size_bytes),
                     *(disk.health_reasons_i18n.get(get_language()) or disk.health_reasons)[:2],
                 ],
             )
@@ -708,7 +707,7 @@ class WipePlanScreen(StepScreen):
                     "▣ {device} · {model} · {size} · method {method} · verify {verify}",
                     device=target.device,
                     model=target.model or "–",
-                    size=human_bytes(target.size_bytes),
+                    size=format_size(target.size_bytes),
                     method=method_words(target.method),
                     verify=verification_words(target.verify),
                 ),

@@ -65,11 +65,6 @@ def status_class(status: str) -> str:
     }.get(status, "-neutral")
 
 
-def human_bytes(value: int) -> str:
-    """A size in the operator's language and units ("82,3 Go" / "82.3 GB")."""
-    return format_size(value)
-
-
 def human_duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"
@@ -205,13 +200,13 @@ class JobProgress(Vertical):
             message = status_text(event.message) if event.message in STATUS_WORDS else event.message
             self.query_one(".job-detail", Label).update(f"{phase} · {message}".rstrip(" ·"))
             return
-        rate = human_bytes(int(event.rate)) + "/s" if event.rate else "–"
+        rate = format_size(int(event.rate)) + "/s" if event.rate else "–"
         self.query_one(".job-detail", Label).update(
             _(
                 "{phase} · {done} of {total} · {rate} · {eta} left",
                 phase=phase,
-                done=human_bytes(event.done),
-                total=human_bytes(event.total),
+                done=format_size(event.done),
+                total=format_size(event.total),
                 rate=rate,
                 eta=human_duration(event.eta_s),
             )
