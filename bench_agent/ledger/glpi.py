@@ -341,11 +341,12 @@ def assets_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     )
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _csv_value(row.get(k)) for k in ASSET_CSV_COLUMNS})
+        writer.writerow({k: csv_cell(row.get(k)) for k in ASSET_CSV_COLUMNS})
     return buffer.getvalue()
 
 
-def _csv_value(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet shows as text (never a formula)."""
     if value is None:
         return ""
     if isinstance(value, datetime):

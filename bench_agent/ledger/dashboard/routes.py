@@ -607,6 +607,7 @@ def lot_page(request: Request, code: str, user: Principal = PageUser) -> HTMLRes
 def lot_certificates(request: Request, code: str, user: Principal = PageUser) -> Response:
     """Every wipe certificate of the lot, JSON and PDF, in one zip for the donor."""
     from bench_agent.ledger.certificates import render_pdf
+    from bench_agent.ledger.glpi import csv_cell
 
     with language(request_language(request)):
         _lot_or_404(request, code)
@@ -624,10 +625,10 @@ def lot_certificates(request: Request, code: str, user: Principal = PageUser) ->
                 archive.writestr(f"{name}.pdf", render_pdf(cert.document))
             writer.writerow(
                 [
-                    _cell(cert.certificate_id),
-                    _cell(cert.disk_serial),
-                    _cell(cert.method),
-                    _cell(cert.status),
+                    csv_cell(cert.certificate_id),
+                    csv_cell(cert.disk_serial),
+                    csv_cell(cert.method),
+                    csv_cell(cert.status),
                     cert.issued_at.isoformat(),
                 ]
             )
@@ -638,11 +639,6 @@ def lot_certificates(request: Request, code: str, user: Principal = PageUser) ->
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-def _cell(value: str) -> str:
-    """A CSV cell a spreadsheet shows as text (never a formula)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 # --------------------------------------------------------------------------------- assets
