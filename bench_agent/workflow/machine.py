@@ -758,8 +758,8 @@ class Workflow:
 
         return Personalisation(
             asset_tag=self.state.asset_tag or self.state.machine_id,
-            workshop=str(getattr(self.settings, "workshop", "") or self.settings.location),
-            contact=str(getattr(self.settings, "support_contact", "")),
+            workshop=self.settings.workshop or self.settings.location,
+            contact=self.settings.support_contact,
             language=self.settings.language,
             lot=self.state.lot,
             station=self.settings.station,
