@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 from bench_agent.errors import BenchError, InputError
 from bench_agent.imaging import ensure_local
 from bench_agent.models.image import ImageEntry, MappedRange
+from tests.test_image_support import QuietHandler, http_server
 
 SIZE = 3 * (1 << 20) + 12345
 
@@ -27,11 +26,8 @@ class ServerState:
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     state: ServerState
-
-    def log_message(self, *args: object) -> None:
-        pass
 
     def do_GET(self) -> None:
         state = self.state
@@ -73,15 +69,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[tuple[str, ServerState]]:
     state = ServerState()
-    handler = type("Handler", (_Handler,), {"state": state})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/images", state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with http_server(type("Handler", (_Handler,), {"state": state})) as url:
+        yield f"{url}/images", state
 
 
 def _entry(data: bytes, name: str = "edu") -> ImageEntry:

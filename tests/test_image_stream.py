@@ -5,10 +5,8 @@ master replaced on the server mid-stream), each a failed report with one clear l
 from __future__ import annotations
 
 import hashlib
-import http.server
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from bench_agent.imaging import stream as stream_module
 from bench_agent.models.image import ImageEntry
 from tests import test_image_write
 from tests.conftest import LoopFactory
+from tests.test_image_support import QuietHandler, http_server
 from tests.test_image_write import _manifest_intact
 
 pytestmark = pytest.mark.device
@@ -39,11 +38,8 @@ class Wire:
     requests: list[str | None] = field(default_factory=list)  # the Range headers received
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     wire: Wire
-
-    def log_message(self, *args: object) -> None:
-        pass
 
     def do_GET(self) -> None:
         wire = self.wire
@@ -92,17 +88,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[Wire]:
     state = Wire()
-    handler = type("Handler", (_Handler,), {"wire": state})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("BENCH_AGENT_LEDGER_URL", f"http://127.0.0.1:{httpd.server_address[1]}")
-    monkeypatch.setattr(stream_module, "BACKOFF_S", (0.05, 0.1, 0.2))
-    try:
+    with http_server(type("Handler", (_Handler,), {"wire": state})) as url:
+        monkeypatch.setenv("BENCH_AGENT_LEDGER_URL", url)
+        monkeypatch.setattr(stream_module, "BACKOFF_S", (0.05, 0.1, 0.2))
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.fixture
