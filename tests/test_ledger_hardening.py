@@ -408,6 +408,22 @@ def test_errors_on_pages_are_html(hostile: Ledger, path: str, status: int) -> No
     assert api.status_code == 404 and api.json()["detail"]
 
 
+def test_error_pages_speak_the_readers_language(ledger: Ledger) -> None:
+    cookies = {"bench_session": ledger.supervisor_token}
+    event = {"asset_tag": "AT-NOREC", "kind": "received"}
+    assert httpx.post(ledger.api("/events"), json=event, headers=ledger.admin).is_success
+    found = httpx.get(ledger.api("/assets"), params=event, headers=ledger.supervisor).json()
+    machine = found[0]["id"]
+    for path, words in (
+        ("/dashboard/certificates/nope.pdf", "Aucun certificat nope."),
+        ("/dashboard/records/nope.json", "Aucune fiche nope."),
+        (f"/dashboard/assets/{machine}/label.pdf", "« AT-NOREC » n’a pas encore de fiche"),
+        (f"/dashboard/assets/{machine}/glpi.json", "« AT-NOREC » n’a pas encore de fiche"),
+    ):
+        page = httpx.get(ledger.url + path, params={"lang": "fr"}, cookies=cookies)
+        assert page.status_code == 404 and words in page.text, (path, page.text[-600:])
+
+
 def test_users_get_403_on_station_endpoints(hostile: Ledger) -> None:
     for headers, cookies in (
         (hostile.supervisor, None),

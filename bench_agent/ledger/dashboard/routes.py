@@ -656,6 +656,17 @@ def _asset_or_404(request: Request, asset_id: int) -> queries.AssetPage:
     return page
 
 
+def _no_record_yet(request: Request, page: queries.AssetPage) -> HTTPException:
+    with language(request_language(request)):
+        return HTTPException(
+            404,
+            detail=_(
+                "Machine '{asset}' has no bench record yet.",
+                asset=page.asset.asset_tag or f"#{page.asset.id}",
+            ),
+        )
+
+
 def verify_url(request: Request, asset_tag: str, asset_id: int) -> str:
     base = state_of(request).settings.public_url or str(request.base_url).rstrip("/")
     return f"{base.rstrip('/')}/verify/{quote(asset_tag or str(asset_id))}"
@@ -694,7 +705,7 @@ def asset_glpi(request: Request, asset_id: AssetId, user: Principal = PageUser) 
 
     page = _asset_or_404(request, asset_id)
     if page.latest is None:
-        raise HTTPException(404, detail="no bench record for this machine yet")
+        raise _no_record_yet(request, page)
     document = to_glpi(
         page.latest.inventory,
         deviceid=f"bench-asset-{page.asset.id}",
@@ -715,7 +726,7 @@ def asset_label(
     page = _asset_or_404(request, asset_id)
     info = _label_info(request, page)
     if info is None:
-        raise HTTPException(404, detail="no bench record for this machine yet")
+        raise _no_record_yet(request, page)
     with language(request_language(request)):
         pdf = render_label(info, size)
     return Response(
@@ -749,7 +760,10 @@ def _certificate(request: Request, certificate_id: str) -> Any:
             select(Certificate).where(Certificate.certificate_id == certificate_id)
         )
     if cert is None:
-        raise HTTPException(404, detail="no such certificate")
+        with language(request_language(request)):
+            raise HTTPException(
+                404, detail=_("No certificate {certificate_id}.", certificate_id=certificate_id)
+            )
     return cert
 
 
@@ -757,7 +771,8 @@ def _certificate(request: Request, certificate_id: str) -> Any:
 def record_json(request: Request, record_id: str, user: Principal = PageUser) -> JSONResponse:
     document = queries.record_document(store_of(request), record_id)
     if document is None:
-        raise HTTPException(404, detail="no such record")
+        with language(request_language(request)):
+            raise HTTPException(404, detail=_("No record {record_id}.", record_id=record_id))
     return JSONResponse(document)
 
 
