@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from tests.test_workflow_support import (
     ledger,  # noqa: F401 - fixture
     ledger_server,  # noqa: F401 - fixture
 )
+from tests.tui_driver import wait_for
 
 SIZE = (80, 25)
 
@@ -38,13 +38,6 @@ def bench(language: str = "en") -> Any:
         operator=OperatorProfile(name="ana", display_name="Ana", language=language),
         poll_ledger=False,
     )
-
-
-async def wait_for(pilot: Any, condition: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.1)
 
 
 def help_text(app: Any) -> str:

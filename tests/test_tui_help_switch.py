@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 from bench_agent.config import load_settings
 from bench_agent.workflow.operators import load_operator
 from tests.test_tui_safety import hold
+from tests.tui_driver import wait_for
 
 SIZE = (80, 25)
 
@@ -34,13 +34,6 @@ def unreachable_ledger(agent_home: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         port = probe.getsockname()[1]
     monkeypatch.setenv("BENCH_AGENT_LEDGER_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("BENCH_AGENT_TOKEN", "station-token")
-
-
-async def wait_for(pilot: Any, condition: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.02)
 
 
 def bench(profile: str) -> Any:

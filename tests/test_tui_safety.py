@@ -21,6 +21,7 @@ from bench_agent.config import load_settings
 from bench_agent.workflow.operators import OperatorProfile, load_operator
 from bench_agent.workflow.state import Step
 from tests.test_workflow_support import EVIDENCE
+from tests.tui_driver import wait_for
 
 SIZE = (80, 25)
 REPEATS, REPEAT_S = 45, 0.033
@@ -98,15 +99,6 @@ async def hold(pilot: Any, key: str) -> float:
     gap = (loop.time() - started) / REPEATS
     await pilot.pause()
     return gap
-
-
-async def wait_for(pilot: Any, condition: Any, timeout: float = 60) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("timed out")
-        await pilot.pause(0.02)
 
 
 def assert_nothing_destructive(app: Any) -> None:

@@ -49,6 +49,16 @@ async def settle(pilot: Any) -> None:
     raise AssertionError(f"stuck at {app.wf.step} (busy={app.busy!r})")
 
 
+async def wait_for(pilot: Any, condition: Any, timeout: float = 60.0) -> None:
+    """Until ``condition()`` holds, the app running meanwhile (AssertionError after timeout)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("timed out")
+        await pilot.pause(0.02)
+
+
 def goal(app: Any) -> str | None:
     """The button the scripted operator wants on the current screen (None: nothing to do)."""
     wf = app.wf
