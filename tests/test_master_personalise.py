@@ -116,8 +116,10 @@ def test_a_disk_without_an_education_master_is_left_alone(
 ) -> None:
     device = make_loop(40 << 20)
     _fake_master(device, tmp_path, master=False)
+    before = hashlib.sha256(device.read_bytes()).hexdigest()
     assert personalise(str(device), Personalisation(asset_tag="BAR-0002")) is None
     assert _cat(device, "/etc/hostname") == b"education\n"
+    assert hashlib.sha256(device.read_bytes()).hexdigest() == before  # byte for byte
 
 
 @pytest.mark.device
