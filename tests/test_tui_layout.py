@@ -209,7 +209,7 @@ async def test_the_operators_next_key_pages_through_the_inventory_tiles(
             app.scan_timer.pause()  # the test moves the scan itself, one step at a time
         tiles = list(screen.query(Tile))
         assert len(tiles) >= 8
-        key = (app._keymap.get("bench.next") or "right").split(",")[0]
+        key = app.binding_keys("bench.next")[0]
         seen: set[int] = set()
         for _ in range(len(tiles) + 2):
             seen |= {i for i, tile in enumerate(tiles) if on_screen(tile, screen)}
