@@ -89,6 +89,19 @@ async def test_help_reaches_the_board_and_the_answer_reaches_the_bench(
         assert not isinstance(app.screen, HelpCallScreen)
 
 
+def test_help_pages_answer_in_the_readers_language(
+    ledger: LocalLedger,  # noqa: F811 - fixture
+) -> None:
+    with httpx.Client(base_url=ledger.url, timeout=10) as browser:
+        assert dashboard_login(browser, ledger.supervisor, ledger.password).status_code == 303
+        page = browser.get("/dashboard/help/no-such-bench", params={"lang": "fr"})
+        assert page.status_code == 404 and "Aucun appel à l" in page.text, page.text[-400:]
+        stale = browser.post(
+            "/dashboard/help/no-such-bench", params={"lang": "fr"}, data={"nonce": "x"}
+        )
+        assert stale.status_code == 403 and "Cet appel n" in stale.text, stale.text[-400:]
+
+
 def test_a_station_needs_its_token_to_call(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 

@@ -20,8 +20,8 @@ from fastapi import Path as FastAPIPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from bench_agent.i18n import _
 from bench_agent.ledger.auth import Principal, StationPrincipal
+from bench_agent.ledger.dashboard.lang import _, language  # pages: the reader's language
 from bench_agent.ledger.db import Store
 
 HelpState = Literal["none", "called", "acknowledged"]
@@ -171,11 +171,12 @@ pages = APIRouter(prefix="/dashboard/help", include_in_schema=False)
 
 @pages.get("/{station}", response_class=HTMLResponse)
 def help_page(request: Request, station: StationName, user: Supervisor) -> HTMLResponse:
-    from bench_agent.ledger.dashboard.routes import render
+    from bench_agent.ledger.dashboard.routes import render, request_language
 
     call = desk_of(_store(request)).get(station)
     if call is None:
-        raise HTTPException(404, detail=_("No call for help from this station."))
+        with language(request_language(request)):
+            raise HTTPException(404, detail=_("No call for help from this station."))
     return render(request, "help.html", user=user, page="board", call=call)
 
 
@@ -186,8 +187,11 @@ def acknowledge(
     user: Supervisor,
     nonce: str = Form(""),
 ) -> Response:
+    from bench_agent.ledger.dashboard.routes import request_language
+
     if desk_of(_store(request)).acknowledge(station, nonce, user.name) is None:
-        raise HTTPException(
-            403, detail=_("This call is no longer open or the page is out of date: reload it.")
-        )
+        with language(request_language(request)):
+            raise HTTPException(
+                403, detail=_("This call is no longer open or the page is out of date: reload it.")
+            )
     return RedirectResponse("/dashboard/", status_code=303)
