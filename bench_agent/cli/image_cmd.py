@@ -258,15 +258,7 @@ def _personalisation(args: argparse.Namespace) -> Any:
     from bench_agent.config import load_settings
     from bench_agent.imaging.personalise import Personalisation
 
-    settings = load_settings()
-    return Personalisation(
-        asset_tag=args.asset,
-        workshop=settings.workshop or settings.location,
-        contact=settings.support_contact,
-        language=settings.language,
-        lot=args.lot,
-        station=settings.station,
-    )
+    return Personalisation.for_station(load_settings(), args.asset, args.lot)
 
 
 def run_image(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench_agent.durable import atomic_write
 from bench_agent.errors import BenchError
@@ -25,6 +26,9 @@ from bench_agent.i18n import N_, translate
 from bench_agent.imaging.grow import partition_loop, run_tool
 from bench_agent.imaging.partitions import is_ext_filesystem, read_partition_table
 from bench_agent.models.image import ImageReport
+
+if TYPE_CHECKING:
+    from bench_agent.config import AgentSettings
 
 MASTER_MARK = "etc/education-master"
 MAX_HOSTNAME = 63
@@ -43,6 +47,18 @@ class Personalisation:
     station: str = ""
     delivered: date | None = None
     maintenance_years: int = MAINTENANCE_YEARS
+
+    @classmethod
+    def for_station(cls, settings: AgentSettings, asset_tag: str, lot: str = "") -> Personalisation:
+        """One machine's tag and lot, with this station's workshop, contact and language."""
+        return cls(
+            asset_tag=asset_tag,
+            workshop=settings.workshop or settings.location,
+            contact=settings.support_contact,
+            language=settings.language,
+            lot=lot,
+            station=settings.station,
+        )
 
 
 @dataclass

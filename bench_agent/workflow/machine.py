@@ -756,13 +756,8 @@ class Workflow:
         station's workshop, contact and language."""
         from bench_agent.imaging.personalise import Personalisation
 
-        return Personalisation(
-            asset_tag=self.state.asset_tag or self.state.machine_id,
-            workshop=self.settings.workshop or self.settings.location,
-            contact=self.settings.support_contact,
-            language=self.settings.language,
-            lot=self.state.lot,
-            station=self.settings.station,
+        return Personalisation.for_station(
+            self.settings, self.state.asset_tag or self.state.machine_id, self.state.lot
         )
 
     def run_image(self, *, progress: ProgressCallback = ignore_progress) -> ImageReport | None:
