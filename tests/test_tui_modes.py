@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +142,42 @@ async def test_mouse_test_counts_clicks_on_every_target(agent_home: Path) -> Non
         await pilot.press("enter")  # the operator ends it
         await pilot.pause()
     assert results and "5 of 5 targets reached." in (results[0] or "")
+
+
+def test_closing_the_terminal_while_the_training_disks_are_removed_does_not_hang(
+    tmp_path: Path,
+) -> None:
+    """The terminal closed (SIGHUP) just as the session ends and removes its disks: the
+    removal finishes and the process ends; it does not wait forever on itself."""
+    script = textwrap.dedent(
+        """
+        import os, signal
+        from bench_agent.tui import training
+
+        def detach(device):  # the terminal is closed while the first disk is detached
+            if device == "/dev/loop-a":
+                os.kill(os.getpid(), signal.SIGHUP)
+            print("detached", device, flush=True)
+
+        training.detach_loop = detach
+        throwaway = training._Throwaway()
+        throwaway.devices = ["/dev/loop-a", "/dev/loop-b"]
+        with training._removed_on_exit(throwaway):
+            pass
+        """
+    )
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env={**os.environ, "TMPDIR": str(scratch)},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the session hung removing its disks after SIGHUP")
+    assert "detached /dev/loop-a" in done.stdout and "detached /dev/loop-b" in done.stdout
+    assert list(scratch.iterdir()) == [], done.stdout + done.stderr

@@ -165,14 +165,20 @@ class _Throwaway:
         self._lock = threading.Lock()
         self.removed = False
 
-    def remove(self) -> None:
-        with self._lock:
-            if self.removed:
-                return
-            self.removed = True
-            for device in self.devices:
-                detach_loop(device)
-            shutil.rmtree(self.folder, ignore_errors=True)
+    def remove(self, *, wait: bool = True) -> bool:
+        """Detach the disks and delete the folder, once; False (without ``wait``) when a
+        removal is under way already."""
+        if not self._lock.acquire(blocking=wait):
+            return False
+        try:
+            if not self.removed:
+                self.removed = True
+                for device in self.devices:
+                    detach_loop(device)
+                shutil.rmtree(self.folder, ignore_errors=True)
+        finally:
+            self._lock.release()
+        return True
 
 
 @contextmanager
@@ -181,7 +187,8 @@ def _removed_on_exit(throwaway: _Throwaway) -> Iterator[None]:
     by default both end Python without running ``finally`` blocks."""
 
     def on_signal(signum: int, _frame: Any) -> None:
-        throwaway.remove()
+        if not throwaway.remove(wait=False):
+            return  # the session is ending and removing them: that removal finishes
         raise SystemExit(128 + signum)
 
     previous: dict[signal.Signals, Any] = {}
