@@ -123,3 +123,21 @@ def test_profile_thresholds_override_defaults() -> None:
     assert level == "fail"
     assert "30 reallocated sectors (more than 20)" in reasons
     assert "45000 power-on hours (more than 40000)" in reasons
+
+
+def test_a_single_error_is_said_in_the_singular() -> None:
+    smart = Smart(available=True, overall="PASSED", reported_uncorrect=1, nvme_media_errors=1)
+    _level, reasons = assess_disk_i18n(smart)
+    assert [r["en"] for r in reasons] == [
+        "1 uncorrectable error reported (187)",
+        "1 NVMe media and data integrity error",
+    ]
+    assert [r["fr"] for r in reasons] == [
+        "1 erreur non corrigible signalée (187)",
+        "1 erreur NVMe de support et d'intégrité des données",
+    ]
+    _level, reasons = assess_disk_i18n(smart.model_copy(update={"reported_uncorrect": 2}))
+    assert reasons[0] == {
+        "en": "2 uncorrectable errors reported (187)",
+        "fr": "2 erreurs non corrigibles signalées (187)",
+    }

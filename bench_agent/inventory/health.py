@@ -78,7 +78,11 @@ def assess_disk_i18n(
     ):
         flag(
             "fail",
-            both("{count} uncorrectable errors reported (187)", count=smart.reported_uncorrect),
+            nboth(
+                "{count} uncorrectable error reported (187)",
+                "{count} uncorrectable errors reported (187)",
+                smart.reported_uncorrect,
+            ),
         )
     realloc = smart.reallocated_sectors
     if realloc is not None and realloc > t.reallocated_fail:
@@ -101,7 +105,11 @@ def assess_disk_i18n(
     if smart.nvme_media_errors is not None and smart.nvme_media_errors > t.nvme_media_errors_fail:
         flag(
             "fail",
-            both("{count} NVMe media and data integrity errors", count=smart.nvme_media_errors),
+            nboth(
+                "{count} NVMe media and data integrity error",
+                "{count} NVMe media and data integrity errors",
+                smart.nvme_media_errors,
+            ),
         )
     used = smart.nvme_percentage_used
     if used is not None and used >= t.nvme_percentage_used_fail:
