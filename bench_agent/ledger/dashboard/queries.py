@@ -35,7 +35,6 @@ from bench_agent.ledger.reports import (
 from bench_agent.ledger.reports import (
     ProgrammeReport,
     compute_report,
-    rejection_reasons,
 )
 from bench_agent.models.record import BenchRecord
 
@@ -275,14 +274,6 @@ def board_stats(store: Store, now: datetime | None = None) -> BoardStats:
         reasons=dict(week.rejected_by_reason),
         methods=dict(week.wiped_by_method),
     )
-
-
-def _reasons_of(body: str) -> set[str]:
-    try:
-        record = BenchRecord.model_validate_json(body)
-    except ValueError:
-        return {"?"}
-    return rejection_reasons(record)
 
 
 # --- lots -------------------------------------------------------------------------------------
