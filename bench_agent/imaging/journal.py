@@ -42,7 +42,6 @@ class ImageJournal:
         return data if isinstance(data, dict) else None
 
     def save(self, state: dict[str, Any]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         state = {**state, "updated_at": datetime.now(UTC).isoformat()}
         atomic_write(self.path, json.dumps(state, indent=1, sort_keys=True))
 
