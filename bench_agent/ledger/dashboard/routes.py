@@ -317,7 +317,6 @@ def error_page(
 
 # ----------------------------------------------------------------------------------- CSRF
 CSRF_COOKIE = "bench_csrf"
-CSRF_FIELD = "csrf"
 
 
 def csrf_token(request: Request) -> str:
