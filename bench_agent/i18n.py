@@ -65,6 +65,14 @@ def _(msgid: str, **params: Any) -> str:
     return translate(msgid, None, **params)
 
 
+def pgettext(context: str, msgid: str, **params: Any) -> str:
+    """``msgid`` in a context (gettext's msgctxt), for one English text that two places say
+    differently in French: the catalogue key is ``"<context>\x04<msgid>"``, as in gettext."""
+    lang = get_language()
+    text = catalogue(lang).get(f"{context}\x04{msgid}", msgid) if lang != "en" else msgid
+    return text.format(**params) if params else text
+
+
 def N_(msgid: str) -> str:
     """Mark a string for translation without translating it now (translate later with ``_``)."""
     return msgid

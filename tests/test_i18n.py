@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import string
 from pathlib import Path
 
@@ -20,6 +21,12 @@ def marked_strings() -> list[tuple[str, int, str]]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            if node.func.id == "pgettext":  # a message in a context: "<context>\x04<msgid>"
+                texts = [a.value for a in node.args[:2] if isinstance(a, ast.Constant)]
+                if len(texts) == 2 and all(isinstance(t, str) for t in texts):
+                    key = f"{texts[0]}\x04{texts[1]}"
+                    found.append((str(path.relative_to(PACKAGE)), node.lineno, key))
                 continue
             # Plural forms: the singular and the plural id are both catalogue keys.
             count = 2 if node.func.id in {"ngettext", "nboth"} else 1
@@ -54,6 +61,32 @@ def test_translations_keep_placeholders() -> None:
         if placeholders(msgid) != placeholders(text)
     ]
     assert not wrong
+
+
+def test_each_message_has_one_french_translation() -> None:
+    """The catalogues are merged into one: the same English text translated two ways in two
+    of them would silently take the later file's words everywhere (a message that needs two
+    translations takes a context: ``pgettext``)."""
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for path in sorted((PACKAGE / "locale" / "fr").glob("*.json")):
+        for msgid, text in json.loads(path.read_text(encoding="utf-8")).items():
+            first = seen.setdefault(msgid, (path.name, text))
+            if first[1] != text:
+                clashes.append(f"{msgid!r}: {first} vs {(path.name, text)}")
+    assert not clashes, "\n".join(clashes)
+
+
+def test_a_context_tells_one_word_apart() -> None:
+    from bench_agent.i18n import pgettext
+
+    set_language("fr")
+    try:
+        assert translate("image") == "image"  # the images table's column
+        assert pgettext("step", "image") == "l'image"  # "Arrêter l'image"
+    finally:
+        set_language("en")
+    assert pgettext("step", "image") == "image"
 
 
 def test_no_unused_translations_pile_up() -> None:

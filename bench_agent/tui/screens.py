@@ -16,7 +16,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Digits, Input, Label, Static
 
 from bench_agent.errors import BenchError
-from bench_agent.i18n import _, format_size, get_language
+from bench_agent.i18n import _, format_size, get_language, pgettext
 from bench_agent.progress import ProgressEvent
 from bench_agent.tui.guided_tests import KeyboardTestScreen, MouseTestScreen, RecentKeys
 from bench_agent.tui.widgets import (
@@ -65,7 +65,8 @@ def training_banner(app: BenchApp) -> ComposeResult:
 
 
 def step_word(step: str) -> str:
-    return _("image") if step == "image" else _("wipe")
+    # "l'image", "l'effacement" in a sentence; the bare word "image" heads the images table.
+    return pgettext("step", "image") if step == "image" else pgettext("step", "wipe")
 
 
 class StepScreen(Screen[None]):
