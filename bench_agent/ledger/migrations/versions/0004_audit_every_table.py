@@ -37,12 +37,12 @@ def upgrade() -> None:
                 sa.text("SELECT row_id FROM audit_chain WHERE table_name = :t"), {"t": name}
             )
         }
-        for row in conn.execute(sa.select(table).order_by(table.c.id)).mappings():
-            values = dict(row)
-            if values["id"] in chained:
-                continue
-            digest = audit.table_digest(name, values)
-            audit.append_digest(conn, name, int(values["id"]), digest, "migration:0004")
+        entries = [
+            (name, int(row["id"]), audit.table_digest(name, dict(row)))
+            for row in conn.execute(sa.select(table).order_by(table.c.id)).mappings()
+            if row["id"] not in chained
+        ]
+        audit.append_many(conn, entries, "migration:0004")  # one head read and write per table
 
 
 def downgrade() -> None:
