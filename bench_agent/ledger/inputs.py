@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench_agent.i18n import _
+from bench_agent.ledger.schemas import MAX_ID  # 64-bit: what a database column holds
 
 MAX_DEPTH = 32
-MAX_INT = 2**63 - 1
 # Ids the ledger stores and puts in URLs and file names: no spaces, no control characters.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 CERTIFICATE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
@@ -46,7 +46,7 @@ def _parse_int(text: str) -> Any:
     if len(digits) > 19:
         return _BadNumber(text)
     value = int(text)
-    return value if -MAX_INT - 1 <= value <= MAX_INT else _BadNumber(text)
+    return value if -MAX_ID - 1 <= value <= MAX_ID else _BadNumber(text)
 
 
 def _parse_float(text: str) -> Any:
@@ -74,7 +74,7 @@ def check_value(value: Any, loc: tuple[str | int, ...] = (), depth: int = 0) -> 
             loc, _("is not a finite number within 64 bits: {value}", value=value.text[:20])
         )
     elif isinstance(value, bool | int):
-        if isinstance(value, int) and not -MAX_INT - 1 <= value <= MAX_INT:
+        if isinstance(value, int) and not -MAX_ID - 1 <= value <= MAX_ID:
             raise InputProblem(loc, _("is not a finite number within 64 bits: {value}", value=""))
     elif isinstance(value, float):
         if not math.isfinite(value):
@@ -112,7 +112,7 @@ def _storable(document: Any) -> bool:
             for item in value:
                 push((item, depth + 1))
         elif kind is int:
-            if not -MAX_INT - 1 <= value <= MAX_INT:
+            if not -MAX_ID - 1 <= value <= MAX_ID:
                 return False
         elif kind is float and not math.isfinite(value):
             return False
