@@ -53,7 +53,8 @@ def raw_post(ledger: Ledger, path: str, body: bytes, headers: dict[str, str]) ->
 def assert_4xx(response: httpx.Response, field: str | None = None) -> None:
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
     if field is not None:
-        assert field in response.text, response.text[:300]
+        # Named where the problem is (the 422's loc), not merely a letter somewhere in the text.
+        assert field == response.json()["detail"][0]["loc"][-1], response.text[:300]
 
 
 # ---------------------------------------------------------------- 5. hostile input, no 500
