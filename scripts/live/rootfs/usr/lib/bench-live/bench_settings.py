@@ -6,11 +6,19 @@ virtual bench's io share; SMBIOS OEM strings (type 11) ``bench.KEY=VALUE`` (how 
 passes settings without touching the boot loader); the kernel command line ``bench.KEY=VALUE``
 (per-machine PXE menus). The result goes to ``agent.toml`` in the station home (read by
 ``bench-agent``) and to a shell file of ``BENCH_*`` variables for the init scripts.
+
+The station's signing key when its home is in RAM (``home = "ram"``, a read-only stick, a PXE
+boot): taken from ``station_key`` (a setting like the token: the base64 line of an Ed25519 PEM
+key, e.g. ``openssl genpkey -algorithm ed25519 | sed -n 2p``), else from ``station.key`` on
+BENCHCFG, which is created there at the first boot when the partition is writable. So a reboot
+keeps the key the ledger knows, with no admin. The key is written 0600 and never printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import os
 import re
 import shlex
@@ -46,6 +54,8 @@ LIVE_KEYS = {
     "disks",
     "image",
 }
+# Secrets read like the other settings but never written to agent.toml, the env file or a log.
+SECRET_KEYS = {"station_key"}
 BOOL_KEYS = {"allow_removable", "net", "screendump", "debug_shell"}
 MODES = ("app", "unattended")
 LANGUAGES = ("en", "fr")
@@ -71,7 +81,7 @@ class Settings:
         self.sources.append(source)
         for key, value in raw.items():
             name = AGENT_KEYS.get(key, key)
-            if name not in AGENT_KEYS.values() and name not in LIVE_KEYS:
+            if name not in AGENT_KEYS.values() and name not in LIVE_KEYS | SECRET_KEYS:
                 self.errors.append(f"{source}: unknown setting '{key}'")
                 continue
             checked = _check(name, value, source, self.errors)
@@ -80,6 +90,11 @@ class Settings:
 
 
 def _check(name: str, value: object, source: str, errors: list[str]) -> object | None:
+    if name == "station_key":
+        seed = key_seed(str(value))
+        if seed is None:  # the value itself is never repeated
+            errors.append(f"{source}: 'station_key' is not an Ed25519 key (the PEM's base64 line)")
+        return seed
     if name in BOOL_KEYS:
         if isinstance(value, bool):
             return value
@@ -207,6 +222,75 @@ def write_agent_toml(home: Path, values: dict[str, object]) -> Path:
     return path
 
 
+# PKCS#8 DER of an Ed25519 private key: this fixed prefix, then the 32-byte seed (RFC 8410).
+ED25519_PKCS8_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+KEY_FILE = "station.key"
+
+
+def key_seed(text: str) -> bytes | None:
+    """The 32-byte seed of an Ed25519 key given as the base64 of its PKCS#8 DER (the PEM's
+    middle line) or of the raw seed; None when it is neither."""
+    try:
+        raw = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) == 48 and raw.startswith(ED25519_PKCS8_PREFIX):
+        return raw[len(ED25519_PKCS8_PREFIX) :]
+    return raw if len(raw) == 32 else None
+
+
+def key_pem(seed: bytes) -> bytes:
+    body = base64.b64encode(ED25519_PKCS8_PREFIX + seed)
+    return b"-----BEGIN PRIVATE KEY-----\n" + body + b"\n-----END PRIVATE KEY-----\n"
+
+
+def pem_seed(path: Path) -> bytes | None:
+    try:
+        lines = path.read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return key_seed("".join(line for line in lines if not line.startswith("-----")))
+
+
+def write_secret(path: Path, data: bytes) -> None:
+    """Write a file only its owner reads (0600 from its creation, then renamed in place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def install_station_key(seed: object, config_dir: Path, home: Path, errors: list[str]) -> str:
+    """Give a RAM home the station's lasting key; return where it came from ("" if none)."""
+    target = home / KEY_FILE
+    if target.exists():
+        return "home"
+    stored = config_dir / KEY_FILE
+    source = "setting"
+    if not isinstance(seed, bytes):
+        seed = pem_seed(stored) if stored.is_file() else None
+        source = "BENCHCFG"
+        if seed is None and stored.exists():
+            errors.append(f"{stored} is not an Ed25519 key: a new key is made for this boot")
+    if seed is None and writable_dir(config_dir) and not stored.exists():
+        seed = os.urandom(32)
+        try:
+            write_secret(stored, key_pem(seed))
+        except OSError as exc:
+            errors.append(f"cannot keep the station key on BENCHCFG: {exc}")
+            return ""
+    if not isinstance(seed, bytes):
+        return ""
+    write_secret(target, key_pem(seed))
+    return source
+
+
 def writable_dir(path: Path) -> bool:
     return path.is_dir() and os.access(path, os.W_OK)
 
@@ -250,10 +334,15 @@ def resolve(
             seed = io_dir / "station"
     if seed is not None and not (home / "agent.toml").exists():
         shutil.copytree(seed, home, dirs_exist_ok=True)
+    key_source = ""
+    if not persistent:
+        key_source = install_station_key(
+            values.get("station_key"), config_dir, home, settings.errors
+        )
     if not persistent and seed is None:
+        what = "unsent records live" if key_source else "the station key and unsent records live"
         settings.errors.append(
-            "no writable BENCHCFG partition: the station key and unsent records live in RAM "
-            "only until the ledger receives them"
+            f"the station home is in RAM: {what} in RAM only until the ledger receives them"
         )
 
     agent = {name: values[name] for name in set(AGENT_KEYS.values()) if name in values}
