@@ -8,6 +8,7 @@ cannot read stays ``None`` and is noted in ``SmartctlResult.notes``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -166,78 +167,108 @@ def _field(line: str) -> tuple[str, str] | None:
     return key.strip(), value.strip()
 
 
-def parse_smartctl(text: str) -> SmartctlResult:
-    """Parse one drive's ``smartctl -a`` or ``-x`` text (any smartctl version since 5.x)."""
-    result = SmartctlResult()
-    smart = Smart()
-    lines = text.splitlines()
-    info: dict[str, str] = {}
-    nvme_health: dict[str, str] = {}
+# Device Statistics (``-x``): the drive's own power-on hours, preferred to attribute 9.
+_DEVSTAT_HOURS = re.compile(r"^0x01\s+0x010\s+4\s+\d+\s+\S+\s+Power-on Hours")
+
+
+def _overall(value: str) -> Literal["PASSED", "FAILED"] | None:
+    upper = value.upper()
+    if upper.startswith("PASSED") or upper == "OK":
+        return "PASSED"
+    if upper.startswith("FAIL"):
+        return "FAILED"
+    return None
+
+
+@dataclass
+class _Sections:
+    """One pass over the text, line by line, sorting each line into the section it belongs to:
+    the NVMe health block, the self-test polling times, the attribute and self-test tables,
+    and the ``Key: value`` information lines."""
+
+    smart: Smart = field(default_factory=Smart)
+    version: str = ""
+    info: dict[str, str] = field(default_factory=dict)
+    nvme_health: dict[str, str] = field(default_factory=dict)
     dev_stats_hours: int | None = None
-    in_nvme_health = False
-    support_values: list[str] = []
+    support_values: list[str] = field(default_factory=list)
+    in_nvme_health: bool = False
     pending_poll: str | None = None
 
-    for index, line in enumerate(lines):
+    def feed(self, index: int, line: str) -> None:
         stripped = line.strip()
         if index < 3 and stripped.startswith("smartctl "):
             parts = stripped.split()
-            result.smartctl_version = parts[1] if len(parts) > 1 else ""
+            self.version = parts[1] if len(parts) > 1 else ""
+        if self._nvme_health_line(line, stripped) or self._polling_line(stripped):
+            return
+        if self._table_line(line, stripped):
+            return
+        self._info_line(line)
+
+    def _nvme_health_line(self, line: str, stripped: str) -> bool:
         if stripped.startswith("SMART/Health Information"):
-            in_nvme_health = True
-            continue
-        if in_nvme_health:
-            if not stripped:
-                in_nvme_health = False
-                continue
-            kv = _field(line)
-            if kv:
-                nvme_health[kv[0]] = kv[1]
-            continue
+            self.in_nvme_health = True
+            return True
+        if not self.in_nvme_health:
+            return False
+        if not stripped:
+            self.in_nvme_health = False
+            return True
+        kv = _field(line)
+        if kv:
+            self.nvme_health[kv[0]] = kv[1]
+        return True
+
+    def _polling_line(self, stripped: str) -> bool:
         # The polling-time values are on the line after "... self-test routine".
         if "self-test routine" in stripped and stripped.endswith("routine"):
-            pending_poll = stripped.split()[0].lower()  # short / extended / conveyance
-            continue
-        if pending_poll and "polling time" in stripped:
-            minutes = _first_number(stripped.split("(", 1)[-1])
-            if pending_poll == "short":
-                smart.short_test_minutes = minutes
-            elif pending_poll == "extended":
-                smart.extended_test_minutes = minutes
-            pending_poll = None
-            continue
-        pending_poll = None
-        if re.match(r"^0x01\s+0x010\s+4\s+\d+\s+\S+\s+Power-on Hours", stripped):
-            dev_stats_hours = int(stripped.split()[3])
-            continue
+            self.pending_poll = stripped.split()[0].lower()  # short / extended / conveyance
+            return True
+        pending, self.pending_poll = self.pending_poll, None
+        if not pending or "polling time" not in stripped:
+            return False
+        minutes = _first_number(stripped.split("(", 1)[-1])
+        if pending == "short":
+            self.smart.short_test_minutes = minutes
+        elif pending == "extended":
+            self.smart.extended_test_minutes = minutes
+        return True
+
+    def _table_line(self, line: str, stripped: str) -> bool:
+        if _DEVSTAT_HOURS.match(stripped):
+            self.dev_stats_hours = int(stripped.split()[3])
+            return True
         attribute = _parse_attribute(line)
         if attribute is not None and not stripped.startswith("0x"):
-            smart.attributes.append(attribute)
-            continue
-        if stripped.startswith("# 1 ") and not smart.self_test:
+            self.smart.attributes.append(attribute)
+            return True
+        if stripped.startswith("# 1 ") and not self.smart.self_test:
             # "# 1  Short offline       Completed without error       00%      4649         -"
             body = stripped[3:].strip()
             cols = re.split(r"\s{2,}", body)
-            smart.self_test = " — ".join(cols[:2]) if len(cols) >= 2 else body
-            continue
+            self.smart.self_test = " — ".join(cols[:2]) if len(cols) >= 2 else body
+            return True
+        return False
+
+    def _info_line(self, line: str) -> None:
         kv = _field(line)
         if kv is None:
-            continue
+            return
         key, value = kv
         if key == "SMART support is":
-            support_values.append(value)
+            self.support_values.append(value)
         elif key.startswith("SMART overall-health self-assessment") or key == "SMART Health Status":
-            upper = value.upper()
-            if upper.startswith("PASSED") or upper == "OK":
-                smart.overall = "PASSED"
-            elif upper.startswith("FAIL"):
-                smart.overall = "FAILED"
-        elif key not in info:
-            info[key] = value
+            self.smart.overall = _overall(value) or self.smart.overall
+        elif key not in self.info:
+            self.info[key] = value
 
-    # Identity.
+
+def _identity(result: SmartctlResult, sections: _Sections) -> bool:
+    """Kind of drive, model, serial and versions; True for an NVMe drive."""
+    info = sections.info
     is_nvme = (
-        bool(nvme_health)
+        bool(sections.nvme_health)
         or "Model Number" in info
         or any(k.startswith(("Namespace 1", "Total NVM Capacity", "PCI Vendor")) for k in info)
     )
@@ -246,7 +277,7 @@ def parse_smartctl(text: str) -> SmartctlResult:
         result.model = info.get("Model Number", "")
         result.transport_hint = "nvme"
         result.rotational = False
-    elif "Device Model" in info or "ATA Version is" in info or smart.attributes:
+    elif "Device Model" in info or "ATA Version is" in info or sections.smart.attributes:
         result.device_type = "ata"
         result.model = info.get("Device Model", "")
     elif "Product" in info or "Vendor" in info or "Transport protocol" in info:
@@ -262,7 +293,11 @@ def parse_smartctl(text: str) -> SmartctlResult:
     result.ata_version = info.get("ATA Version is", "")
     result.sata_version = info.get("SATA Version is", "")
     result.form_factor = info.get("Form Factor", "")
+    return is_nvme
 
+
+def _geometry(result: SmartctlResult, info: dict[str, str], is_nvme: bool) -> None:
+    """Capacity and sector sizes."""
     capacity_text = (
         info.get("User Capacity")
         or info.get("Namespace 1 Size/Capacity")
@@ -283,6 +318,8 @@ def parse_smartctl(text: str) -> SmartctlResult:
         if lba:
             result.logical_sector_size = result.physical_sector_size = lba
 
+
+def _rotation_and_bridge(result: SmartctlResult, info: dict[str, str]) -> None:
     rotation = info.get("Rotation Rate", "")
     if "solid state" in rotation.lower():
         result.rotational = False
@@ -301,82 +338,110 @@ def parse_smartctl(text: str) -> SmartctlResult:
     elif not result.transport_hint and result.device_type == "ata":
         result.transport_hint = "sata" if result.sata_version else ""
 
-    # SMART availability.
+
+# Why SMART cannot be read, from what smartctl printed (first match wins), and the transport
+# that reason reveals.
+_UNAVAILABLE_TEXTS = (
+    (("unable to detect device type",), N_("smartctl cannot detect the device type"), ""),
+    (("unknown usb bridge",), N_("unknown USB bridge (no SMART pass-through)"), "usb"),
+    (("read device identity failed",), N_("the device did not answer IDENTIFY"), ""),
+    (
+        ("permission denied", "operation not permitted"),
+        N_("permission denied (smartctl must run as root)"),
+        "",
+    ),
+    (("no such device", "no such file"), N_("no such device"), ""),
+)
+
+
+def _unavailable_reason(result: SmartctlResult, support_values: list[str], text: str) -> str:
     joined = " ".join(support_values).lower()
-    unavailable_reason = ""
-    lowered_text = text.lower()
     if "unavailable" in joined or "lacks smart" in joined:
-        unavailable_reason = N_("device lacks SMART capability")
-    elif "disabled" in joined:
-        unavailable_reason = N_("SMART is disabled on the device")
-    elif "unable to detect device type" in lowered_text:
-        unavailable_reason = N_("smartctl cannot detect the device type")
-    elif "unknown usb bridge" in lowered_text:
-        unavailable_reason = N_("unknown USB bridge (no SMART pass-through)")
-        result.transport_hint = result.transport_hint or "usb"
-    elif "read device identity failed" in lowered_text:
-        unavailable_reason = N_("the device did not answer IDENTIFY")
-    elif "permission denied" in lowered_text or "operation not permitted" in lowered_text:
-        unavailable_reason = N_("permission denied (smartctl must run as root)")
-    elif "no such device" in lowered_text or "no such file" in lowered_text:
-        unavailable_reason = N_("no such device")
+        return N_("device lacks SMART capability")
+    if "disabled" in joined:
+        return N_("SMART is disabled on the device")
+    lowered_text = text.lower()
+    for needles, reason, transport in _UNAVAILABLE_TEXTS:
+        if any(needle in lowered_text for needle in needles):
+            result.transport_hint = result.transport_hint or transport
+            return reason
+    return ""
 
-    has_data = bool(smart.attributes or nvme_health or smart.overall)
-    if has_data and not unavailable_reason:
-        smart.available = True
-    else:
-        smart.available = False
+
+def _ata_summary(smart: Smart, notes: list[str], dev_stats_hours: int | None) -> None:
+    by_id = {a.id: a for a in smart.attributes}
+    if 5 in by_id:
+        smart.reallocated_sectors = by_id[5].raw_value
+    if 197 in by_id:
+        smart.pending_sectors = by_id[197].raw_value
+        if (by_id[197].raw_value or 0) >= 0xFFFF0000:
+            notes.append("Current_Pending_Sector raw value looks wrapped")
+    if 198 in by_id:
+        smart.offline_uncorrectable = by_id[198].raw_value
+    if 187 in by_id:
+        smart.reported_uncorrect = by_id[187].raw_value
+    if dev_stats_hours is not None:
+        smart.power_on_hours = dev_stats_hours
+    elif 9 in by_id:
+        smart.power_on_hours = by_id[9].raw_value
+    for temp_id in (194, 190):
+        if temp_id in by_id and by_id[temp_id].raw_value is not None:
+            smart.temperature_c = by_id[temp_id].raw_value
+            break
+
+
+def _scsi_summary(smart: Smart, result: SmartctlResult, info: dict[str, str], text: str) -> None:
+    # SAS/SCSI drives: the grown defect list plays the part of reallocated sectors.
+    smart.reallocated_sectors = parse_int(info.get("Elements in grown defect list", ""))
+    hours = re.search(r"^Accumulated power on time, hours:minutes\s+(\d+):\d+", text, re.MULTILINE)
+    if hours:
+        smart.power_on_hours = int(hours.group(1))
+    smart.temperature_c = _first_number(info.get("Current Drive Temperature", ""))
+    block = parse_int(info.get("Logical block size", "").replace("bytes", ""))
+    if block:
+        result.logical_sector_size = block
+        result.physical_sector_size = (
+            parse_int(info.get("Physical block size", "").replace("bytes", "")) or block
+        )
+
+
+def _nvme_summary(smart: Smart, health: dict[str, str]) -> None:
+    warning = health.get("Critical Warning", "")
+    if warning:
+        smart.nvme_critical_warning = (
+            int(warning, 16) if warning.lower().startswith("0x") else parse_int(warning)
+        )
+    smart.nvme_media_errors = parse_int(health.get("Media and Data Integrity Errors", ""))
+    smart.nvme_percentage_used = _first_number(health.get("Percentage Used", ""))
+    smart.nvme_available_spare = _first_number(health.get("Available Spare", ""))
+    smart.nvme_spare_threshold = _first_number(health.get("Available Spare Threshold", ""))
+    smart.power_on_hours = parse_int(health.get("Power On Hours", ""))
+    smart.temperature_c = _first_number(health.get("Temperature", ""))
+
+
+def parse_smartctl(text: str) -> SmartctlResult:
+    """Parse one drive's ``smartctl -a`` or ``-x`` text (any smartctl version since 5.x)."""
+    sections = _Sections()
+    for index, line in enumerate(text.splitlines()):
+        sections.feed(index, line)
+    result = SmartctlResult(smartctl_version=sections.version)
+    smart = sections.smart
+    is_nvme = _identity(result, sections)
+    _geometry(result, sections.info, is_nvme)
+    _rotation_and_bridge(result, sections.info)
+
+    unavailable_reason = _unavailable_reason(result, sections.support_values, text)
+    has_data = bool(smart.attributes or sections.nvme_health or smart.overall)
+    smart.available = has_data and not unavailable_reason
+    if not smart.available:
         smart.reason = unavailable_reason or N_("no SMART data in the smartctl output")
-
     smart.device_type = result.device_type
 
-    # Summary values.
-    by_id = {a.id: a for a in smart.attributes}
     if result.device_type == "ata" and smart.available:
-        if 5 in by_id:
-            smart.reallocated_sectors = by_id[5].raw_value
-        if 197 in by_id:
-            smart.pending_sectors = by_id[197].raw_value
-            if (by_id[197].raw_value or 0) >= 0xFFFF0000:
-                result.notes.append("Current_Pending_Sector raw value looks wrapped")
-        if 198 in by_id:
-            smart.offline_uncorrectable = by_id[198].raw_value
-        if 187 in by_id:
-            smart.reported_uncorrect = by_id[187].raw_value
-        if dev_stats_hours is not None:
-            smart.power_on_hours = dev_stats_hours
-        elif 9 in by_id:
-            smart.power_on_hours = by_id[9].raw_value
-        for temp_id in (194, 190):
-            if temp_id in by_id and by_id[temp_id].raw_value is not None:
-                smart.temperature_c = by_id[temp_id].raw_value
-                break
+        _ata_summary(smart, result.notes, sections.dev_stats_hours)
     if result.device_type == "scsi" and smart.available:
-        # SAS/SCSI drives: the grown defect list plays the part of reallocated sectors.
-        smart.reallocated_sectors = parse_int(info.get("Elements in grown defect list", ""))
-        hours = re.search(
-            r"^Accumulated power on time, hours:minutes\s+(\d+):\d+", text, re.MULTILINE
-        )
-        if hours:
-            smart.power_on_hours = int(hours.group(1))
-        smart.temperature_c = _first_number(info.get("Current Drive Temperature", ""))
-        block = parse_int(info.get("Logical block size", "").replace("bytes", ""))
-        if block:
-            result.logical_sector_size = block
-            result.physical_sector_size = (
-                parse_int(info.get("Physical block size", "").replace("bytes", "")) or block
-            )
-    if result.device_type == "nvme" and nvme_health:
-        warning = nvme_health.get("Critical Warning", "")
-        if warning:
-            smart.nvme_critical_warning = (
-                int(warning, 16) if warning.lower().startswith("0x") else parse_int(warning)
-            )
-        smart.nvme_media_errors = parse_int(nvme_health.get("Media and Data Integrity Errors", ""))
-        smart.nvme_percentage_used = _first_number(nvme_health.get("Percentage Used", ""))
-        smart.nvme_available_spare = _first_number(nvme_health.get("Available Spare", ""))
-        smart.nvme_spare_threshold = _first_number(nvme_health.get("Available Spare Threshold", ""))
-        smart.power_on_hours = parse_int(nvme_health.get("Power On Hours", ""))
-        smart.temperature_c = _first_number(nvme_health.get("Temperature", ""))
+        _scsi_summary(smart, result, sections.info, text)
+    if result.device_type == "nvme" and sections.nvme_health:
+        _nvme_summary(smart, sections.nvme_health)
     result.smart = smart
     return result
