@@ -11,9 +11,8 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bench_agent.errors import InputError, ToolMissing
 from bench_agent.i18n import _
@@ -40,10 +39,32 @@ def _as_text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-class BlockDevice(BaseModel):
-    """One node of the lsblk tree (disk, part, lvm, crypt, loop, rom, raid...)."""
+_BOOL_FIELDS = ("rota", "rm", "hotplug", "ro")
+_TEXT_FIELDS = (
+    "name",
+    "kname",
+    "path",
+    "type",
+    "model",
+    "vendor",
+    "serial",
+    "rev",
+    "wwn",
+    "tran",
+    "fstype",
+    "pttype",
+    "pkname",
+    "subsystems",
+)
 
-    model_config = ConfigDict(extra="ignore")
+
+@dataclass
+class BlockDevice:
+    """One node of the lsblk tree (disk, part, lvm, crypt, loop, rom, raid...).
+
+    A plain dataclass (no pydantic): the wipe-only path of CPUs without SSE2 runs the guard,
+    hence this parser, with the standard library only.
+    """
 
     name: str
     kname: str = ""
@@ -66,44 +87,29 @@ class BlockDevice(BaseModel):
     pttype: str = ""
     pkname: str = ""
     subsystems: str = ""
-    mountpoints: list[str] = Field(default_factory=list)
-    children: list[BlockDevice] = Field(default_factory=list)
+    mountpoints: list[str] = field(default_factory=list)
+    children: list[BlockDevice] = field(default_factory=list)
 
-    @field_validator("rota", "rm", "hotplug", "ro", mode="before")
     @classmethod
-    def _bool(cls, value: Any) -> bool:
-        return _as_bool(value)
-
-    @field_validator("size", mode="before")
-    @classmethod
-    def _size(cls, value: Any) -> int:
-        return _as_int(value) or 0
-
-    @field_validator("log_sec", "phy_sec", mode="before")
-    @classmethod
-    def _sector(cls, value: Any) -> int:
-        return _as_int(value) or 512
-
-    @field_validator(
-        "name",
-        "kname",
-        "path",
-        "type",
-        "model",
-        "vendor",
-        "serial",
-        "rev",
-        "wwn",
-        "tran",
-        "fstype",
-        "pttype",
-        "pkname",
-        "subsystems",
-        mode="before",
-    )
-    @classmethod
-    def _text(cls, value: Any) -> str:
-        return _as_text(value)
+    def from_node(cls, node: dict[str, Any]) -> BlockDevice:
+        """Build from a normalised lsblk node; unknown keys are ignored, values coerced."""
+        if not isinstance(node, dict) or "name" not in node:
+            raise TypeError(f"an lsblk node needs a name: {node!r:.80}")
+        values: dict[str, Any] = {}
+        for key in _TEXT_FIELDS:
+            if key in node:
+                values[key] = _as_text(node[key])
+        for key in _BOOL_FIELDS:
+            if key in node:
+                values[key] = _as_bool(node[key])
+        if "size" in node:
+            values["size"] = _as_int(node["size"]) or 0
+        for key in ("log_sec", "phy_sec"):
+            if key in node:
+                values[key] = _as_int(node[key]) or 512
+        values["mountpoints"] = [str(m) for m in node.get("mountpoints") or []]
+        values["children"] = [cls.from_node(child) for child in node.get("children") or []]
+        return cls(**values)
 
     @property
     def kernel_name(self) -> str:
@@ -138,7 +144,7 @@ def parse_lsblk(text: str, source: str = "lsblk") -> list[BlockDevice]:
     try:
         data = json.loads(text)
         nodes = data["blockdevices"]
-        return [BlockDevice.model_validate(_normalise(node)) for node in nodes]
+        return [BlockDevice.from_node(_normalise(node)) for node in nodes]
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(
             _("{source} is not valid 'lsblk -J -b -O' output: {error}", source=source, error=exc),

@@ -8,17 +8,50 @@ Public API (for the CLI, the workflow and the TUI)::
     verify_certificate(path_or_dict, public_key=None)
 """
 
-from bench_agent.sanitize.certificate import CertificateContext, verify_certificate
-from bench_agent.sanitize.engine import WipeHooks, run_wipes
-from bench_agent.sanitize.journal import JournalEntry, interrupted
-from bench_agent.sanitize.plan import (
-    ALL_METHODS,
-    FIRMWARE_METHODS,
-    OVERWRITE_METHODS,
-    MethodOption,
-    WipePlan,
-    plan_wipes,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench_agent.sanitize.certificate import CertificateContext, verify_certificate
+    from bench_agent.sanitize.engine import WipeHooks, run_wipes
+    from bench_agent.sanitize.journal import JournalEntry, interrupted
+    from bench_agent.sanitize.plan import (
+        ALL_METHODS,
+        FIRMWARE_METHODS,
+        OVERWRITE_METHODS,
+        MethodOption,
+        WipePlan,
+        plan_wipes,
+    )
+
+# Imported on first use (PEP 562): ``bench_agent.sanitize.lite``, the wipe-only path of CPUs
+# without SSE2, imports modules of this package that must not pull pydantic in with it.
+_EXPORTS = {
+    "CertificateContext": "certificate",
+    "verify_certificate": "certificate",
+    "WipeHooks": "engine",
+    "run_wipes": "engine",
+    "JournalEntry": "journal",
+    "interrupted": "journal",
+    "ALL_METHODS": "plan",
+    "FIRMWARE_METHODS": "plan",
+    "OVERWRITE_METHODS": "plan",
+    "MethodOption": "plan",
+    "WipePlan": "plan",
+    "plan_wipes": "plan",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ALL_METHODS",

@@ -18,7 +18,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from bench_agent.devices.directio import PAGE_SIZE, AlignedBuffer
-from bench_agent.models.wipe import BadRange
 from bench_agent.progress import ProgressCallback, RateMeter
 from bench_agent.sanitize.pattern import Pattern
 from bench_agent.sanitize.sampling import SamplePlan
@@ -42,6 +41,18 @@ MEDIA_ERRORS = frozenset(
 )
 
 
+@dataclass
+class BadSpan:
+    """A byte range that could not be written or read back (the fields of
+    ``bench_agent.models.wipe.BadRange``, as a plain dataclass: the wipe-only path of CPUs
+    without SSE2 runs this module with the standard library and cryptography only)."""
+
+    start_byte: int
+    length: int
+    phase: str = "write"  # write | verify
+    error: str = ""
+
+
 class DeviceGone(Exception):
     """The device stopped answering (unplugged, reset, driver error): the wipe fails."""
 
@@ -55,7 +66,7 @@ class PassOutcome:
     phase: str
     bytes_done: int = 0
     seconds: float = 0.0
-    bad_ranges: list[BadRange] = field(default_factory=list)
+    bad_ranges: list[BadSpan] = field(default_factory=list)
     aborted: bool = False
     fatal: str = ""
     # verification only
@@ -72,13 +83,13 @@ class PassOutcome:
         return self.bytes_done / self.seconds / 1e6 if self.seconds > 0 else 0.0
 
 
-def _add_bad(ranges: list[BadRange], start: int, length: int, phase: str, error: str) -> None:
+def _add_bad(ranges: list[BadSpan], start: int, length: int, phase: str, error: str) -> None:
     if ranges:
         last = ranges[-1]
         if last.phase == phase and last.start_byte + last.length == start:
             last.length += length
             return
-    ranges.append(BadRange(start_byte=start, length=length, phase=phase, error=error))
+    ranges.append(BadSpan(start_byte=start, length=length, phase=phase, error=error))
 
 
 def _error_text(exc: OSError) -> str:
@@ -162,7 +173,7 @@ class DeviceIO:
         io: Callable[[memoryview, int], None],
         view: memoryview,
         phase: str,
-        bad: list[BadRange],
+        bad: list[BadSpan],
     ) -> list[tuple[int, int]]:
         """Redo a failed range piece by piece, then sector by sector; return the good pieces
         as (offset, length) and record the sectors that still fail."""
@@ -240,9 +251,9 @@ class DeviceIO:
 
         def write_chunk(
             buf: AlignedBuffer, chunk_offset: int, length: int
-        ) -> tuple[list[BadRange], str]:
+        ) -> tuple[list[BadSpan], str]:
             """The chunk's bad ranges, and why the device must be given up ("" if not)."""
-            bad: list[BadRange] = []
+            bad: list[BadSpan] = []
             if not constant:
                 pattern.fill(buf.view, chunk_offset, length)
             chunk_view = buf.view[:length]
@@ -256,9 +267,7 @@ class DeviceIO:
                 return bad, str(exc)
             return bad, ""
 
-        inflight: deque[tuple[Future[tuple[list[BadRange], str]], int, int, AlignedBuffer]] = (
-            deque()
-        )
+        inflight: deque[tuple[Future[tuple[list[BadSpan], str]], int, int, AlignedBuffer]] = deque()
         free = list(buffers)
         submit_at = start
         try:
@@ -458,7 +467,7 @@ class DeviceIO:
             outcome.bad_ranges.extend(part.bad_ranges)
             samples.extend(part_samples)
         outcome.mismatch_examples = sorted(outcome.mismatch_examples)[:MAX_MISMATCH_EXAMPLES]
-        merged: list[BadRange] = []
+        merged: list[BadSpan] = []
         for bad in sorted(outcome.bad_ranges, key=lambda r: r.start_byte):
             _add_bad(merged, bad.start_byte, bad.length, bad.phase, bad.error)
         outcome.bad_ranges = merged

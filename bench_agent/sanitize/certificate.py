@@ -14,7 +14,7 @@ import json
 import re
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from bench_agent.errors import BenchError, InputError
 from bench_agent.i18n import N_, _, get_language, translate
-from bench_agent.models.wipe import WipeReport
 from bench_agent.sanitize.techniques import IEEE_2883, NIST_REV1, NIST_REV2, technique_for
 from bench_agent.signing import (
     canonical_json,
@@ -34,6 +33,8 @@ from bench_agent.signing import (
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from bench_agent.models.wipe import WipeReport
 
 CERTIFICATE_KIND = "bench-agent/sanitization-certificate"
 CERTIFICATE_VERSION = 2
@@ -67,60 +68,73 @@ class CertificateContext:
         return cls(**values)
 
 
-def _iso(value: datetime | None) -> str:
+def _iso(value: datetime | str | None) -> str:
+    if isinstance(value, str):
+        return value
     return value.isoformat() if value else ""
 
 
-def build_certificate(report: WipeReport, context: CertificateContext) -> dict[str, Any]:
-    """The unsigned certificate document for a finished wipe."""
+def build_certificate(
+    report: WipeReport | Mapping[str, Any], context: CertificateContext
+) -> dict[str, Any]:
+    """The unsigned certificate document for a finished wipe.
+
+    ``report`` is a ``WipeReport`` or the same fields as a plain mapping (``model_dump()``
+    form, datetimes as ``datetime``): the wipe-only path of CPUs without SSE2 builds its
+    certificates here without pydantic.
+    """
+    r = report if isinstance(report, Mapping) else report.model_dump()
+    started, finished = r.get("started_at"), r.get("finished_at")
     duration = (
-        (report.finished_at - report.started_at).total_seconds()
-        if report.started_at and report.finished_at
+        (finished - started).total_seconds()
+        if isinstance(started, datetime) and isinstance(finished, datetime)
         else None
     )
-    bad_bytes = sum(r.length for r in report.bad_ranges)
+    bad_ranges = list(r.get("bad_ranges") or [])
+    extra = r.get("extra") or {}
+    bad_bytes = sum(int(b["length"]) for b in bad_ranges)
     return {
         "kind": CERTIFICATE_KIND,
         "version": CERTIFICATE_VERSION,
-        "certificate_id": report.certificate_id or str(uuid.uuid4()),
+        "certificate_id": r.get("certificate_id") or str(uuid.uuid4()),
         "issued_at": datetime.now(UTC).isoformat(),
         "standard": STANDARD,
         "media": {
-            "manufacturer": report.vendor,
-            "model": report.model,
-            "serial": report.serial,
-            "media_type": report.media_type,
-            "size_bytes": report.size_bytes,
-            "device": report.device,
+            "manufacturer": r.get("vendor", ""),
+            "model": r.get("model", ""),
+            "serial": r.get("serial", ""),
+            "media_type": r.get("media_type", ""),
+            "size_bytes": r.get("size_bytes", 0),
+            "device": r["device"],
         },
         "source": {"asset_tag": context.asset_tag, "lot": context.lot},
         "sanitization": {
-            "level": report.level,
-            "method": report.method,
-            "description": report.extra.get("method_description", ""),
-            "tool": report.tool,
-            "tool_version": report.tool_version,
-            "status": report.status,
-            "status_detail": report.status_detail,
-            "started_at": _iso(report.started_at),
-            "finished_at": _iso(report.finished_at),
+            "level": r["level"],
+            "method": r["method"],
+            "description": extra.get("method_description", ""),
+            "tool": r.get("tool", ""),
+            "tool_version": r.get("tool_version", ""),
+            "status": r["status"],
+            "status_detail": r.get("status_detail", ""),
+            "started_at": _iso(started),
+            "finished_at": _iso(finished),
             "duration_s": round(duration, 3) if duration is not None else None,
-            "bytes_written": report.bytes_written,
-            "throughput_mbps": report.throughput_mbps,
-            "fallback_from": report.extra.get("fallback_from", ""),
+            "bytes_written": r.get("bytes_written", 0),
+            "throughput_mbps": r.get("throughput_mbps"),
+            "fallback_from": extra.get("fallback_from", ""),
         },
-        "technique": technique_block(report),
+        "technique": technique_block(r),
         "verification": {
-            "method": report.verification,
-            "result": report.verification_result,
-            "detail": report.verification_detail,
-            "bytes_read": report.bytes_verified,
-            **verification_scope(report),
+            "method": r.get("verification", "none"),
+            "result": r.get("verification_result", "not_done"),
+            "detail": r.get("verification_detail", ""),
+            "bytes_read": r.get("bytes_verified", 0),
+            **verification_scope(r),
         },
-        "hidden_areas": report.hidden_areas.model_dump(mode="json"),
+        "hidden_areas": dict(r.get("hidden_areas") or HIDDEN_AREAS_UNCHECKED),
         "bad_blocks": {
             "count_bytes": bad_bytes,
-            "ranges": [r.model_dump(mode="json") for r in report.bad_ranges],
+            "ranges": [dict(b) for b in bad_ranges],
         },
         "operator": context.operator,
         "station": context.station,
@@ -130,51 +144,66 @@ def build_certificate(report: WipeReport, context: CertificateContext) -> dict[s
     }
 
 
-def technique_block(report: WipeReport) -> dict[str, Any]:
+# ``HiddenAreas()`` as JSON: a wipe that did not look for HPA/DCO says so.
+HIDDEN_AREAS_UNCHECKED: dict[str, Any] = {
+    "checked": False,
+    "hpa_present": None,
+    "dco_present": None,
+    "native_max_sectors": None,
+    "visible_sectors": None,
+    "erased": False,
+    "note": "",
+}
+
+
+def technique_block(r: Mapping[str, Any]) -> dict[str, Any]:
     """The IEEE 2883 technique, the command the drive was sent and how it completed."""
-    technique = technique_for(report.method)
-    firmware = report.extra.get("firmware_completion") or {}
+    technique = technique_for(r["method"])
+    extra = r.get("extra") or {}
+    firmware = extra.get("firmware_completion") or {}
     commands = [
         {"argv": " ".join(str(a) for a in c.get("argv", [])), "returncode": c.get("returncode")}
-        for c in report.extra.get("firmware_commands", [])
+        for c in extra.get("firmware_commands", [])
     ]
     if technique is not None and technique.category == "clear":
-        written = report.bytes_written
+        written = int(r.get("bytes_written", 0))
+        size = int(r.get("size_bytes", 0))
+        bad_ranges = r.get("bad_ranges") or []
         completion = (
-            f"{written} of {report.size_bytes} bytes written"
-            + (f", {len(report.bad_ranges)} bad ranges" if report.bad_ranges else "")
-            + ("" if written >= report.size_bytes else " (incomplete)")
+            f"{written} of {size} bytes written"
+            + (f", {len(bad_ranges)} bad ranges" if bad_ranges else "")
+            + ("" if written >= size else " (incomplete)")
         )
-        if report.extra.get("fallback_note"):
-            completion += "; " + str(report.extra["fallback_note"])
+        if extra.get("fallback_note"):
+            completion += "; " + str(extra["fallback_note"])
     else:
-        completion = str(firmware.get("detail") or report.status_detail)
+        completion = str(firmware.get("detail") or r.get("status_detail", ""))
     return {
         "reference": IEEE_2883,
         "name": technique.ieee_2883 if technique else "",
         "in_ieee_2883": bool(technique and technique.ieee_2883),
-        "category": technique.category if technique else report.level,
+        "category": technique.category if technique else r["level"],
         "classified_by": technique.classified_by if technique else "",
         "note": technique.note if technique else "",
         "interface": technique.interface if technique else "",
-        "interface_command": technique.interface_command if technique else report.method,
+        "interface_command": technique.interface_command if technique else r["method"],
         "completion_status": completion,
         "commands": commands,
     }
 
 
-def verification_scope(report: WipeReport) -> dict[str, Any]:
+def verification_scope(r: Mapping[str, Any]) -> dict[str, Any]:
     """Full or sampled, the share of the media read, and the seed that replays the samples."""
-    summary = report.extra.get("verification_plan") or {}
-    if report.verification == "none" or report.verification_result == "not_done":
+    summary = (r.get("extra") or {}).get("verification_plan") or {}
+    method = r.get("verification", "none")
+    size = int(r.get("size_bytes", 0))
+    if method == "none" or r.get("verification_result", "not_done") == "not_done":
         scope = "none"
     else:
-        scope = str(
-            summary.get("scope") or ("full" if report.verification == "full" else "sampled")
-        )
+        scope = str(summary.get("scope") or ("full" if method == "full" else "sampled"))
     coverage = summary.get("coverage_percent")
-    if coverage is None and report.size_bytes and scope != "none":
-        coverage = round(report.bytes_verified * 100 / report.size_bytes, 2)
+    if coverage is None and size and scope != "none":
+        coverage = round(int(r.get("bytes_verified", 0)) * 100 / size, 2)
     return {
         "scope": scope,
         "coverage_percent": coverage if scope != "none" else 0.0,

@@ -30,6 +30,7 @@ from bench_agent.sanitize.blockio import (
     DEFAULT_CHUNK,
     DEFAULT_MAX_BAD_BYTES,
     SAMPLE_WORKERS,
+    BadSpan,
     DeviceIO,
     PassOutcome,
     Sample,
@@ -315,7 +316,7 @@ class DiskWipe:
             "content_after": check.after_fill,
             "sample_seed": samples_plan.seed,
         }
-        self.report.bad_ranges = pre.bad_ranges + post.bad_ranges
+        self.report.bad_ranges = _bad(pre.bad_ranges + post.bad_ranges)
         if plan.method in REACHES_HIDDEN and (
             self.report.hidden_areas.hpa_present or self.report.hidden_areas.dco_present
         ):
@@ -349,12 +350,12 @@ class DiskWipe:
         if write.aborted:
             return self._finish_aborted()
         if write.fatal:
-            self.report.bad_ranges = write.bad_ranges
+            self.report.bad_ranges = _bad(write.bad_ranges)
             return self._fail(f"write stopped: {write.fatal}")
         if self.hooks.after_write is not None:
             self.hooks.after_write(plan)
         if plan.verify == "none":
-            self.report.bad_ranges = write.bad_ranges
+            self.report.bad_ranges = _bad(write.bad_ranges)
             return self._conclude(PassOutcome("verify"), write)
         self._journal(phase="verify")
         samples = _sample_plan(plan, io.size, io.sector)
@@ -373,7 +374,7 @@ class DiskWipe:
         )
         if verify.aborted:
             return self._finish_aborted()
-        self.report.bad_ranges = write.bad_ranges + verify.bad_ranges
+        self.report.bad_ranges = _bad(write.bad_ranges + verify.bad_ranges)
         detail = (
             samples.describe()
             if plan.verify == "sample"
@@ -465,7 +466,11 @@ def _union(ranges: list[BadRange]) -> list[tuple[int, int]]:
     return spans
 
 
-def _inside(offset: int, ranges: list[BadRange]) -> bool:
+def _bad(spans: list[BadSpan]) -> list[BadRange]:
+    return [BadRange(**dataclasses.asdict(span)) for span in spans]
+
+
+def _inside(offset: int, ranges: list[BadSpan]) -> bool:
     return any(r.start_byte <= offset < r.start_byte + r.length for r in ranges)
 
 

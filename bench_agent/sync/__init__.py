@@ -14,14 +14,41 @@ Public API (the workflow and the TUI call these; none imports a web framework):
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench_agent.config import AgentSettings, load_settings
-from bench_agent.models.record import BenchRecord
-from bench_agent.sync.outbox import Outbox
-from bench_agent.sync.sender import Sender, SyncReport
+if TYPE_CHECKING:
+    from bench_agent.config import AgentSettings
+    from bench_agent.models.record import BenchRecord
+    from bench_agent.sync.outbox import Outbox
+    from bench_agent.sync.sender import Sender, SyncReport
+
+# Imported on first use (PEP 562): the wipe-only path of CPUs without SSE2 writes to the
+# outbox (``bench_agent.sync.outbox``, standard library only) and must not pull pydantic
+# (settings, record models) or httpx in with it.
+_EXPORTS = {
+    "Outbox": "bench_agent.sync.outbox",
+    "Sender": "bench_agent.sync.sender",
+    "SyncReport": "bench_agent.sync.sender",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def load_settings() -> AgentSettings:
+    from bench_agent.config import load_settings as load
+
+    return load()
+
 
 __all__ = [
     "Outbox",
@@ -72,6 +99,8 @@ def submit_record(
     When the station is enrolled, a background thread then tries to deliver the queue at once
     (``bench-agent sync`` delivers whatever that attempt leaves behind).
     """
+    from bench_agent.sync.outbox import Outbox
+
     settings = _settings(settings)
     document = sign_record(record, settings)
     with Outbox(settings.outbox_path) as outbox:
@@ -95,6 +124,9 @@ def _deliver_quietly(settings: AgentSettings) -> None:
 
 
 def sync_once(settings: AgentSettings | None = None) -> SyncReport:
+    from bench_agent.sync.outbox import Outbox
+    from bench_agent.sync.sender import Sender
+
     settings = _settings(settings)
     with Outbox(settings.outbox_path) as outbox:
         sender = Sender(settings, outbox)
@@ -105,6 +137,8 @@ def sync_once(settings: AgentSettings | None = None) -> SyncReport:
 
 
 def queued_records(settings: AgentSettings) -> int:
+    from bench_agent.sync.outbox import Outbox
+
     if not settings.outbox_path.exists():
         return 0
     try:
