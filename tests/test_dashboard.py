@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bench_agent.ledger.app import create_app
-from bench_agent.ledger.dashboard import queries
+from bench_agent.ledger.dashboard import machines, queries
 from bench_agent.ledger.dashboard.seed import Seeded, seed_demo
 from bench_agent.ledger.dashboard.strings import TEMPLATE_STRINGS
 from bench_agent.ledger.db import Store
@@ -224,7 +224,7 @@ def test_report_page_and_downloads(client: TestClient, seeded: tuple[Store, Seed
 
 def test_distribution_registry(client: TestClient, seeded: tuple[Store, Seeded]) -> None:
     store, _data = seeded
-    dist = queries.distribution(store)
+    dist = machines.distribution(store)
     assert sum(dist.by_category.values()) == len(dist.deliveries) > 0
     page = client.get("/dashboard/distribution", params={"lang": "fr"}).text
     assert "Maintenance se terminant dans les 90 jours" in page
@@ -309,7 +309,7 @@ def test_dashboard_on_postgresql(tmp_path: Path) -> None:
             ):  # fmt: skip
                 # Not followed: a failed login would redirect every page to the login form (200).
                 assert http.get(path, follow_redirects=False).status_code == 200, path
-            lots = {lot.code: lot for lot in queries.lot_summaries(store)}
+            lots = {lot.code: lot for lot in machines.lot_summaries(store)}
             assert lots[data.lots[0]].received == 12
             today = datetime.now(UTC).date()
             assert queries.load_report(store, today - timedelta(days=365), today).received == 24

@@ -506,7 +506,7 @@ def test_exports_quote_fields_and_fill_hardware_columns(hostile: Ledger) -> None
     import io
     import zipfile
 
-    from bench_agent.ledger.dashboard.routes import _domid
+    from bench_agent.ledger.dashboard.pages import domid as _domid
     from bench_agent.models import Cpu, Disk, ImageReport, Inventory, Memory, System
 
     key = hostile.extra["key"]

@@ -269,7 +269,7 @@ def create_app(
                 status_code=422,
             )
         if _html_page(request):
-            from bench_agent.ledger.dashboard.routes import error_page
+            from bench_agent.ledger.dashboard.pages import error_page
 
             return error_page(request, exc.status_code, str(exc.detail), exc.headers)
         return await http_exception_handler(request, exc)
@@ -277,7 +277,7 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         if _html_page(request):
-            from bench_agent.ledger.dashboard.routes import error_page
+            from bench_agent.ledger.dashboard.pages import error_page
 
             in_path = any(e.get("loc", ("",))[0] == "path" for e in exc.errors())
             return error_page(request, 404 if in_path else 422, "")

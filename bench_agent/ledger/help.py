@@ -159,7 +159,7 @@ def help_state(request: Request, station: StationPrincipal) -> HelpOut:
 
 # ------------------------------------------------------------------------- supervisor pages
 def _page_user(request: Request) -> Principal:
-    from bench_agent.ledger.dashboard.routes import page_user
+    from bench_agent.ledger.dashboard.pages import page_user
 
     return page_user(request)
 
@@ -171,7 +171,7 @@ pages = APIRouter(prefix="/dashboard/help", include_in_schema=False)
 
 @pages.get("/{station}", response_class=HTMLResponse)
 def help_page(request: Request, station: StationName, user: Supervisor) -> HTMLResponse:
-    from bench_agent.ledger.dashboard.routes import render, request_language
+    from bench_agent.ledger.dashboard.pages import render, request_language
 
     call = desk_of(_store(request)).get(station)
     if call is None:
@@ -187,7 +187,7 @@ def acknowledge(
     user: Supervisor,
     nonce: str = Form(""),
 ) -> Response:
-    from bench_agent.ledger.dashboard.routes import request_language
+    from bench_agent.ledger.dashboard.pages import request_language
 
     if desk_of(_store(request)).acknowledge(station, nonce, user.name) is None:
         with language(request_language(request)):

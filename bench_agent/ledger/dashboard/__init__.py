@@ -48,13 +48,8 @@ def mount(app: Any, settings: BoardSettings | None = None) -> None:
 
     from bench_agent.ledger.dashboard import queries
     from bench_agent.ledger.dashboard.live import Broadcaster, WakeOnWrite
-    from bench_agent.ledger.dashboard.routes import (
-        DashboardState,
-        LoginRequired,
-        make_env,
-        public_router,
-        router,
-    )
+    from bench_agent.ledger.dashboard.pages import DashboardState, LoginRequired, make_env
+    from bench_agent.ledger.dashboard.routes import public_router, router
 
     settings = settings or settings_from_env()
     tracker = queries.ProgressTracker()
