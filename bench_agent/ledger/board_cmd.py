@@ -21,7 +21,7 @@ from bench_agent.i18n import _
 
 
 def _add_db(parser: argparse.ArgumentParser) -> None:
-    from bench_agent.ledger.cli import add_db_option
+    from bench_agent.ledger.cli_base import add_db_option
 
     add_db_option(parser)
 
@@ -73,7 +73,7 @@ def register(sub: Any) -> None:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from bench_agent.ledger.cli import open_store
+    from bench_agent.ledger.cli_base import open_store
 
     return open_store(args)
 
@@ -164,7 +164,7 @@ def find_asset_id(store: Any, text: str) -> int:
 def run_export_glpi(args: argparse.Namespace) -> int:
     import json
 
-    from bench_agent.ledger.dashboard.queries import asset_page
+    from bench_agent.ledger.dashboard.machines import asset_page
     from bench_agent.ledger.glpi import to_glpi
 
     store = _store(args)
@@ -195,7 +195,7 @@ def run_export_csv(args: argparse.Namespace) -> int:
 
 
 def run_label(args: argparse.Namespace) -> int:
-    from bench_agent.ledger.dashboard.queries import asset_page, packed_on
+    from bench_agent.ledger.dashboard.machines import asset_page, packed_on
     from bench_agent.ledger.labels import label_info, render_labels
 
     if not args.public_url:
