@@ -6,7 +6,6 @@ The PDF is a readable copy; the proof is the signed JSON (verify it at
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -14,37 +13,15 @@ from typing import Any
 from bench_agent.i18n import _
 
 _FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-_RENDERERS = (
-    ("bench_agent.sanitize.certificate", "render_pdf"),
-    ("bench_agent.sanitize.certificate", "certificate_pdf"),
-    ("bench_agent.sanitize.certificate", "render_certificate_pdf"),
-    ("bench_agent.sanitize.certificates", "certificate_pdf"),
-    ("bench_agent.sanitize", "certificate_pdf"),
-)
-
-
-def _sanitize_renderer() -> Any:
-    for module_name, attribute in _RENDERERS:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        function = getattr(module, attribute, None)
-        if callable(function):
-            return function
-    return None
 
 
 def render_pdf(document: dict[str, Any]) -> bytes:
-    renderer = _sanitize_renderer()
-    if renderer is not None:
-        try:
-            result = renderer(document)
-            if isinstance(result, bytes | bytearray):
-                return bytes(result)
-        except Exception:  # a renderer for another document shape: fall back to ours
-            pass
-    return _render_plain(document)
+    from bench_agent.sanitize.certificate import render_pdf as sanitize_render_pdf
+
+    try:
+        return sanitize_render_pdf(document)
+    except Exception:  # a certificate of another (older) shape: fall back to ours
+        return _render_plain(document)
 
 
 def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
