@@ -17,11 +17,11 @@ class Console(io.StringIO):
 
 
 def test_image_progress_fits_an_80_column_console_in_french() -> None:
-    from bench_agent.cli.image_cmd import _Progress
+    from bench_agent.cli.output import ConsoleProgress
     from bench_agent.i18n import _, set_language
 
     screen = Console()
-    bar = _Progress(stream=screen)
+    bar = ConsoleProgress(stream=screen)  # the image command's display
     set_language("fr")
     try:
         message = _("Moving the backup GPT header")
@@ -29,6 +29,35 @@ def test_image_progress_fits_an_80_column_console_in_french() -> None:
         bar(ProgressEvent("sdb", "write", 50, 100, rate=61e6, eta_s=100_000))
     finally:
         set_language("en")
-    rows = re.split(r"[\r\n]", re.sub(r"\x1b\[\d*K", "", screen.getvalue()))
+    rows = re.split(r"[\r\n]", re.sub(r"\x1b\[\d*[KF]", "", screen.getvalue()))
     assert max(len(row) for row in rows) < 80, rows
     assert any(row.startswith("sdb        grow") for row in rows)
+
+
+def test_a_message_is_a_line_above_the_bars_and_a_phase_ends_once() -> None:
+    """The one display of wipe, image, check and station: a message with nothing to count (the
+    image's "interrupted imaging found") is said once, above the bars, which are then drawn
+    again below it; in a log, a phase's 100 % line is written once however often it comes."""
+    from bench_agent.cli.output import ConsoleProgress
+
+    screen = Console()
+    bars = ConsoleProgress(["sdb", "sdc"], stream=screen)
+    bars(ProgressEvent("sdb", "write", 10, 100))
+    bars(ProgressEvent("sdc", "write", 0, 0, message="An interrupted imaging was found"))
+    bars(ProgressEvent("sdb", "write", 20, 100))
+    # Each redraw goes back up over the two bars only, never over the message.
+    text = screen.getvalue()
+    assert text.count("An interrupted imaging was found") == 1
+    assert "\x1b[2F\x1b[JAn interrupted imaging was found\n" in text
+    final = text.rsplit("\x1b[2F", 1)[-1]
+    assert re.findall(r"\x1b\[2K(\w+)", final) == ["sdb", "sdc"]
+    assert "20.0%" in final and "sdc: waiting" in final
+
+    log = io.StringIO()
+    lines = ConsoleProgress(stream=log)
+    for _n in range(3):
+        lines(ProgressEvent("sdb", "verify", 100, 100))
+    lines(ProgressEvent("sdb", "grow", 5, 5, message="The disk is ready"))
+    out = log.getvalue().splitlines()
+    assert [row.split()[:2] for row in out] == [["sdb", "verify"], ["sdb", "grow"]], out
+    assert out[-1].endswith("The disk is ready") and "\x1b" not in log.getvalue()

@@ -121,7 +121,7 @@ def test_refused_device_exit_code_and_french(make_loop: LoopFactory) -> None:
 def test_progress_bars_on_a_terminal_and_plain_lines_otherwise() -> None:
     import io
 
-    from bench_agent.cli.wipe_cmd import ProgressDisplay
+    from bench_agent.cli.output import ConsoleProgress
     from bench_agent.progress import ProgressEvent
 
     class Terminal(io.StringIO):
@@ -129,7 +129,7 @@ def test_progress_bars_on_a_terminal_and_plain_lines_otherwise() -> None:
             return True
 
     screen = Terminal()
-    bars = ProgressDisplay(["sdb", "sdc"], stream=screen)
+    bars = ConsoleProgress(["sdb", "sdc"], stream=screen)
     bars(ProgressEvent("sdb", "write", 50, 100, rate=100e6, eta_s=65))
     bars(ProgressEvent("sdc", "verify", 100, 100))
     # Sizes may use a no-break space between number and unit (the app's formatter).
@@ -139,7 +139,7 @@ def test_progress_bars_on_a_terminal_and_plain_lines_otherwise() -> None:
     assert "sdc" in text and "100.0%" in text
 
     plain = io.StringIO()
-    lines = ProgressDisplay(["sdb"], stream=plain)
+    lines = ConsoleProgress(["sdb"], stream=plain)
     for done in range(0, 101, 10):
         lines(ProgressEvent("sdb", "write", done, 100))
     lines(ProgressEvent("sdb", "verify", 5, 10))
@@ -155,7 +155,7 @@ def test_progress_bars_fit_an_80_column_text_console() -> None:
     a long ETA or a firmware message must be cut, not wrapped."""
     import io
 
-    from bench_agent.cli.wipe_cmd import ProgressDisplay
+    from bench_agent.cli.output import ConsoleProgress
     from bench_agent.progress import ProgressEvent
 
     class Console(io.StringIO):  # a terminal whose size cannot be asked: 80 columns
@@ -163,7 +163,7 @@ def test_progress_bars_fit_an_80_column_text_console() -> None:
             return True
 
     screen = Console()
-    bars = ProgressDisplay(["sdb", "nvme0n1"], stream=screen)
+    bars = ConsoleProgress(["sdb", "nvme0n1"], stream=screen)
     bars(ProgressEvent("sdb", "write", 50, 100, rate=61e6, eta_s=8333))
     message = "SECURITY ERASE UNIT running, drive estimate 98 min"
     bars(ProgressEvent("nvme0n1", "firmware", 500, 1000, message=message))

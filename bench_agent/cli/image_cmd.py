@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import TYPE_CHECKING, Any
 
 from bench_agent.i18n import _
 
 if TYPE_CHECKING:
-    from bench_agent.devices.guard import GuardPolicy
-    from bench_agent.progress import ProgressEvent
+    from bench_agent.inventory.profiles import Profile
 
 
 def register(sub: Any) -> None:
@@ -60,22 +58,11 @@ def register(sub: Any) -> None:
     image.set_defaults(func=run_image)
 
 
-def _profile(name: str | None) -> Any:
+def _profile(name: str | None) -> Profile | None:
     from bench_agent.config import load_settings
-    from bench_agent.inventory.profiles import load_profile
+    from bench_agent.workflow.commands import station_profile
 
-    chosen = name or load_settings().profile
-    return load_profile(chosen) if chosen else None
-
-
-def _policy(profile: Any) -> GuardPolicy:
-    from bench_agent.config import load_settings
-    from bench_agent.devices.guard import GuardPolicy
-
-    # The target disk is named on the command line.
-    return GuardPolicy.for_profile(
-        profile, station_allows_removable=load_settings().allow_removable, named=True
-    )
+    return station_profile(name, load_settings())
 
 
 def run_images(args: argparse.Namespace) -> int:
@@ -167,89 +154,20 @@ def run_images(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Progress:
-    """A bar on a terminal; plain lines every few seconds otherwise."""
-
-    def __init__(self, stream: Any = None) -> None:
-        from bench_agent.cli.output import terminal_columns
-
-        self.stream = stream or sys.stdout
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.width = terminal_columns(self.stream)  # a wrapped bar is not redrawn in place
-        self._last = (0.0, "")
-        self._finished: tuple[str, bool] = ("", False)
-        self._bar_open = False
-
-    def __call__(self, event: ProgressEvent) -> None:
-        from bench_agent.cli.output import human_bytes
-
-        if event.message and event.total == 0:
-            self._newline()
-            self.stream.write(event.message + "\n")
-            self.stream.flush()
-            return
-        width = 30
-        filled = int(event.fraction * width)
-        bar = "#" * filled + "." * (width - filled)
-        if event.phase == "grow":
-            text = f"{event.job:<10} {event.phase:<7} [{bar}] {event.message}"
-        else:
-            rate = f" {human_bytes(event.rate)}/s" if event.rate else ""
-            eta = "" if event.eta_s is None else f" ETA {int(event.eta_s)}s"
-            text = f"{event.job:<10} {event.phase:<7} [{bar}] {event.fraction:6.1%}{rate}{eta}"
-        if (event.phase, event.fraction >= 1.0) == self._finished:
-            return  # the phase's 100 % line is already out
-        if event.fraction >= 1.0 and event.phase != "grow":
-            self._finished = (event.phase, True)
-        if self.tty:
-            self.stream.write("\r\x1b[2K" + text[: self.width - 1])
-            self._bar_open = True
-            if event.fraction >= 1.0:
-                self._newline()
-            self.stream.flush()
-            return
-        now = time.monotonic()
-        last_t, last_phase = self._last
-        if (
-            event.phase != last_phase
-            or now - last_t >= 2.0
-            or event.fraction >= 1.0
-            or event.phase == "grow"
-        ):
-            self._last = (now, event.phase)
-            self.stream.write(text + "\n")
-            self.stream.flush()
-
-    def _newline(self) -> None:
-        if self._bar_open:
-            self.stream.write("\n")
-            self._bar_open = False
-
-
 def _confirm(device: str, serial: str, kname: str, image: str) -> None:
-    from bench_agent.errors import InputError
+    from bench_agent.cli.output import confirm_typed
 
     expected = serial or kname
     what = _("serial number") if serial else _("device name")
-    sys.stderr.write(
-        _(
-            "All data on {device} will be replaced by the image {image}. Type its "
-            "{what} ({expected}) to confirm: ",
-            device=device,
-            image=image,
-            what=what,
-            expected=expected,
-        )
+    prompt = _(
+        "All data on {device} will be replaced by the image {image}. Type its "
+        "{what} ({expected}) to confirm: ",
+        device=device,
+        image=image,
+        what=what,
+        expected=expected,
     )
-    sys.stderr.flush()
-    answer = sys.stdin.readline().strip()
-    if not sys.stdin.isatty():
-        sys.stderr.write("\n")
-    if answer != expected:
-        raise InputError(
-            _("Confirmation for {device} did not match: nothing was written.", device=device),
-            _("Type the {what} exactly as shown, or pass --yes.", what=what),
-        )
+    confirm_typed(prompt, expected, device, what)
 
 
 def _personalisation(args: argparse.Namespace) -> Any:
@@ -262,15 +180,18 @@ def _personalisation(args: argparse.Namespace) -> Any:
 
 
 def run_image(args: argparse.Namespace) -> int:
-    from bench_agent.cli.output import human_bytes, print_json
+    from bench_agent.cli.output import ConsoleProgress, human_bytes, print_json
+    from bench_agent.config import load_settings
     from bench_agent.devices.guard import check_target
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
     from bench_agent.imaging import find_image, interrupted_jobs, write_image
     from bench_agent.progress import ignore_progress
+    from bench_agent.workflow.commands import device_policy, station_profile
 
     entry = find_image(args.image)
-    profile = _profile(args.profile)
-    policy = _policy(profile)
+    settings = load_settings()
+    # The target disk is named on the command line.
+    policy = device_policy(station_profile(args.profile, settings), settings, named=True)
     for job in interrupted_jobs():
         print(
             _(
@@ -299,7 +220,7 @@ def run_image(args: argparse.Namespace) -> int:
                 ranges=len(entry.ranges),
             )
         )
-    progress = ignore_progress if args.json else _Progress()
+    progress = ignore_progress if args.json else ConsoleProgress()
     report = write_image(
         entry,
         args.device,

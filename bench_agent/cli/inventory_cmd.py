@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from bench_agent.models.inventory import Inventory
     from bench_agent.models.record import AutoCheck
     from bench_agent.models.verdict import Verdict
-    from bench_agent.progress import ProgressEvent
 
 # Symbols AND words: never colour alone; ASCII so the Linux text console shows them.
 SYMBOLS = {
@@ -86,22 +85,6 @@ def _check_evidence_dir(path: Path | None) -> None:
             _("Evidence bundle {path} is not a directory.", path=path),
             _("Give the folder written by --save-evidence."),
         )
-
-
-def _progress_printer() -> Any:
-    interactive = sys.stderr.isatty()
-
-    def show(event: ProgressEvent) -> None:
-        if not interactive:
-            return
-        percent = f"{event.fraction * 100:3.0f}%" if event.total else ""
-        text = f"{event.job} {event.phase} {percent} {event.message}".strip()
-        sys.stderr.write("\r" + text[:78].ljust(78))
-        if event.total and event.done >= event.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return show
 
 
 # --- inventory ---------------------------------------------------------------------------
@@ -305,45 +288,23 @@ def print_verdict(verdict: Verdict, profile: Profile, checks: list[AutoCheck]) -
         print("    " + _("destination: {destination}", destination=destination))
 
 
-def _self_tests(inventory: Inventory, progress: Any) -> None:
-    from bench_agent.errors import BenchError
-    from bench_agent.inventory.health import assess_disk_i18n
-    from bench_agent.inventory.selftest import run_short_self_test
-
-    for disk in inventory.disks:
-        if not disk.smart.available:
-            continue
-        try:
-            disk.smart.self_test = run_short_self_test(disk.name, progress)
-        except BenchError as exc:
-            inventory.warnings.append(f"{disk.name}: {exc.message}")
-            continue
-        level, reasons = assess_disk_i18n(disk.smart)
-        disk.health = level
-        disk.health_reasons = [r["en"] for r in reasons]
-        disk.health_reasons_i18n = {lang: [r[lang] for r in reasons] for lang in ("en", "fr")}
-
-
 def run_check(args: argparse.Namespace) -> int:
-    from bench_agent.cli.output import print_json
+    from bench_agent.cli.output import ConsoleProgress, print_json
+    from bench_agent.config import load_settings
     from bench_agent.errors import EXIT_OK, EXIT_REJECTED, EXIT_REMEDIATE
     from bench_agent.inventory import collect_inventory
-    from bench_agent.inventory.checks import run_auto_checks
-    from bench_agent.inventory.profiles import grade_inventory, load_profile
+    from bench_agent.inventory.profiles import load_profile
+    from bench_agent.progress import ignore_progress
+    from bench_agent.workflow.commands import check_machine, self_test_disks
 
-    name = args.profile
-    if not name:
-        from bench_agent.config import load_settings
-
-        name = load_settings().profile
-    profile = load_profile(name)  # before probing: a bad profile fails fast
+    profile = load_profile(args.profile or load_settings().profile)  # a bad one fails fast
     _check_evidence_dir(args.evidence)
     inventory = collect_inventory(args.evidence, args.save_evidence)
-    progress = _progress_printer()
+    # Progress only on a terminal: a log or a pipe gets the result alone.
+    progress = ConsoleProgress(stream=sys.stderr) if sys.stderr.isatty() else ignore_progress
     if args.self_test and args.evidence is None:
-        _self_tests(inventory, progress)
-    checks = run_auto_checks(inventory, quick=args.quick, progress=progress)
-    verdict = grade_inventory(inventory, profile, auto_checks=checks)
+        self_test_disks(inventory, progress)
+    checks, verdict = check_machine(inventory, profile, quick=args.quick, progress=progress)
     if args.json:
         document = inventory.model_dump(mode="json")
         document["verdict"] = verdict.model_dump(mode="json")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +55,11 @@ def register(sub: Any) -> None:
 
 class _Printer:
     def __init__(self, as_json: bool) -> None:
+        from bench_agent.cli.output import ConsoleProgress
+
         self.as_json = as_json
-        self._last: dict[str, float] = {}
+        # Plain lines, one per disk every few seconds: the station's other lines come between.
+        self._bars = ConsoleProgress(plain=True, interval_s=5.0)
 
     def event(self, event: dict[str, Any]) -> None:
         if self.as_json:
@@ -103,13 +105,8 @@ class _Printer:
         print(line, flush=True)
 
     def progress(self, event: Any) -> None:
-        if self.as_json:
-            return
-        now = time.monotonic()
-        if now - self._last.get(event.job, 0.0) < 5.0 and event.fraction < 1.0:
-            return
-        self._last[event.job] = now
-        print(f"{event.job:<10} {event.phase:<9} {event.fraction:6.1%}", flush=True)
+        if not self.as_json:
+            self._bars(event)
 
 
 def _queue_record(disk: Any, context: Any, lot: str) -> None:
@@ -161,13 +158,13 @@ def run_station(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from bench_agent.cli.wipe_cmd import _validation_options, _wipe_policy
+    from bench_agent.cli.wipe_cmd import _validation_options, _wipe_rules
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
     from bench_agent.sanitize.certificate import CertificateContext
     from bench_agent.sanitize.station import DiskStation
 
     # Disks arrive unnamed: a loop device only under --loop-backing-dir (the station decides).
-    policy, methods, profile_verify = _wipe_policy(args.profile, named=False)
+    rules = _wipe_rules(args.profile, named=False)
     context = CertificateContext.from_settings(lot=args.lot)
     validation = _validation_options(args.validation, context.operator, context.station)
     printer = _Printer(args.json)
@@ -176,9 +173,9 @@ def run_station(args: argparse.Namespace) -> int:
     source = "udev" if udevd_running() else "kernel"
     station = DiskStation(
         context=context,
-        policy=policy,
-        allowed_methods=methods,
-        verify=args.verify or (profile_verify if profile_verify != "none" else "sample"),
+        policy=rules.policy,
+        allowed_methods=rules.methods,
+        verify=args.verify or (rules.verify if rules.verify != "none" else "sample"),
         report_dir=args.report_dir,
         validation=validation,
         loop_backing_dir=args.loop_backing_dir,

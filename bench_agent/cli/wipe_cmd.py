@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench_agent.i18n import _
 
 if TYPE_CHECKING:
-    from bench_agent.devices.guard import GuardPolicy
-    from bench_agent.progress import ProgressEvent
     from bench_agent.sanitize.journal import JournalEntry
     from bench_agent.sanitize.plan import WipePlan
     from bench_agent.sanitize.validation import ValidationOptions
+    from bench_agent.workflow.commands import WipeRules
 
 
 def register(sub: Any) -> None:
@@ -117,30 +115,14 @@ def _validation_options(choice: str, validator: str, station: str) -> Validation
     )
 
 
-def _wipe_policy(
-    profile_name: str | None, *, named: bool = True
-) -> tuple[GuardPolicy, list[str] | None, str]:
-    """Guard policy, allowed methods and default verification from the settings and profile.
-
-    ``named``: the disks were named on the command line (a loop device is taken only then)."""
+def _wipe_rules(profile_name: str | None, *, named: bool = True) -> WipeRules:
+    """The bench's wipe rules (device policy, methods, read-back) for the profile named on the
+    command line or the station's. ``named``: the disks were named (a loop device only then)."""
     from bench_agent.config import load_settings
-    from bench_agent.devices.guard import GuardPolicy
+    from bench_agent.workflow.commands import station_profile, wipe_rules
 
     settings = load_settings()
-    methods: list[str] | None = None
-    verify = "sample"
-    profile = None
-    name = profile_name or settings.profile
-    if name:
-        from bench_agent.inventory.profiles import load_profile
-
-        profile = load_profile(name)
-        methods = [str(m) for m in profile.wipe.methods]
-        verify = profile.wipe.verify
-    policy = GuardPolicy.for_profile(
-        profile, station_allows_removable=settings.allow_removable, named=named
-    )
-    return policy, methods, verify
+    return wipe_rules(station_profile(profile_name, settings), settings, named=named)
 
 
 def _warn_interrupted(entries: list[JournalEntry]) -> None:
@@ -179,10 +161,10 @@ def run_disks(args: argparse.Namespace) -> int:
     from bench_agent.sanitize.journal import interrupted
 
     # Listing names no disk: loop devices are not offered (name one to wipe it).
-    policy, _methods, _verify = _wipe_policy(args.profile, named=False)
+    rules = _wipe_rules(args.profile, named=False)
     pending = interrupted()
     rows: list[dict[str, Any]] = []
-    for dev, refusal in assess_all_refusals(policy):
+    for dev, refusal in assess_all_refusals(rules.policy):
         rows.append(
             {
                 "device": dev.path or "/dev/" + dev.kernel_name,
@@ -275,7 +257,7 @@ def _print_plan(plan: WipePlan) -> None:
 
 
 def _confirm(plans: list[WipePlan]) -> None:
-    from bench_agent.errors import InputError
+    from bench_agent.cli.output import confirm_typed
 
     for plan in plans:
         expected = plan.serial or plan.kname
@@ -286,92 +268,22 @@ def _confirm(plans: list[WipePlan]) -> None:
             what=what,
             expected=expected,
         )
-        sys.stderr.write(prompt)
-        sys.stderr.flush()
-        answer = sys.stdin.readline().strip()
-        if answer != expected:
-            raise InputError(
-                _(
-                    "Confirmation for {device} did not match: nothing was written.",
-                    device=plan.device,
-                ),
-                _("Type the {what} exactly as shown, or pass --yes.", what=what),
-            )
-
-
-class ProgressDisplay:
-    """One bar per disk on a terminal; plain lines (one every few seconds) otherwise."""
-
-    def __init__(self, jobs: list[str], stream: Any = None) -> None:
-        from bench_agent.cli.output import terminal_columns
-
-        self.jobs = jobs
-        self.stream = stream or sys.stdout
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        # A bar wider than the terminal wraps, and the redraw (one row up per disk) would then
-        # scramble the screen: each bar is cut to the width.
-        self.width = terminal_columns(self.stream)
-        self.lines: dict[str, str] = {job: _("{job}: waiting", job=job) for job in jobs}
-        self._printed = False
-        self._last_plain: dict[str, tuple[float, str]] = {}
-
-    @staticmethod
-    def _line(event: ProgressEvent) -> str:
-        from bench_agent.cli.output import human_bytes
-
-        width = 30
-        filled = int(event.fraction * width)
-        bar = "#" * filled + "." * (width - filled)
-        eta = (
-            ""
-            if event.eta_s is None
-            else _(
-                " ETA {minutes}:{seconds:02d}",
-                minutes=int(event.eta_s // 60),
-                seconds=int(event.eta_s % 60),
-            )
-        )
-        rate = f" {human_bytes(event.rate)}/s" if event.rate else ""
-        text = f"{event.job:<10} {event.phase:<9} [{bar}] {event.fraction:6.1%}{rate}{eta}"
-        return text + (f" {event.message}" if event.message else "")
-
-    def __call__(self, event: ProgressEvent) -> None:
-        line = self._line(event)
-        if self.tty:
-            self.lines[event.job] = line[: self.width - 1]
-            if self._printed:
-                self.stream.write(f"\x1b[{len(self.jobs)}F")
-            for job in self.jobs:
-                self.stream.write("\x1b[2K" + self.lines.get(job, "") + "\n")
-            self.stream.flush()
-            self._printed = True
-            return
-        now = time.monotonic()
-        last_t, last_phase = self._last_plain.get(event.job, (0.0, ""))
-        if event.phase != last_phase or now - last_t >= 2.0 or event.fraction >= 1.0:
-            self._last_plain[event.job] = (now, event.phase)
-            self.stream.write(line + "\n")
-            self.stream.flush()
+        confirm_typed(prompt, expected, plan.device, what)
 
 
 def run_wipe(args: argparse.Namespace) -> int:
     import threading
 
-    from bench_agent.cli.output import print_json, print_table
+    from bench_agent.cli.output import ConsoleProgress, print_json, print_table
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
-    from bench_agent.sanitize import CertificateContext, plan_wipes, run_wipes
+    from bench_agent.sanitize import CertificateContext, run_wipes
     from bench_agent.sanitize.journal import interrupted
+    from bench_agent.workflow.commands import plan_disk_wipes
 
-    policy, methods, profile_verify = _wipe_policy(args.profile)
+    rules = _wipe_rules(args.profile)
     _warn_interrupted(interrupted())
-    verify: Any = args.verify or profile_verify
-    plans = plan_wipes(
-        list(args.devices),
-        method=args.method,
-        verify=verify,
-        allowed_methods=methods,
-        policy=policy,
-        resume=args.resume,
+    plans = plan_disk_wipes(
+        args.devices, rules, method=args.method, verify=args.verify, resume=args.resume
     )
     if args.dry_run:
         if args.json:
@@ -390,7 +302,7 @@ def run_wipe(args: argparse.Namespace) -> int:
     validation = _validation_options(
         args.validation, args.validator or context.operator, context.station
     )
-    display = ProgressDisplay(
+    display = ConsoleProgress(
         [p.kname for p in plans], stream=sys.stderr if args.json else sys.stdout
     )
     results = run_wipes(
