@@ -45,22 +45,10 @@ from bench_agent.sanitize.commands import tool_version
 from bench_agent.sanitize.journal import Journal, JournalEntry, journal_dir
 from bench_agent.sanitize.pattern import Pattern
 from bench_agent.sanitize.plan import REACHES_HIDDEN, WipePlan
-from bench_agent.sanitize.sampling import SamplePlan, full_plan, nist_sample_plan
+from bench_agent.sanitize.sampling import SamplePlan, full_plan, nist_sample_plan, plan_summary
+from bench_agent.sanitize.techniques import METHOD_DESCRIPTIONS
 from bench_agent.sanitize.validation import ValidationOptions, validate_after_wipe
 
-METHOD_DESCRIPTIONS = {
-    "zero": "single-pass overwrite with zeros (0x00)",
-    "random": "single-pass overwrite with an AES-256-CTR pseudo-random stream",
-    "nvme-sanitize-crypto": "NVMe Sanitize, crypto erase",
-    "nvme-sanitize-block": "NVMe Sanitize, block erase",
-    "nvme-format-crypto": "NVMe Format NVM, Secure Erase Setting 2 (cryptographic erase)",
-    "nvme-format-user-data": "NVMe Format NVM, Secure Erase Setting 1 (user data erase)",
-    "ata-sanitize-crypto": "ATA SANITIZE, CRYPTO SCRAMBLE",
-    "ata-sanitize-block": "ATA SANITIZE, BLOCK ERASE",
-    "ata-sanitize-overwrite": "ATA SANITIZE, OVERWRITE (1 pass of zeros)",
-    "ata-secure-erase-enhanced": "ATA SECURITY ERASE UNIT, enhanced mode",
-    "ata-secure-erase": "ATA SECURITY ERASE UNIT, normal mode",
-}
 FIRMWARE_TIMEOUT_S = 4 * 3600.0
 
 
@@ -304,7 +292,7 @@ class DiskWipe:
         if post.aborted:
             return self._finish_aborted()
         check = compare_snapshots(before, after)
-        self.report.extra["verification_plan"] = _plan_summary(samples_plan, sampled=True)
+        self.report.extra["verification_plan"] = plan_summary(samples_plan, sampled=True)
         self.report.bytes_verified = post.bytes_done
         self.report.verification = "sample"
         self.report.verification_result = "passed" if check.passed and not post.fatal else "failed"
@@ -369,7 +357,7 @@ class DiskWipe:
         )
         self.report.bytes_verified = verify.bytes_done
         self.report.extra["verify_seconds"] = round(verify.seconds, 3)
-        self.report.extra["verification_plan"] = _plan_summary(
+        self.report.extra["verification_plan"] = plan_summary(
             samples, sampled=plan.verify == "sample"
         )
         if verify.aborted:
@@ -442,17 +430,6 @@ class DiskWipe:
             report.status = "erased"
             report.status_detail = firmware_detail or report.extra.get("fallback_note", "")
         return report
-
-
-def _plan_summary(samples: SamplePlan, *, sampled: bool) -> dict[str, Any]:
-    """What the certificate states about the verification: full or sampled, coverage, seed."""
-    return {
-        "scope": "sampled" if sampled and samples.fraction < 1.0 else "full",
-        "bytes_planned": samples.bytes_total,
-        "coverage_percent": round(samples.fraction * 100, 2),
-        "subsections": samples.subsections if sampled else None,
-        "sample_seed": samples.seed if sampled else None,
-    }
 
 
 def _union(ranges: list[BadRange]) -> list[tuple[int, int]]:

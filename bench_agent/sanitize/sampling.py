@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from typing import Any
 
 MiB = 1 << 20
 NIST_SUBSECTIONS = 1000
@@ -92,3 +93,14 @@ def nist_sample_plan(
     ranges.append((0, edge))
     ranges.append((size_bytes - edge, edge))
     return SamplePlan(_merge(ranges), subsections, seed, size_bytes)
+
+
+def plan_summary(samples: SamplePlan, *, sampled: bool) -> dict[str, Any]:
+    """What the certificate states about the verification: full or sampled, coverage, seed."""
+    return {
+        "scope": "sampled" if sampled and samples.fraction < 1.0 else "full",
+        "bytes_planned": samples.bytes_total,
+        "coverage_percent": round(samples.fraction * 100, 2),
+        "subsections": samples.subsections if sampled else None,
+        "sample_seed": samples.seed if sampled else None,
+    }

@@ -112,3 +112,19 @@ TECHNIQUES: dict[str, Technique] = {
 
 def technique_for(method: str) -> Technique | None:
     return TECHNIQUES.get(method)
+
+
+# What each method does, in the certificate's words (English: the certificate's data).
+METHOD_DESCRIPTIONS = {
+    "zero": "single-pass overwrite with zeros (0x00)",
+    "random": "single-pass overwrite with an AES-256-CTR pseudo-random stream",
+    "nvme-sanitize-crypto": "NVMe Sanitize, crypto erase",
+    "nvme-sanitize-block": "NVMe Sanitize, block erase",
+    "nvme-format-crypto": "NVMe Format NVM, Secure Erase Setting 2 (cryptographic erase)",
+    "nvme-format-user-data": "NVMe Format NVM, Secure Erase Setting 1 (user data erase)",
+    "ata-sanitize-crypto": "ATA SANITIZE, CRYPTO SCRAMBLE",
+    "ata-sanitize-block": "ATA SANITIZE, BLOCK ERASE",
+    "ata-sanitize-overwrite": "ATA SANITIZE, OVERWRITE (1 pass of zeros)",
+    "ata-secure-erase-enhanced": "ATA SECURITY ERASE UNIT, enhanced mode",
+    "ata-secure-erase": "ATA SECURITY ERASE UNIT, normal mode",
+}
