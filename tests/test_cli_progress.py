@@ -32,6 +32,8 @@ def test_image_progress_fits_an_80_column_console_in_french() -> None:
     rows = re.split(r"[\r\n]", re.sub(r"\x1b\[\d*[KF]", "", screen.getvalue()))
     assert max(len(row) for row in rows) < 80, rows
     assert any(row.startswith("sdb        grow") for row in rows)
+    # The bar gave up room so that the step's French name is read whole, not cut.
+    assert any(row.endswith(message) for row in rows), rows
 
 
 def test_a_message_is_a_line_above_the_bars_and_a_phase_ends_once() -> None:

@@ -102,9 +102,9 @@ class ConsoleProgress:
         self._finished: dict[str, str] = {}  # job -> phase whose 100 % line is out
 
     @classmethod
-    def line(cls, event: ProgressEvent) -> str:
-        filled = int(event.fraction * cls.BAR)
-        bar = "#" * filled + "." * (cls.BAR - filled)
+    def line(cls, event: ProgressEvent, width: int | None = None) -> str:
+        """One job's line; within ``width`` columns the bar shrinks (down to 5 cells) to leave
+        room for the rate, the time left and the message before anything is cut."""
         eta = (
             ""
             if event.eta_s is None
@@ -115,14 +115,21 @@ class ConsoleProgress:
             )
         )
         rate = f" {human_bytes(event.rate)}/s" if event.rate else ""
-        text = f"{event.job:<10} {event.phase:<9} [{bar}] {event.fraction:6.1%}{rate}{eta}"
-        return text + (f" {event.message}" if event.message else "")
+        head = f"{event.job:<10} {event.phase:<9} ["
+        tail = f"] {event.fraction:6.1%}{rate}{eta}" + (
+            f" {event.message}" if event.message else ""
+        )
+        size = cls.BAR
+        if width is not None:
+            size = max(cls.BAR // 6, min(cls.BAR, width - 1 - len(head) - len(tail)))
+        filled = int(event.fraction * size)
+        return head + "#" * filled + "." * (size - filled) + tail
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.message and event.total == 0:
             self._say(event.message)
         elif self.tty:
-            self.rows[event.job] = self.line(event)[: self.width - 1]
+            self.rows[event.job] = self.line(event, self.width)[: self.width - 1]
             self._redraw()
         else:
             self._plain(event)
