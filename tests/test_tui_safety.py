@@ -279,7 +279,7 @@ async def test_a_stop_confirmed_before_the_wipe_starts_writing_is_honoured(
         return plan_again(*args, **kwargs)
 
     engines.plan_wipes = slow_plan
-    app.wf._plans = None  # as after a restart: the wipe step plans the same disks again
+    app.wf.state.wipe_plans = []  # a journal from before plans were journaled: planned again
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.busy == "wipe")
         app.screen.ask_stop()

@@ -7,25 +7,41 @@ lazily so ``bench-agent --help`` stays fast on a Pentium IV.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 from bench_agent import __version__
+from bench_agent.cli import (
+    bench_cmd,
+    image_cmd,
+    inventory_cmd,
+    schema_cmd,
+    station_cmd,
+    sync_cmd,
+    wipe_cmd,
+)
 from bench_agent.cli.runner import apply_language_option, run_command
 from bench_agent.errors import EXIT_USAGE
 from bench_agent.i18n import _
 
-# One line per command group; a group adds itself here.
-COMMAND_MODULES: list[str] = [
-    "bench_agent.cli.schema_cmd",
-    "bench_agent.cli.inventory_cmd",
-    "bench_agent.cli.bench_cmd",
-    "bench_agent.cli.wipe_cmd",
-    "bench_agent.cli.station_cmd",
-    "bench_agent.cli.image_cmd",
-    "bench_agent.cli.sync_cmd",
-]
+
+class CommandGroup(Protocol):
+    """A command module: adds its subcommands (their handlers import what they need)."""
+
+    def register(self, sub: Any) -> None: ...
+
+
+# One line per command group, in the order of the help; a group adds itself here.
+COMMAND_GROUPS: tuple[CommandGroup, ...] = (
+    schema_cmd,
+    inventory_cmd,
+    bench_cmd,
+    wipe_cmd,
+    station_cmd,
+    image_cmd,
+    sync_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help=_("show tracebacks on errors"))
     parser.add_argument("--lang", choices=["en", "fr"], help=_("language of the output"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for group in COMMAND_GROUPS:
+        group.register(sub)
     parser.set_defaults(available_commands=set(sub.choices))
     return parser
 

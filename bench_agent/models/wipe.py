@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from bench_agent.models.base import SCHEMA_VERSION, Model
+
+if TYPE_CHECKING:
+    from bench_agent.devices.guard import GuardPolicy
 
 WipeStatus = Literal["erased", "erased_with_exceptions", "failed", "aborted"]
 WipeMethod = Literal[
     "zero",
     "random",
+    "nvme-sanitize-crypto",
+    "nvme-sanitize-block",
+    "nvme-format-crypto",
+    "nvme-format-user-data",
+    "ata-sanitize-crypto",
+    "ata-sanitize-block",
+    "ata-sanitize-overwrite",
+    "ata-secure-erase-enhanced",
+    "ata-secure-erase",
+]
+VerifyMode = Literal["full", "sample", "none"]
+
+# Strongest first. Sanitize purges everything (including remapped and hidden sectors);
+# crypto erase is the fastest purge.
+FIRMWARE_METHODS: list[str] = [
     "nvme-sanitize-crypto",
     "nvme-sanitize-block",
     "nvme-format-crypto",
@@ -42,6 +60,63 @@ class HiddenAreas(Model):
     visible_sectors: int | None = None
     erased: bool = False
     note: str = ""
+
+
+class MethodOption(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str
+    level: Literal["clear", "purge"]
+    supported: bool
+    allowed: bool
+    reason: str = ""
+
+
+class WipePlan(BaseModel):
+    """What will be done to one disk (shown by ``--dry-run``, confirmed by the operator,
+    journaled by the workflow and run by ``run_wipes``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str
+    kname: str
+    model: str = ""
+    vendor: str = ""
+    serial: str = ""
+    size_bytes: int
+    logical_sector: int = 512
+    physical_sector: int = 512
+    transport: str = ""
+    rotational: bool | None = None
+    media_type: str = ""
+    method: str
+    level: Literal["clear", "purge"]
+    verify: VerifyMode = "sample"
+    fallback: str | None = None  # overwrite used if the firmware purge fails
+    options: list[MethodOption] = Field(default_factory=list)
+    hidden_areas: HiddenAreas = Field(default_factory=HiddenAreas)
+    estimate_s: float | None = None
+    notes: list[str] = Field(default_factory=list)
+    detection: dict[str, Any] = Field(default_factory=dict)
+    evidence: list[dict[str, Any]] = Field(default_factory=list)
+    allow_removable: bool = False
+    allow_loop: bool = True
+    resume_journal: str = ""
+    resume_from: int = 0
+    seed: str = ""
+
+    @property
+    def is_firmware(self) -> bool:
+        return self.method in FIRMWARE_METHODS
+
+    @property
+    def identity(self) -> str:
+        return self.serial or self.kname
+
+    def policy(self) -> GuardPolicy:
+        from bench_agent.devices.guard import GuardPolicy
+
+        return GuardPolicy(allow_removable=self.allow_removable, allow_loop=self.allow_loop)
 
 
 class WipeReport(Model):

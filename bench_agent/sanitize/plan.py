@@ -10,32 +10,22 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from bench_agent.devices.guard import GuardPolicy, check_target
 from bench_agent.devices.lsblk import BlockDevice
 from bench_agent.errors import InputError
 from bench_agent.i18n import _
-from bench_agent.models.wipe import HiddenAreas
+
+# The plan is a shared model now (journaled by the workflow); re-exported for the engine.
+from bench_agent.models.wipe import FIRMWARE_METHODS as FIRMWARE_METHODS
+from bench_agent.models.wipe import HiddenAreas, VerifyMode
+from bench_agent.models.wipe import MethodOption as MethodOption
+from bench_agent.models.wipe import WipePlan as WipePlan
 from bench_agent.sanitize import ata, nvme
 from bench_agent.sanitize.journal import Journal, journal_dir
 
-VerifyMode = Literal["full", "sample", "none"]
 RequestedMethod = Literal["auto", "zero", "random", "firmware"]
 
-# Strongest first. Sanitize purges everything (including remapped and hidden sectors);
-# crypto erase is the fastest purge; overwrite is NIST "clear".
-FIRMWARE_METHODS = [
-    "nvme-sanitize-crypto",
-    "nvme-sanitize-block",
-    "nvme-format-crypto",
-    "nvme-format-user-data",
-    "ata-sanitize-crypto",
-    "ata-sanitize-block",
-    "ata-sanitize-overwrite",
-    "ata-secure-erase-enhanced",
-    "ata-secure-erase",
-]
+# Strongest first (FIRMWARE_METHODS, in bench_agent.models.wipe). Overwrite is NIST "clear".
 OVERWRITE_METHODS = ["random", "zero"]
 ALL_METHODS = FIRMWARE_METHODS + OVERWRITE_METHODS
 # Methods whose effect reaches sectors hidden by HPA/DCO (ACS: SANITIZE covers all user data,
@@ -48,60 +38,6 @@ METHOD_GROUPS = {
     "clear": OVERWRITE_METHODS,
 }
 ASSUMED_MBPS = {"nvme": 1000.0, "ssd": 300.0, "hdd": 100.0}
-
-
-class MethodOption(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    method: str
-    level: Literal["clear", "purge"]
-    supported: bool
-    allowed: bool
-    reason: str = ""
-
-
-class WipePlan(BaseModel):
-    """What will be done to one disk (shown by ``--dry-run``; run by ``run_wipes``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    device: str
-    kname: str
-    model: str = ""
-    vendor: str = ""
-    serial: str = ""
-    size_bytes: int
-    logical_sector: int = 512
-    physical_sector: int = 512
-    transport: str = ""
-    rotational: bool | None = None
-    media_type: str = ""
-    method: str
-    level: Literal["clear", "purge"]
-    verify: VerifyMode = "sample"
-    fallback: str | None = None  # overwrite used if the firmware purge fails
-    options: list[MethodOption] = Field(default_factory=list)
-    hidden_areas: HiddenAreas = Field(default_factory=HiddenAreas)
-    estimate_s: float | None = None
-    notes: list[str] = Field(default_factory=list)
-    detection: dict[str, Any] = Field(default_factory=dict)
-    evidence: list[dict[str, Any]] = Field(default_factory=list)
-    allow_removable: bool = False
-    allow_loop: bool = True
-    resume_journal: str = ""
-    resume_from: int = 0
-    seed: str = ""
-
-    @property
-    def is_firmware(self) -> bool:
-        return self.method in FIRMWARE_METHODS
-
-    @property
-    def identity(self) -> str:
-        return self.serial or self.kname
-
-    def policy(self) -> GuardPolicy:
-        return GuardPolicy(allow_removable=self.allow_removable, allow_loop=self.allow_loop)
 
 
 def _media_type(dev: BlockDevice) -> tuple[str, str]:

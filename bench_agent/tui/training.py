@@ -19,16 +19,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench_agent.config import AgentSettings
 from bench_agent.errors import InputError
 from bench_agent.i18n import _
-from bench_agent.models.image import ImageReport
-from bench_agent.models.wipe import WipeReport
-from bench_agent.progress import RateMeter
+from bench_agent.models.image import ImageEntry, ImageReport
+from bench_agent.models.wipe import WipePlan, WipeReport
+from bench_agent.progress import ProgressCallback, RateMeter, ignore_progress
 from bench_agent.resources import training_evidence
-from bench_agent.workflow.engines import Engines
+from bench_agent.workflow.engines import Engines, WipeResult
+
+if TYPE_CHECKING:
+    from bench_agent.devices.guard import GuardPolicy
+    from bench_agent.sanitize.certificate import CertificateContext
+    from bench_agent.sanitize.validation import ValidationOptions
 
 BUNDLED_EVIDENCE = training_evidence()
 LOOP_BYTES = 64 << 20
@@ -55,93 +60,107 @@ def detach_loop(device: str) -> None:
     subprocess.run(["losetup", "-d", device], capture_output=True, check=False)
 
 
-@dataclass
-class _SimPlan:
-    device: str
-    method: str = "zero"
-    verify: str = "sample"
-    size_bytes: int = LOOP_BYTES
-    model: str = "TRAINING DISK"
+# What the simulated catalogue offers: one master, never read (nothing is written).
+TRAINING_MASTER = ImageEntry(
+    name="training-master",
+    version="0",
+    architecture="i686",
+    source="",
+    compressed_size=0,
+    image_size=LOOP_BYTES,
+    compressed_sha256="",
+    image_sha256="",
+)
+
+
+def _simulated_pass(device: str, size: int, progress: ProgressCallback, cancel: Any) -> bool:
+    """A second of pretend writing, with real progress events; False when stopped."""
+    meter = RateMeter(device.rsplit("/", 1)[-1], "write", size, progress, min_interval_s=0.05)
+    for step in range(1, 21):
+        if cancel is not None and cancel.is_set():
+            meter.finish()
+            return False
+        time.sleep(0.05)
+        meter.update(size * step // 20)
+    meter.finish()
+    return True
 
 
 def simulated_engines() -> Engines:
-    """Wipe and image that only pretend (and say so in the reports): for non-root training."""
+    """Wipe and image that only pretend (and say so in the reports): for non-root training.
+    They return the real types, so the workflow cannot tell them from the engines."""
 
-    def plan_wipes(devices: list[str], **_kwargs: Any) -> list[_SimPlan]:
-        return [_SimPlan(device=d) for d in devices]
+    def plan_wipes(devices: list[str], **_options: Any) -> list[WipePlan]:
+        return [
+            WipePlan(
+                device=d,
+                kname=d.rsplit("/", 1)[-1],
+                model="TRAINING DISK",
+                size_bytes=LOOP_BYTES,
+                method="zero",
+                level="clear",
+                verify="sample",
+            )
+            for d in devices
+        ]
 
-    def run_wipes(plans: list[_SimPlan], **kwargs: Any) -> list[tuple[WipeReport, None]]:
-        progress, cancel = kwargs.get("progress"), kwargs.get("cancel")
-        results = []
+    def run_wipes(
+        plans: list[WipePlan],
+        *,
+        context: CertificateContext,
+        progress: ProgressCallback,
+        cancel: threading.Event | None = None,
+        report_dir: Path | None = None,
+        validation: ValidationOptions | None = None,
+    ) -> list[WipeResult]:
+        results: list[WipeResult] = []
         for plan in plans:
             started = datetime.now(UTC)
-            meter = RateMeter(
-                plan.device.rsplit("/", 1)[-1],
-                "write",
-                plan.size_bytes,
-                progress or (lambda e: None),
-                min_interval_s=0.05,
+            done = _simulated_pass(plan.device, plan.size_bytes, progress, cancel)
+            report = WipeReport(
+                device=plan.device,
+                model=plan.model,
+                size_bytes=plan.size_bytes,
+                method=plan.method,
+                level=plan.level,
+                tool="training-simulation",
+                status="erased" if done else "aborted",
+                status_detail=_("Simulated for training: nothing was written."),
+                started_at=started,
+                finished_at=datetime.now(UTC),
             )
-            aborted = False
-            for step in range(1, 21):
-                if cancel is not None and cancel.is_set():
-                    aborted = True
-                    break
-                time.sleep(0.05)
-                meter.update(plan.size_bytes * step // 20)
-            meter.finish()
-            results.append(
-                (
-                    WipeReport(
-                        device=plan.device,
-                        model=plan.model,
-                        size_bytes=plan.size_bytes,
-                        method=plan.method,
-                        level="clear",
-                        tool="training-simulation",
-                        status="aborted" if aborted else "erased",
-                        status_detail=_("Simulated for training: nothing was written."),
-                        started_at=started,
-                        finished_at=datetime.now(UTC),
-                    ),
-                    None,
-                )
-            )
+            results.append((report, None))
         return results
 
-    def choose_image(*_args: Any, **_kwargs: Any) -> tuple[Any, list[str]]:
-        return {"name": "training-master", "version": "0"}, [_("Simulated for training.")]
+    def choose_image(*_args: Any, **_kwargs: Any) -> tuple[ImageEntry | None, list[str]]:
+        return TRAINING_MASTER, [_("Simulated for training.")]
 
-    def write_image(entry: Any, device: str, **kwargs: Any) -> ImageReport:
-        progress = kwargs.get("progress")
-        meter = RateMeter(
-            device.rsplit("/", 1)[-1],
-            "write",
-            LOOP_BYTES,
-            progress or (lambda e: None),
-            min_interval_s=0.05,
-        )
-        for step in range(1, 21):
-            time.sleep(0.05)
-            meter.update(LOOP_BYTES * step // 20)
-        meter.finish()
+    def write_image(
+        entry: ImageEntry,
+        device: str,
+        *,
+        progress: ProgressCallback = ignore_progress,
+        **_options: Any,
+    ) -> ImageReport:
+        _simulated_pass(device, LOOP_BYTES, progress, None)
         return ImageReport(
             device=device,
-            image="training-master",
+            image=entry.name,
             status="success",
             status_detail=_("Simulated for training: nothing was written."),
         )
 
-    engines = Engines()
-    engines.plan_wipes = plan_wipes
-    engines.run_wipes = run_wipes
-    engines.check_target = lambda *a, **k: None
-    engines.guard_policy = lambda **k: None
-    engines.certificate_context = lambda **k: k
-    engines.load_catalogue = lambda: [{"name": "training-master", "version": "0"}]
-    engines.choose_image = choose_image
-    engines.write_image = write_image
-    return engines
+    def check_target(device: str, policy: GuardPolicy | None = None) -> None:
+        return None  # the training's disks do not exist
+
+    return Engines(
+        plan_wipes=plan_wipes,
+        run_wipes=run_wipes,
+        check_target=check_target,
+        load_catalogue=lambda: [TRAINING_MASTER],
+        choose_image=choose_image,
+        write_image=write_image,
+    )
 
 
 def training_sizes() -> list[int]:

@@ -17,17 +17,17 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench_agent.config import AgentSettings
 from bench_agent.durable import atomic_write
 from bench_agent.errors import BenchError, DeviceRefused, InputError
 from bench_agent.i18n import _
-from bench_agent.models.image import ImageReport
+from bench_agent.models.image import ImageEntry, ImageReport
 from bench_agent.models.inventory import Inventory
 from bench_agent.models.record import AutoCheck, BenchRecord, GuidedCheck, Interruption
 from bench_agent.models.verdict import Verdict
-from bench_agent.models.wipe import WipeReport
+from bench_agent.models.wipe import WipePlan, WipeReport
 from bench_agent.progress import ProgressCallback, ProgressEvent, ignore_progress
 from bench_agent.workflow.engines import Engines
 from bench_agent.workflow.journal import Journal
@@ -40,22 +40,18 @@ from bench_agent.workflow.state import (
     WipeTarget,
 )
 
+if TYPE_CHECKING:
+    from bench_agent.devices.guard import GuardPolicy
+    from bench_agent.imaging.personalise import Personalisation
+    from bench_agent.inventory.profiles import Profile
+    from bench_agent.sanitize.validation import ValidationOptions
+
 GUIDED_ORDER = ("sound", "optical", "keyboard", "screen", "mouse")
 UNATTENDED = "unattended-policy"
 
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def _attr(obj: Any, path: str, default: Any) -> Any:
-    """Read ``a.b.c`` from a profile object or dict, tolerating either shape."""
-    current = obj
-    for part in path.split("."):
-        if current is None:
-            return default
-        current = current.get(part) if isinstance(current, dict) else getattr(current, part, None)
-    return default if current is None else current
 
 
 def evidence_digest(directory: Path) -> str:
@@ -93,9 +89,8 @@ class Workflow:
         self.clock = clock
         # Own sub-folder: the engines keep their journals in journal_dir too.
         self.journal = Journal(journal_dir or settings.journal_dir / "machine")
-        self._profile_obj: Any = None
-        self._plans: list[Any] | None = None
-        self._catalogue: list[Any] | None = None
+        self._profile_obj: Profile | None = None
+        self._catalogue: list[ImageEntry] | None = None
         self._lock = threading.Lock()
         # Set to stop the wipe or image in progress. Whoever requests a run clears it first
         # (the bench app, as it marks the step busy): a stop confirmed while the run is still
@@ -178,8 +173,8 @@ class Workflow:
             self.state.guided[-1] = GuidedCheck(id=last.id)
             self.state.verdict = None
         else:  # wipe plan → verdict
-            self._plans = None
             self.state.destination = ""
+            self.state.wipe_plans = []
             self.state.wipe_targets = []
             self.state.wipe_skipped = []
             self.state.wipe_state = ""
@@ -213,7 +208,7 @@ class Workflow:
                 )
                 self._save()
 
-    def profile(self) -> Any:
+    def profile(self) -> Profile:
         if self._profile_obj is None:
             self._profile_obj = self.engines.load_profile(self.state.profile)
         return self._profile_obj
@@ -295,7 +290,7 @@ class Workflow:
             inventory = self.engines.collect_inventory(save_evidence=saved)
             if saved.is_dir():
                 self.state.evidence_sha256 = evidence_digest(saved)
-        self.state.inventory = Inventory.model_validate(inventory.model_dump())
+        self.state.inventory = inventory
         self._goto(Step.AUTO_CHECKS)
         return self.state.inventory
 
@@ -313,8 +308,9 @@ class Workflow:
             checks: list[AutoCheck] = []
             self._event("skipped", _("Automatic checks skipped: recorded machine."))
         else:
-            raw = self.engines.run_auto_checks(self.state.inventory, quick=quick, progress=progress)
-            checks = [AutoCheck.model_validate(c.model_dump()) for c in raw]
+            checks = self.engines.run_auto_checks(
+                self.state.inventory, quick=quick, progress=progress
+            )
             if self_test:
                 checks += self._self_tests(progress)
         self.state.auto_checks = checks
@@ -333,7 +329,7 @@ class Workflow:
                 continue
             started = self.clock()
             try:
-                verdict = str(self.engines.self_test(disk.path or f"/dev/{disk.name}", progress))
+                verdict = self.engines.self_test(disk.path or f"/dev/{disk.name}", progress)
             except BenchError as exc:
                 results.append(
                     AutoCheck(
@@ -353,7 +349,7 @@ class Workflow:
         return results
 
     def guided_ids(self) -> list[str]:
-        wanted = [str(c) for c in _attr(self.profile(), "guided_checks", [])]
+        wanted = self.profile().guided_checks
         return [c for c in GUIDED_ORDER if c in wanted]
 
     def record_guided(
@@ -389,9 +385,9 @@ class Workflow:
             guided=self.state.guided,
             auto_checks=self.state.auto_checks,
         )
-        self.state.verdict = Verdict.model_validate(verdict.model_dump())
+        self.state.verdict = verdict
         self._save()
-        return self.state.verdict
+        return verdict
 
     # ----------------------------------------------------------------- verdict
     def remediation_done(self) -> None:
@@ -434,12 +430,11 @@ class Workflow:
         return self.state.verdict is not None and self.state.verdict.outcome == "rejected"
 
     # ----------------------------------------------------------------- wipe
-    def _policy(self) -> Any:
-        builder = getattr(self.engines.guard_policy, "for_profile", None)
-        if builder is None:  # the training engines' stand-in
-            return self.engines.guard_policy()
+    def _policy(self) -> GuardPolicy:
+        from bench_agent.devices.guard import GuardPolicy
+
         # The one guard-policy builder: a loop device only when named with --disks.
-        return builder(
+        return GuardPolicy.for_profile(
             self.profile(),
             station_allows_removable=bool(self.settings.allow_removable),
             named=bool(self.state.disks),
@@ -477,11 +472,12 @@ class Workflow:
     def wipe_wanted(self) -> bool:
         if not self.rejected:
             return True
-        return bool(_attr(self.profile(), "wipe.wipe_rejected", True))
+        return self.profile().wipe.wipe_rejected
 
     def plan_wipes(self) -> list[WipeTarget]:
         self._expect(Step.WIPE_PLAN)
         if not self.wipe_wanted():
+            self.state.wipe_plans = []
             self.state.wipe_targets = []
             self.state.wipe_skipped = [
                 SkippedDevice(device="*", reason=_("The profile does not wipe rejected machines."))
@@ -489,41 +485,23 @@ class Workflow:
             self._save()
             return []
         devices, skipped = self._candidate_devices()
-        plans: list[Any] = []
+        plans: list[WipePlan] = []
         if devices:
-            methods = _attr(self.profile(), "wipe.methods", None)
-            verify = str(_attr(self.profile(), "wipe.verify", "sample"))
-            plans = list(
-                self.engines.plan_wipes(
-                    devices,
-                    method="auto",
-                    verify=verify,
-                    allowed_methods=list(methods) if methods else None,
-                    policy=self._policy(),
-                )
+            wipe = self.profile().wipe
+            plans = self.engines.plan_wipes(
+                devices,
+                method="auto",
+                verify=wipe.verify,
+                allowed_methods=list(wipe.methods) or None,
+                policy=self._policy(),
             )
-        self._plans = plans
-        self.state.wipe_targets = [self._summarize(plan) for plan in plans]
+        # Journaled: after a restart, the plan the operator confirmed is the one that runs.
+        self.state.wipe_plans = plans
+        self.state.wipe_targets = [WipeTarget.of(plan) for plan in plans]
         self.state.wipe_skipped = skipped
         self.state.wipe_state = "planned"
         self._save()
         return self.state.wipe_targets
-
-    @staticmethod
-    def _summarize(plan: Any) -> WipeTarget:
-        device = _attr(plan, "device", "")
-        if not isinstance(device, str):
-            device = str(_attr(device, "path", "") or device)
-        return WipeTarget(
-            device=str(device),
-            size_bytes=int(_attr(plan, "size_bytes", 0) or 0),
-            model=str(_attr(plan, "model", "")),
-            serial=str(_attr(plan, "serial", "")),
-            method=str(_attr(plan, "method", "")),
-            level=str(_attr(plan, "level", "")),
-            verify=str(_attr(plan, "verify", "")),
-            note=str(_attr(plan, "reason", "") or _attr(plan, "note", "")),
-        )
 
     def confirm_wipe(self) -> None:
         """The operator confirmed the plan (the UI asks for two distinct keys)."""
@@ -575,16 +553,18 @@ class Workflow:
         self._refuse_if_pending()
         if self.state.wipe_state not in ("confirmed", "aborted"):
             raise StepError(_("The wipe has not been confirmed."))
-        if self._plans is None:  # after a restart: plan the same disks again
+        if self.state.wipe_targets and not self.state.wipe_plans:
+            # A journal written before plans were journaled: plan the same disks again.
             self.state.step = Step.WIPE_PLAN
             self.plan_wipes()
             self.state.step = Step.WIPE
-        assert self._plans is not None
         self.state.wipe_state = "running"
         self._event("running", "")
         self._save()  # before the first byte is written
         self._heartbeat()
-        context = self.engines.certificate_context(
+        from bench_agent.sanitize.certificate import CertificateContext
+
+        context = CertificateContext(
             operator=self.state.operator,
             station=self.state.station,
             location=self.settings.location,
@@ -595,7 +575,7 @@ class Workflow:
         report_dir = self.settings.reports_dir / (self.state.asset_tag or self.state.machine_id)
         try:
             results = self.engines.run_wipes(
-                self._plans,
+                self.state.wipe_plans,
                 context=context,
                 progress=self._with_heartbeat(progress),
                 cancel=self.cancel_event,
@@ -607,12 +587,8 @@ class Workflow:
             # again needs a new confirmation.
             self._stopped("wipe", exc)
             raise
-        reports: list[WipeReport] = []
-        certificates: list[dict[str, Any]] = []
-        for report, certificate in results:
-            reports.append(WipeReport.model_validate(report.model_dump()))
-            if certificate is not None:
-                certificates.append(certificate)
+        reports = [report for report, _certificate in results]
+        certificates = [c for _report, c in results if c is not None]
         self.state.wipes = reports
         self.state.certificates = certificates
         if any(r.status == "aborted" for r in reports):
@@ -633,7 +609,7 @@ class Workflow:
         self._after_wipe()
         return reports
 
-    def _validation_options(self) -> Any:
+    def _validation_options(self) -> ValidationOptions:
         """Validation right after the wipe, before imaging, at the rate the ledger published."""
         from bench_agent.sanitize.validation import ValidationOptions, ValidationPolicy
 
@@ -671,7 +647,7 @@ class Workflow:
     def _with_heartbeat(self, progress: ProgressCallback) -> ProgressCallback:
         last = [0.0]
 
-        def callback(event: Any) -> None:
+        def callback(event: ProgressEvent) -> None:
             progress(event)
             stamp = self.clock().timestamp()
             if stamp - last[0] >= 5:
@@ -717,7 +693,7 @@ class Workflow:
             self.state.image_state = "skipped"
             self.state.image_choice = ""
         else:
-            self.state.image_choice = str(_attr(entry, "name", ""))
+            self.state.image_choice = entry.name
             self.state.image_state = "confirmed"  # the wipe confirmation covers the image
         self._save()
 
@@ -731,27 +707,26 @@ class Workflow:
         except OSError:
             return None
 
-    def _choose_image(self, target: str) -> tuple[Any, list[Any]]:
+    def _choose_image(self, target: str) -> tuple[ImageEntry | None, list[str]]:
         if self._catalogue is None:
             self._catalogue = list(self.engines.load_catalogue())
         if self.state.image_name:
             for entry in self._catalogue:
-                if _attr(entry, "name", None) == self.state.image_name:
+                if entry.name == self.state.image_name:
                     return entry, [_("Image chosen by the operator.")]
             raise InputError(
                 _("No image named '{name}' in the catalogue.", name=self.state.image_name),
                 _("Build it (scripts/build-test-master) or choose one of 'bench-agent images'."),
             )
         assert self.state.inventory is not None
-        entry, reasons = self.engines.choose_image(
+        return self.engines.choose_image(
             self.state.inventory,
             self.profile(),
             self._catalogue,
             target_disk_bytes=self._target_size(target),
         )
-        return entry, list(reasons)
 
-    def _personalisation(self) -> Any:
+    def _personalisation(self) -> Personalisation:
         """What an education master gets written into it: this machine's tag and lot, the
         station's workshop, contact and language."""
         from bench_agent.imaging.personalise import Personalisation
@@ -791,7 +766,7 @@ class Workflow:
         except BenchError as exc:
             self._stopped("image", exc)
             raise
-        self.state.image = ImageReport.model_validate(report.model_dump())
+        self.state.image = report
         if self.state.image.status == "aborted":
             self.state.image_state = "aborted"
             self._operator_stopped("image")
@@ -872,7 +847,6 @@ class Workflow:
         self.journal.archive(old.asset_tag or old.machine_id)
         if not start_next:
             return
-        self._plans = None
         self._catalogue = None
         self.resumed = False
         self.state = MachineState(

@@ -15,7 +15,7 @@ from bench_agent.models.image import ImageReport
 from bench_agent.models.inventory import Inventory
 from bench_agent.models.record import AutoCheck, GuidedCheck, Interruption
 from bench_agent.models.verdict import Verdict
-from bench_agent.models.wipe import WipeReport
+from bench_agent.models.wipe import WipePlan, WipeReport
 
 
 class Step(StrEnum):
@@ -66,6 +66,18 @@ class WipeTarget(Model):
     verify: str = ""
     note: str = ""
 
+    @classmethod
+    def of(cls, plan: WipePlan) -> WipeTarget:
+        return cls(
+            device=plan.device,
+            size_bytes=plan.size_bytes,
+            model=plan.model,
+            serial=plan.serial,
+            method=plan.method,
+            level=plan.level,
+            verify=plan.verify,
+        )
+
 
 class SkippedDevice(Model):
     device: str
@@ -102,6 +114,9 @@ class MachineState(Model):
     verdict: Verdict | None = None
     remediation_rounds: int = 0
     destination: str = ""
+    # The plan the operator confirmed, as it will run (absent from journals before 2026-12:
+    # those plan the same disks again).
+    wipe_plans: list[WipePlan] = Field(default_factory=list)
     wipe_targets: list[WipeTarget] = Field(default_factory=list)
     wipe_skipped: list[SkippedDevice] = Field(default_factory=list)
     wipe_state: DestructiveState = ""
