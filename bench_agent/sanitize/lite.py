@@ -16,6 +16,7 @@ the ledger validates them with the pydantic models when the outbox is synced.
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 import tomllib
@@ -439,6 +440,13 @@ def queue_record(record: dict[str, Any], settings: LiteSettings) -> str:
     with Outbox(settings.outbox_path) as outbox:
         outbox.put(str(record["record_id"]), document)
     return str(record["record_id"])
+
+
+def export_home(home: Path, target: Path) -> None:
+    """Copy the station home (key, outbox, certificates) to ``target``: the virtual bench's io
+    share, from which the host syncs the outbox (a home in RAM would be lost at power-off)."""
+    shutil.copytree(home, target, dirs_exist_ok=True)
+    os.sync()
 
 
 def context_for(

@@ -376,6 +376,8 @@ class WipeOnly:
             )
         record = lite.build_record(results, self.settings, context, missing=self.args.missing)
         record_id = lite.queue_record(record, self.settings)
+        if self.args.export_to:
+            lite.export_home(self.settings.home, Path(self.args.export_to))
         lines = [_("Wipe finished.")]
         for result in results:
             report = result.report
@@ -451,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--asset", default="")
     parser.add_argument("--lot", default="")
     parser.add_argument("--list", action="store_true", help="print the disks as JSON and exit")
+    parser.add_argument(
+        "--export-to", default="", help="copy the station home there after each wipe (io share)"
+    )
     args = parser.parse_args(argv)
     if args.list:
         return list_disks(args)
