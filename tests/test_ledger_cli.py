@@ -44,7 +44,7 @@ def test_migrations_create_exactly_the_models(backend: str, tmp_path: Path) -> N
     )
     result = run("db", "upgrade", "--db", url)
     assert result.returncode == 0, result.stderr
-    assert "revision 0004" in result.stdout
+    assert "revision 0005" in result.stdout
     store = Store(url)
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -161,8 +161,9 @@ def test_audit_verify_detects_altered_and_deleted_rows(ledger: Ledger, tmp_path:
     db_file = tmp_path / "ledger.sqlite"
     db = f"sqlite:///{db_file}"
     ok = run("audit", "verify", "--db", db)
-    # Users, the key, three machines, three records, one event.
-    assert ok.returncode == 0 and "10 entries" in ok.stdout
+    # Users, two stations, the key (and the station row it changed), three machines, three
+    # records, one event.
+    assert ok.returncode == 0 and "13 entries" in ok.stdout
 
     # Only through SQLite: reading or copying the file in this process while the server has
     # it open would drop SQLite's POSIX locks and corrupt the WAL.

@@ -1,9 +1,10 @@
 """The audit hash chain over every row that matters, and signed checkpoints of its head.
 
-Chained tables: records, lifecycle events, certificates, lots, assets, station keys and users
-(roles). Each write appends an ``audit_chain`` entry holding the SHA-256 of the row's audited
-columns (every column, except the few that change on their own: an asset's last-seen time, a
-user's failed-login count) and ``hash = SHA-256(prev_hash | seq | table | row id |
+Chained tables: records, lifecycle events, certificates, lots, assets, station keys, users
+(roles) and stations (public key, token hash, disabled state). Each write appends an
+``audit_chain`` entry holding the SHA-256 of the row's audited columns (every column, except the
+few that change on their own: an asset's or a station's last-seen time, a user's failed-login
+count) and ``hash = SHA-256(prev_hash | seq | table | row id |
 row_sha256)``. A row that changes legitimately (a lot corrected, a key retired, an erased
 pseudonym) gets a new entry; a deleted lot gets a deletion entry. ``verify_chain`` checks the
 links and that every row matches its latest entry: editing a row, deleting it, adding one by
@@ -37,6 +38,7 @@ from bench_agent.ledger.models import (
     LifecycleEvent,
     Lot,
     Record,
+    Station,
     StationKey,
     User,
     utcnow,
@@ -52,12 +54,14 @@ CHAINED: dict[str, type[Base]] = {
     Asset.__tablename__: Asset,
     StationKey.__tablename__: StationKey,
     User.__tablename__: User,
+    Station.__tablename__: Station,
 }
 # Columns that change on their own, outside what the chain vouches for.
 UNAUDITED: dict[str, frozenset[str]] = {
     Asset.__tablename__: frozenset({"first_seen_at", "last_seen_at"}),
     Lot.__tablename__: frozenset({"updated_at", "updated_by", "created_at", "created_by"}),
     User.__tablename__: frozenset({"failed_logins", "locked_at", "created_at", "created_by"}),
+    Station.__tablename__: frozenset({"last_seen_at"}),
 }
 
 

@@ -112,6 +112,7 @@ def _retire_keys(session: Any, row: Any) -> None:
             audit.append(session, key, cli_actor())
     row.public_key = None
     row.key_id = None
+    audit.append(session, row, cli_actor())  # the station row is chained too
 
 
 def _print_token(token: str, name: str) -> None:
@@ -136,6 +137,7 @@ def run_station_rotate_token(args: argparse.Namespace) -> int:
         row = _station_row(session, args.name)
         row.token_hash = hash_token(token)
         row.disabled = False
+        _chain(session, row)
     print(_("New token of station '{name}' (shown only now):", name=args.name))
     _print_token(token, args.name)
     return EXIT_OK

@@ -12,6 +12,8 @@ Tables (all times are UTC; ``*_by`` columns say who wrote the row: ``station:NAM
 - ``users``            supervisors and admins: ``name``, ``role`` (supervisor|admin),
                        ``password_hash`` (argon2id), ``disabled``, ``failed_logins``
                        (consecutive wrong passwords) and ``locked_at`` (locked after too many).
+- ``login_failures``   consecutive wrong passwords per account and per client address (the
+                       login throttle's counts, shared by the server processes).
 - ``user_sessions``    login sessions (cookie ``bench_session`` or bearer token):
                        ``token_hash``, ``user_id``, ``expires_at``.
 - ``heartbeats``       the LATEST state of each station (one row per station, replaced at each
@@ -137,6 +139,17 @@ class User(Base):
     # Consecutive wrong passwords; at LOCKOUT_FAILURES the account is locked until unlocked.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class LoginFailure(Base):
+    """Consecutive wrong passwords per account ("user:NAME") or client address ("addr:IP"),
+    shared by every server process (``throttle.LoginThrottle``); wall-clock seconds."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[float] = mapped_column(Float)
 
 
 class UserSession(Base):

@@ -156,9 +156,9 @@ def create_station(store: Store, name: str, location: str, actor: str) -> str:
                 _("Station '{name}' already exists.", name=name),
                 _("Choose another name, or list the stations with 'bench-ledger station list'."),
             )
-        session.add(
-            Station(name=name, location=location, token_hash=hash_token(token), created_by=actor)
-        )
+        row = Station(name=name, location=location, token_hash=hash_token(token), created_by=actor)
+        session.add(row)
+        audit.append(session, row, actor)
     return token
 
 
@@ -268,6 +268,7 @@ def publish_station_key(
             row.public_key = text
             row.key_id = kid
             audit.append(session, new_key, station.actor)
+            audit.append(session, row, station.actor)
         station_keys.drop(row.id)
         session.flush()
         session.refresh(row)
