@@ -16,8 +16,9 @@ import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
+from bench_agent.ledger import asset_queries as machines
+from bench_agent.ledger import board_queries as queries
 from bench_agent.ledger.app import create_app
-from bench_agent.ledger.dashboard import machines, queries
 from bench_agent.ledger.dashboard.seed import Seeded, seed_demo
 from bench_agent.ledger.dashboard.strings import TEMPLATE_STRINGS
 from bench_agent.ledger.db import Store

@@ -469,7 +469,7 @@ def test_weak_passwords_are_refused(tmp_path: Path, password: str) -> None:
 def test_board_and_report_count_the_same_things(ledger: Ledger, tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from bench_agent.ledger.dashboard import queries
+    from bench_agent.ledger import board_queries as queries
     from bench_agent.models import Verdict
 
     key = generate_key(tmp_path / "bench-1.key")

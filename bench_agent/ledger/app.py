@@ -235,7 +235,6 @@ def create_app(
     mount_dashboard: bool = True,
 ) -> FastAPI:
     from bench_agent.ledger.api import DEFAULT_MAX_RECORD_BYTES, router
-    from bench_agent.ledger.help import pages as help_pages
     from bench_agent.ledger.help import router as help_router
     from bench_agent.ledger.validation import router as validation_router
 
@@ -337,7 +336,6 @@ def create_app(
         from bench_agent.ledger.dashboard import mount
 
         mount(app)
-        app.include_router(help_pages)
     return app
 
 

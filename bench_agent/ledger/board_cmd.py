@@ -107,7 +107,7 @@ def option_date(text: str, option: str) -> date:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from bench_agent.ledger.dashboard.queries import load_report
+    from bench_agent.ledger.board_queries import load_report
     from bench_agent.ledger.reports import render_csv, render_json, render_pdf
 
     start, end = option_date(args.start, "--from"), option_date(args.end, "--to")
@@ -164,7 +164,7 @@ def find_asset_id(store: Any, text: str) -> int:
 def run_export_glpi(args: argparse.Namespace) -> int:
     import json
 
-    from bench_agent.ledger.dashboard.machines import asset_page
+    from bench_agent.ledger.asset_queries import asset_page
     from bench_agent.ledger.glpi import to_glpi
 
     store = _store(args)
@@ -184,7 +184,7 @@ def run_export_glpi(args: argparse.Namespace) -> int:
 
 
 def run_export_csv(args: argparse.Namespace) -> int:
-    from bench_agent.ledger.dashboard.exports import asset_rows
+    from bench_agent.ledger.exports import asset_rows
     from bench_agent.ledger.glpi import assets_csv
 
     rows: list[dict[str, Any]] = []
@@ -195,7 +195,7 @@ def run_export_csv(args: argparse.Namespace) -> int:
 
 
 def run_label(args: argparse.Namespace) -> int:
-    from bench_agent.ledger.dashboard.machines import asset_page, packed_on
+    from bench_agent.ledger.asset_queries import asset_page, packed_on
     from bench_agent.ledger.labels import label_info, render_labels
 
     if not args.public_url:

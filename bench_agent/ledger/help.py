@@ -13,15 +13,12 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi import Path as FastAPIPath
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from bench_agent.ledger.auth import Principal, StationPrincipal
-from bench_agent.ledger.dashboard.lang import _, language  # pages: the reader's language
+from bench_agent.ledger.auth import StationPrincipal
 from bench_agent.ledger.db import Store
 
 HelpState = Literal["none", "called", "acknowledged"]
@@ -155,43 +152,3 @@ def call_for_help(request: Request, body: HelpIn, station: StationPrincipal) -> 
 def help_state(request: Request, station: StationPrincipal) -> HelpOut:
     """Whether this station's call was acknowledged, and by whom."""
     return _out(station.name, desk_of(_store(request)).get(station.name))
-
-
-# ------------------------------------------------------------------------- supervisor pages
-def _page_user(request: Request) -> Principal:
-    from bench_agent.ledger.dashboard.pages import page_user
-
-    return page_user(request)
-
-
-StationName = Annotated[str, FastAPIPath(min_length=1, max_length=64)]
-Supervisor = Annotated[Principal, Depends(_page_user)]
-pages = APIRouter(prefix="/dashboard/help", include_in_schema=False)
-
-
-@pages.get("/{station}", response_class=HTMLResponse)
-def help_page(request: Request, station: StationName, user: Supervisor) -> HTMLResponse:
-    from bench_agent.ledger.dashboard.pages import render, request_language
-
-    call = desk_of(_store(request)).get(station)
-    if call is None:
-        with language(request_language(request)):
-            raise HTTPException(404, detail=_("No call for help from this station."))
-    return render(request, "help.html", user=user, page="board", call=call)
-
-
-@pages.post("/{station}")
-def acknowledge(
-    request: Request,
-    station: StationName,
-    user: Supervisor,
-    nonce: str = Form(""),
-) -> Response:
-    from bench_agent.ledger.dashboard.pages import request_language
-
-    if desk_of(_store(request)).acknowledge(station, nonce, user.name) is None:
-        with language(request_language(request)):
-            raise HTTPException(
-                403, detail=_("This call is no longer open or the page is out of date: reload it.")
-            )
-    return RedirectResponse("/dashboard/", status_code=303)

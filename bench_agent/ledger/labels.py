@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bench_agent.errors import InputError
-from bench_agent.ledger.dashboard.lang import _
+from bench_agent.ledger.lang import _
 from bench_agent.models.record import BenchRecord
 
 MAINTENANCE_YEARS = 3
@@ -123,7 +123,7 @@ def label_info(
 
 def render_labels(infos: Sequence[LabelInfo], size: str = "62x100") -> bytes:
     """One PDF: one page per label on label printers, 8 labels per page on A4 sheets."""
-    from bench_agent.ledger.dashboard.pdf import new_pdf
+    from bench_agent.ledger.pdf import new_pdf
 
     if size not in SIZES:
         raise InputError(
@@ -197,7 +197,7 @@ def _lines(info: LabelInfo) -> list[tuple[str, str]]:
 
 
 def _draw_label(pdf: Any, info: LabelInfo, x: float, y: float, w: float, h: float) -> None:
-    from bench_agent.ledger.dashboard.pdf import text, use_font
+    from bench_agent.ledger.pdf import text, use_font
 
     pad = 3.0
     portrait = h > w * 1.2

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from bench_agent.i18n import N_
-from bench_agent.ledger.dashboard.lang import _
+from bench_agent.ledger.lang import _
 from bench_agent.models.record import BenchRecord
 
 BENEFICIARY_CATEGORIES = ("family", "job_seeker", "student", "association", "school")
@@ -287,7 +287,8 @@ def label(key: str) -> str:
     return _(LABELS[key]) if key in LABELS else key
 
 
-def _headline(report: ProgrammeReport) -> list[tuple[str, int]]:
+def headline_figures(report: ProgrammeReport) -> list[tuple[str, int]]:
+    """The report's headline (title, count) pairs, for the PDF and the dashboard's report page."""
     return [
         (_("Machines received"), report.received),
         (_("Machines tested"), report.tested),
@@ -302,7 +303,8 @@ def _headline(report: ProgrammeReport) -> list[tuple[str, int]]:
     ]
 
 
-def _sections(report: ProgrammeReport) -> list[tuple[str, str, dict[str, int]]]:
+def report_sections(report: ProgrammeReport) -> list[tuple[str, str, dict[str, int]]]:
+    """The report's breakdowns (key, title, counts), for the PDF, the CSV and the report page."""
     return [
         ("rejected_by_reason", _("Rejected, by reason"), report.rejected_by_reason),
         ("out_of_order", _("Components out of order"), report.out_of_order),
@@ -338,7 +340,7 @@ def render_csv(report: ProgrammeReport) -> str:
         "recycled",
     ):
         writer.writerow(["total", key, data[key]])
-    for section, _title, values in _sections(report):
+    for section, _title, values in report_sections(report):
         for key, value in values.items():
             writer.writerow([section, key, value])
     for month, values in report.monthly.items():
@@ -349,7 +351,7 @@ def render_csv(report: ProgrammeReport) -> str:
 
 def render_pdf(report: ProgrammeReport) -> bytes:
     """A4 report: headline figures, then each breakdown as a bar chart with its numbers."""
-    from bench_agent.ledger.dashboard.pdf import new_pdf, text, use_font
+    from bench_agent.ledger.pdf import new_pdf, text, use_font
 
     pdf = new_pdf(orientation="P", unit="mm", format="A4")
     pdf.set_title(_("Programme report"))
@@ -371,7 +373,7 @@ def render_pdf(report: ProgrammeReport) -> bytes:
     pdf.cell(width, 6, text(pdf, period), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
 
-    for title, value in _headline(report):
+    for title, value in headline_figures(report):
         pdf.set_x(margin)
         use_font(pdf, "", 11)
         pdf.cell(width - 30, 6.5, text(pdf, title))
@@ -380,7 +382,7 @@ def render_pdf(report: ProgrammeReport) -> bytes:
 
     charts: list[tuple[str, dict[str, int]]] = [
         (title, {label(k): v for k, v in values.items()})
-        for _key, title, values in _sections(report)
+        for _key, title, values in report_sections(report)
     ]
     if report.monthly:
         charts.insert(
@@ -405,7 +407,7 @@ def render_pdf(report: ProgrammeReport) -> bytes:
 
 def _bar_chart(pdf: Any, title: str, values: dict[str, int], *, x: float, width: float) -> None:
     """Horizontal bars: label, bar proportional to the largest value, then the number."""
-    from bench_agent.ledger.dashboard.pdf import text, use_font
+    from bench_agent.ledger.pdf import text, use_font
 
     use_font(pdf, "B", 12)
     pdf.set_x(x)

@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the package stays light: reports and labels import its lang module
-    from bench_agent.ledger.dashboard.queries import BoardSettings
+if TYPE_CHECKING:  # the package stays light: its modules load when mount() runs
+    from bench_agent.ledger.board_queries import BoardSettings
 
 
 def settings_from_env() -> BoardSettings:
-    from bench_agent.ledger.dashboard.queries import BoardSettings
+    from bench_agent.ledger.board_queries import BoardSettings
 
     def number(name: str, default: float) -> float:
         try:
@@ -46,7 +46,8 @@ def mount(app: Any, settings: BoardSettings | None = None) -> None:
     from fastapi.responses import RedirectResponse, Response
     from fastapi.staticfiles import StaticFiles
 
-    from bench_agent.ledger.dashboard import queries
+    from bench_agent.ledger import board_queries as queries
+    from bench_agent.ledger.dashboard import help_pages
     from bench_agent.ledger.dashboard.live import Broadcaster, WakeOnWrite
     from bench_agent.ledger.dashboard.pages import DashboardState, LoginRequired, make_env
     from bench_agent.ledger.dashboard.routes import public_router, router
@@ -84,3 +85,4 @@ def mount(app: Any, settings: BoardSettings | None = None) -> None:
         return RedirectResponse("/dashboard/", status_code=307)
 
     app.add_api_route("/dashboard", dashboard_root, include_in_schema=False)
+    app.include_router(help_pages.router)

@@ -19,6 +19,7 @@ from fastapi.responses import (
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
+from bench_agent.ledger import board_queries as queries
 from bench_agent.ledger.auth import (
     SESSION_COOKIE,
     LoginRefused,
@@ -28,8 +29,6 @@ from bench_agent.ledger.auth import (
     current_user_from_cookie,
     end_session,
 )
-from bench_agent.ledger.dashboard import queries
-from bench_agent.ledger.dashboard.lang import _, language
 from bench_agent.ledger.dashboard.live import Message
 from bench_agent.ledger.dashboard.pages import (
     DashboardState,
@@ -45,6 +44,7 @@ from bench_agent.ledger.dashboard.strings import (
     STATUS_WORDS,
 )
 from bench_agent.ledger.db import Store
+from bench_agent.ledger.lang import _, language
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 

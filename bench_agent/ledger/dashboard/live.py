@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from bench_agent.ledger.dashboard.queries import StationView
+from bench_agent.ledger.board_queries import StationView
 
 QUEUE_SIZE = 1000
 

@@ -19,14 +19,13 @@ from fastapi.responses import (
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bench_agent.i18n import N_, SUPPORTED
+from bench_agent.ledger import board_queries as queries
 from bench_agent.ledger.auth import (
     Principal,
     current_user_from_cookie,
 )
-from bench_agent.ledger.dashboard import queries
-from bench_agent.ledger.dashboard.lang import _, language
+from bench_agent.ledger.board_queries import BoardSettings, ProgressTracker, StatsCache
 from bench_agent.ledger.dashboard.live import Broadcaster
-from bench_agent.ledger.dashboard.queries import BoardSettings, ProgressTracker, StatsCache
 from bench_agent.ledger.dashboard.strings import (
     CATEGORY_WORDS,
     EVENT_WORDS,
@@ -36,6 +35,7 @@ from bench_agent.ledger.dashboard.strings import (
     WIPE_STATUS_WORDS,
 )
 from bench_agent.ledger.db import Store
+from bench_agent.ledger.lang import _, language
 from bench_agent.ledger.schemas import MAX_ID
 
 HERE = Path(__file__).parent

@@ -11,7 +11,6 @@ from fastapi.responses import (
     HTMLResponse,
 )
 
-from bench_agent.ledger.dashboard.lang import _, language
 from bench_agent.ledger.dashboard.pages import (
     format_day,
     render,
@@ -19,6 +18,7 @@ from bench_agent.ledger.dashboard.pages import (
     store_of,
     to_local,
 )
+from bench_agent.ledger.lang import _, language
 
 # ------------------------------------------------------------------------- public verification
 public_router = APIRouter(include_in_schema=False)

@@ -20,11 +20,11 @@ from fastapi.responses import (
     StreamingResponse,
 )
 
+from bench_agent.ledger import asset_queries as machines
+from bench_agent.ledger import board_queries as queries
 from bench_agent.ledger.auth import (
     Principal,
 )
-from bench_agent.ledger.dashboard import machines, queries
-from bench_agent.ledger.dashboard.lang import _, language
 from bench_agent.ledger.dashboard.pages import (
     AssetId,
     PageUser,
@@ -33,6 +33,7 @@ from bench_agent.ledger.dashboard.pages import (
     state_of,
     store_of,
 )
+from bench_agent.ledger.lang import _, language
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -234,7 +235,7 @@ def record_json(request: Request, record_id: str, user: Principal = PageUser) ->
 
 @router.get("/export/assets.csv")
 def assets_csv(request: Request, user: Principal = PageUser) -> StreamingResponse:
-    from bench_agent.ledger.dashboard.exports import asset_rows
+    from bench_agent.ledger.exports import asset_rows
     from bench_agent.ledger.glpi import assets_csv as to_csv
 
     store = store_of(request)
@@ -283,13 +284,13 @@ def _period(request: Request) -> tuple[date, date, str | None, str]:
 
 @router.get("/report", response_class=HTMLResponse)
 def report_page(request: Request, user: Principal = PageUser) -> HTMLResponse:
-    from bench_agent.ledger.reports import _headline, _sections
+    from bench_agent.ledger.reports import headline_figures, report_sections
 
     with language(request_language(request)):
         start, end, lot, error = _period(request)
         report = None if error else queries.load_report(store_of(request), start, end, lot)
-        headline = _headline(report) if report else []
-        sections = _sections(report) if report else []
+        headline = headline_figures(report) if report else []
+        sections = report_sections(report) if report else []
     query = urlencode(
         {"from": start.isoformat(), "to": end.isoformat(), **({"lot": lot} if lot else {})}
     )

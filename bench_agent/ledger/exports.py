@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bench_agent.ledger.dashboard.queries import BoardSettings
+from bench_agent.ledger.board_queries import BoardSettings
 from bench_agent.ledger.db import Store
 from bench_agent.ledger.models import Asset, LifecycleEvent, Record
 

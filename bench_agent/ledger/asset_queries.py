@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bench_agent.ledger.dashboard.queries import utc
+from bench_agent.ledger.board_queries import utc
 from bench_agent.ledger.db import Store
 from bench_agent.ledger.models import (
     Asset,
