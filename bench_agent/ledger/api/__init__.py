@@ -18,7 +18,7 @@ from bench_agent.ledger.api.machines import create_lot, record_event
 from bench_agent.ledger.api.stations import create_station, station_out
 from bench_agent.ledger.auth import bearer_scheme, cookie_scheme, optional_user
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter()
 for _module in (session, records, stations, machines, certificates):
     router.include_router(_module.router)
 

@@ -33,7 +33,7 @@ from bench_agent.ledger.schemas import (
     Problem,
 )
 
-router = APIRouter()
+router = APIRouter(prefix="/api/v1")
 
 
 # ---------------------------------------------------------------------------- certificates

@@ -49,7 +49,7 @@ from bench_agent.ledger.schemas import (
     in_range,
 )
 
-router = APIRouter()
+router = APIRouter(prefix="/api/v1")
 
 
 # ---------------------------------------------------------------------------------- assets

@@ -50,7 +50,7 @@ from bench_agent.ledger.schemas import (
 )
 from bench_agent.models.record import BenchRecord
 
-router = APIRouter()
+router = APIRouter(prefix="/api/v1")
 
 
 # --------------------------------------------------------------------------------- records

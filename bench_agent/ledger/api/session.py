@@ -28,7 +28,7 @@ from bench_agent.ledger.schemas import (
     Me,
 )
 
-router = APIRouter()
+router = APIRouter(prefix="/api/v1")
 
 
 # --------------------------------------------------------------------------- health & login

@@ -52,7 +52,7 @@ from bench_agent.ledger.schemas import (
 )
 from bench_agent.signing import key_id, public_key_from_text
 
-router = APIRouter()
+router = APIRouter(prefix="/api/v1")
 
 
 # ------------------------------------------------------------------------------ heartbeats
