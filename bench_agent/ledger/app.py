@@ -22,6 +22,7 @@ from fastapi.exception_handlers import (
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bench_agent import __version__
@@ -183,7 +184,8 @@ class LoginGate:
         ):
             throttle: LoginThrottle = scope["app"].state.login_throttle
             address = (scope.get("client") or ("", 0))[0]
-            wait = throttle.address_wait(address)
+            # A read of the shared counts (the database): off the event loop.
+            wait = await run_in_threadpool(throttle.address_wait, address)
             if wait > 0:
                 await asyncio.sleep(min(wait, TARPIT_S))
                 if scope["path"].startswith("/api/"):
@@ -249,7 +251,8 @@ def create_app(
     app.state.max_record_bytes = max_record_bytes or DEFAULT_MAX_RECORD_BYTES
     app.state.writer = WriteQueue(store)
     app.state.heartbeats = HeartbeatBuffer(app.state.writer, write_heartbeat)
-    app.state.login_throttle = LoginThrottle()
+    # Failure counts in the database: every server process (serve --workers N) sees them.
+    app.state.login_throttle = LoginThrottle(store)
     store.start_checkpointer()
     app.include_router(router)
     app.include_router(validation_router)  # the validation programme (issue 15)
