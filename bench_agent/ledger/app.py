@@ -345,13 +345,12 @@ def create_app(
 def app_from_env() -> FastAPI:
     """App factory for several server processes (``serve --workers N``): reads the options
     ``serve`` put in the environment (``BENCH_LEDGER_DB``, ``BENCH_LEDGER_IMAGES``,
-    ``BENCH_LEDGER_MAX_RECORD_BYTES``)."""
-    import os
+    ``BENCH_LEDGER_MAX_RECORD_BYTES``), through ``LedgerSettings``."""
+    from bench_agent.ledger.settings import ledger_settings
 
-    images = os.environ.get("BENCH_LEDGER_IMAGES")
-    max_bytes = os.environ.get("BENCH_LEDGER_MAX_RECORD_BYTES")
+    settings = ledger_settings()
     return create_app(
-        Store(os.environ.get("BENCH_LEDGER_DB")),
-        images_dir=Path(images) if images else None,
-        max_record_bytes=int(max_bytes) if max_bytes else None,
+        Store(settings.db),
+        images_dir=settings.images,
+        max_record_bytes=settings.max_record_bytes,
     )

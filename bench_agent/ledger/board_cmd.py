@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from bench_agent.errors import EXIT_OK, BenchError, InputError
 from bench_agent.i18n import _
+from bench_agent.ledger.settings import ledger_settings
 
 
 def _add_db(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +66,7 @@ def register(sub: Any) -> None:
     label.add_argument("--output", "-o", metavar="FILE", required=True)
     label.add_argument(
         "--public-url",
-        default=os.environ.get("BENCH_LEDGER_PUBLIC_URL", ""),
+        default=None,
         help=_("public address of the ledger, for the QR code (default: $BENCH_LEDGER_PUBLIC_URL)"),
     )
     label.set_defaults(func=run_label)
@@ -198,6 +198,8 @@ def run_label(args: argparse.Namespace) -> int:
     from bench_agent.ledger.asset_queries import asset_page, packed_on
     from bench_agent.ledger.labels import label_info, render_labels
 
+    if args.public_url is None:
+        args.public_url = ledger_settings().public_url
     if not args.public_url:
         raise InputError(
             _("The labels need the ledger's public address for their QR code."),
@@ -228,9 +230,7 @@ def run_label(args: argparse.Namespace) -> int:
 def _login(url: str, user: str) -> str:
     import httpx
 
-    password = os.environ.get("BENCH_LEDGER_PASSWORD") or getpass.getpass(
-        _("Password for {user}: ", user=user)
-    )
+    password = ledger_settings().password or getpass.getpass(_("Password for {user}: ", user=user))
     try:
         response = httpx.post(
             f"{url.rstrip('/')}/api/v1/login", json={"name": user, "password": password}, timeout=15
@@ -250,7 +250,7 @@ def _login(url: str, user: str) -> str:
 
 
 def run_board(args: argparse.Namespace) -> int:
-    token = args.token or os.environ.get("BENCH_LEDGER_TOKEN", "")
+    token = args.token or ledger_settings().token
     if args.user:
         token = _login(args.ledger, args.user)
     if not token:

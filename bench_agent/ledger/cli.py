@@ -22,6 +22,7 @@ from bench_agent.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, BenchError, In
 from bench_agent.i18n import _
 from bench_agent.ledger import board_cmd, cli_admin, validation
 from bench_agent.ledger.cli_base import add_db_option, cli_actor, open_store
+from bench_agent.ledger.settings import env_name
 
 # Command groups after this module's own (in the order of the help).
 COMMAND_MODULES = (board_cmd, validation)
@@ -94,10 +95,11 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         if args.workers > 1:
             # Each process builds its own app (and engine) from the environment.
-            os.environ["BENCH_LEDGER_DB"] = store.url
+            # (app_from_env reads them back through LedgerSettings)
+            os.environ[env_name("db")] = store.url
             if args.images:
-                os.environ["BENCH_LEDGER_IMAGES"] = str(Path(args.images).resolve())
-            os.environ["BENCH_LEDGER_MAX_RECORD_BYTES"] = str(args.max_record_mb * 1024 * 1024)
+                os.environ[env_name("images")] = str(Path(args.images).resolve())
+            os.environ[env_name("max_record_bytes")] = str(args.max_record_mb * 1024 * 1024)
             store.dispose()
             uvicorn.run(
                 "bench_agent.ledger.app:app_from_env",

@@ -23,23 +23,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench_agent.errors import EXIT_UNAVAILABLE, BenchError, InputError
 from bench_agent.i18n import _
+from bench_agent.ledger.settings import ledger_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def ledger_home() -> Path:
-    env = os.environ.get("BENCH_LEDGER_HOME")
-    if env:
-        return Path(env)
+    home = ledger_settings().home
+    if home is not None:
+        return home
     if os.geteuid() == 0:
         return Path("/var/lib/bench-ledger")
     return Path.home() / ".local" / "share" / "bench-ledger"
 
 
 def default_url() -> str:
-    env = os.environ.get("BENCH_LEDGER_DB")
-    if env:
-        return env
+    url = ledger_settings().db
+    if url:
+        return url
     return f"sqlite:///{ledger_home() / 'ledger.sqlite'}"
 
 

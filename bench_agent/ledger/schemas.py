@@ -60,9 +60,9 @@ _TITLED_NAME = re.compile(
 
 
 def pseudonym_pattern() -> str:
-    import os
+    from bench_agent.ledger.settings import ledger_settings
 
-    return os.environ.get("BENCH_LEDGER_PSEUDONYM_PATTERN") or DEFAULT_PSEUDONYM_PATTERN
+    return ledger_settings().pseudonym_pattern or DEFAULT_PSEUDONYM_PATTERN
 
 
 def personal_data(text: str) -> bool:

@@ -1,19 +1,12 @@
 """Supervisor dashboard (server-rendered pages, SSE board, reports, labels, GLPI export).
 
-``mount(app)`` adds the pages under ``/dashboard`` to the ledger app. Settings come from the
-environment (or the ``settings`` argument):
-
-- ``BENCH_DASHBOARD_OFFLINE_AFTER_S`` (60): a station is offline after this silence;
-- ``BENCH_DASHBOARD_STUCK_AFTER_S`` (600): "stuck" when its progress has not moved that long;
-- ``BENCH_DASHBOARD_POLL_S`` (1): how often the live board looks for changes when no write
-  arrives (writes to the ledger wake it at once);
-- ``BENCH_LEDGER_PUBLIC_URL``: the public base URL printed in the labels' QR codes;
-- ``BENCH_DASHBOARD_STREAM_MAX_S`` (60): an event stream's longest life (the page reopens it).
+``mount(app)`` adds the pages under ``/dashboard`` to the ledger app. Its settings (offline and
+stuck delays, poll interval, stream life, public URL) come from
+``bench_agent.ledger.settings.LedgerSettings`` (or the ``settings`` argument).
 """
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the package stays light: its modules load when mount() runs
@@ -22,19 +15,15 @@ if TYPE_CHECKING:  # the package stays light: its modules load when mount() runs
 
 def settings_from_env() -> BoardSettings:
     from bench_agent.ledger.board_queries import BoardSettings
+    from bench_agent.ledger.settings import ledger_settings
 
-    def number(name: str, default: float) -> float:
-        try:
-            return float(os.environ.get(name, "") or default)
-        except ValueError:
-            return default
-
+    settings = ledger_settings()
     return BoardSettings(
-        offline_after_s=number("BENCH_DASHBOARD_OFFLINE_AFTER_S", 60.0),
-        stuck_after_s=number("BENCH_DASHBOARD_STUCK_AFTER_S", 600.0),
-        poll_interval_s=number("BENCH_DASHBOARD_POLL_S", 1.0),
-        public_url=os.environ.get("BENCH_LEDGER_PUBLIC_URL", ""),
-        stream_max_s=number("BENCH_DASHBOARD_STREAM_MAX_S", 60.0),
+        offline_after_s=settings.offline_after_s,
+        stuck_after_s=settings.stuck_after_s,
+        poll_interval_s=settings.poll_s,
+        public_url=settings.public_url,
+        stream_max_s=settings.stream_max_s,
     )
 
 
