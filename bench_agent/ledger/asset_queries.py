@@ -20,6 +20,7 @@ from bench_agent.ledger.models import (
     Lot,
     Record,
 )
+from bench_agent.ledger.revocation import FAILED_VALIDATION
 from bench_agent.models.record import BenchRecord
 
 # --- lots -------------------------------------------------------------------------------------
@@ -167,7 +168,8 @@ def lot_certificates(store: Store, code: str) -> list[Certificate]:
             session.scalars(
                 select(Certificate)
                 .join(Asset, Asset.id == Certificate.asset_id)
-                .where(Asset.lot == code)
+                # A certificate a failed validation revoked is never handed to the donor.
+                .where(Asset.lot == code, Certificate.status != FAILED_VALIDATION)
                 .order_by(Certificate.issued_at)
             )
         )

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bench_agent.errors import BenchError
 from bench_agent.i18n import _
-from bench_agent.ledger import audit
+from bench_agent.ledger import audit, revocation
 from bench_agent.ledger.db import Store
 from bench_agent.ledger.inputs import CERTIFICATE_ID_PATTERN, check_id
 from bench_agent.ledger.models import (
@@ -423,9 +423,12 @@ def _check_certificates(station: Any, record: BenchRecord) -> None:
                     raise RecordRejected(422, str(exc), ("certificates", index, key)) from exc
                 break
         _verify_certificate(station, index, document)
+    revocation.check_revoked(station, record)  # those a failed validation revoked
 
 
-def _verify_certificate(station: Any, index: int, document: dict[str, Any]) -> None:
+def _verify_certificate(
+    station: Any, index: int, document: dict[str, Any], loc: tuple[Any, ...] = ()
+) -> None:
     """The certificate is genuine and signed by one of this station's own keys (else 422).
 
     The record around it is signed by the station's current key; a certificate it carries may
@@ -453,7 +456,7 @@ def _verify_certificate(station: Any, index: int, document: dict[str, Any]) -> N
             message = _("Certificate {id}: {reason}", id=cert_id, reason=exc.message)
         else:
             return
-    raise RecordRejected(422, message, ("certificates", index))
+    raise RecordRejected(422, message, loc or ("certificates", index))
 
 
 def write_record(conn: Connection, prepared: PreparedRecord) -> IngestResult:
@@ -469,9 +472,8 @@ def write_record(conn: Connection, prepared: PreparedRecord) -> IngestResult:
     row_id = int(conn.execute(_INSERT_RECORD, values).scalar_one())
     values["id"] = row_id
     chain.append((Record.__tablename__, row_id, audit.values_digest(values)))
-    _store_certificates(
-        conn, row_id, values["asset_id"], prepared.record, values["key_id"], now, chain
-    )
+    for store in (_store_certificates, revocation.store_revoked):
+        store(conn, row_id, values["asset_id"], prepared.record, values["key_id"], now, chain)
     audit.append_many(conn, chain, prepared.actor)
     conn.execute(_TOUCH_STATION, {"sid": values["station_id"], "now": now})
     return IngestResult(row_id, values["record_id"], True)
@@ -556,7 +558,7 @@ class Judgement:
     valid: bool
     station: str = ""
     key_id: str = ""
-    # "" valid; "unsigned", "unknown-key", "retired-key" or "invalid" (``message`` says why)
+    # "" valid, else unsigned|unknown-key|retired-key|invalid|failed-validation (see message)
     reason: str = ""
     message: str = ""
     retired_at: datetime | None = None
@@ -596,4 +598,8 @@ def judge_certificate(
         verify_certificate(document, key.public_key)
     except BenchError as exc:
         return Judgement(False, station, kid, "invalid", exc.message)
+    failed = revocation.failure_detail(session, certificate_id_of(document))
+    if failed is not None:
+        message = _("Validation failed: the certificate is revoked; wipe the disk again.")
+        return Judgement(False, station, kid, "failed-validation", f"{message} {failed}".strip())
     return Judgement(True, station, kid)

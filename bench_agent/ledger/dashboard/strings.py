@@ -59,6 +59,7 @@ WIPE_STATUS_WORDS = {
     "erased_with_exceptions": N_("erased with exceptions"),
     "failed": N_("failed"),
     "aborted": N_("aborted"),
+    "failed_validation": N_("failed validation"),  # revoked by a failed validation
 }
 
 NAV_WORDS = {
