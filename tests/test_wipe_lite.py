@@ -21,12 +21,13 @@ from typing import Any
 
 import pytest
 
+from bench_agent.adapters.demo import LocalLedger
 from bench_agent.models.base import SCHEMA_VERSION
 from bench_agent.models.record import BenchRecord
 from bench_agent.models.wipe import WipeReport
 from bench_agent.sanitize import lite
-from bench_agent.workflow.demo import LocalLedger
 from tests.conftest import LoopFactory
+from tests.test_wipe_faultyfs import FaultyFactory, faulty_loop  # noqa: F401 (fixture)
 from tests.test_workflow_support import cli, ledger, ledger_server, sync_and_fetch
 
 __all__ = ["ledger", "ledger_server"]
@@ -201,3 +202,28 @@ def test_switch_off_and_the_disk_list(
     done = run_lite(no_sse2_env, [(0.5, RIGHT), (0.3, ENTER)], "--device", disk)
     assert done.returncode == 10, done.stdout
     assert outbox_bodies(agent_home) == []
+
+
+def test_bad_sectors_are_declared_not_hidden_on_the_wipe_only_path(
+    faulty_loop: FaultyFactory,  # noqa: F811
+    agent_home: Path,
+    no_sse2_env: dict[str, str],
+) -> None:
+    """Real EIO from the loop driver (a FUSE file failing in one range): the wipe-only path
+    skips the bad sectors, declares them in the certificate, never calls the disk plain
+    "erased" (the engine's rule, without pydantic)."""
+    bad_start, bad_len = 5 * MiB + 4096, 3 * 512
+    disk = str(faulty_loop(16 * MiB, bad=[(bad_start, bad_len)]))
+    keys = [(0.5, ENTER), (0.4, RIGHT), (0.4, ENTER), (0.1, "")]
+    done = run_lite(no_sse2_env, keys, "--device", disk, "--verify", "full")
+    assert done.returncode == 0, done.stderr
+    [result] = summary(done.stderr)["results"]
+    assert result["status"] == "erased_with_exceptions"
+    certificate = json.loads(Path(result["certificate"]).read_text())
+    ranges = certificate["bad_blocks"]["ranges"]
+    written = [r for r in ranges if r["phase"] == "write"]
+    assert sum(r["length"] for r in written) == bad_len
+    assert all(r["error"].startswith("EIO") for r in written)
+    assert certificate["sanitization"]["status"] == "erased_with_exceptions"
+    [body] = outbox_bodies(agent_home)
+    BenchRecord.model_validate(body)

@@ -249,7 +249,14 @@ def _overwrite(
         if verify == "sample"
         else f"full read-back of {samples.bytes_total} bytes"
     )
-    if check.fatal or check.mismatched_bytes:
+    # As the engine: bytes that differ inside ranges the write could not reach are declared
+    # as bad ranges (an exception), anywhere else they fail the verification.
+    unexplained = [
+        offset
+        for offset in check.mismatch_examples
+        if not any(b.start_byte <= offset < b.start_byte + b.length for b in write.bad_ranges)
+    ]
+    if check.fatal or (check.mismatched_bytes and (unexplained or not write.bad_ranges)):
         report["verification_result"] = "failed"
         report["verification_detail"] = (
             f"{detail}; stopped: {check.fatal}"
@@ -259,6 +266,8 @@ def _overwrite(
         )
         report["status_detail"] = "verification failed: " + report["verification_detail"]
         return
+    if check.mismatched_bytes:
+        detail += f"; {check.mismatched_bytes} bytes inside the unwritable ranges still differ"
     report["verification_result"] = "passed"
     report["verification_detail"] = detail
     if report["bad_ranges"]:
