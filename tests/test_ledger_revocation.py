@@ -150,3 +150,52 @@ def test_a_revocation_without_a_genuine_failed_validation_is_refused(
         loc = refused.json()["detail"][0]["loc"]
         assert loc[-3:] == ["extra", "validation", "document"], loc
     assert ledger.count("SELECT COUNT(*) FROM certificates") == 0
+
+
+def test_the_report_page_shows_validation_coverage_and_failures_loudly(
+    make_loop: LoopFactory, tmp_path: Path, agent_home: Path, ledger: Ledger
+) -> None:
+    from datetime import UTC, datetime
+
+    key_path = agent_home / "station.key"
+    key = load_or_create_key(key_path)
+    publish_key(ledger, "bench-1", key)
+    good, good_cert = _validated(make_loop, tmp_path, key_path, fail=False)
+    bad, bad_cert = _validated(make_loop, tmp_path, key_path, fail=True)
+    finished = datetime.now(UTC)
+    posted = _post(
+        ledger, key, 30, wipes=[good, bad], certificates=[good_cert], finished_at=finished
+    )
+    assert posted.status_code == 201
+    today = finished.date().isoformat()
+    cookies = {"bench_session": ledger.supervisor_token}
+    page = httpx.get(
+        f"{ledger.url}/dashboard/report",
+        params={"from": today, "to": today, "lang": "en"},
+        cookies=cookies,
+    )
+    assert page.status_code == 200
+    html = page.text
+    section = html[html.index('id="validation"') :]
+    assert "2 of 2 disks (100.0 %)" in section
+    assert "<dt>Passed</dt><dd>1</dd>" in section and "<strong>✖ 1</strong>" in section
+    assert "Published rate: 5 % of wiped disks" in section
+    alert = section[section.index('role="alert"') :]
+    assert "Failed validations" in alert and "certificates are revoked" in alert
+    failure = section[section.index(bad_cert["certificate_id"]) :].split("</tr>")[0]
+    assert str(3 * 4096) in failure and "bob" in failure
+    assert good_cert["certificate_id"] not in section
+    # The same page in French.
+    french = httpx.get(
+        f"{ledger.url}/dashboard/report",
+        params={"from": today, "to": today, "lang": "fr"},
+        cookies=cookies,
+    ).text
+    assert "Validation des disques effacés" in french and "Validations échouées" in french
+    # Another lot: nothing of this one.
+    other = httpx.get(
+        f"{ledger.url}/dashboard/report",
+        params={"from": today, "to": today, "lot": "LOT-9", "lang": "en"},
+        cookies=cookies,
+    ).text
+    assert "0 of 0 disks" in other and "Failed validations" not in other

@@ -149,7 +149,9 @@ def validation_coverage(
     return out
 
 
-def load_coverage(store: Any, *, start: date, end: date) -> ValidationCoverage:
+def load_coverage(
+    store: Any, *, start: date, end: date, lot: str | None = None
+) -> ValidationCoverage:
     from sqlalchemy import select
 
     from bench_agent.ledger.models import Record
@@ -161,9 +163,11 @@ def load_coverage(store: Any, *, start: date, end: date) -> ValidationCoverage:
         query = select(Record.body).where(Record.created_at >= since, Record.created_at < until)
         for body in session.scalars(query):
             try:
-                records.append(BenchRecord.model_validate_json(body))
+                record = BenchRecord.model_validate_json(body)
             except ValueError:
                 continue
+            if lot is None or record.lot == lot:
+                records.append(record)
     return validation_coverage(records, start=start, end=end)
 
 

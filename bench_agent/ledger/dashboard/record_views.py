@@ -285,10 +285,15 @@ def _period(request: Request) -> tuple[date, date, str | None, str]:
 @router.get("/report", response_class=HTMLResponse)
 def report_page(request: Request, user: Principal = PageUser) -> HTMLResponse:
     from bench_agent.ledger.reports import headline_figures, report_sections
+    from bench_agent.ledger.validation import load_coverage
 
     with language(request_language(request)):
         start, end, lot, error = _period(request)
         report = None if error else queries.load_report(store_of(request), start, end, lot)
+        # The validation programme over the same period (and lot): coverage, failures.
+        validation = (
+            None if error else load_coverage(store_of(request), start=start, end=end, lot=lot)
+        )
         headline = headline_figures(report) if report else []
         sections = report_sections(report) if report else []
     query = urlencode(
@@ -306,6 +311,7 @@ def report_page(request: Request, user: Principal = PageUser) -> HTMLResponse:
         report=report,
         headline=headline,
         sections=sections,
+        validation=validation,
         query=query,
     )
 

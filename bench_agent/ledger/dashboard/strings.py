@@ -193,4 +193,27 @@ TEMPLATE_STRINGS = (
     N_("Back to the board"),
     # What a record does not prove (bench_agent/workflow/caveats.py).
     N_("What the bench record does not prove"),
+    # The validation programme on the report page (issue 15).
+    N_("Validation of wiped disks"),
+    N_("Validated"),
+    N_("{validated} of {certified} disks ({percent} %)"),
+    N_("Passed"),
+    N_("Failed"),
+    N_("Drawn for validation"),
+    N_("Drawn, not checked"),
+    N_("Checked by another operator"),
+    N_(
+        "Published rate: {rate} % of wiped disks, drawn at random when each wipe ends "
+        "({offline} drawn offline, at the rate the bench last received)."
+    ),
+    N_("Coverage is below the published rate."),
+    N_("Validation results whose signature does not verify: {count}."),
+    N_(
+        "Failed validations: these disks were not sanitized; their certificates are revoked "
+        "and the machines go back to be wiped."
+    ),
+    N_("Disk serial"),
+    N_("Wiped by"),
+    N_("Checked by"),
+    N_("What the check found"),
 )
