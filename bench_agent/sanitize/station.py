@@ -52,6 +52,10 @@ class StationDisk:
     removed: bool = False
     diskseq: str = ""
     certificate_id: str = ""
+    health: str = ""  # SMART: pass, warn, fail or unknown (no SMART: said in health_reasons)
+    health_reasons: dict[str, list[str]] = field(default_factory=dict)  # by language
+    plan: Any = None
+    context: CertificateContext | None = None  # its own machine or lot, once tied (hold mode)
     cancel: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     report: WipeReport | None = None
@@ -102,6 +106,7 @@ class DiskStation:
         max_disks: int | None = None,
         on_finished: Callable[[StationDisk], None] | None = None,
         heartbeat: Callable[[dict[str, Any]], Any] | None = None,
+        hold: bool = False,
     ) -> None:
         self.context = context
         self.policy = policy
@@ -116,6 +121,9 @@ class DiskStation:
         self.max_disks = max_disks
         self.on_finished = on_finished
         self.heartbeat = heartbeat
+        # Hold: a planned disk waits ("ready") until start() ties it to a machine or a lot
+        # (the app's station screen); otherwise it is wiped as soon as it is planned.
+        self.hold = hold
         self._fractions: dict[str, float] = {}
         self.disks: dict[str, StationDisk] = {}  # by kernel name, while present or running
         self.finished: list[StationDisk] = []
@@ -140,6 +148,7 @@ class DiskStation:
                 detail=disk.detail,
                 method=disk.method,
                 certificate_id=disk.certificate_id,
+                health=disk.health,
             )
         event.update(extra)
         # A display problem never stops a wipe.
@@ -285,6 +294,7 @@ class DiskStation:
             return
         disk.serial, disk.model, disk.size_bytes = plan.serial, plan.model, plan.size_bytes
         disk.method = plan.method
+        disk.health, disk.health_reasons = smart_health(disk.device)
         with self._lock:
             twin = next(
                 (
@@ -316,11 +326,38 @@ class DiskStation:
                 ),
             )
             return
-        disk.state = "wiping"
+        disk.plan = plan
+        if self.hold:
+            with self._lock:
+                disk.state = "ready"
+            self._emit("ready", disk, estimate_s=plan.estimate_s, level=plan.level)
+            return
         with self._lock:
-            self._started.append(disk)
+            self._launch(disk)
+
+    def start(self, kname: str, *, asset_tag: str = "", lot: str = "") -> bool:
+        """Hold mode: wipe a waiting disk, tied to a machine's asset tag or a donor lot (in its
+        certificate and record). False when that disk is no longer there or not waiting (it
+        was pulled, or is already wiping): nothing is started then."""
+        with self._lock:
+            disk = self.disks.get(kname)
+            if disk is None or disk.state != "ready" or disk.removed:
+                return False
+            disk.context = replace(
+                self.context,
+                asset_tag=asset_tag or self.context.asset_tag,
+                lot=lot or self.context.lot,
+            )
+            self._launch(disk)
+        return True
+
+    def _launch(self, disk: StationDisk) -> None:
+        """Start the wipe thread of a planned disk (the caller holds the lock)."""
+        plan = disk.plan
+        disk.state = "wiping"
+        self._started.append(disk)
         disk.thread = threading.Thread(
-            target=self._wipe, args=(disk, plan), name=f"station-{kname}", daemon=True
+            target=self._wipe, args=(disk, plan), name=f"station-{disk.kname}", daemon=True
         )
         self._emit("wiping", disk, estimate_s=plan.estimate_s, level=plan.level)
         disk.thread.start()
@@ -342,7 +379,7 @@ class DiskStation:
         try:
             ((report, certificate),) = run_wipes(
                 [plan],
-                context=self.context,
+                context=disk.context or self.context,
                 progress=progress,
                 cancel=disk.cancel,
                 report_dir=self.report_dir,
@@ -394,6 +431,24 @@ class DiskStation:
             except Exception as exc:  # recorded in words; the wipe's own files are written
                 disk.detail += f" (not queued for the ledger: {exc})"
         self._emit("finished", disk)
+
+
+def smart_health(device: str) -> tuple[str, dict[str, list[str]]]:
+    """The disk's SMART health as the bench grades it (``unknown`` with the reason in words
+    when the dock or bridge reports no SMART), reasons by language."""
+    import subprocess
+
+    from bench_agent.inventory.health import assess_disk_i18n
+    from bench_agent.inventory.smartctl import parse_smartctl
+
+    try:
+        out = subprocess.run(
+            ["smartctl", "-x", device], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        out = f"smartctl: {exc}"
+    level, reasons = assess_disk_i18n(parse_smartctl(out).smart)
+    return level, {lang: [r[lang] for r in reasons] for lang in ("en", "fr")}
 
 
 def _rewrite_report(report: WipeReport) -> None:

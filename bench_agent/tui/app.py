@@ -101,8 +101,12 @@ class BenchApp(App[int]):
         clock: Callable[[], datetime] = now,
         autostart: bool = True,
         poll_ledger: bool = True,
+        station_loop_dir: Path | None = None,
     ) -> None:
         super().__init__()
+        # Disk station mode: loop devices are offered only when backed under this directory
+        # (tests, training); never otherwise.
+        self.station_loop_dir = station_loop_dir
         self.settings = settings or load_settings()
         self.engines = engines or Engines()
         self.autostart = autostart

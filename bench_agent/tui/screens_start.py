@@ -88,7 +88,12 @@ class IntakeScreen(StepScreen):
         yield lot
 
     def actions(self) -> list[Action]:
-        return [("generate", _("New tag and continue"), True), ("continue", _("Continue"), False)]
+        return [
+            ("generate", _("New tag and continue"), True),
+            ("continue", _("Continue"), False),
+            # The other mode of the bench: disks pulled from machines, wiped in docks or bays.
+            ("station", _("Disk station"), False),
+        ]
 
     def focus_primary(self) -> None:
         # A barcode reader types like a keyboard: the tag field takes the focus, unless the
@@ -103,6 +108,11 @@ class IntakeScreen(StepScreen):
         self.act("continue")
 
     def act(self, action_id: str) -> None:
+        if action_id == "station":
+            from bench_agent.tui.station import StationScreen
+
+            self.app.push_screen(StationScreen())
+            return
         asset = "" if action_id == "generate" else self.query_one("#asset", Input).value
         lot = self.query_one("#lot", Input).value
         self.bench.run_step("intake", self.bench.wf.intake, asset, lot)

@@ -1,0 +1,307 @@
+"""The app's "Disk station" mode (issue 15 item 3) driven by an operator profile's keys only
+(Textual Pilot at 80x25): real loop devices attached while the station runs (udev add events;
+udevd is started when none runs), tied to a donor lot or a machine, wiped with the two-input
+confirmation, several at once, certified; a held key never starts a wipe; a disk pulled out
+mid-wipe is said aborted in words and gets no certificate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench_agent.config import load_settings
+from bench_agent.sanitize import verify_certificate
+from bench_agent.workflow.operators import load_operator
+from tests.conftest import LoopFactory, require_tool
+from tests.test_station import udevd  # noqa: F401 - fixture
+from tests.test_tui_safety import hold
+from tests.test_wipe_faultyfs import IMAGE
+from tests.tui_driver import settle, wait_for
+
+pytestmark = [pytest.mark.device, pytest.mark.anyio, pytest.mark.usefixtures("udevd")]
+
+MiB = 1 << 20
+CONSOLE = (80, 25)
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def station_app(tmp_path: Path, operator: str | None) -> Any:
+    from bench_agent.tui.app import BenchApp
+
+    return BenchApp(
+        load_settings(),
+        profile="test-bench",
+        operator=load_operator(operator) if operator else None,
+        poll_ledger=False,
+        station_loop_dir=tmp_path,
+    )
+
+
+class Keys:
+    """The operator's keys: ``move`` to the next choice and ``select``, a press counted only
+    after the profile's bounce time of silence."""
+
+    def __init__(self, pilot: Any) -> None:
+        self.pilot = pilot
+        operator = pilot.app.operator
+        self.move = "space" if operator.scan_mode == "two-switch" else "right"
+        self.gap = max(operator.bounce_ms, 150) / 1000 + 0.05
+        self.pressed: list[str] = []
+
+    async def press(self, key: str) -> None:
+        self.pressed.append(key)
+        await self.pilot.press(key)
+        await self.pilot.pause(self.gap)
+
+    def focused(self) -> str:
+        return str(getattr(self.pilot.app.screen.focused, "id", "") or "")
+
+    async def reach(self, widget_id: str) -> None:
+        for _ in range(16):
+            if self.focused() == widget_id:
+                return
+            await self.press(self.move)
+        raise AssertionError(f"{self.move} never reached {widget_id} (on {self.focused()})")
+
+    async def choose(self, widget_id: str) -> None:
+        await self.reach(widget_id)
+        await self.press("enter")
+
+    async def confirm(self) -> None:
+        from bench_agent.tui.modals import ConfirmDestructive
+
+        assert isinstance(self.pilot.app.screen, ConfirmDestructive)
+        await self.press(self.move)  # arm
+        await self.press("enter")  # confirm
+
+
+async def open_station(pilot: Any, keys: Keys) -> Any:
+    """From the login to the station screen, watching, with the profile's keys only."""
+    from bench_agent.tui.station import StationScreen
+
+    await settle(pilot)
+    await keys.press("enter")  # this operator's profile, chosen by default
+    await settle(pilot)
+    await keys.choose("act-station")
+    screen = pilot.app.screen
+    assert isinstance(screen, StationScreen)
+    await wait_for(pilot, lambda: "Watching" in status(screen) or "Surveillance" in status(screen))
+    return screen
+
+
+def status(screen: Any) -> str:
+    return str(screen.query_one("#station-status").render())
+
+
+async def tile_of(pilot: Any, screen: Any, dev: Path, timeout: float = 60) -> Any:
+    await wait_for(
+        pilot, lambda: any(t.device == str(dev) for t in screen.tiles.values()), timeout=timeout
+    )
+    return next(t for t in screen.tiles.values() if t.device == str(dev))
+
+
+def assert_focus_on_screen(app: Any) -> None:
+    focused = app.screen.focused
+    assert focused is not None
+    region = focused.region
+    width, height = app.size
+    assert region.height > 0 and region.width > 0, f"{focused.id} is not shown"
+    assert region.y >= 0 and region.bottom <= height and region.right <= width, (
+        f"{focused.id} at {region} is off the {width}x{height} screen"
+    )
+
+
+@pytest.mark.parametrize("operator", ["four-keys", "two-switch"])
+async def test_docked_disks_are_tied_wiped_at_once_and_certified_with_the_operators_keys(
+    operator: str, paced_loop: LoopFactory, tmp_path: Path, agent_home: Path
+) -> None:
+    size = 128 * MiB  # about 3 s of writing each at the paced 40 MB/s: the two wipes overlap
+    present = paced_loop(4 * MiB, fill="random")  # there before the station: never offered
+    before = present.read_bytes()
+    app = station_app(tmp_path, operator)
+    lot = "LOT-2026-014"
+    async with app.run_test(size=CONSOLE) as pilot:
+        keys = Keys(pilot)
+        screen = await open_station(pilot, keys)
+        first = paced_loop(size, fill="random")
+        second = paced_loop(size, fill="random")
+        tiles = [await tile_of(pilot, screen, dev) for dev in (first, second)]
+        for tile in tiles:
+            assert tile.state == "ready" and tile.model and tile.size_bytes == size
+            # A loop device has no SMART: said in words on its tile.
+            assert tile.health == "unknown" and tile.health_reasons
+        assert not any(t.device == str(present) for t in screen.tiles.values())
+        # Tie the first to the lot: a barcode reader types the label (four keys), or the lot
+        # is chosen from the list the bench has (two switches: the machine on the bench).
+        if operator == "two-switch":
+            app.wf.state.lot = lot
+        await keys.reach(f"tie-{tiles[0].uid}")
+        assert_focus_on_screen(app)
+        await keys.press("enter")
+        if operator == "four-keys":
+            await keys.reach("tie-label")
+            for char in lot:  # the reader's keystrokes (not the operator's keys)
+                await pilot.press(char)
+            await pilot.press("enter")  # the reader's Enter: focus moves to the choices
+            await keys.choose("typed-lot")
+        else:
+            await keys.choose("choice-0")
+        assert tiles[0].tie == ("lot", lot)
+        # The second tile lies below the first at 80x25: reached, it is scrolled into view.
+        await keys.reach(f"tie-{tiles[1].uid}")
+        assert_focus_on_screen(app)
+        await keys.press("enter")
+        assert_focus_on_screen(app)
+        await keys.choose("choice-0")  # the lot just used is in the list
+        assert tiles[1].tie == ("lot", lot)
+        # Erase both: two inputs each, the second while the first runs.
+        for tile in tiles:
+            await keys.reach(f"erase-{tile.uid}")
+            assert_focus_on_screen(app)
+            await keys.press("enter")
+            await keys.confirm()
+        await wait_for(pilot, lambda: all(t.state == "erased" for t in tiles), timeout=180)
+        text = " ".join(str(t.query_one(".disk-state").render()) for t in tiles)
+        assert text.count("EFFACÉ" if app.operator.language == "fr" else "ERASED") == 2, text
+    assert set(keys.pressed) <= {keys.move, "enter"}
+    assert present.read_bytes() == before
+    reports = load_settings().reports_dir / "station"
+    certificates = sorted(reports.glob("*.cert.json"))
+    assert len(certificates) == 2
+    for path in certificates:
+        cert = verify_certificate(path)
+        assert cert["source"]["lot"] == lot
+        assert cert["media"]["device"] in {str(first), str(second)}
+    # Several disks at once: each wipe started before the other ended.
+    runs = [json.loads(p.read_text()) for p in sorted(reports.glob("*.wipe.json"))]
+    assert len(runs) == 2
+    assert max(r["started_at"] for r in runs) < min(r["finished_at"] for r in runs), runs
+    for dev in (first, second):
+        with dev.open("rb") as handle:
+            while chunk := handle.read(8 * MiB):
+                assert chunk == bytes(len(chunk))
+    from bench_agent.sync.outbox import Outbox
+
+    with Outbox(agent_home / "outbox.sqlite") as outbox:
+        bodies = [outbox.body(e.record_id) or {} for e in outbox.entries()]
+    assert sorted(b["lot"] for b in bodies) == [lot, lot]
+    assert all(b["certificates"] for b in bodies)
+
+
+async def test_a_held_key_on_a_tile_never_starts_a_wipe(
+    make_loop: LoopFactory, tmp_path: Path
+) -> None:
+    app = station_app(tmp_path, None)  # the default keys: no bounce filter
+    async with app.run_test(size=CONSOLE) as pilot:
+        keys = Keys(pilot)
+        screen = await open_station(pilot, keys)
+        dev = make_loop(8 * MiB, fill="random")
+        before = dev.read_bytes()
+        tile = await tile_of(pilot, screen, dev)
+        app.wf.state.lot = "LOT-1"
+        await keys.reach(f"tie-{tile.uid}")
+        await hold(pilot, "enter")  # opens the tie list, ties, opens it again...
+        await pilot.pause(0.5)
+        assert tile.tie is not None  # tying is harmless, and it was done
+        # Back on the station screen, on the erase choice: held again.
+        from bench_agent.tui.station import StationScreen
+
+        while not isinstance(app.screen, StationScreen):
+            await keys.press("escape")
+        await keys.reach(f"erase-{tile.uid}")
+        await hold(pilot, "enter")
+        await pilot.pause(0.5)
+        assert screen.station is not None
+        assert screen.station.disks[tile.kname].state == "ready"
+        assert tile.state == "ready"
+    assert dev.read_bytes() == before
+    assert not list((load_settings().reports_dir / "station").glob("*.wipe.json"))
+
+
+async def test_a_disk_pulled_mid_wipe_shows_aborted_and_gets_no_certificate(
+    tmp_path: Path, agent_home: Path
+) -> None:
+    """A loop device over a FUSE file: killing the FUSE server makes every I/O fail (as a
+    pulled USB disk does) and the kernel then announces the removal (see test_station)."""
+    require_tool("losetup")
+    if not Path("/dev/fuse").exists():
+        pytest.fail("this test needs /dev/fuse (FUSE in the kernel)")
+    backing = tmp_path / "pulled.img"
+    backing.write_bytes(os.urandom(48 * MiB))
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.test_wipe_faultyfs", str(mnt), str(backing),
+         "--delay-ms", "15"],
+        cwd=ROOT, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    dev = ""
+    app = station_app(tmp_path, "four-keys")
+    try:
+        deadline = time.monotonic() + 15
+        while not (mnt / IMAGE).exists():
+            assert server.poll() is None and time.monotonic() < deadline, "FUSE did not start"
+            time.sleep(0.05)
+        async with app.run_test(size=CONSOLE) as pilot:
+            keys = Keys(pilot)
+            screen = await open_station(pilot, keys)
+            dev = subprocess.run(
+                ["losetup", "--find", "--show", str(mnt / IMAGE)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            Path(f"/sys/block/{Path(dev).name}/queue/max_sectors_kb").write_text("128")
+            tile = await tile_of(pilot, screen, Path(dev))
+            app.wf.state.asset_tag = "BA-000042"
+            await keys.choose(f"tie-{tile.uid}")
+            await keys.choose("choice-0")
+            assert tile.tie == ("machine", "BA-000042")
+            await keys.choose(f"erase-{tile.uid}")
+            await keys.confirm()
+            await wait_for(pilot, lambda: tile.state == "wiping")
+            await asyncio.sleep(1.5)  # well into the write pass
+            server.kill()  # the disk stops answering...
+            server.wait()
+            Path(f"/sys/block/{Path(dev).name}/uevent").write_text("remove")  # ...and is gone
+            await wait_for(
+                pilot,
+                lambda: tile.state == "aborted" and screen.station.disks.get(tile.kname) is None,
+                timeout=120,
+            )
+            await wait_for(pilot, lambda: not screen.station._started[0].thread, timeout=60)
+            await pilot.pause(0.3)
+            text = str(tile.query_one(".disk-state").render())
+            # In words, in the operator's language (French for this profile).
+            assert "aucun certificat" in text and "retiré" in text, text
+    finally:
+        if dev:
+            subprocess.run(["losetup", "-d", dev], capture_output=True)
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+        if server.poll() is None:
+            server.kill()
+    reports = load_settings().reports_dir / "station"
+    assert not list(reports.glob("*.cert.*"))
+    (report_file,) = reports.glob("*.wipe.json")
+    report = json.loads(report_file.read_text())
+    assert report["status"] == "aborted" and report["certificate_id"] == ""
+    from bench_agent.sync.outbox import Outbox
+
+    with Outbox(agent_home / "outbox.sqlite") as outbox:
+        (entry,) = outbox.entries()
+        body = outbox.body(entry.record_id)
+    assert body is not None and body["certificates"] == []
+    assert body["asset_tag"] == "BA-000042"
