@@ -129,3 +129,30 @@ def test_a_bad_station_key_is_reported_without_its_value(tmp_path: Path) -> None
     seed = base64.b64encode(bytes(range(32))).decode()
     home = boot(tmp_path, "ram-seed", cmdline=f"bench.station_key={seed}")
     load_private_key(home / "station.key")
+
+
+def test_a_key_rotated_on_a_ram_home_is_kept_on_benchcfg(
+    tmp_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench_agent.errors import InputError
+    from bench_agent.sync.enroll import rotate_key
+
+    config = benchcfg(tmp_path, ledger)
+    first = boot(tmp_path, "ram-1", config=config)
+    before = _enrol_and_send(first, ledger, 40, monkeypatch)
+    rotated = rotate_key()["key_id"]
+    assert rotated != before
+    kept = config / "station.key"
+    assert kept.read_bytes() == (first / "station.key").read_bytes()
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    # The reboot brings the rotated key back: enrolment and records go on, no admin.
+    second = boot(tmp_path, "ram-2", config=config)
+    assert _enrol_and_send(second, ledger, 41, monkeypatch) == rotated
+    # A key given by the PXE menu cannot be rotated from the bench: refused, nothing changed.
+    line = (tmp_path / "ram-2" / "station.key").read_text().splitlines()[1]
+    pxe = boot(tmp_path, "pxe", cmdline=f"bench.station_key={line}")
+    monkeypatch.setenv("BENCH_AGENT_HOME", str(pxe))
+    (pxe / "agent.toml").write_text((second / "agent.toml").read_text())
+    with pytest.raises(InputError, match="boot settings"):
+        rotate_key()
+    assert (pxe / "station.key").read_text().splitlines()[1] == line

@@ -143,6 +143,7 @@ def rotate_key() -> dict[str, str]:
             _("This station is not enrolled with a ledger."),
             _("Run 'bench-agent enroll --ledger URL --token TOKEN' first."),
         )
+    lasting = _lasting_copy(settings.key_path)
     current = load_private_key(settings.key_path)
     staged = settings.key_path.parent / "station-new.key"
     new = generate_key(staged)
@@ -172,4 +173,55 @@ def rotate_key() -> dict[str, str]:
         raise
     os.replace(staged, settings.key_path)
     os.replace(staged.with_suffix(".pub"), settings.key_path.with_suffix(".pub"))
+    if lasting is not None:
+        _keep_copy(settings.key_path, lasting)
     return {"station": settings.station, "key_id": key_id(new.public_key())}
+
+
+def _lasting_copy(key_path: Any) -> Any:
+    """Where a live bench's RAM home keeps its key across reboots (the settings reader wrote
+    ``station.key.origin``): a path on BENCHCFG, or None. A key given by the boot settings
+    (``station_key``) cannot be rotated from the bench: refused before anything changes."""
+    from pathlib import Path
+
+    try:
+        origin = (key_path.parent / "station.key.origin").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if origin == "setting":
+        raise InputError(
+            _("This station's key comes from its boot settings (station_key): it stays."),
+            _(
+                "Give the station a new key in its boot settings, then an admin runs "
+                "'bench-ledger station reset-key'."
+            ),
+        )
+    return Path(origin) if origin else None
+
+
+def _keep_copy(key_path: Any, lasting: Any) -> None:
+    """Write the rotated key over its lasting copy (0600, atomically)."""
+    import os
+
+    tmp = lasting.with_name(lasting.name + ".tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key_path.read_bytes())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, lasting)
+    except OSError as exc:
+        raise BenchError(
+            _(
+                "The new key is in use but could not be kept at {path}: {error}",
+                path=lasting,
+                error=exc,
+            ),
+            _(
+                "Copy {key} to {path} before the next reboot, or the ledger refuses the old key.",
+                key=key_path,
+                path=lasting,
+            ),
+        ) from exc

@@ -225,6 +225,7 @@ def write_agent_toml(home: Path, values: dict[str, object]) -> Path:
 # PKCS#8 DER of an Ed25519 private key: this fixed prefix, then the 32-byte seed (RFC 8410).
 ED25519_PKCS8_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
 KEY_FILE = "station.key"
+ORIGIN_FILE = "station.key.origin"
 
 
 def key_seed(text: str) -> bytes | None:
@@ -288,6 +289,9 @@ def install_station_key(seed: object, config_dir: Path, home: Path, errors: list
     if not isinstance(seed, bytes):
         return ""
     write_secret(target, key_pem(seed))
+    # Where the lasting copy is, for 'bench-agent' rotating the key (bench_agent.sync.enroll).
+    origin = "setting" if source == "setting" else str(stored)
+    (home / ORIGIN_FILE).write_text(origin + "\n", encoding="utf-8")
     return source
 
 
