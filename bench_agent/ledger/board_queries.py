@@ -284,9 +284,14 @@ def load_report(
     *,
     on_bad_record: Callable[[str], None] | None = None,
 ) -> ProgrammeReport:
-    """The programme report for the period, from the stored records and lifecycle events."""
+    """The programme report for the period, from the stored records and lifecycle events, with
+    its environmental account (InputError when the workshop's factors file is wrong)."""
+    from bench_agent.ledger.environment import load_account
+
     records, events, asset_key = _report_inputs(store, start, end, lot, on_bad_record)
-    return compute_report(records, events, start=start, end=end, lot=lot, asset_key=asset_key)
+    report = compute_report(records, events, start=start, end=end, lot=lot, asset_key=asset_key)
+    report.environment = load_account(store, start, end, lot)
+    return report
 
 
 def _report_inputs(

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from bench_agent.i18n import N_
+from bench_agent.ledger import environment as env
 from bench_agent.ledger.lang import _
 from bench_agent.models.record import BenchRecord
 
@@ -110,11 +111,14 @@ class ProgrammeReport:
     returned_by_category: dict[str, int] = field(default_factory=dict)
     recycled: int = 0
     monthly: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The environmental account (issue 16 item 3), attached by the ledger's load_report.
+    environment: env.EnvironmentalAccount | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["period_from"] = self.period_from.isoformat()
         data["period_to"] = self.period_to.isoformat()
+        data["environment"] = self.environment.to_json() if self.environment else None
         return data
 
 
@@ -346,6 +350,8 @@ def render_csv(report: ProgrammeReport) -> str:
     for month, values in report.monthly.items():
         for key, value in values.items():
             writer.writerow([f"monthly.{key}", month, value])
+    if report.environment is not None:
+        writer.writerows(env.csv_rows(report.environment))
     return buffer.getvalue()
 
 
@@ -379,6 +385,8 @@ def render_pdf(report: ProgrammeReport) -> bytes:
         pdf.cell(width - 30, 6.5, text(pdf, title))
         use_font(pdf, "B", 11)
         pdf.cell(30, 6.5, str(value), align="R", new_x="LMARGIN", new_y="NEXT")
+    if report.environment is not None:
+        _environment_block(pdf, report.environment, x=margin, width=width)
 
     charts: list[tuple[str, dict[str, int]]] = [
         (title, {label(k): v for k, v in values.items()})
@@ -403,6 +411,28 @@ def render_pdf(report: ProgrammeReport) -> bytes:
         _bar_chart(pdf, title, values, x=margin, width=width)
     output = pdf.output()
     return bytes(output)
+
+
+def _environment_block(
+    pdf: Any, account: env.EnvironmentalAccount, *, x: float, width: float
+) -> None:
+    """The environmental account's figures, then its factors and their sources in small type."""
+    from bench_agent.ledger.pdf import text, use_font
+
+    pdf.ln(4)
+    use_font(pdf, "B", 12)
+    pdf.set_x(x)
+    pdf.cell(width, 8, text(pdf, _("Environmental account")), new_x="LMARGIN", new_y="NEXT")
+    for title, value in env.account_lines(account):
+        pdf.set_x(x)
+        use_font(pdf, "", 10)
+        pdf.cell(70, 6, text(pdf, title))
+        use_font(pdf, "B", 10)
+        pdf.multi_cell(width - 70, 6, text(pdf, value), new_x="LMARGIN", new_y="NEXT")
+    use_font(pdf, "", 7.5)
+    for line in env.source_lines(account):
+        pdf.set_x(x)
+        pdf.multi_cell(width, 3.8, text(pdf, line), new_x="LMARGIN", new_y="NEXT")
 
 
 def _bar_chart(pdf: Any, title: str, values: dict[str, int], *, x: float, width: float) -> None:

@@ -20,6 +20,7 @@ from fastapi.responses import (
     StreamingResponse,
 )
 
+from bench_agent.errors import BenchError
 from bench_agent.ledger import asset_queries as machines
 from bench_agent.ledger import board_queries as queries
 from bench_agent.ledger.auth import (
@@ -90,12 +91,25 @@ def lot_certificates(request: Request, code: str, user: Principal = PageUser) ->
                 ]
             )
         archive.writestr("index.csv", index.getvalue())
+        with language(request_language(request)):
+            archive.writestr("summary.txt", _environment_summary(request, code))
     filename = f"certificates-{re.sub(r'[^A-Za-z0-9._-]', '_', code)}.zip"
     return Response(
         buffer.getvalue(),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def _environment_summary(request: Request, code: str) -> str:
+    """The donor's line: the lot's machines reused, weight and emissions avoided, with sources."""
+    from bench_agent.ledger.environment import load_account, source_lines, summary_line
+
+    try:
+        account = load_account(store_of(request), lot=code)
+    except BenchError as exc:
+        return _("Environmental account not computed: {error}", error=exc.message) + "\n"
+    return "\n".join([summary_line(account, code), "", *source_lines(account)]) + "\n"
 
 
 # --------------------------------------------------------------------------------- assets
@@ -289,13 +303,17 @@ def report_page(request: Request, user: Principal = PageUser) -> HTMLResponse:
 
     with language(request_language(request)):
         start, end, lot, error = _period(request)
-        report = None if error else queries.load_report(store_of(request), start, end, lot)
+        try:
+            report = None if error else queries.load_report(store_of(request), start, end, lot)
+        except BenchError as exc:  # the workshop's environment factors file is wrong
+            report, error = None, f"{exc.message} {exc.hint}"
         # The validation programme over the same period (and lot): coverage, failures.
         validation = (
             None if error else load_coverage(store_of(request), start=start, end=end, lot=lot)
         )
         headline = headline_figures(report) if report else []
         sections = report_sections(report) if report else []
+        environment = _environment_view(report)
     query = urlencode(
         {"from": start.isoformat(), "to": end.isoformat(), **({"lot": lot} if lot else {})}
     )
@@ -311,9 +329,24 @@ def report_page(request: Request, user: Principal = PageUser) -> HTMLResponse:
         report=report,
         headline=headline,
         sections=sections,
+        environment=environment,
         validation=validation,
         query=query,
     )
+
+
+def _environment_view(report: Any) -> dict[str, Any] | None:
+    """The report page's environmental account: title, (title, value) lines, sources."""
+    from bench_agent.ledger.environment import account_lines, source_lines
+
+    if report is None or report.environment is None:
+        return None
+    return {
+        "title": _("Environmental account"),
+        "lines": account_lines(report.environment),
+        "sources_title": _("Factors and sources"),
+        "sources": source_lines(report.environment),
+    }
 
 
 @router.get("/report.{fmt}")
@@ -326,7 +359,10 @@ def report_download(request: Request, fmt: str, user: Principal = PageUser) -> R
         start, end, lot, error = _period(request)
         if error:
             raise HTTPException(400, detail=error)
-        report = queries.load_report(store_of(request), start, end, lot)
+        try:
+            report = queries.load_report(store_of(request), start, end, lot)
+        except BenchError as exc:  # the workshop's environment factors file is wrong
+            raise HTTPException(400, detail=f"{exc.message} {exc.hint}") from exc
         name = f"report-{start.isoformat()}-{end.isoformat()}{'-' + lot if lot else ''}.{fmt}"
         name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
