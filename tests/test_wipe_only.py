@@ -85,3 +85,22 @@ def test_wipe_only_lists_no_floppy_nor_the_boot_stick(tmp_path: Path) -> None:
     assert set(refused) == {"sdb", "sdc"}, refused
     assert "mounted at /run/live/medium" in refused["sdb"]
     assert "read-only" in refused["sdc"]
+
+
+def test_a_missing_tool_is_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(BLOCKER)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench_agent.sanitize.wipe_lite", "--lang", "en"],
+        capture_output=True,
+        text=True,
+        input="",
+        env={
+            **os.environ,
+            "PATH": str(tmp_path),  # no lsblk
+            "PYTHONPATH": str(tmp_path),
+            "BENCH_AGENT_HOME": str(tmp_path / "home"),
+        },
+    )
+    assert done.returncode == 6, done
+    assert "Traceback" not in done.stderr
+    assert "The 'lsblk' tool is missing." in done.stdout

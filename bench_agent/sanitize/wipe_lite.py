@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench_agent.errors import BenchError
 from bench_agent.i18n import _, get_language, set_language
 from bench_agent.progress import ProgressEvent
 from bench_agent.resources import bundled_operators
@@ -457,14 +458,18 @@ def main(argv: list[str] | None = None) -> int:
         "--export-to", default="", help="copy the station home there after each wipe (io share)"
     )
     args = parser.parse_args(argv)
-    if args.list:
-        return list_disks(args)
 
     def out(text: str) -> None:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
-    return WipeOnly(args, out).run()
+    try:
+        return list_disks(args) if args.list else WipeOnly(args, out).run()
+    except BenchError as exc:  # lsblk missing, a home that cannot be written: one clear line
+        out(exc.message)
+        if exc.hint:
+            out(exc.hint)
+        return exc.exit_code
 
 
 if __name__ == "__main__":
