@@ -47,7 +47,7 @@ def test_demo_without_root_explains_and_runs_what_needs_no_device(
 ) -> None:
     # Only the demo's own "am I root?" answer is changed: the ledger, enrolment, sync and the
     # workflow run for real, without creating any device.
-    from bench_agent.workflow import demo
+    from bench_agent.adapters import demo
 
     monkeypatch.setattr(demo.os, "geteuid", lambda: 1000)
     assert demo.run_demo(json_output=True) == 0

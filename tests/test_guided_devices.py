@@ -316,8 +316,8 @@ async def test_mouse_test_in_a_terminal_tells_buttons_apart() -> None:
 def test_tool_errors_are_said_in_words_with_the_real_tools() -> None:
     """eject and aplay really run against devices that are not there; the operator reads
     words in their language, the raw line stays in the detail for the record."""
+    from bench_agent.adapters import guided_actions as guided
     from bench_agent.i18n import set_language
-    from bench_agent.workflow import guided
     from tests.conftest import require_tool
 
     require_tool("eject")

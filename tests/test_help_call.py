@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bench_agent.adapters.demo import LocalLedger
 from bench_agent.config import load_settings
-from bench_agent.workflow.demo import LocalLedger
 from bench_agent.workflow.operators import OperatorProfile
 from tests.test_ledger_support import dashboard_login
 from tests.test_workflow_support import (

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bench_agent.adapters.demo import LocalLedger
 from bench_agent.sanitize import verify_certificate
-from bench_agent.workflow.demo import LocalLedger
 from tests.test_workflow_support import (
     EVIDENCE,
     bench_disks,  # noqa: F401 - fixture

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from bench_agent.adapters.demo import LocalLedger
 from bench_agent.config import load_settings
-from bench_agent.workflow.demo import LocalLedger
 from bench_agent.workflow.operators import SAMPLE_DIR, OperatorProfile, load_operator
 from bench_agent.workflow.state import Step
 from tests.test_workflow_support import (

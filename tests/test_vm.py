@@ -22,14 +22,14 @@ pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 @pytest.fixture(scope="session")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from bench_agent.workflow.demo import local_ledger
+    from bench_agent.adapters.demo import local_ledger
 
     with local_ledger(tmp_path_factory.mktemp("vm-ledger"), station="vm-tests") as running:
         yield running
 
 
 def _station_token(ledger: Any, station: str) -> str:
-    from bench_agent.workflow.demo import _ledger_cli
+    from bench_agent.adapters.demo import _ledger_cli
 
     out = _ledger_cli(ledger.db_url, "station", "add", station)
     lines = [line.strip() for line in out.splitlines() if line.strip()]

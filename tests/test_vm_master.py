@@ -104,7 +104,7 @@ def _stream_cycle_then_boot_alone(
 ) -> None:
     """The machine's unattended cycle with the master streamed over its only link, the ledger;
     then the same machine from its imaged disk alone until its ``ready`` line."""
-    from bench_agent.workflow.demo import _ledger_cli, local_ledger
+    from bench_agent.adapters.demo import _ledger_cli, local_ledger
 
     entry = build_master(arch, "small", ROOT / "build" / "master")
     served = tmp_path / "ledger-images"

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from bench_agent.workflow.demo import LocalLedger, local_ledger
+from bench_agent.adapters.demo import LocalLedger, local_ledger
 from tests.conftest import FIXTURES, LoopFactory, require_root
 
 ROOT = Path(__file__).parent.parent

@@ -132,6 +132,6 @@ def run_tui(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from bench_agent.workflow.demo import run_demo as demo
+    from bench_agent.adapters.demo import run_demo as demo
 
     return int(demo(json_output=args.json, keep=args.keep))

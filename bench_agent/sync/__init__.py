@@ -63,18 +63,6 @@ __all__ = [
 
 HEARTBEAT_TIMEOUT_S = 2.0
 STATUS_TTL_S = 5.0
-HEARTBEAT_FIELDS = {
-    "state",
-    "step",
-    "progress",
-    "rate",
-    "eta_s",
-    "operator",
-    "asset_tag",
-    "queued",
-    "training",
-    "message",
-}
 
 _background_lock = threading.Lock()
 _status_cache: dict[str, tuple[float, tuple[bool, int]]] = {}
@@ -153,6 +141,7 @@ def post_heartbeat(state: dict[str, Any], settings: AgentSettings | None = None)
     try:
         import httpx
 
+        from bench_agent.models.heartbeat import HEARTBEAT_FIELDS
         from bench_agent.sync.sender import api_url, auth_headers
 
         settings = _settings(settings)

@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Static
 
 from bench_agent.i18n import _
-from bench_agent.ledger.dashboard.strings import STATUS_WORDS
+from bench_agent.models.heartbeat import STATUS_WORDS
 
 SYMBOLS = {"working": "▶", "idle": "■", "stuck": "⚠", "offline": "✖", "never": "○"}
 BAR_CELLS = 10

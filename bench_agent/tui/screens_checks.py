@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, Static
 
+from bench_agent.adapters.guided_actions import SYSTEM_ACTIONS
 from bench_agent.i18n import _, get_language
 from bench_agent.tui.guided_tests import KeyboardTestScreen, MouseTestScreen, RecentKeys
 from bench_agent.tui.modals import ColourFill
@@ -19,6 +20,9 @@ from bench_agent.tui.widgets import (
 from bench_agent.workflow.guided import (
     CHECK_QUESTIONS,
     CHECK_TITLES,
+    ActionResult,
+    GuidedActions,
+    optical_devices,
 )
 from bench_agent.workflow.state import Step
 from bench_agent.workflow.words import criterion_words
@@ -37,6 +41,8 @@ def guided_action_label(check_id: str) -> str:
 
 class GuidedScreen(StepScreen):
     STEPS = (Step.GUIDED,)
+    # The tone and the disc: the real tools unless a test gives other actions.
+    guided_actions: ClassVar[GuidedActions] = SYSTEM_ACTIONS
 
     def __init__(self) -> None:
         super().__init__()
@@ -133,8 +139,6 @@ class GuidedScreen(StepScreen):
         self.refresh_view(start=False)
 
     def try_check(self, cid: str) -> None:
-        from bench_agent.workflow import guided
-
         inventory = self.bench.wf.state.inventory
         self.tested = True
         operator_device = self.recent.operator_device()
@@ -150,21 +154,23 @@ class GuidedScreen(StepScreen):
             self.app.push_screen(screen, self._after_test)
         elif inventory is not None and cid == "sound":
             self._show(_("Playing…"))
-            self.run_worker(lambda: self._thread_result(guided.play_tones(inventory)), thread=True)
+            self.run_worker(
+                lambda: self._thread_result(self.guided_actions.play_tones(inventory)), thread=True
+            )
         elif inventory is not None and cid == "optical":
-            devices = guided.optical_devices(inventory)
+            devices = optical_devices(inventory)
             self._show(_("Working…"))
 
             def optical() -> None:
                 results = []
                 for device in devices:
                     results += [
-                        guided.eject(device),
-                        guided.close_tray(device),
-                        guided.read_test(device),
+                        self.guided_actions.eject(device),
+                        self.guided_actions.close_tray(device),
+                        self.guided_actions.read_test(device),
                     ]
                 if not devices:
-                    results.append(guided.ActionResult(False, _("No optical drive was detected.")))
+                    results.append(ActionResult(False, _("No optical drive was detected.")))
                 self._thread_result(results)
 
             self.run_worker(optical, thread=True)

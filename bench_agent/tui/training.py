@@ -166,7 +166,7 @@ def simulated_engines() -> Engines:
 def training_sizes() -> list[int]:
     """The first disk fits the test master (when it is built), so the image step runs too."""
     try:
-        from bench_agent.workflow.demo import image_size_needed
+        from bench_agent.adapters.demo import image_size_needed
 
         need = image_size_needed()
     except Exception:  # no catalogue: the image step will say so

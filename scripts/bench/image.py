@@ -238,7 +238,7 @@ def stream_figures(tmp: Path) -> str:
     toml = catalogue / Path(entry.catalogue_file).name
     toml.write_text(Path(entry.catalogue_file).read_text())
     os.environ["BENCH_LEDGER_HOME"] = str(home)
-    from bench_agent.workflow.demo import local_ledger
+    from bench_agent.adapters.demo import local_ledger
 
     backing = tmp / "stream-disk.img"
     with open(backing, "wb") as handle:

@@ -37,7 +37,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the machines' files")
     args = parser.parse_args()
 
-    from bench_agent.workflow.demo import _ledger_cli, local_ledger
+    from bench_agent.adapters.demo import _ledger_cli, local_ledger
 
     if not (args.live / "pxe" / "filesystem.squashfs").exists():
         print(f"building the live bench into {args.live} (scripts/build-live)", flush=True)

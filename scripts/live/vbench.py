@@ -340,7 +340,7 @@ def seed_station(io_dir: Path, ledger_url: str, token: str) -> Path:
 def copy_images(io_dir: Path) -> Path:
     """The test master's catalogue for the guest (built with scripts/build-test-master)."""
     sys.path.insert(0, str(ROOT))
-    from bench_agent.workflow.demo import ensure_test_master
+    from bench_agent.adapters.demo import ensure_test_master
 
     source = ensure_test_master()
     target = io_dir / "images"
