@@ -29,7 +29,7 @@ from bench_agent.inventory.devices import (
     parse_udev_db,
 )
 from bench_agent.inventory.evidence import EvidenceSource, LiveSource, Source
-from bench_agent.inventory.health import assess_disk_i18n
+from bench_agent.inventory.health import judge_disk
 from bench_agent.inventory.probes import cpuid_facts, read_smart_with_pysmart, udev_entry
 from bench_agent.inventory.smartctl import SmartctlResult, parse_smartctl
 from bench_agent.inventory.system import (
@@ -205,10 +205,7 @@ def _apply_smart(disk: Disk, result: SmartctlResult | None, reason: str = "") ->
             disk.size_bytes = result.capacity_bytes
         if disk.transport == "unknown":
             disk.transport = _transport_from_smartctl(result)
-    level, reasons = assess_disk_i18n(disk.smart)
-    disk.health = level
-    disk.health_reasons = [r["en"] for r in reasons]
-    disk.health_reasons_i18n = {lang: [r[lang] for r in reasons] for lang in ("en", "fr")}
+    judge_disk(disk)  # with the default limits; the workflow judges with the profile's
 
 
 def _udev_props(source: Source, majmin: str) -> dict[str, str]:

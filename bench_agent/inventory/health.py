@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from bench_agent.i18n import N_, SUPPORTED, both, get_language, nboth, translate
-from bench_agent.models.inventory import Health, Smart
+from bench_agent.models.inventory import Disk, Health, Smart
 
 
 class HealthThresholds(BaseModel):
@@ -149,3 +149,15 @@ def assess_disk(
     level, reasons = assess_disk_i18n(smart, thresholds)
     lang = get_language()
     return level, [r.get(lang, r["en"]) for r in reasons]
+
+
+def judge_disk(disk: Disk, thresholds: HealthThresholds | None = None) -> None:
+    """Set the disk's health and its reasons from its SMART data with these limits.
+
+    The inventory judges with the defaults; the workflow judges again with the grading
+    profile's limits as soon as the machine is inventoried, so each disk carries the one value
+    its grading uses (shown, graded, and deciding which disk gets the image)."""
+    level, reasons = assess_disk_i18n(disk.smart, thresholds)
+    disk.health = level
+    disk.health_reasons = [r["en"] for r in reasons]
+    disk.health_reasons_i18n = {lang: [r[lang] for r in reasons] for lang in ("en", "fr")}

@@ -290,6 +290,12 @@ class Workflow:
             inventory = self.engines.collect_inventory(save_evidence=saved)
             if saved.is_dir():
                 self.state.evidence_sha256 = evidence_digest(saved)
+        from bench_agent.inventory.health import judge_disk
+
+        # One health value per disk: the grading profile's limits, from here on (shown, graded,
+        # and deciding which disk gets the image).
+        for disk in inventory.disks:
+            judge_disk(disk, self.profile().health)
         self.state.inventory = inventory
         self._goto(Step.AUTO_CHECKS)
         return self.state.inventory
@@ -670,7 +676,8 @@ class Workflow:
             ]
             planned = [t.device for t in self.state.wipe_targets]
             candidates = erased or ([] if self.state.wipes else planned)
-            # A disk the inventory judged failing gets the image only if it is the only one.
+            # A disk judged failing (with the profile's limits) gets the image only if it is
+            # the only one.
             failing = {
                 d.path or f"/dev/{d.name}"
                 for d in (self.state.inventory.disks if self.state.inventory else [])
