@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,9 +15,9 @@ from fastapi.responses import (
     JSONResponse,
     RedirectResponse,
     Response,
-    StreamingResponse,
 )
 from markupsafe import Markup
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from bench_agent.ledger import board_queries as queries
@@ -175,8 +176,12 @@ def board_json(request: Request, user: SupervisorPrincipal) -> JSONResponse:
     )
 
 
-def _sse(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+SEP = "\n"  # one LF ends a line, as the pages and the benchmark read the stream
+STREAM_PING_S = 15  # a comment this often keeps proxies from closing a quiet stream
+
+
+def _sse(event: str, data: dict[str, Any]) -> ServerSentEvent:
+    return ServerSentEvent(json.dumps(data, ensure_ascii=False), event=event, sep=SEP)
 
 
 class _RowCache:
@@ -210,7 +215,9 @@ def row_html(dashboard: DashboardState, view: queries.StationView, lang: str) ->
     return Markup(html)
 
 
-def render_message(dashboard: DashboardState, store: Store, message: Message, lang: str) -> str:
+def render_message(
+    dashboard: DashboardState, store: Store, message: Message, lang: str
+) -> ServerSentEvent:
     env = dashboard.env
     with language(lang):
         status_words = {k: _(v) for k, v in STATUS_WORDS.items()}
@@ -243,9 +250,9 @@ async def events(request: Request) -> Response:
     lang = request_language(request)
     queue = await dashboard.broadcaster.subscribe()
 
-    async def stream() -> Any:
+    async def stream() -> AsyncIterator[ServerSentEvent]:
         try:
-            yield "retry: 2000\n\n"
+            yield ServerSentEvent(retry=2000, sep=SEP)
             # A (re)connecting page first gets every row, so it converges whatever it missed.
             for view in list(dashboard.broadcaster.views.values()):
                 yield render_message(dashboard, store, Message("station", view), lang)
@@ -254,23 +261,25 @@ async def events(request: Request) -> Response:
             while True:
                 left = end - time.monotonic()
                 if left <= 0:
-                    yield "event: bye\ndata: {}\n\n"
+                    yield ServerSentEvent("{}", event="bye", sep=SEP)
                     return
                 try:
-                    message = await asyncio.wait_for(queue.get(), min(15.0, left))
+                    message = await asyncio.wait_for(queue.get(), left)
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
+                    continue  # the stream's life is over: say bye
                 if message.kind == "stats":
-                    text = await run_in_threadpool(render_message, dashboard, store, message, lang)
+                    yield await run_in_threadpool(render_message, dashboard, store, message, lang)
                 else:
-                    text = render_message(dashboard, store, message, lang)
-                yield text
+                    yield render_message(dashboard, store, message, lang)
         finally:
             dashboard.broadcaster.unsubscribe(queue)
 
-    return StreamingResponse(
+    # sse-starlette frames the events, pings a quiet stream (": keep-alive" comments) and ends
+    # the stream when the browser goes or the server shuts down.
+    return EventSourceResponse(
         stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-cache"},
+        ping=STREAM_PING_S,
+        ping_message_factory=lambda: ServerSentEvent(comment="keep-alive", sep=SEP),
+        sep=SEP,
     )
