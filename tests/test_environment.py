@@ -115,6 +115,11 @@ def test_shipped_table_is_versioned_and_sourced() -> None:
     assert table.get("desktop", "co2e_kg").value == DESKTOP_CO2E
     assert table.get("laptop", "co2e_kg").value == LAPTOP_CO2E
     assert table.get("crt_screen", "co2e_kg").value is None
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    for category in ("desktop", "laptop", "lcd_screen"):  # the README's table says the same
+        factor = table.get(category, "co2e_kg")
+        assert f"| {env.CATEGORY_LABELS[category]} | unset | {factor.value} |" in readme
+        assert f"version {table.version} of {table.date}" in readme
 
 
 def test_a_year_of_reused_machines_gives_the_figures_of_the_table(

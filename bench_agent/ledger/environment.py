@@ -16,7 +16,6 @@ The loading and the computation are pure; :func:`load_account` reads the ledger'
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from collections import Counter
 from collections.abc import Iterable
@@ -182,8 +181,9 @@ def load_factors(override: Path | None = None) -> FactorTable:
 
 def configured_override() -> Path | None:
     """The override file the ledger is configured with (``BENCH_LEDGER_ENVIRONMENT_FACTORS``)."""
-    raw = os.environ.get(OVERRIDE_VARIABLE, "").strip()
-    return Path(raw) if raw else None
+    from bench_agent.ledger.settings import ledger_settings
+
+    return ledger_settings().environment_factors
 
 
 # ------------------------------------------------------------------------------- account

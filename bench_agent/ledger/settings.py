@@ -41,6 +41,9 @@ class LedgerSettings(BaseSettings):
     pseudonym_pattern: str = Field(
         "", description="regular expression a beneficiary reference must match"
     )
+    environment_factors: Path | None = Field(
+        None, description="the workshop's file overriding the environment factors (TOML)"
+    )
     token: str = Field("", repr=False, description="session token of `bench-ledger board`")
     password: str = Field("", repr=False, description="password `bench-ledger board --user` uses")
     offline_after_s: float = Field(
