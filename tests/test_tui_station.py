@@ -19,7 +19,7 @@ import pytest
 
 from bench_agent.config import load_settings
 from bench_agent.sanitize import verify_certificate
-from bench_agent.workflow.operators import load_operator
+from bench_agent.workflow.operators import SAMPLE_DIR, load_operator
 from tests.conftest import LoopFactory, require_tool
 from tests.test_station import udevd  # noqa: F401 - fixture
 from tests.test_tui_safety import hold
@@ -57,6 +57,7 @@ class Keys:
     def __init__(self, pilot: Any) -> None:
         self.pilot = pilot
         operator = pilot.app.operator
+        self.auto_scan = operator.scan_mode == "auto-scan"  # one switch: Enter only
         self.move = "space" if operator.scan_mode == "two-switch" else "right"
         self.gap = max(operator.bounce_ms, 150) / 1000 + 0.05
         self.pressed: list[str] = []
@@ -69,7 +70,18 @@ class Keys:
     def focused(self) -> str:
         return str(getattr(self.pilot.app.screen.focused, "id", "") or "")
 
+    async def wait_scan(self, condition: Any, what: str) -> None:
+        """One switch: the silence a press needs, then until the scan highlights ``what``."""
+        await self.pilot.pause(self.gap)
+        try:
+            await wait_for(self.pilot, condition, timeout=30)
+        except AssertionError:
+            raise AssertionError(f"the scan never reached {what} (on {self.focused()})") from None
+
     async def reach(self, widget_id: str) -> None:
+        if self.auto_scan:
+            await self.wait_scan(lambda: self.focused() == widget_id, widget_id)
+            return
         for _ in range(16):
             if self.focused() == widget_id:
                 return
@@ -83,7 +95,14 @@ class Keys:
     async def confirm(self) -> None:
         from bench_agent.tui.modals import ConfirmDestructive
 
-        assert isinstance(self.pilot.app.screen, ConfirmDestructive)
+        screen = self.pilot.app.screen
+        assert isinstance(screen, ConfirmDestructive)
+        if self.auto_scan:  # Enter on "Arm", then on "Confirm": two targets of the scan
+            await self.wait_scan(lambda: screen.target == "arm", "Arm")
+            await self.press("enter")
+            await self.wait_scan(lambda: screen.target == "confirm", "Confirm")
+            await self.press("enter")
+            return
         await self.press(self.move)  # arm
         await self.press("enter")  # confirm
 
@@ -93,7 +112,7 @@ async def open_station(pilot: Any, keys: Keys) -> Any:
     from bench_agent.tui.station import StationScreen
 
     await settle(pilot)
-    await keys.press("enter")  # this operator's profile, chosen by default
+    await keys.choose(f"act-op-{pilot.app.operator.name}")  # chosen by default at login
     await settle(pilot)
     await keys.choose("act-station")
     screen = pilot.app.screen
@@ -124,11 +143,19 @@ def assert_focus_on_screen(app: Any) -> None:
     )
 
 
-@pytest.mark.parametrize("operator", ["four-keys", "two-switch"])
+@pytest.mark.parametrize("operator", ["four-keys", "two-switch", "one-switch"])
 async def test_docked_disks_are_tied_wiped_at_once_and_certified_with_the_operators_keys(
     operator: str, paced_loop: LoopFactory, tmp_path: Path, agent_home: Path
 ) -> None:
-    size = 128 * MiB  # about 3 s of writing each at the paced 40 MB/s: the two wipes overlap
+    if operator == "one-switch":
+        # The shipped profile with a brisker scan (the test waits on it), as this station's.
+        sample = (SAMPLE_DIR / "one-switch.toml").read_text()
+        own = agent_home / "operators" / "one-switch.toml"
+        own.parent.mkdir(parents=True, exist_ok=True)
+        own.write_text(sample.replace("scan_rate_ms = 1500", "scan_rate_ms = 600"))
+    # At the paced 40 MB/s, about 3 s of writing each (8 s with one switch, whose presses
+    # wait on the scan): the second wipe starts while the first runs.
+    size = (320 if operator == "one-switch" else 128) * MiB
     present = paced_loop(4 * MiB, fill="random")  # there before the station: never offered
     before = present.read_bytes()
     app = station_app(tmp_path, operator)
@@ -146,7 +173,7 @@ async def test_docked_disks_are_tied_wiped_at_once_and_certified_with_the_operat
         assert not any(t.device == str(present) for t in screen.tiles.values())
         # Tie the first to the lot: a barcode reader types the label (four keys), or the lot
         # is chosen from the list the bench has (two switches: the machine on the bench).
-        if operator == "two-switch":
+        if operator != "four-keys":
             app.wf.state.lot = lot
         await keys.reach(f"tie-{tiles[0].uid}")
         assert_focus_on_screen(app)
@@ -176,7 +203,7 @@ async def test_docked_disks_are_tied_wiped_at_once_and_certified_with_the_operat
         await wait_for(pilot, lambda: all(t.state == "erased" for t in tiles), timeout=180)
         text = " ".join(str(t.query_one(".disk-state").render()) for t in tiles)
         assert text.count("EFFACÉ" if app.operator.language == "fr" else "ERASED") == 2, text
-    assert set(keys.pressed) <= {keys.move, "enter"}
+    assert set(keys.pressed) <= ({"enter"} if keys.auto_scan else {keys.move, "enter"})
     assert present.read_bytes() == before
     reports = load_settings().reports_dir / "station"
     certificates = sorted(reports.glob("*.cert.json"))
