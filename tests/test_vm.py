@@ -85,30 +85,6 @@ def test_modern_pc_full_cycle(live_amd64: Path, ledger: Any, tmp_path: Path) -> 
     assert record["image"]["image"] == "test-master"  # the amd64 master for a 64-bit CPU
 
 
-def test_pentium3_without_sse2_gets_the_wipe_only_path(live_i686: Path, tmp_path: Path) -> None:
-    """No SSE2: tty1 explains, the bench app is never started (no 'Illegal instruction'), and
-    the operator's two keys wipe the disk with nwipe."""
-    machine = vbench.MACHINES["pentium3"]
-    with vbench.start_app_mode(machine, tmp_path / "p3", live_i686) as session:
-        shown = session.wait_screen(("cannot run the bench",), timeout_s=240)
-        assert shown.seconds_to_screen is not None, session.text()[-3000:]
-        screen = shown.last_screen
-        assert "Processor: Pentium III (Katmai) (no sse2)." in screen
-        assert "IC35L040AVER07-0" in screen  # the disk on offer
-        assert shown.screenshot is not None and shown.screenshot.stat().st_size > 0
-        session.keys("w")
-        asked = session.wait_screen(("Press Y to confirm",), timeout_s=60)
-        assert asked.seconds_to_screen is not None, asked.last_screen
-        session.keys("y")
-        done = session.wait_screen(("nwipe finished",), timeout_s=240)
-        assert done.seconds_to_screen is not None, done.last_screen
-        text = session.text()
-    assert "Illegal instruction" not in text
-    assert "the bench app starts (" not in text  # the session never launched it
-    disk = next((tmp_path / "p3").glob("disk0-*.img"))
-    assert vbench.marker_offsets(disk) == []
-
-
 def test_live_stick_boots_bios_to_the_bench_app(live_i686: Path, tmp_path: Path) -> None:
     """The i686 hybrid image as a USB stick on a BIOS PC: GRUB, the kernel, the root found on
     the stick, the bench app's first screen on tty1 (copied to the serial port; PNG kept)."""

@@ -48,6 +48,7 @@ def wipe_pentium3(live: Path, workdir: Path, ledger: Any) -> dict[str, Any]:
         assert "Processor: Pentium III (Katmai) (no sse2)." in screen, screen
         assert "IC35L040AVER07-0" in screen, screen  # the disk on offer
         assert "fd0" not in screen
+        assert shown.screenshot is not None and shown.screenshot.stat().st_size > 0
         session.keys("ret")  # "Wipe these disks"
         asked = session.wait_screen(("To confirm:",), timeout_s=60)
         assert asked.seconds_to_screen is not None, asked.last_screen
