@@ -274,3 +274,35 @@ def test_the_report_page_shows_the_figures_and_their_sources(client: TestClient)
     data = client.get("/dashboard/report.json",
                       params={"from": "2026-01-01", "to": "2026-12-31"}).json()  # fmt: skip
     assert data["environment"]["machines_reused"] == data["delivered"] == 6
+
+
+@pytest.mark.parametrize(
+    ("lang", "title", "co2e"),
+    [("en", "Greenhouse-gas emissions avoided", "1,182.8 kg CO2e"),
+     ("fr", "Émissions de gaz à effet de serre évitées", "1 182,8 kg CO2e")],
+)  # fmt: skip
+def test_the_cli_report_carries_the_account(
+    ledger: tuple[Store, Seeded], tmp_path: Path, lang: str, title: str, co2e: str
+) -> None:
+    import shutil
+    import subprocess
+
+    from bench_agent.ledger.cli import main
+
+    store, _seeded = ledger
+    period = ["--from", "2026-01-01", "--to", "2026-12-31"]
+    out = tmp_path / "report.json"
+    assert main(["report", "--db", store.url, *period, "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["environment"]["machines_by_category"] == {
+        "desktop": 4, "laptop": 2
+    }  # fmt: skip
+    pdf = tmp_path / "report.pdf"
+    argv = ["--lang", lang, "report", "--db", store.url, *period, "--format", "pdf", "-o", str(pdf)]
+    assert main(argv) == 0
+    pdftotext = shutil.which("pdftotext")
+    assert pdftotext, "pdftotext (poppler-utils) is missing; run scripts/setup --test"
+    text = subprocess.run([pdftotext, "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    line = next(li for li in text.splitlines() if li.startswith(title))
+    assert " ".join(line[len(title) :].split()) == co2e  # on the title's line, in its language
+    assert "ADEME-Arcep 2022" in text

@@ -290,7 +290,10 @@ def source_lines(account: EnvironmentalAccount) -> list[str]:
             lines.append(_("{what}: unset, to fill by the workshop.", what=what))
         else:
             unit = "kg" if quantity == "weight_kg" else "kg CO2e"
-            lines.append(f"{what}: {_kg(factor.value)}\u00a0{unit} — {factor.source}")
+            lines.append(
+                _("{what}: {value} — {source}", what=what, value=f"{_kg(factor.value)}\u00a0{unit}",
+                  source=factor.source)
+            )  # fmt: skip
     return lines
 
 

@@ -426,9 +426,9 @@ def _environment_block(
     for title, value in env.account_lines(account):
         pdf.set_x(x)
         use_font(pdf, "", 10)
-        pdf.cell(70, 6, text(pdf, title))
+        pdf.cell(88, 6, text(pdf, title))
         use_font(pdf, "B", 10)
-        pdf.multi_cell(width - 70, 6, text(pdf, value), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width - 88, 6, text(pdf, value), new_x="LMARGIN", new_y="NEXT")
     use_font(pdf, "", 7.5)
     for line in env.source_lines(account):
         pdf.set_x(x)
