@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from bench_agent.errors import InputError
 from bench_agent.i18n import format_decimal
@@ -28,7 +28,7 @@ from bench_agent.ledger.db import Store
 from bench_agent.ledger.lang import language
 from bench_agent.ledger.models import Asset, LifecycleEvent, Record
 from bench_agent.ledger.reports import render_csv
-from tests.test_ledger_support import dashboard_login, make_record
+from tests.test_ledger_support import ServerThread, dashboard_login, make_record, pg_cluster
 
 YEAR_START, YEAR_END = date(2026, 1, 1), date(2026, 12, 31)
 DESKTOP_CO2E, LAPTOP_CO2E = 204.4, 182.6  # the shipped table (ADEME-Arcep 2022)
@@ -85,11 +85,17 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Se
 
 
 @pytest.fixture(scope="module")
-def client(ledger: tuple[Store, Seeded]) -> Iterator[TestClient]:
+def client(ledger: tuple[Store, Seeded]) -> Iterator[httpx.Client]:
+    """A supervisor's browser session on the ledger served by uvicorn on a real port."""
     store, seeded = ledger
-    with TestClient(create_app(store)) as http:
-        assert dashboard_login(http, *seeded.supervisor).status_code == 303
-        yield http
+    server = ServerThread(create_app(store))
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            assert dashboard_login(http, *seeded.supervisor).status_code == 303
+            yield http
+    finally:
+        server.stop()
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -214,7 +220,7 @@ def test_a_bad_override_is_refused_with_file_and_field(
 
 def test_a_bad_override_fails_the_cli_and_the_page_clearly(
     ledger: tuple[Store, Seeded],
-    client: TestClient,
+    client: httpx.Client,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -238,7 +244,7 @@ def test_a_bad_override_fails_the_cli_and_the_page_clearly(
 
 
 def test_the_lot_bundle_has_the_environment_line(
-    ledger: tuple[Store, Seeded], client: TestClient
+    ledger: tuple[Store, Seeded], client: httpx.Client
 ) -> None:
     _store, seeded = ledger
     lot = seeded.lots[0]
@@ -257,7 +263,7 @@ def test_the_lot_bundle_has_the_environment_line(
     assert text.startswith(f"Lot {lot} : 5 machines réemployées ;")
 
 
-def test_the_report_page_shows_the_figures_and_their_sources(client: TestClient) -> None:
+def test_the_report_page_shows_the_figures_and_their_sources(client: httpx.Client) -> None:
     page = client.get("/dashboard/report",
                       params={"from": "2026-01-01", "to": "2026-12-31", "lang": "en"})  # fmt: skip
     assert page.status_code == 200
@@ -306,3 +312,22 @@ def test_the_cli_report_carries_the_account(
     line = next(li for li in text.splitlines() if li.startswith(title))
     assert " ".join(line[len(title) :].split()) == co2e  # on the title's line, in its language
     assert "ADEME-Arcep 2022" in text
+
+
+def test_the_account_on_postgresql() -> None:
+    """The same year on a PostgreSQL ledger: the same machines, categories and figures."""
+    store = Store(pg_cluster().new_database())
+    try:
+        store.upgrade()
+        lot = seed_demo(store, stations=1, assets=0, lots=1, seed=8, heartbeats=False).lots[0]
+        add_machine(store, 1, "tower", lot, [("received", at(2)), ("given", at(3))])
+        add_machine(store, 2, "convertible", lot,
+                    [("received", at(2)), ("given", at(3)), ("returned", at(4)), ("given", at(5))])  # fmt: skip
+        add_machine(store, 3, "tower", lot, [("received", at(2)), ("given", at(1, 2, 2027))])
+        report = queries.load_report(store, YEAR_START, YEAR_END, lot)
+        assert report.environment is not None and report.delivered == 2
+        assert report.environment.machines == {"desktop": 1, "laptop": 1}
+        assert report.environment.co2e_kg.value == pytest.approx(DESKTOP_CO2E + LAPTOP_CO2E)
+        assert env.load_account(store, lot=lot).machines_reused == 3
+    finally:
+        store.dispose()
