@@ -112,7 +112,10 @@ async def open_station(pilot: Any, keys: Keys) -> Any:
     from bench_agent.tui.station import StationScreen
 
     await settle(pilot)
-    await keys.choose(f"act-op-{pilot.app.operator.name}")  # chosen by default at login
+    # The login: this operator's profile is the one chosen by default.
+    await (
+        keys.choose(f"act-op-{pilot.app.operator.name}") if keys.auto_scan else keys.press("enter")
+    )
     await settle(pilot)
     await keys.choose("act-station")
     screen = pilot.app.screen
