@@ -331,3 +331,17 @@ def test_the_account_on_postgresql() -> None:
         assert env.load_account(store, lot=lot).machines_reused == 3
     finally:
         store.dispose()
+
+
+def test_serve_refuses_to_start_with_a_bad_factors_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench_agent.ledger.cli import main
+
+    path = write(tmp_path, "[categories.desktop]\nco2e_kg = -1\n")
+    monkeypatch.setenv(env.OVERRIDE_VARIABLE, str(path))
+    database = tmp_path / "never.sqlite"
+    assert main(["serve", "--db", f"sqlite:///{database}", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}, field categories.desktop.co2e_kg: -1 is negative" in err
+    assert not database.exists()  # refused before anything was opened or served

@@ -75,7 +75,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from bench_agent.ledger.app import create_app
     from bench_agent.ledger.db import Store
+    from bench_agent.ledger.environment import configured_override, load_factors
 
+    load_factors(configured_override())  # a wrong factors file stops here, naming file and field
     store = Store(args.db)
     store.check_connection()
     from bench_agent.ledger.migrations import current_revision
