@@ -8,10 +8,8 @@ once.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,16 +20,18 @@ import pytest
 from bench_agent.signing import generate_key
 from tests.test_ledger_support import Ledger, make_record, publish_key, signed, start_ledger
 
-CLI = [sys.executable, "-m", "bench_agent.ledger.cli"]
-
 
 def cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args, "--db", f"sqlite:///{db}"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "BENCH_LANG": "en"},
-    )
+    """``bench-ledger ARGS --db`` in this process (a subprocess per call cost 1.5 s each)."""
+    import contextlib
+    import io
+
+    from bench_agent.ledger.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([*args, "--db", f"sqlite:///{db}"])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def sql(db: Path, statement: str) -> None:
