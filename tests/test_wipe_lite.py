@@ -119,23 +119,27 @@ def test_wipe_only_path_wipes_certifies_and_records_without_sse2_modules(
     agent_home: Path,
     no_sse2_env: dict[str, str],
 ) -> None:
-    disk = str(make_loop(64 * MiB, fill="random"))
+    disks = [str(make_loop(64 * MiB, fill="random")), str(make_loop(16 * MiB, fill="random"))]
     # Enter chooses "Wipe these disks"; the confirmation needs → then Enter, each after a pause.
     keys = [(0.5, ENTER), (0.4, RIGHT), (0.4, ENTER), (0.1, "")]
-    done = run_lite(no_sse2_env, keys, "--device", disk, "--cpu", "Pentium III (Katmai)")
+    args = ["--device", disks[0], "--device", disks[1], "--cpu", "Pentium III (Katmai)"]
+    done = run_lite(no_sse2_env, keys, *args)
     assert done.returncode == 0, done.stderr
     assert "ERASED" in done.stdout and "Pentium III (Katmai)" in done.stdout
     result = summary(done.stderr)
-    assert [r["status"] for r in result["results"]] == ["erased"]
-    assert is_zero(disk, 64 * MiB)
+    assert [r["status"] for r in result["results"]] == ["erased", "erased"]  # wiped at once
+    assert is_zero(disks[0], 64 * MiB) and is_zero(disks[1], 16 * MiB)
 
-    # The certificate verifies with the station key the ledger holds.
-    cert_file = result["results"][0]["certificate"]
-    verified = cli("verify-cert", cert_file, "--public-key", str(agent_home / "station.pub"))
-    assert "genuine" in verified.stdout and "NIST SP 800-88 Rev. 2" in verified.stdout
-    certificate = json.loads(Path(cert_file).read_text())
-    assert certificate["media"]["device"] == disk
-    assert certificate["verification"]["result"] == "passed"
+    # Each certificate verifies with the station key the ledger holds.
+    certificates = []
+    for disk, entry in zip(disks, result["results"], strict=True):
+        key = str(agent_home / "station.pub")
+        verified = cli("verify-cert", entry["certificate"], "--public-key", key)
+        assert "genuine" in verified.stdout and "NIST SP 800-88 Rev. 2" in verified.stdout
+        certificate = json.loads(Path(entry["certificate"]).read_text())
+        assert certificate["media"]["device"] == disk
+        assert certificate["verification"]["result"] == "passed"
+        certificates.append(certificate)
 
     # The record: exactly what BenchRecord.model_dump(mode="json") writes for those fields.
     [body] = outbox_bodies(agent_home)
@@ -143,7 +147,7 @@ def test_wipe_only_path_wipes_certifies_and_records_without_sse2_modules(
     parsed = BenchRecord.model_validate(body)
     assert parsed.model_dump(mode="json", exclude_unset=True, exclude={"signature"}) == unsigned
     assert set(unsigned["wipes"][0]) == set(WipeReport.model_fields)
-    assert unsigned["certificates"] == [certificate]
+    assert unsigned["certificates"] == certificates
     assert unsigned["schema_version"] == SCHEMA_VERSION == lite.SCHEMA_VERSION
 
     # A real ledger accepts it (signature, station key, schema) once the outbox is synced.

@@ -20,12 +20,15 @@ import argparse
 import json
 import os
 import select
+import shutil
+import subprocess
 import sys
 import termios
 import time
 import tomllib
 import tty
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +38,11 @@ from bench_agent.i18n import _, get_language, set_language
 from bench_agent.progress import ProgressEvent
 from bench_agent.resources import bundled_operators
 from bench_agent.sanitize import lite
+from bench_agent.signing import load_or_create_key
 
 EXIT_POWEROFF = 10
+FONT_DIR = Path("/usr/share/consolefonts")  # bench_agent.tui.console's fonts
+FONTS = {"normal": "bench-8x16.psf", "large": "bench-16x32.psf"}
 MIN_CONFIRM_SILENCE_MS = 150  # bench_agent.tui.app.MIN_CONFIRM_SILENCE_MS
 DEFAULT_KEYS = {
     "bench.next": "right,down",
@@ -73,6 +79,7 @@ class OperatorKeys:
     scan_rate_ms: int = 1500
     bounce_ms: int = 0
     scan_keys: list[str] = field(default_factory=list)
+    text_size: str = "normal"
 
     def first(self, binding: str) -> str:
         """The key shown for a binding: a scan key first (the operator's switches)."""
@@ -116,6 +123,7 @@ def read_operator(name: str, home: Path) -> OperatorKeys:
         scan_rate_ms=int(data.get("scan_rate_ms", 1500)),
         bounce_ms=int(data.get("bounce_ms", 0)),
         scan_keys=scan_keys if scan_mode != "off" else [],
+        text_size=str(data.get("text_size", "normal")),
     )
 
 
@@ -127,6 +135,17 @@ def key_label(key: str) -> str:
     if key in labels:
         return labels[key]
     return key.upper() if key[:1] == "f" and key[1:].isdigit() else key
+
+
+def console_font(text_size: str) -> None:
+    """The operator's text size on the live console (as ``tui.console``: 8x16 or 16x32 cells);
+    nothing anywhere else."""
+    if os.environ.get("BENCH_LIVE_CONSOLE") != "1" or os.environ.get("TERM") != "linux":
+        return
+    font = FONT_DIR / FONTS.get(text_size, FONTS["normal"])
+    setfont = shutil.which("setfont")
+    if setfont and font.is_file():
+        subprocess.run([setfont, str(font)], capture_output=True, timeout=10, check=False)
 
 
 class KeyReader:
@@ -276,6 +295,7 @@ class WipeOnly:
         elif not os.environ.get("BENCH_LANG"):
             set_language(self.settings.language)
         self.reader = KeyReader(sys.stdin.fileno())
+        console_font(self.keys.text_size)
         self.screen = Screen(self.keys, self.reader, out)
 
     def header(self) -> list[str]:
@@ -363,16 +383,21 @@ class WipeOnly:
         context = lite.context_for(
             self.settings, operator=self.args.operator, asset=self.args.asset, lot=self.args.lot
         )
-        results = []
-        for dev in targets:
-            results.append(
-                lite.wipe_disk(
-                    dev,
-                    self.settings,
-                    context,
-                    verify=self.args.verify,
-                    named=bool(self.args.device),
-                    progress=lite.RateWatch(self.progress),
+        # One thread per disk, as the engine (run_wipes); the key exists before they start.
+        load_or_create_key(self.settings.key_path)
+        watch = lite.RateWatch(self.progress)
+        with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+            results = list(
+                pool.map(
+                    lambda dev: lite.wipe_disk(
+                        dev,
+                        self.settings,
+                        context,
+                        verify=self.args.verify,
+                        named=bool(self.args.device),
+                        progress=watch,
+                    ),
+                    targets,
                 )
             )
         record = lite.build_record(results, self.settings, context, missing=self.args.missing)
