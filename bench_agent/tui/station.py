@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
@@ -87,26 +87,32 @@ class DiskTile(Vertical):
         yield Static(self.facts(), classes="disk-facts", markup=False)
         yield Label(self.state_line(), classes="disk-state", markup=False)
         yield ProgressBar(total=100, show_eta=False, show_percentage=True, classes="disk-bar")
-        with Horizontal(classes="disk-actions"):
-            yield ActionButton(
-                _("Tie to a machine or lot…"), id=f"tie-{self.uid}", classes="action"
-            )
-            yield ActionButton(
-                _("Erase… (confirm with two keys)"), id=f"erase-{self.uid}", classes="action"
-            )
+        # Short labels in a grid that fits them whole (side by side when they fit).
+        with Grid(classes="disk-actions"):
+            yield ActionButton(_("Tie to…"), id=f"tie-{self.uid}", classes="action")
+            yield ActionButton(_("Erase… (two inputs)"), id=f"erase-{self.uid}", classes="action")
 
     def on_mount(self) -> None:
         self.show()
+
+    def on_resize(self) -> None:
+        self.fit()
+
+    def fit(self) -> None:
+        # The tile's frame and padding (4) and the body's padding and scrollbar (4).
+        fit_button_grid(self.query_one(".disk-actions", Grid), self.app.size.width - 8)
 
     def title(self) -> str:
         return f"▣ {self.device} · {self.model} · {format_size(self.size_bytes)}"
 
     def facts(self) -> str:
-        serial = self.serial or _("no serial")
-        smart = status_text("pass" if self.health == "pass" else self.health)
-        reasons = "; ".join(self.health_reasons[:1])
-        line = _("Serial {serial} · SMART {health}", serial=serial, health=smart)
-        return f"{line}: {reasons}" if reasons else line
+        serial = _("Serial {serial}", serial=self.serial) if self.serial else _("No serial")
+        health = status_text(self.health)
+        if self.health_reasons:
+            smart = _("SMART {health}: {reason}", health=health, reason=self.health_reasons[0])
+        else:
+            smart = _("SMART {health}", health=health)
+        return f"{serial} · {smart}"
 
     def state_line(self) -> str:
         tied = _("Tied to: {what}", what=tie_words(self.tie))
@@ -151,6 +157,7 @@ class DiskTile(Vertical):
         tie.display = self.waiting
         erase.display = self.waiting and self.tie is not None
         self.query_one(".disk-actions").display = self.waiting
+        self.fit()
         if self.state in ("erased", "erased_with_exceptions"):
             self.query_one(ProgressBar).update(progress=100)
 
