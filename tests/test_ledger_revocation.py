@@ -192,6 +192,12 @@ def test_the_report_page_shows_validation_coverage_and_failures_loudly(
         cookies=cookies,
     ).text
     assert "Validation des disques effacés" in french and "Validations échouées" in french
+    # The live board counts them as the report does, the failure loud, linked to the report.
+    board = httpx.get(f"{ledger.url}/dashboard/", params={"lang": "en"}, cookies=cookies).text
+    row = board[board.index("Disks validated") :].split("</tr>")[0]
+    assert '<td class="num">2</td>' in row and 'href="/dashboard/report#validation"' in board
+    failed = board[board.index("Validations failed") :].split("</tr>")[0]
+    assert failed.count('<strong><span aria-hidden="true">✖</span> 1</strong>') == 2
     # Another lot: nothing of this one.
     other = httpx.get(
         f"{ledger.url}/dashboard/report",

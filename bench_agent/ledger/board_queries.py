@@ -33,6 +33,7 @@ from bench_agent.ledger.reports import (
     ProgrammeReport,
     compute_report,
 )
+from bench_agent.ledger.validation import ValidationCoverage, validation_coverage
 from bench_agent.models.record import BenchRecord
 
 # Station states reported by the bench that mean "nothing running".
@@ -208,6 +209,9 @@ class Throughput:
     rejected: int = 0
     wiped: int = 0
     packed: int = 0
+    # The validation programme: disks re-checked, and those that failed (loud on the board).
+    validated: int = 0
+    validation_failed: int = 0
 
 
 @dataclass
@@ -218,14 +222,17 @@ class BoardStats:
     methods: dict[str, int] = field(default_factory=dict)
 
 
-def _throughput(report: ProgrammeReport) -> Throughput:
-    """The board's figures are the programme report's counts (machines, not records)."""
+def _throughput(report: ProgrammeReport, validation: ValidationCoverage) -> Throughput:
+    """The board's figures are the programme report's counts (machines, not records) and the
+    validation coverage's (the report page's and ``validation report``'s)."""
     return Throughput(
         tested=report.tested,
         kept=report.tested - report.rejected,
         rejected=report.rejected,
         wiped=report.disks_wiped,
         packed=report.refurbished,
+        validated=validation.validated,
+        validation_failed=validation.failed,
     )
 
 
@@ -265,9 +272,11 @@ def board_stats(store: Store, now: datetime | None = None) -> BoardStats:
     records, events, asset_key = _report_inputs(store, monday, today, None)
     day = compute_report(records, events, start=today, end=today, asset_key=asset_key)
     week = compute_report(records, events, start=monday, end=today, asset_key=asset_key)
+    checked_day = validation_coverage(records, start=today, end=today)
+    checked_week = validation_coverage(records, start=monday, end=today)
     return BoardStats(
-        today=_throughput(day),
-        week=_throughput(week),
+        today=_throughput(day, checked_day),
+        week=_throughput(week, checked_week),
         reasons=dict(week.rejected_by_reason),
         methods=dict(week.wiped_by_method),
     )

@@ -216,4 +216,6 @@ TEMPLATE_STRINGS = (
     N_("Wiped by"),
     N_("Checked by"),
     N_("What the check found"),
+    N_("Disks validated"),
+    N_("Validations failed"),
 )
