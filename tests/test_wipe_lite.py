@@ -231,3 +231,57 @@ def test_bad_sectors_are_declared_not_hidden_on_the_wipe_only_path(
     assert certificate["sanitization"]["status"] == "erased_with_exceptions"
     [body] = outbox_bodies(agent_home)
     BenchRecord.model_validate(body)
+
+
+class Driver:
+    """The screen as an operator sees it: keys are pressed when the last screen shows what the
+    operator waits for (the auto-scan highlight moves by itself)."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench_agent.sanitize.wipe_lite", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        self.text = b""
+        assert self.proc.stdout is not None
+        os.set_blocking(self.proc.stdout.fileno(), False)
+
+    def screen(self) -> str:
+        assert self.proc.stdout is not None
+        chunk = self.proc.stdout.read()
+        if chunk:
+            self.text += chunk
+        return self.text.decode(errors="replace").rsplit("\x1b[H\x1b[J", 1)[-1]
+
+    def press_when(self, *shown: str, key: str = ENTER, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(s in self.screen() for s in shown):
+            assert time.monotonic() < deadline, f"never shown {shown}: {self.screen()}"
+            time.sleep(0.05)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(key.encode())
+        self.proc.stdin.flush()
+
+
+def test_one_switch_auto_scan_confirms_with_two_choices_on_two_screens(
+    make_loop: LoopFactory, agent_home: Path, no_sse2_env: dict[str, str]
+) -> None:
+    """The one-switch sample (auto-scan, Enter only): the highlight moves by itself; the wipe
+    starts only after "Wipe now" was chosen on two confirmation screens."""
+    (agent_home / "agent.toml").write_text('operator = "one-switch"\n')
+    disk = str(make_loop(8 * MiB, fill="random"))
+    driver = Driver(no_sse2_env, "--device", disk, "--lang", "en")
+    driver.press_when("> [ Wipe these disks ] <", "highlight moves by itself")
+    driver.press_when("(1 of 2)", "> [ Wipe now ] <")
+    driver.press_when("(2 of 2)", "> [ Back ] <", key="")  # the second screen, not a wipe yet
+    assert "Wiping" not in driver.text.decode(errors="replace")
+    driver.press_when("(2 of 2)", "> [ Wipe now ] <")
+    driver.press_when("Wipe finished.", key="")
+    _out, err = driver.proc.communicate(timeout=60)
+    assert driver.proc.returncode == 0, err
+    [result] = summary(err.decode())["results"]
+    assert result["status"] == "erased"
+    assert is_zero(disk, 8 * MiB)
