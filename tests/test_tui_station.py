@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from bench_agent.config import load_settings
+from bench_agent.i18n import _, ngettext
 from bench_agent.sanitize import verify_certificate
 from bench_agent.workflow.operators import SAMPLE_DIR, load_operator
 from tests.conftest import LoopFactory, require_tool
@@ -82,7 +83,7 @@ class Keys:
         if self.auto_scan:
             await self.wait_scan(lambda: self.focused() == widget_id, widget_id)
             return
-        for _ in range(16):
+        for _attempt in range(16):
             if self.focused() == widget_id:
                 return
             await self.press(self.move)
@@ -231,34 +232,85 @@ async def test_docked_disks_are_tied_wiped_at_once_and_certified_with_the_operat
     assert all(b["certificates"] for b in bodies)
 
 
-async def test_a_held_key_on_a_tile_never_starts_a_wipe(
-    make_loop: LoopFactory, tmp_path: Path
+async def test_a_held_key_never_starts_or_stops_a_wipe_and_nothing_refused_is_offered(
+    make_loop: LoopFactory, paced_loop: LoopFactory, tmp_path: Path
 ) -> None:
+    from bench_agent.tui.modals import ConfirmDestructive
+    from bench_agent.tui.station import StationScreen
+
     app = station_app(tmp_path, None)  # the default keys: no bounce filter
     async with app.run_test(size=CONSOLE) as pilot:
         keys = Keys(pilot)
         screen = await open_station(pilot, keys)
-        dev = make_loop(8 * MiB, fill="random")
-        before = dev.read_bytes()
+        # A loop device outside the named directory (another test's, the system's): refused
+        # by the station, never a tile; one line says why.
+        outside = tmp_path.parent / f"{tmp_path.name}-outside.img"
+        outside.write_bytes(bytes(MiB))
+        foreign = subprocess.run(
+            ["losetup", "--find", "--show", str(outside)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        try:
+            refused = screen.query_one("#station-refused")
+            await wait_for(pilot, lambda: foreign in str(refused.render()))
+            assert _("a loop device, not a docked disk") in str(refused.render())
+        finally:
+            subprocess.run(["losetup", "-d", foreign], capture_output=True)
+            outside.unlink()
+        assert not any(t.device == foreign for t in screen.tiles.values())
+        # 1 GiB at the paced 40 MB/s: the wipe runs for the whole test.
+        dev = paced_loop(1 << 30)
         tile = await tile_of(pilot, screen, dev)
         app.wf.state.lot = "LOT-1"
         await keys.reach(f"tie-{tile.uid}")
         await hold(pilot, "enter")  # opens the tie list, ties, opens it again...
         await pilot.pause(0.5)
         assert tile.tie is not None  # tying is harmless, and it was done
-        # Back on the station screen, on the erase choice: held again.
-        from bench_agent.tui.station import StationScreen
-
         while not isinstance(app.screen, StationScreen):
             await keys.press("escape")
+        # Held on the erase choice: the confirmation opens, and is never armed by Enter.
         await keys.reach(f"erase-{tile.uid}")
         await hold(pilot, "enter")
         await pilot.pause(0.5)
         assert screen.station is not None
         assert screen.station.disks[tile.kname].state == "ready"
         assert tile.state == "ready"
-    assert dev.read_bytes() == before
-    assert not list((load_settings().reports_dir / "station").glob("*.wipe.json"))
+        assert isinstance(app.screen, ConfirmDestructive)
+        await keys.press("escape")
+        # Started for real (two inputs): a held key then neither stops it...
+        await keys.reach(f"erase-{tile.uid}")
+        await keys.press("enter")
+        await keys.confirm()
+        await wait_for(pilot, lambda: tile.state == "wiping")
+        assert app.screen.focused is None  # "Stop…" is never focused by itself
+        await hold(pilot, "enter")
+        await keys.reach(f"stop-{tile.uid}")
+        await hold(pilot, "enter")
+        await pilot.pause(0.5)
+        assert tile.state == "wiping" and isinstance(app.screen, ConfirmDestructive)
+        # ...nor does it go back to the bench while the wipe runs.
+        await keys.press("escape")
+        await keys.choose("act-leave")
+        assert isinstance(app.screen, StationScreen)
+        assert status(screen) == ngettext(
+            "{count} wipe is running: the station stays until it ends.",
+            "{count} wipes are running: the station stays until they end.",
+            1,
+        )
+        # Two inputs stop it: aborted, no certificate, said in words.
+        await keys.choose(f"stop-{tile.uid}")
+        await keys.confirm()
+        await wait_for(pilot, lambda: tile.state == "aborted", timeout=60)
+        await pilot.pause(0.2)
+        text = str(tile.query_one(".disk-state").render())
+        assert _("■ ABORTED — no certificate") in text, text  # in the operator's language
+        assert _("stopped by the operator") in text, text
+    reports = load_settings().reports_dir / "station"
+    assert not list(reports.glob("*.cert.*"))
+    (report_file,) = reports.glob("*.wipe.json")
+    assert json.loads(report_file.read_text())["status"] == "aborted"
 
 
 async def test_a_disk_pulled_mid_wipe_shows_aborted_and_gets_no_certificate(

@@ -50,6 +50,7 @@ class StationDisk:
     size_bytes: int = 0
     method: str = ""
     removed: bool = False
+    stopped: bool = False  # by the operator (confirmed in the app)
     diskseq: str = ""
     certificate_id: str = ""
     health: str = ""  # SMART: pass, warn, fail or unknown (no SMART: said in health_reasons)
@@ -351,6 +352,19 @@ class DiskStation:
             self._launch(disk)
         return True
 
+    def stop(self, kname: str) -> bool:
+        """Stop a running wipe the operator asked to stop: it ends aborted, with no
+        certificate. False when no wipe of that disk runs (it finished meanwhile)."""
+        with self._lock:
+            disk = next(
+                (d for d in self._started if d.kname == kname and d.thread is not None), None
+            )
+            if disk is None:
+                return False
+            disk.stopped = True
+        disk.cancel.set()
+        return True
+
     def _launch(self, disk: StationDisk) -> None:
         """Start the wipe thread of a planned disk (the caller holds the lock)."""
         plan = disk.plan
@@ -390,7 +404,7 @@ class DiskStation:
             disk.state, disk.detail = "failed", exc.message
             self._done(disk)
             return
-        if certificate is None and not disk.removed:
+        if certificate is None and not disk.removed and not disk.stopped:
             # A pulled disk errors first; its udev removal follows within moments.
             deadline = time.monotonic() + REMOVAL_GRACE_S
             while time.monotonic() < deadline and not disk.removed:

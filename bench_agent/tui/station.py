@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
-from bench_agent.i18n import _, format_size, get_language, ngettext
+from bench_agent.i18n import _, format_size, get_language, ngettext, pgettext
 from bench_agent.progress import ProgressEvent
 from bench_agent.tui.modals import ConfirmDestructive, training_banner
 from bench_agent.tui.screens_start import TagInput
@@ -91,6 +91,8 @@ class DiskTile(Vertical):
         with Grid(classes="disk-actions"):
             yield ActionButton(_("Tie to…"), id=f"tie-{self.uid}", classes="action")
             yield ActionButton(_("Erase… (two inputs)"), id=f"erase-{self.uid}", classes="action")
+            # While it runs: never focused by itself, confirmed with two inputs.
+            yield ActionButton(_("Stop…"), id=f"stop-{self.uid}", classes="action")
 
     def on_mount(self) -> None:
         self.show()
@@ -150,13 +152,18 @@ class DiskTile(Vertical):
         state.add_class("-bad" if self.state == "aborted" else status_class(self.state))
         tie = self.query_one(f"#tie-{self.uid}", Button)
         erase = self.query_one(f"#erase-{self.uid}", Button)
-        if not self.waiting:
-            for button in (tie, erase):
-                if button.has_focus:
-                    self.screen.set_focus(None)
-        tie.display = self.waiting
-        erase.display = self.waiting and self.tie is not None
-        self.query_one(".disk-actions").display = self.waiting
+        stop = self.query_one(f"#stop-{self.uid}", Button)
+        running = self.state == "wiping" and not self.unplugged
+        shown = {
+            tie: self.waiting,
+            erase: self.waiting and self.tie is not None,
+            stop: running,
+        }
+        for button, show in shown.items():
+            if button.has_focus and not show:
+                self.screen.set_focus(None)  # the next choice is the operator's to make
+            button.display = show
+        self.query_one(".disk-actions").display = self.waiting or running
         self.fit()
         if self.state in ("erased", "erased_with_exceptions"):
             self.query_one(ProgressBar).update(progress=100)
@@ -478,6 +485,8 @@ class StationScreen(Screen[None]):
                 tile.certificate_id = str(event.get("certificate_id", ""))
                 if tile.state == "aborted" and tile.unplugged:
                     tile.detail = _("the disk was pulled out during the wipe")
+                elif tile.state == "aborted" and tile.detail:
+                    pass  # stopped by the operator: said so
                 elif tile.state not in ("erased",):
                     tile.detail = str(event.get("detail", ""))
                 tile.show()
@@ -527,6 +536,8 @@ class StationScreen(Screen[None]):
             self.ask_tie(self.tiles.get(button_id.removeprefix("tie-")))
         elif button_id.startswith("erase-"):
             self.ask_erase(self.tiles.get(button_id.removeprefix("erase-")))
+        elif button_id.startswith("stop-"):
+            self.ask_stop(self.tiles.get(button_id.removeprefix("stop-")))
 
     def ask_tie(self, tile: DiskTile | None) -> None:
         if tile is None or not tile.waiting:
@@ -562,6 +573,23 @@ class StationScreen(Screen[None]):
             ConfirmDestructive(
                 _("Erase for good: {devices}", devices=tile.device),
                 _("Everything on these disks is lost; there is no undo."),
+            ),
+            confirmed,
+        )
+
+    def ask_stop(self, tile: DiskTile | None) -> None:
+        """A stray key never stops a wipe: stopping is confirmed with two inputs."""
+        if tile is None or tile.state != "wiping":
+            return
+
+        def confirmed(ok: bool | None) -> None:
+            if ok and self.station is not None and self.station.stop(tile.kname):
+                tile.detail = _("stopped by the operator")
+
+        self.app.push_screen(
+            ConfirmDestructive(
+                _("Stop the {step}", step=pgettext("step", "wipe")) + f" · {tile.device}",
+                _("Nothing is certified for it; it must be re-run from scratch."),
             ),
             confirmed,
         )
