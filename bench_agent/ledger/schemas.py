@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bench_agent.i18n import _
+from bench_agent.models.heartbeat import Heartbeat
 
 LIFECYCLE_KINDS = (
     "received",
@@ -171,20 +172,11 @@ class RecordOut(RecordSummary):
     document: dict[str, Any]
 
 
-class HeartbeatIn(Strict):
+class HeartbeatIn(Heartbeat):
+    """A heartbeat as received: the fields every bench sends (bench_agent.models.heartbeat, the
+    one definition), the station it names, and whatever else it said in ``extra``."""
+
     station: str | None = Field(default=None, max_length=64)
-    state: str = Field(default="", max_length=64)
-    step: str = Field(default="", max_length=200)
-    progress: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
-    rate: float | None = Field(
-        default=None, ge=0, le=1e15, allow_inf_nan=False, description="bytes per second"
-    )
-    eta_s: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
-    operator: str = Field(default="", max_length=100)
-    asset_tag: str = Field(default="", max_length=100)
-    queued: int = Field(default=0, ge=0, le=10_000_000, description="records waiting in the outbox")
-    training: bool = False
-    message: str = Field(default="", max_length=500)
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
