@@ -45,6 +45,7 @@ from bench_agent.sanitize.commands import tool_version
 from bench_agent.sanitize.journal import Journal, JournalEntry, journal_dir
 from bench_agent.sanitize.pattern import Pattern
 from bench_agent.sanitize.plan import REACHES_HIDDEN, WipePlan
+from bench_agent.sanitize.readback import bad_ranges_exception, judge_read_back
 from bench_agent.sanitize.sampling import SamplePlan, full_plan, nist_sample_plan, plan_summary
 from bench_agent.sanitize.techniques import METHOD_DESCRIPTIONS
 from bench_agent.sanitize.validation import ValidationOptions, validate_after_wipe
@@ -368,23 +369,9 @@ class DiskWipe:
             if plan.verify == "sample"
             else (f"full read-back of {samples.bytes_total} bytes")
         )
-        unexplained = [o for o in verify.mismatch_examples if not _inside(o, write.bad_ranges)]
-        if verify.fatal:
-            self.report.verification_result = "failed"
-            self.report.verification_detail = f"{detail}; stopped: {verify.fatal}"
-        elif verify.mismatched_bytes and (unexplained or not write.bad_ranges):
-            self.report.verification_result = "failed"
-            self.report.verification_detail = (
-                f"{detail}; {verify.mismatched_bytes} bytes differ from what was written "
-                f"(first at byte offsets {verify.mismatch_examples[:8]})"
-            )
-        else:
-            self.report.verification_result = "passed"
-            self.report.verification_detail = detail + (
-                f"; {verify.mismatched_bytes} bytes inside the unwritable ranges still differ"
-                if verify.mismatched_bytes
-                else ""
-            )
+        result, detail = judge_read_back(write, verify, detail)
+        self.report.verification_result = result
+        self.report.verification_detail = detail
         return self._conclude(verify, write)
 
     # -- status ----------------------------------------------------------------------------
@@ -405,14 +392,7 @@ class DiskWipe:
         if report.verification_result == "failed":
             return self._fail("verification failed: " + report.verification_detail)
         if report.bad_ranges:
-            spans = _union(report.bad_ranges)
-            bad = sum(end - start for start, end in spans)
-            where = ", ".join(f"{start}-{end - 1}" for start, end in spans[:5])
-            exceptions.append(
-                f"{bad} bytes in {len(spans)} bad ranges (bytes {where}"
-                f"{', ...' if len(spans) > 5 else ''}) could not be written or "
-                "read back"
-            )
+            exceptions.append(bad_ranges_exception(report.bad_ranges))
         hidden = report.hidden_areas
         if (hidden.hpa_present or hidden.dco_present) and not hidden.erased:
             exceptions.append("sectors hidden by HPA/DCO were not erased (" + hidden.note + ")")
@@ -432,23 +412,8 @@ class DiskWipe:
         return report
 
 
-def _union(ranges: list[BadRange]) -> list[tuple[int, int]]:
-    """Merged [start, end) spans of the bad ranges of every phase."""
-    spans: list[tuple[int, int]] = []
-    for start, end in sorted((r.start_byte, r.start_byte + r.length) for r in ranges):
-        if spans and start <= spans[-1][1]:
-            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
-        else:
-            spans.append((start, end))
-    return spans
-
-
 def _bad(spans: list[BadSpan]) -> list[BadRange]:
     return [BadRange(**dataclasses.asdict(span)) for span in spans]
-
-
-def _inside(offset: int, ranges: list[BadSpan]) -> bool:
-    return any(r.start_byte <= offset < r.start_byte + r.length for r in ranges)
 
 
 def run_wipes(

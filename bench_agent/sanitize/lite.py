@@ -35,6 +35,7 @@ from bench_agent.progress import ProgressCallback, ProgressEvent
 from bench_agent.sanitize.blockio import SAMPLE_WORKERS, BadSpan, DeviceIO, PassOutcome
 from bench_agent.sanitize.certificate import CertificateContext, build_certificate, serialize
 from bench_agent.sanitize.pattern import Pattern
+from bench_agent.sanitize.readback import bad_ranges_exception, judge_read_back
 from bench_agent.sanitize.sampling import full_plan, nist_sample_plan, plan_summary
 from bench_agent.sanitize.techniques import METHOD_DESCRIPTIONS
 from bench_agent.signing import load_or_create_key, sign_document
@@ -249,36 +250,15 @@ def _overwrite(
         if verify == "sample"
         else f"full read-back of {samples.bytes_total} bytes"
     )
-    # As the engine: bytes that differ inside ranges the write could not reach are declared
-    # as bad ranges (an exception), anywhere else they fail the verification.
-    unexplained = [
-        offset
-        for offset in check.mismatch_examples
-        if not any(b.start_byte <= offset < b.start_byte + b.length for b in write.bad_ranges)
-    ]
-    if check.fatal or (check.mismatched_bytes and (unexplained or not write.bad_ranges)):
-        report["verification_result"] = "failed"
-        report["verification_detail"] = (
-            f"{detail}; stopped: {check.fatal}"
-            if check.fatal
-            else f"{detail}; {check.mismatched_bytes} bytes differ from what was written "
-            f"(first at byte offsets {check.mismatch_examples[:8]})"
-        )
+    report["verification_result"], report["verification_detail"] = judge_read_back(
+        write, check, detail
+    )
+    if report["verification_result"] == "failed":
         report["status_detail"] = "verification failed: " + report["verification_detail"]
         return
-    if check.mismatched_bytes:
-        detail += f"; {check.mismatched_bytes} bytes inside the unwritable ranges still differ"
-    report["verification_result"] = "passed"
-    report["verification_detail"] = detail
-    if report["bad_ranges"]:
-        bad = sum(b["length"] for b in report["bad_ranges"])
-        report["status"] = "erased_with_exceptions"
-        report["status_detail"] = (
-            f"{bad} bytes in {len(report['bad_ranges'])} bad ranges could not be written or "
-            "read back"
-        )
-    else:
-        report["status"] = "erased"
+    exception = bad_ranges_exception(write.bad_ranges + check.bad_ranges)
+    report["status"] = "erased_with_exceptions" if exception else "erased"
+    report["status_detail"] = exception
 
 
 def _aborted(report: dict[str, Any]) -> None:
