@@ -89,13 +89,20 @@ def test_a_failed_validation_stores_the_certificate_as_failed_everywhere(
     assert verdict["valid"] is False and verdict["known"] is True
     assert "Validation failed" in verdict["reason"] and str(3 * 4096) in verdict["reason"]
     assert httpx.post(ledger.api("/certificates/verify"), json=good_cert).json()["valid"]
+    # No printable certificate of a disk that failed: 410 with the reason, API and dashboard.
+    cookies = {"bench_session": ledger.supervisor_token}
+    pdf = httpx.get(ledger.api(f"/certificates/{bad_id}.pdf"), headers=ledger.supervisor)
+    assert pdf.status_code == 410 and "Validation failed" in pdf.json()["detail"]
+    page_pdf = httpx.get(f"{ledger.url}/dashboard/certificates/{bad_id}.pdf", cookies=cookies)
+    assert page_pdf.status_code == 410 and "Validation failed" in page_pdf.text
+    good_pdf = f"{ledger.url}/dashboard/certificates/{good_cert['certificate_id']}.pdf"
+    assert httpx.get(good_pdf, cookies=cookies).headers["content-type"] == "application/pdf"
     # The public page of the machine: the good certificate valid, the revoked one not.
     page = httpx.get(f"{ledger.url}/verify/AT-00007", headers={"Accept-Language": "en"}).text
     row = page[page.index(bad_id) :].split("</tr>")[0]
     assert "✖" in row and "Validation failed" in row and "failed validation" in row
     assert "✔" in page[page.index(good_cert["certificate_id"]) :].split("</tr>")[0]
     # The donor's zip of the lot leaves it out.
-    cookies = {"bench_session": ledger.supervisor_token}
     zipped = httpx.get(f"{ledger.url}/dashboard/lots/LOT-1/certificates.zip", cookies=cookies)
     assert zipped.status_code == 200
     names = zipfile.ZipFile(io.BytesIO(zipped.content)).namelist()

@@ -144,6 +144,10 @@ def store_revoked(
         chain.append((table, row_id, audit.table_digest(table, {"id": row_id, **values})))
 
 
+def revoked_message() -> str:
+    return _("Validation failed: the certificate is revoked; wipe the disk again.")
+
+
 def failure_detail(conn: Any, certificate_id: str) -> str | None:
     """Why a stored certificate failed validation ("" when it says nothing), or None when it
     did not fail. ``conn`` is a connection or a session."""

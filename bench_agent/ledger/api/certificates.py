@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path as FilePath
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
@@ -27,6 +27,7 @@ from bench_agent.ledger.inputs import header_safe
 from bench_agent.ledger.models import (
     Certificate,
 )
+from bench_agent.ledger.revocation import FAILED_VALIDATION, revoked_message
 from bench_agent.ledger.schemas import (
     CertificateVerification,
     ImageFile,
@@ -51,13 +52,15 @@ def _certificate(request: Request, certificate_id: str) -> Certificate:
     "/certificates/{certificate_id}.pdf",
     tags=["certificates"],
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}, **responses(401, 403, 404)},
+    responses={200: {"content": {"application/pdf": {}}}, **responses(401, 403, 404, 410)},
 )
 def certificate_pdf(request: Request, certificate_id: str, _user: SupervisorPrincipal) -> Response:
     """The certificate as a PDF, for the donor."""
     from bench_agent.ledger.certificates import render_pdf
 
     row = _certificate(request, certificate_id)
+    if row.status == FAILED_VALIDATION:  # never a printable proof of a disk that failed
+        raise HTTPException(status.HTTP_410_GONE, detail=revoked_message())
     return Response(
         render_pdf(row.document),
         media_type="application/pdf",

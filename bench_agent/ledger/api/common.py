@@ -42,6 +42,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: _("not allowed for this caller"),
         404: _("not found"),
         409: _("conflict with what is stored"),
+        410: _("revoked: its validation failed"),
         413: _("body too large"),
         422: _("invalid body or parameter"),
         429: _("too many attempts: retry later"),

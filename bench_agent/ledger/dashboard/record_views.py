@@ -35,6 +35,7 @@ from bench_agent.ledger.dashboard.pages import (
     store_of,
 )
 from bench_agent.ledger.lang import _, language
+from bench_agent.ledger.revocation import FAILED_VALIDATION, revoked_message
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -218,6 +219,8 @@ def certificate_pdf(request: Request, certificate_id: str, user: Principal = Pag
     from bench_agent.ledger.certificates import render_pdf
 
     cert = _certificate(request, certificate_id)
+    if cert.status == FAILED_VALIDATION:  # never a printable proof of a disk that failed
+        raise HTTPException(410, detail=revoked_message())
     return Response(render_pdf(cert.document), media_type="application/pdf")
 
 
