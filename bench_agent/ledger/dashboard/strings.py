@@ -8,13 +8,8 @@ from __future__ import annotations
 
 from bench_agent.i18n import N_
 
-STATUS_WORDS = {
-    "working": N_("working"),
-    "idle": N_("idle"),
-    "stuck": N_("stuck"),
-    "offline": N_("offline"),
-    "never": N_("never seen"),
-}
+# A station's status: the same words on the web board and the terminal board.
+from bench_agent.models.heartbeat import STATUS_WORDS as STATUS_WORDS
 
 # States a bench reports in its heartbeats besides its workflow step.
 STATE_WORDS = {
