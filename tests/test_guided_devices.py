@@ -32,8 +32,8 @@ from bench_agent.inventory.input_devices import (
     encode_event,
     parse_proc_devices,
 )
+from bench_agent.tui.operators import OperatorProfile
 from bench_agent.workflow.guided import KEYBOARD_ROWS, KeyboardTest, MouseTest
-from bench_agent.workflow.operators import OperatorProfile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "input"
 SIZE = (80, 25)

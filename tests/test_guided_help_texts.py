@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench_agent.config import load_settings
-from bench_agent.workflow.operators import OperatorProfile
+from bench_agent.tui.operators import OperatorProfile
 
 BENCH_AGENT = Path(sys.executable).with_name("bench-agent")
 README = Path(__file__).resolve().parents[1] / "README.md"

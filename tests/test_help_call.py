@@ -14,7 +14,7 @@ import pytest
 
 from bench_agent.adapters.demo import LocalLedger
 from bench_agent.config import load_settings
-from bench_agent.workflow.operators import OperatorProfile
+from bench_agent.tui.operators import OperatorProfile
 from tests.test_ledger_support import dashboard_login
 from tests.test_workflow_support import (
     ledger,  # noqa: F401 - fixture

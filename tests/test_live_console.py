@@ -75,7 +75,7 @@ def test_console_adapter_does_nothing_off_the_live_console(
 
 def test_operator_text_size_is_remembered_in_the_profile(tmp_path: Path) -> None:
     from bench_agent.errors import InputError
-    from bench_agent.workflow.operators import load_operator, parse_operator
+    from bench_agent.tui.operators import load_operator, parse_operator
 
     assert load_operator("four-keys").text_size == "large"
     assert load_operator("default").text_size == "normal"

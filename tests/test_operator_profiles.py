@@ -8,7 +8,7 @@ import pytest
 
 from bench_agent.config import load_settings
 from bench_agent.errors import InputError
-from bench_agent.workflow.operators import list_operators, load_operator, parse_operator
+from bench_agent.tui.operators import list_operators, load_operator, parse_operator
 
 
 def test_sample_profiles_load_and_french_is_the_default() -> None:
@@ -55,7 +55,7 @@ def test_unknown_profile_is_an_input_error() -> None:
 @pytest.mark.anyio
 async def test_keymap_remaps_the_bench_keys_by_binding_id(agent_home: Path) -> None:
     from bench_agent.tui.app import BenchApp
-    from bench_agent.workflow.operators import OperatorProfile
+    from bench_agent.tui.operators import OperatorProfile
 
     numpad = OperatorProfile(
         name="numpad",

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bench_agent.config import load_settings
-from bench_agent.workflow.operators import OperatorProfile
+from bench_agent.tui.operators import OperatorProfile
 from bench_agent.workflow.state import Step
 from tests.test_workflow_support import EVIDENCE
 

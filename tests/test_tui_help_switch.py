@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bench_agent.config import load_settings
-from bench_agent.workflow.operators import load_operator
+from bench_agent.tui.operators import load_operator
 from tests.test_tui_safety import hold
 from tests.tui_driver import wait_for
 

@@ -16,8 +16,8 @@ import pytest
 from rich.cells import cell_len
 
 from bench_agent.config import load_settings
+from bench_agent.tui.operators import list_operators, load_operator
 from bench_agent.workflow.journal import Journal
-from bench_agent.workflow.operators import list_operators, load_operator
 from tests.test_tui_snapshots import FIXED, state_for
 
 SIZES = [(64, 24), (80, 25), (100, 37), (160, 50), (200, 60)]

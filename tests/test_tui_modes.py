@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bench_agent.config import load_settings
-from bench_agent.workflow.operators import OperatorProfile
+from bench_agent.tui.operators import OperatorProfile
 from bench_agent.workflow.state import Step
 from tests.conftest import require_root
 from tests.test_tui_pilot import SIZE, focused_id, keys, settle

@@ -17,7 +17,7 @@ import pytest
 
 from bench_agent.adapters.demo import LocalLedger
 from bench_agent.config import load_settings
-from bench_agent.workflow.operators import SAMPLE_DIR, OperatorProfile, load_operator
+from bench_agent.tui.operators import SAMPLE_DIR, OperatorProfile, load_operator
 from bench_agent.workflow.state import Step
 from tests.test_workflow_support import (
     EVIDENCE,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bench_agent.config import load_settings
-from bench_agent.workflow.operators import OperatorProfile, load_operator
+from bench_agent.tui.operators import OperatorProfile, load_operator
 from bench_agent.workflow.state import Step
 from tests.test_workflow_support import EVIDENCE
 from tests.tui_driver import wait_for

@@ -22,8 +22,8 @@ from bench_agent.models.image import ImageReport
 from bench_agent.models.record import GuidedCheck
 from bench_agent.models.wipe import WipeReport
 from bench_agent.progress import ProgressEvent
+from bench_agent.tui.operators import OperatorProfile
 from bench_agent.workflow.journal import Journal
-from bench_agent.workflow.operators import OperatorProfile
 from bench_agent.workflow.state import MachineState, SkippedDevice, Step, WipeTarget
 from tests.conftest import FIXTURES
 

@@ -20,7 +20,7 @@ import pytest
 from bench_agent.config import load_settings
 from bench_agent.i18n import _, ngettext
 from bench_agent.sanitize import verify_certificate
-from bench_agent.workflow.operators import SAMPLE_DIR, load_operator
+from bench_agent.tui.operators import SAMPLE_DIR, load_operator
 from tests.conftest import LoopFactory, require_tool
 from tests.test_station import udevd  # noqa: F401 - fixture
 from tests.test_tui_safety import hold

@@ -47,7 +47,7 @@ def test_theme_aliases() -> None:
 def test_operator_theme_is_applied_or_falls_back(requested: str, used: str, agent_home) -> None:  # type: ignore[no-untyped-def]
     from bench_agent.config import load_settings
     from bench_agent.tui.app import BenchApp
-    from bench_agent.workflow.operators import OperatorProfile
+    from bench_agent.tui.operators import OperatorProfile
 
     app = BenchApp(
         load_settings(station="bench-1"),

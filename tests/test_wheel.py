@@ -115,7 +115,7 @@ def test_installed_wheel_lists_profiles_and_runs_the_demo(installed: Path, tmp_p
         assert name in listed, listed
 
     operators = python(
-        "from bench_agent.workflow.operators import operator_dirs;"
+        "from bench_agent.tui.operators import operator_dirs;"
         "print(sorted(p.stem for d in operator_dirs() if d.is_dir() for p in d.glob('*.toml')))"
     )
     for name in BUNDLED_OPERATORS:

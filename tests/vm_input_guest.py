@@ -75,8 +75,8 @@ async def screens(
     from bench_agent.inventory.input_devices import KEY_CODES
     from bench_agent.tui.app import BenchApp
     from bench_agent.tui.guided_tests import KeyboardTestScreen, MouseTestScreen, RecentKeys
+    from bench_agent.tui.operators import OperatorProfile
     from bench_agent.workflow.guided import KEYBOARD_ROWS
-    from bench_agent.workflow.operators import OperatorProfile
 
     out: dict[str, Any] = {}
     recent = RecentKeys(devices)

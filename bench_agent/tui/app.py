@@ -26,10 +26,10 @@ from bench_agent.errors import BenchError
 from bench_agent.i18n import N_, _, set_language
 from bench_agent.progress import ProgressEvent
 from bench_agent.tui import console
+from bench_agent.tui.operators import OperatorProfile, default_operator
 from bench_agent.tui.themes import BENCH_THEMES, theme_name
 from bench_agent.workflow.engines import Engines
 from bench_agent.workflow.machine import Workflow, now
-from bench_agent.workflow.operators import OperatorProfile, default_operator
 from bench_agent.workflow.state import Step
 
 # Key names as the operator reads them, in their language (never "Entrée/Enter" on one screen).
@@ -417,7 +417,7 @@ def _alsa_cue(attention: bool) -> None:
 
 def launch(args: argparse.Namespace) -> int:
     """``bench-agent tui``: start the app (the training mode prepares its throwaway disks)."""
-    from bench_agent.workflow.operators import load_operator
+    from bench_agent.tui.operators import load_operator
 
     settings = load_settings()
     operator = load_operator(args.operator_profile) if args.operator_profile else None

@@ -31,7 +31,7 @@ class OperatorScreen(StepScreen):
         return _("Who is at the bench? Choose your profile.")
 
     def actions(self) -> list[Action]:
-        from bench_agent.workflow.operators import list_operators
+        from bench_agent.tui.operators import list_operators
 
         self._profiles = {p.name: p for p in list_operators()}
         # The station's current profile (set at start-up) is the one chosen by default.

@@ -52,7 +52,7 @@ def vm_hwm_mb() -> float:
 def child_bench(report: str) -> None:
     from bench_agent.config import load_settings
     from bench_agent.tui.app import BenchApp
-    from bench_agent.workflow.operators import load_operator
+    from bench_agent.tui.operators import load_operator
     from bench_agent.workflow.state import Step
 
     evidence = EVIDENCE if EVIDENCE.is_dir() else None
@@ -158,8 +158,8 @@ def count_presses(profile: str) -> int:
     sys.path.insert(0, str(ROOT))
     from bench_agent.config import AgentSettings, load_settings
     from bench_agent.tui.app import BenchApp
+    from bench_agent.tui.operators import load_operator
     from bench_agent.tui.training import TrainingSession, training_session
-    from bench_agent.workflow.operators import load_operator
     from tests.tui_driver import drive_machine
 
     async def run(settings: AgentSettings, session: TrainingSession) -> int:
