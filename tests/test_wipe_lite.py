@@ -285,3 +285,41 @@ def test_one_switch_auto_scan_confirms_with_two_choices_on_two_screens(
     [result] = summary(err.decode())["results"]
     assert result["status"] == "erased"
     assert is_zero(disk, 8 * MiB)
+
+
+def test_on_a_terminal_ctrl_c_is_only_a_key(
+    make_loop: LoopFactory, agent_home: Path, no_sse2_env: dict[str, str]
+) -> None:
+    """On a real terminal (a pty, raw keys): Ctrl+C neither stops the screen nor shows a
+    traceback; the operator's keys still work (→ then Enter: "Switch off", exit 10)."""
+    import fcntl
+    import pty
+    import termios
+
+    disk = str(make_loop(8 * MiB))
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench_agent.sanitize.wipe_lite", "--device", disk],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        env=no_sse2_env,
+        start_new_session=True,  # the pty becomes its controlling terminal, as tty1 on the bench
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    os.close(terminal)
+    try:
+        time.sleep(1.0)
+        os.write(controller, b"\x03")
+        time.sleep(0.5)
+        assert proc.poll() is None, "Ctrl+C stopped the wipe-only screen"
+        os.write(controller, RIGHT.encode())
+        time.sleep(0.3)
+        os.write(controller, ENTER.encode())
+        assert proc.wait(timeout=30) == 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(controller)
+    assert proc.stderr is not None
+    assert b"Traceback" not in proc.stderr.read()

@@ -158,6 +158,10 @@ class KeyReader:
         if os.isatty(fd):
             self.saved = termios.tcgetattr(fd)
             tty.setcbreak(fd)
+            # Ctrl+C is a key like any other here: a wipe is never cut by a signal.
+            attrs = termios.tcgetattr(fd)
+            attrs[3] &= ~termios.ISIG
+            termios.tcsetattr(fd, termios.TCSADRAIN, attrs)
         self.last_at = 0.0
         self.ended = False
 
