@@ -424,7 +424,9 @@ def collect_network(source: Source) -> list[NetworkInterface]:
 def _dmidecode_memory(source: Source) -> str | None:
     if source.live and not Path("/sys/firmware/dmi").exists():
         return None
-    return source.command("dmidecode/memory.txt", ["dmidecode", "-t", "17"], timeout_s=10)
+    return source.command(
+        "dmidecode/memory.txt", ["dmidecode", "-t", "16", "-t", "17"], timeout_s=10
+    )
 
 
 def build_inventory(source: Source, *, smart: bool = True) -> Inventory:

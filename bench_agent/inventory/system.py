@@ -146,6 +146,32 @@ def _size_bytes(text: str) -> int:
     return int(match.group(1)) * factor
 
 
+def _dmi_fields(block: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in block.splitlines():
+        key, sep, value = line.strip().partition(":")
+        if sep and key not in fields:
+            fields[key] = value.strip()
+    return fields
+
+
+def parse_dmidecode_max_capacity(text: str) -> int | None:
+    """The boards' "Maximum Capacity" (sum of the system memory arrays, ``dmidecode -t 16``)."""
+    total = 0
+    for block in re.split(r"\n\s*\n", text):
+        if "Physical Memory Array" not in block:
+            continue
+        fields = _dmi_fields(block)
+        if fields.get("Use", "System Memory") != "System Memory":
+            continue
+        total += _size_bytes(fields.get("Maximum Capacity", ""))
+    return total or None
+
+
+def _known(value: str) -> str:
+    return "" if value in ("", "Unknown", "Other", "Not Specified") else value
+
+
 def parse_dmidecode_memory(text: str) -> tuple[list[MemoryModule], int | None]:
     """Installed modules and slot count from ``dmidecode -t 17`` text."""
     modules: list[MemoryModule] = []
@@ -153,11 +179,7 @@ def parse_dmidecode_memory(text: str) -> tuple[list[MemoryModule], int | None]:
     for block in re.split(r"\n\s*\n", text):
         if "Memory Device" not in block:
             continue
-        fields: dict[str, str] = {}
-        for line in block.splitlines():
-            key, sep, value = line.strip().partition(":")
-            if sep and key not in fields:
-                fields[key] = value.strip()
+        fields = _dmi_fields(block)
         slots += 1
         size = _size_bytes(fields.get("Size", ""))
         if size <= 0:
@@ -173,6 +195,7 @@ def parse_dmidecode_memory(text: str) -> tuple[list[MemoryModule], int | None]:
                 size_bytes=size,
                 type=fields.get("Type", ""),
                 speed_mts=int(speed_match.group(1)) if speed_match else None,
+                form_factor=_known(fields.get("Form Factor", "")),
                 manufacturer="" if is_junk_identifier(manufacturer) else manufacturer,
                 serial="" if is_junk_identifier(serial) else serial,
             )
@@ -188,6 +211,7 @@ def build_memory(meminfo: str | None, dmidecode: str | None) -> Memory:
         memory.usable_bytes = total
     if dmidecode:
         memory.modules, memory.slots = parse_dmidecode_memory(dmidecode)
+        memory.max_capacity_bytes = parse_dmidecode_max_capacity(dmidecode)
         if memory.modules:
             memory.installed_bytes = sum(m.size_bytes for m in memory.modules)
     return memory

@@ -238,6 +238,7 @@ def create_app(
 ) -> FastAPI:
     from bench_agent.ledger.api import DEFAULT_MAX_RECORD_BYTES, router
     from bench_agent.ledger.help import router as help_router
+    from bench_agent.ledger.parts import router as parts_router
     from bench_agent.ledger.validation import router as validation_router
 
     app = FastAPI(
@@ -257,6 +258,7 @@ def create_app(
     app.include_router(router)
     app.include_router(validation_router)  # the validation programme (issue 15)
     app.include_router(help_router)  # a technician calls the supervisor
+    app.include_router(parts_router)  # the parts bin (issue 16 item 2)
     app.add_middleware(BodyLimit)
     app.add_middleware(LoginGate)
     app.add_middleware(PathGuard)

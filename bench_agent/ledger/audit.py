@@ -1,7 +1,8 @@
 """The audit hash chain over every row that matters, and signed checkpoints of its head.
 
 Chained tables: records, lifecycle events, certificates, lots, assets, station keys, users
-(roles) and stations (public key, token hash, disabled state). Each write appends an
+(roles), stations (public key, token hash, disabled state), and the parts bin's parts and
+part events. Each write appends an
 ``audit_chain`` entry holding the SHA-256 of the row's audited columns (every column, except the
 few that change on their own: an asset's or a station's last-seen time, a user's failed-login
 count) and ``hash = SHA-256(prev_hash | seq | table | row id |
@@ -37,6 +38,8 @@ from bench_agent.ledger.models import (
     Certificate,
     LifecycleEvent,
     Lot,
+    Part,
+    PartEvent,
     Record,
     Station,
     StationKey,
@@ -55,6 +58,8 @@ CHAINED: dict[str, type[Base]] = {
     StationKey.__tablename__: StationKey,
     User.__tablename__: User,
     Station.__tablename__: Station,
+    Part.__tablename__: Part,
+    PartEvent.__tablename__: PartEvent,
 }
 # Columns that change on their own, outside what the chain vouches for.
 UNAUDITED: dict[str, frozenset[str]] = {

@@ -37,6 +37,10 @@ Tables (all times are UTC; ``*_by`` columns say who wrote the row: ``station:NAM
                        recycled: ``asset_id``, ``kind``, ``at``, ``category`` (beneficiary
                        category for given/returned), ``beneficiary_ref`` (pseudonymous, never a
                        name or address), ``note``, ``created_by``.
+- ``parts``            the parts bin: one kept part (memory module, wiped disk, optical drive,
+                       sound card, power supply), its ``code`` (label), ``state``, ``bin``, the
+                       machine it came from and the one it was fitted into (``ledger/parts.py``).
+- ``part_events``      each part's steps: harvested, stocked, fitted, scrapped (chained).
 - ``audit_chain``      hash chain over every row that matters (see ``audit.CHAINED``): ``seq``,
                        ``table_name``, ``row_id``, ``row_sha256`` (of the row's canonical JSON),
                        ``prev_hash``, ``hash`` = SHA-256(prev_hash + table + row id + row_sha256).
@@ -50,6 +54,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -309,3 +314,48 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Part(Base):
+    """A part kept for the parts bin (see ``ledger/parts.py``): one row per physical part,
+    its state (harvested, in_stock, fitted, scrapped), bin and the machine it came from /
+    went into. ``identity`` is unique: the part's serial, or the donor machine and slot."""
+
+    __tablename__ = "parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)  # printed on its label
+    identity: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    serial: Mapped[str] = mapped_column(String(200), default="")
+    slot: Mapped[str] = mapped_column(String(64), default="")
+    model: Mapped[str] = mapped_column(String(200), default="")
+    mem_type: Mapped[str] = mapped_column(String(32), default="")
+    form_factor: Mapped[str] = mapped_column(String(32), default="")
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    speed_mts: Mapped[int | None] = mapped_column(Integer, default=None)
+    watts: Mapped[int | None] = mapped_column(Integer, default=None)
+    certificate_id: Mapped[str] = mapped_column(String(100), default="")
+    bin: Mapped[str] = mapped_column(String(64), default="")
+    lot: Mapped[str] = mapped_column(String(64), default="")
+    from_asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), index=True)
+    fitted_asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class PartEvent(Base):
+    """harvested → stocked → fitted | scrapped, one row per step (chained)."""
+
+    __tablename__ = "part_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    part_id: Mapped[int] = mapped_column(ForeignKey("parts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), default=None)
+    bin: Mapped[str] = mapped_column(String(64), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100), default="")

@@ -35,6 +35,7 @@ class MemoryModule(Model):
     size_bytes: int = 0
     type: str = ""  # DDR, DDR2, SDRAM...
     speed_mts: int | None = None
+    form_factor: str = ""  # DIMM, SODIMM... (DMI), "" when DMI does not say
     manufacturer: str = ""
     serial: str = ""
 
@@ -45,6 +46,8 @@ class Memory(Model):
     installed_bytes: int | None = None  # sum of the DMI modules, when DMI is readable
     modules: list[MemoryModule] = Field(default_factory=list)
     slots: int | None = None
+    # The board's "Maximum Capacity" (DMI type 16), when the bench read it.
+    max_capacity_bytes: int | None = None
 
 
 class System(Model):
