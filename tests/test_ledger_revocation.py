@@ -27,6 +27,14 @@ from tests.test_validation import MiB, _plant, _wipe
 pytestmark = pytest.mark.device
 
 
+def get(url: str, **options: Any) -> httpx.Response:
+    return httpx.get(url, timeout=60, **options)  # the shared machine can be slow
+
+
+def post(url: str, **options: Any) -> httpx.Response:
+    return httpx.post(url, timeout=60, **options)
+
+
 @pytest.fixture
 def ledger(tmp_path: Path) -> Iterator[Ledger]:
     (tmp_path / "ledger").mkdir()
@@ -62,7 +70,7 @@ def _validated(
 
 def _post(ledger: Ledger, key: Any, n: int, **fields: Any) -> httpx.Response:
     document = signed(make_record(n=n, **fields), key)
-    return httpx.post(ledger.api("/records"), json=document, headers=ledger.station_headers())
+    return post(ledger.api("/records"), json=document, headers=ledger.station_headers())
 
 
 def test_a_failed_validation_stores_the_certificate_as_failed_everywhere(
@@ -85,25 +93,25 @@ def test_a_failed_validation_stores_the_certificate_as_failed_everywhere(
         == 1
     )
     # Checked by anyone: not valid, and why.
-    verdict = httpx.post(ledger.api("/certificates/verify"), json=bad_cert).json()
+    verdict = post(ledger.api("/certificates/verify"), json=bad_cert).json()
     assert verdict["valid"] is False and verdict["known"] is True
     assert "Validation failed" in verdict["reason"] and str(3 * 4096) in verdict["reason"]
-    assert httpx.post(ledger.api("/certificates/verify"), json=good_cert).json()["valid"]
+    assert post(ledger.api("/certificates/verify"), json=good_cert).json()["valid"]
     # No printable certificate of a disk that failed: 410 with the reason, API and dashboard.
     cookies = {"bench_session": ledger.supervisor_token}
-    pdf = httpx.get(ledger.api(f"/certificates/{bad_id}.pdf"), headers=ledger.supervisor)
+    pdf = get(ledger.api(f"/certificates/{bad_id}.pdf"), headers=ledger.supervisor)
     assert pdf.status_code == 410 and "Validation failed" in pdf.json()["detail"]
-    page_pdf = httpx.get(f"{ledger.url}/dashboard/certificates/{bad_id}.pdf", cookies=cookies)
+    page_pdf = get(f"{ledger.url}/dashboard/certificates/{bad_id}.pdf", cookies=cookies)
     assert page_pdf.status_code == 410 and "Validation failed" in page_pdf.text
     good_pdf = f"{ledger.url}/dashboard/certificates/{good_cert['certificate_id']}.pdf"
-    assert httpx.get(good_pdf, cookies=cookies).headers["content-type"] == "application/pdf"
+    assert get(good_pdf, cookies=cookies).headers["content-type"] == "application/pdf"
     # The public page of the machine: the good certificate valid, the revoked one not.
-    page = httpx.get(f"{ledger.url}/verify/AT-00007", headers={"Accept-Language": "en"}).text
+    page = get(f"{ledger.url}/verify/AT-00007", headers={"Accept-Language": "en"}).text
     row = page[page.index(bad_id) :].split("</tr>")[0]
     assert "✖" in row and "Validation failed" in row and "failed validation" in row
     assert "✔" in page[page.index(good_cert["certificate_id"]) :].split("</tr>")[0]
     # The donor's zip of the lot leaves it out.
-    zipped = httpx.get(f"{ledger.url}/dashboard/lots/LOT-1/certificates.zip", cookies=cookies)
+    zipped = get(f"{ledger.url}/dashboard/lots/LOT-1/certificates.zip", cookies=cookies)
     assert zipped.status_code == 200
     names = zipfile.ZipFile(io.BytesIO(zipped.content)).namelist()
     assert any(good_cert["certificate_id"] in name for name in names)
@@ -124,9 +132,9 @@ def test_a_certificate_stored_valid_then_revoked_turns_failed_and_the_chain_hold
     first.extra.pop("revoked_certificate")
     first.status = "erased"
     assert _post(ledger, key, 8, wipes=[first], certificates=[cert]).status_code == 201
-    assert httpx.post(ledger.api("/certificates/verify"), json=cert).json()["valid"] is True
+    assert post(ledger.api("/certificates/verify"), json=cert).json()["valid"] is True
     assert _post(ledger, key, 9, wipes=[report]).status_code == 201
-    assert httpx.post(ledger.api("/certificates/verify"), json=cert).json()["valid"] is False
+    assert post(ledger.api("/certificates/verify"), json=cert).json()["valid"] is False
     url = ledger.store.engine.url.render_as_string(False)
     verified = subprocess.run(
         [sys.executable, "-m", "bench_agent.ledger.cli", "audit", "verify", "--db", url],
@@ -176,7 +184,7 @@ def test_the_report_page_shows_validation_coverage_and_failures_loudly(
     assert posted.status_code == 201
     today = finished.date().isoformat()
     cookies = {"bench_session": ledger.supervisor_token}
-    page = httpx.get(
+    page = get(
         f"{ledger.url}/dashboard/report",
         params={"from": today, "to": today, "lang": "en"},
         cookies=cookies,
@@ -193,20 +201,20 @@ def test_the_report_page_shows_validation_coverage_and_failures_loudly(
     assert str(3 * 4096) in failure and "bob" in failure
     assert good_cert["certificate_id"] not in section
     # The same page in French.
-    french = httpx.get(
+    french = get(
         f"{ledger.url}/dashboard/report",
         params={"from": today, "to": today, "lang": "fr"},
         cookies=cookies,
     ).text
     assert "Validation des disques effacés" in french and "Validations échouées" in french
     # The live board counts them as the report does, the failure loud, linked to the report.
-    board = httpx.get(f"{ledger.url}/dashboard/", params={"lang": "en"}, cookies=cookies).text
+    board = get(f"{ledger.url}/dashboard/", params={"lang": "en"}, cookies=cookies).text
     row = board[board.index("Disks validated") :].split("</tr>")[0]
     assert '<td class="num">2</td>' in row and 'href="/dashboard/report#validation"' in board
     failed = board[board.index("Validations failed") :].split("</tr>")[0]
     assert failed.count('<strong><span aria-hidden="true">✖</span> 1</strong>') == 2
     # Another lot: nothing of this one.
-    other = httpx.get(
+    other = get(
         f"{ledger.url}/dashboard/report",
         params={"from": today, "to": today, "lot": "LOT-9", "lang": "en"},
         cookies=cookies,
