@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,10 @@ from bench_agent.inventory.parts import (
     suggest_memory,
 )
 from bench_agent.inventory.profiles import load_profile
+from bench_agent.ledger.board_queries import load_report
+from bench_agent.ledger.environment import account_lines, load_account
+from bench_agent.ledger.lang import language
+from bench_agent.ledger.reports import render_csv
 from bench_agent.models import BenchRecord, Inventory
 from bench_agent.models.inventory import Memory, MemoryModule
 from bench_agent.models.part import StockedPart
@@ -214,6 +219,17 @@ def test_pentium4_module_harvested_suggested_fitted_and_seen(
     from bench_agent.ledger.parts import reused_by_kind
 
     assert reused_by_kind(ledger.store) == {"memory": 1}
+    year = date.today()
+    report = load_report(ledger.store, date(year.year, 1, 1), date(year.year, 12, 31))
+    assert report.environment is not None
+    assert report.to_json()["environment"]["parts_by_kind"] == {"memory": 1}
+    assert "environment,parts.memory,1" in render_csv(report).splitlines()
+    with language("fr"):
+        lines = dict(account_lines(report.environment))
+    assert lines["Pièces réemployées"] == "1 (barrettes de mémoire 1)"
+    # Counted for the lot of the machine that received the part, not the donor's lot.
+    assert load_account(ledger.store, lot="LOT-AT-2").parts == {"memory": 1}
+    assert load_account(ledger.store, lot="LOT-AT-P4").parts == {}
     with ledger.store.session() as session:
         checked, problems = audit.verify_chain(session)
     assert problems == [] and checked > 0

@@ -7,8 +7,9 @@ workshop's own file (``BENCH_LEDGER_ENVIRONMENT_FACTORS``). A machine counts as 
 the programme report counts "Machines delivered": a ``given`` lifecycle event in the period, once
 per machine (``reports.compute_report``). Its category is its chassis type from the inventory
 (DMI), a desktop tower when the inventory recorded none. A factor left unset makes the figure
-"not computed (factor unset: ...)", never 0. Parts are not counted until the parts bin exists
-(issue 16 item 2): the account says so instead of printing a number.
+"not computed (factor unset: ...)", never 0. Parts reused are the parts bin's parts fitted into a
+machine in the period (``ledger/parts.py``), counted by kind; they weigh nothing in the figures
+(the table has no factor per part).
 
 The loading and the computation are pure; :func:`load_account` reads the ledger's store.
 """
@@ -199,18 +200,23 @@ class EnvironmentalAccount:
     weight_kg: Figure
     co2e_kg: Figure
     table: FactorTable
-    parts_reused: int | None = None  # None: not tracked until the parts bin exists
+    parts: dict[str, int] = field(default_factory=dict)  # parts fitted into machines, by kind
 
     @property
     def machines_reused(self) -> int:
         return sum(self.machines.values())
+
+    @property
+    def parts_reused(self) -> int:
+        return sum(self.parts.values())
 
     def to_json(self) -> dict[str, Any]:
         return {
             "machines_reused": self.machines_reused,
             "machines_by_category": dict(self.machines),
             "parts_reused": self.parts_reused,
-            "parts_note": "not tracked until the parts bin exists (issue 16 item 2)",
+            "parts_by_kind": dict(self.parts),
+            "parts_note": "parts bin parts fitted into a machine; not in weight_kg or co2e_kg",
             "weight_kg": self.weight_kg.value,
             "weight_unset": list(self.weight_kg.unset),
             "co2e_kg": self.co2e_kg.value,
@@ -266,13 +272,27 @@ def _figure_text(figure: Figure, unit: str) -> str:
     return f"{_kg(figure.value)}\u00a0{unit}"
 
 
+PART_LABELS = {
+    "memory": N_("memory modules"),
+    "disk": N_("disks"),
+    "optical": N_("optical drives"),
+    "sound": N_("sound cards"),
+    "psu": N_("power supplies"),
+}
+
+
+def _parts_text(parts: dict[str, int]) -> str:
+    by_kind = ", ".join(f"{_(PART_LABELS.get(k, k))} {n}" for k, n in parts.items())
+    return str(sum(parts.values())) + (f" ({by_kind})" if by_kind else "")
+
+
 def account_lines(account: EnvironmentalAccount) -> list[tuple[str, str]]:
     """(title, value) lines in the current language, for the report page, PDF and bundles."""
     by_category = ", ".join(f"{category_label(c)} {n}" for c, n in account.machines.items())
     machines = str(account.machines_reused) + (f" ({by_category})" if by_category else "")
     return [
         (_("Machines reused (delivered)"), machines),
-        (_("Parts reused"), _("not counted yet (the parts bin is not built)")),
+        (_("Parts reused"), _parts_text(account.parts)),
         (_("Weight kept out of waste"), _figure_text(account.weight_kg, "kg")),
         (_("Greenhouse-gas emissions avoided"), _figure_text(account.co2e_kg, "kg CO2e")),
     ]
@@ -315,7 +335,8 @@ def csv_rows(account: EnvironmentalAccount) -> list[list[Any]]:
     """``environment,key,value`` rows for the report's long CSV (empty value: not computed)."""
     rows: list[list[Any]] = [["environment", "machines_reused", account.machines_reused]]
     rows += [["environment", f"machines.{c}", n] for c, n in account.machines.items()]
-    rows.append(["environment", "parts_reused", ""])
+    rows.append(["environment", "parts_reused", account.parts_reused])
+    rows += [["environment", f"parts.{k}", n] for k, n in account.parts.items()]
     for quantity, figure in (("weight_kg", account.weight_kg), ("co2e_kg", account.co2e_kg)):
         rows.append(["environment", quantity, "" if figure.value is None else figure.value])
         if figure.unset:
@@ -376,5 +397,9 @@ def load_account(
     table: FactorTable | None = None,
 ) -> EnvironmentalAccount:
     """The account of the period (or all time) for one lot or all, with the configured factors."""
+    from bench_agent.ledger.parts import reused_by_kind
+
     table = table or load_factors(configured_override())
-    return compute_account(reused_categories(store, start, end, lot), table)
+    account = compute_account(reused_categories(store, start, end, lot), table)
+    account.parts = reused_by_kind(store, start, end, lot)
+    return account
