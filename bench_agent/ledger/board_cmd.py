@@ -1,6 +1,7 @@
-"""``bench-ledger board | report | export | label``: the supervisor's commands.
+"""``bench-ledger report | export | label``: the supervisor's commands.
 
-- ``board --ledger URL [--token T | --user NAME]``: the station board in the terminal;
+(``bench-ledger board``, the terminal board, is a Textual app: bench_agent/cli/ledger_board.py.)
+
 - ``report --from DATE --to DATE [--lot LOT] [--format json|csv|pdf] [--output FILE]``;
 - ``export glpi ASSET [--output FILE]`` and ``export csv [--output FILE]``;
 - ``label ASSET... [--size 62x100|4x6|a4] [--output FILE] [--public-url URL]``.
@@ -9,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from datetime import date
 from pathlib import Path
@@ -27,17 +27,6 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
-    board = sub.add_parser("board", help=_("the station board in the terminal"))
-    board.add_argument("--ledger", metavar="URL", required=True, help=_("ledger address"))
-    who = board.add_mutually_exclusive_group()
-    who.add_argument("--token", help=_("a session token (default: $BENCH_LEDGER_TOKEN)"))
-    who.add_argument("--user", help=_("log in as this supervisor (password asked)"))
-    board.add_argument("--interval", type=float, default=1.0, help=_("seconds between updates"))
-    board.add_argument(
-        "--theme", choices=["dark", "light", "ansi"], default="dark", help=_("colour theme")
-    )
-    board.set_defaults(func=run_board)
-
     report = sub.add_parser("report", help=_("the programme's report for a period"))
     _add_db(report)
     report.add_argument("--from", dest="start", required=True, metavar="DATE", help="YYYY-MM-DD")
@@ -224,45 +213,4 @@ def run_label(args: argparse.Namespace) -> int:
             )
         )
     _write(args.output, render_labels(infos, args.size))
-    return EXIT_OK
-
-
-def _login(url: str, user: str) -> str:
-    import httpx
-
-    password = ledger_settings().password or getpass.getpass(_("Password for {user}: ", user=user))
-    try:
-        response = httpx.post(
-            f"{url.rstrip('/')}/api/v1/login", json={"name": user, "password": password}, timeout=15
-        )
-    except httpx.HTTPError as exc:
-        raise BenchError(
-            _("Cannot reach the ledger at {url}: {error}", url=url, error=exc),
-            _("Check the address and that 'bench-ledger serve' runs there."),
-        ) from exc
-    if response.status_code != 200:
-        raise InputError(
-            _("The ledger refused the login of {user}.", user=user),
-            _("Check the user name and password."),
-        )
-    token: str = response.json()["token"]
-    return token
-
-
-def run_board(args: argparse.Namespace) -> int:
-    token = args.token or ledger_settings().token
-    if args.user:
-        token = _login(args.ledger, args.user)
-    if not token:
-        raise InputError(
-            _("The board needs a supervisor session."),
-            _("Add --user NAME (the password is asked) or --token TOKEN."),
-        )
-    from bench_agent.tui.board import StationBoardApp
-    from bench_agent.tui.themes import theme_name
-
-    app = StationBoardApp(
-        args.ledger, token, interval=max(args.interval, 0.2), theme=theme_name(args.theme)
-    )
-    app.run()
     return EXIT_OK

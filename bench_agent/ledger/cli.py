@@ -14,6 +14,7 @@ import gc
 import os
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from bench_agent import __version__
@@ -245,7 +246,8 @@ def run_audit_verify(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------- entry
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra_groups: Sequence[ModuleType] = ()) -> argparse.ArgumentParser:
+    """The parser of this module's commands, then ``extra_groups``', then COMMAND_MODULES'."""
     parser = argparse.ArgumentParser(
         prog="bench-ledger",
         description=_("Central ledger of the refurbishment benches."),
@@ -256,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_db_option(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     register(sub)
-    for module in COMMAND_MODULES:
+    for module in (*extra_groups, *COMMAND_MODULES):
         module.register(sub)
     return parser
 
@@ -273,10 +275,11 @@ def _database_error(exc: Exception) -> BenchError | None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, extra_groups: Sequence[ModuleType] = ()) -> int:
+    """``bench-ledger`` (its entry point, bench_agent.cli.ledger_board, adds ``board``)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     apply_language_option(args_list)
-    parser = build_parser()
+    parser = build_parser(extra_groups)
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help()
