@@ -13,6 +13,7 @@ recorded: these copies are composed from the real bundle, as its SOURCES.md says
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -43,6 +44,7 @@ from bench_agent.sync.parts import (
     fit_part,
     harvest,
     list_stock,
+    part_label,
     scrap_part,
     stock_part,
     suggestion,
@@ -146,6 +148,18 @@ def test_pentium4_module_harvested_suggested_fitted_and_seen(
         ("P000001", "in_stock", "B3", "AT-P4"),
         ("P000002", "in_stock", "B3", "AT-P4"),
     ]
+    label = tmp_path / "label.pdf"
+    label.write_bytes(part_label(settings, "P000001"))
+    words = subprocess.run(["pdftotext", str(label), "-"], capture_output=True, text=True).stdout
+    for expected in (
+        "P000001",
+        "memory modules",
+        "DDR-400 256 MB",
+        "DIMM",
+        "Parts bin: B3",
+        "AT-P4",
+    ):
+        assert expected in words, (expected, words)
     drive = harvest(settings, "AT-P4", proposal[2:3])[0]
     assert drive.state == "harvested" and drive.bin == ""
     assert stock_part(settings, drive.code, "C1").state == "in_stock"

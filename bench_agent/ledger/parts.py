@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -473,3 +473,25 @@ def post_scrap(request: Request, code: str, body: ScrapIn, station: StationPrinc
         return scrap(_store(request), code, body.note, station.actor)
     except PartRefused as exc:
         raise _refused(exc) from None
+
+
+@router.get(
+    "/parts/{code}/label.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, 404: {"description": "unknown part"}},
+)
+def get_label(
+    request: Request,
+    code: str,
+    station: StationPrincipal,
+    size: Annotated[Literal["62x100", "4x6", "a4"], Query()] = "62x100",
+) -> Response:
+    """The part's printable label (code as QR and in large type, what it is, bin, donor)."""
+    from bench_agent.ledger.part_labels import render_part_labels
+
+    try:
+        with _store(request).session() as session:
+            part = part_out(session, _part(session, code))
+    except PartRefused as exc:
+        raise _refused(exc) from None
+    return Response(render_part_labels([part], size), media_type="application/pdf")

@@ -32,7 +32,9 @@ class BinSuggestion:
         return list(self.groups[0]["codes"]) if self.groups else []
 
 
-def _call(settings: AgentSettings, method: str, path: str, **kwargs: Any) -> Any:
+def _call(
+    settings: AgentSettings, method: str, path: str, *, raw: bool = False, **kwargs: Any
+) -> Any:
     from bench_agent.sync.sender import api_url, auth_headers, require_enrolled
 
     require_enrolled(settings)
@@ -68,7 +70,7 @@ def _call(settings: AgentSettings, method: str, path: str, **kwargs: Any) -> Any
         raise PartsRefused(
             detail or _("the ledger answered with an error ({code})", code=response.status_code)
         )
-    return response.json()
+    return response.content if raw else response.json()
 
 
 def harvest(
@@ -112,3 +114,11 @@ def fit_part(settings: AgentSettings, code: str, asset_tag: str) -> StockedPart:
 def scrap_part(settings: AgentSettings, code: str, note: str = "") -> StockedPart:
     data = _call(settings, "POST", f"/parts/{code}/scrap", json={"note": note})
     return StockedPart.model_validate(data)
+
+
+def part_label(settings: AgentSettings, code: str, size: str = "62x100") -> bytes:
+    """The part's printable label (PDF) for the bench's label printer."""
+    data: bytes = _call(
+        settings, "GET", f"/parts/{code}/label.pdf", raw=True, params={"size": size}
+    )
+    return data
