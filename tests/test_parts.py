@@ -49,7 +49,7 @@ from bench_agent.sync.parts import (
     stock_part,
     suggestion,
 )
-from bench_agent.workflow.parts import fit_and_check, harvest_proposal
+from bench_agent.workflow.parts import bin_suggestion, fit_and_check, harvest_proposal
 from tests.conftest import FIXTURES
 from tests.test_ledger_support import Ledger, start_ledger
 
@@ -180,6 +180,11 @@ def test_pentium4_module_harvested_suggested_fitted_and_seen(
     _set_dimm2(target, present=False)
     before = collect_inventory(evidence_dir=target)
     assert before.memory.installed_bytes == 256 * MB
+    # On the bench, before its record reaches the ledger: the verdict screen's line.
+    local = bin_suggestion(settings, before, grade_inventory(before, load_profile("pentium4")))
+    assert local is not None and local.text == "add 256 MB RAM: 2 × DDR-400 256 MB in bin B3"
+    with pytest.raises(PartsRefused, match=r"^No machine AT-2 in the ledger\."):
+        fit_part(settings, "P000001", "AT-2")  # no inventory sent, no record yet
     record = _deliver(settings, "AT-2", before, "pentium4")
     assert record.verdict is not None and record.verdict.outcome == "remediate"
     assert record.verdict.actions == ["add 256 MB RAM"]

@@ -342,6 +342,8 @@ class Part(Base):
     lot: Mapped[str] = mapped_column(String(64), default="")
     from_asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), index=True)
     fitted_asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), index=True)
+    # The machine it went into, by tag: known before that machine's first record arrives.
+    fitted_asset_tag: Mapped[str] = mapped_column(String(100), default="", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100), default="")
 

@@ -113,7 +113,7 @@ def part_out(session: Session, row: Part) -> StockedPart:
         bin=row.bin,
         lot=row.lot,
         from_asset_tag=tag(row.from_asset_id),
-        fitted_asset_tag=tag(row.fitted_asset_id),
+        fitted_asset_tag=row.fitted_asset_tag,
     )
 
 
@@ -132,8 +132,7 @@ def _part(session: Session, code: str) -> Part:
 
 def _state_words(session: Session, row: Part) -> str:
     if row.state == "fitted":
-        asset = session.get(Asset, row.fitted_asset_id) if row.fitted_asset_id else None
-        return _("fitted into {tag}", tag=asset.asset_tag if asset else "?")
+        return _("fitted into {tag}", tag=row.fitted_asset_tag or "?")
     if row.state == "in_stock":
         return _("in bin {bin}", bin=row.bin)
     if row.state == "scrapped":
@@ -260,8 +259,14 @@ def stock(store: Store, code: str, bin_: str, actor: str) -> StockedPart:
         return part_out(session, row)
 
 
-def fit(store: Store, code: str, asset_tag: str, actor: str) -> StockedPart:
-    """The technician fitted a stocked part into a machine: it leaves the bin for that machine."""
+def fit(
+    store: Store, code: str, asset_tag: str, actor: str, inventory: Inventory | None = None
+) -> StockedPart:
+    """The technician fitted a stocked part into a machine: it leaves the bin for that machine.
+    A memory module is checked against ``inventory`` (the bench's, when the machine is on the
+    bench before its first record reaches the ledger) or the machine's latest record."""
+    if not asset_tag.strip():
+        raise PartRefused(_("Give the machine's asset tag."), status_code=422)
     with store.write() as session:
         row = _part(session, code)
         if row.state != "in_stock":
@@ -272,11 +277,14 @@ def fit(store: Store, code: str, asset_tag: str, actor: str) -> StockedPart:
                     state=_state_words(session, row),
                 )
             )
-        asset = _asset(session, asset_tag)
-        if asset.id == row.from_asset_id:
+        asset = session.scalar(select(Asset).where(Asset.asset_tag == asset_tag).order_by(Asset.id))
+        if asset is not None and asset.id == row.from_asset_id:
             raise PartRefused(_("Part {code} came from {tag} itself.", code=code, tag=asset_tag))
         if row.kind == "memory":
-            target, _verdict = latest_record(session, asset)
+            if inventory is not None:
+                target = inventory
+            else:
+                target, _verdict = latest_record(session, _asset(session, asset_tag))
             problem = memory_fit_problem(target, part_out(session, row))
             if problem is not None:
                 raise PartRefused(
@@ -288,9 +296,13 @@ def fit(store: Store, code: str, asset_tag: str, actor: str) -> StockedPart:
                     )
                 )
         bin_ = row.bin
-        row.state, row.bin, row.fitted_asset_id = "fitted", "", asset.id
+        row.state, row.bin = "fitted", ""
+        row.fitted_asset_id = asset.id if asset is not None else None
+        row.fitted_asset_tag = asset_tag
         audit.append(session, row, actor)
-        _event(session, row, "fitted", actor, asset_id=asset.id, bin=bin_)
+        _event(
+            session, row, "fitted", actor, asset_id=row.fitted_asset_id, bin=bin_, note=asset_tag
+        )
         return part_out(session, row)
 
 
@@ -382,7 +394,8 @@ def reused_by_kind(
         until = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
         query = query.where(PartEvent.at < until)
     if lot is not None:
-        query = query.join(Asset, Asset.id == Part.fitted_asset_id).where(Asset.lot == lot)
+        tagged = select(Asset.asset_tag).where(Asset.lot == lot, Asset.asset_tag != "")
+        query = query.where(Part.fitted_asset_tag.in_(tagged))
     with store.session() as session:
         counts = Counter({str(kind): int(n) for kind, n in session.execute(query)})
     return {kind: counts[kind] for kind in PART_KINDS if counts[kind]}
@@ -404,6 +417,8 @@ class BinIn(BaseModel):
 
 class FitIn(BaseModel):
     asset_tag: str = Field(max_length=100)
+    # The machine as the bench sees it now (it may have no record in the ledger yet).
+    inventory: Inventory | None = None
 
 
 class ScrapIn(BaseModel):
@@ -462,7 +477,7 @@ def post_stock(request: Request, code: str, body: BinIn, station: StationPrincip
 def post_fit(request: Request, code: str, body: FitIn, station: StationPrincipal) -> Any:
     """The part was fitted into this machine (re-inventory it next)."""
     try:
-        return fit(_store(request), code, body.asset_tag, station.actor)
+        return fit(_store(request), code, body.asset_tag, station.actor, body.inventory)
     except PartRefused as exc:
         raise _refused(exc) from None
 

@@ -11,6 +11,7 @@ from typing import Any
 from bench_agent.config import AgentSettings
 from bench_agent.errors import EXIT_UNAVAILABLE, BenchError
 from bench_agent.i18n import _
+from bench_agent.models.inventory import Inventory
 from bench_agent.models.part import Part, StockedPart
 
 PARTS_TIMEOUT_S = 10.0
@@ -105,9 +106,15 @@ def suggestion(settings: AgentSettings, asset_tag: str) -> BinSuggestion:
     )
 
 
-def fit_part(settings: AgentSettings, code: str, asset_tag: str) -> StockedPart:
-    """Record that part ``code`` was fitted into machine ``asset_tag``."""
-    data = _call(settings, "POST", f"/parts/{code}/fit", json={"asset_tag": asset_tag})
+def fit_part(
+    settings: AgentSettings, code: str, asset_tag: str, inventory: Inventory | None = None
+) -> StockedPart:
+    """Record that part ``code`` was fitted into machine ``asset_tag`` (checked against
+    ``inventory``, the machine as the bench sees it, or else its latest record)."""
+    body: dict[str, Any] = {"asset_tag": asset_tag}
+    if inventory is not None:
+        body["inventory"] = inventory.model_dump(mode="json")
+    data = _call(settings, "POST", f"/parts/{code}/fit", json=body)
     return StockedPart.model_validate(data)
 
 

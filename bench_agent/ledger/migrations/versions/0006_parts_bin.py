@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("lot", sa.String(length=64), nullable=False),
         sa.Column("from_asset_id", sa.Integer(), nullable=True),
         sa.Column("fitted_asset_id", sa.Integer(), nullable=True),
+        sa.Column("fitted_asset_tag", sa.String(length=100), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=100), nullable=False),
         sa.ForeignKeyConstraint(["fitted_asset_id"], ["assets.id"]),
@@ -53,6 +54,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_parts_from_asset_id"), ["from_asset_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_parts_fitted_asset_id"), ["fitted_asset_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_parts_fitted_asset_tag"), ["fitted_asset_tag"], unique=False
         )
     op.create_table(
         "part_events",
