@@ -387,3 +387,80 @@ async def test_a_disk_pulled_mid_wipe_shows_aborted_and_gets_no_certificate(
         body = outbox.body(entry.record_id)
     assert body is not None and body["certificates"] == []
     assert body["asset_tag"] == "BA-000042"
+
+
+SIZES = [(64, 24), (80, 25), (160, 50)]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+async def test_the_station_fits_every_screen_for_every_profile(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """Three disks (one waiting, one tied, one wiping): with every operator profile, each
+    choice, once focused, is wholly on screen with its label not cut, and so is every line."""
+
+    from bench_agent.tui.operators import list_operators
+    from bench_agent.tui.station import StationScreen
+
+    problems: list[str] = []
+    for profile in sorted(p.name for p in list_operators()):
+        app = station_app(tmp_path, profile)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            screen = StationScreen()
+            await app.push_screen(screen)
+            for n, state in enumerate(("ready", "tied", "wiping")):
+                screen.add_tile(
+                    {
+                        "kname": f"sd{'xyz'[n]}",
+                        "device": f"/dev/sd{'xyz'[n]}",
+                        "model": "WDC WD800JD-75MSA3",
+                        "serial": f"WD-WMAM9ABC123{n}",
+                        "size_bytes": 80_026_361_856,
+                        "health": "warn",
+                    }
+                )
+                tile = list(screen.tiles.values())[-1]
+                tile.health_reasons = ["12 sectors reallocated (5)"]
+                tile.tie = None if state == "ready" else ("lot", "LOT-2026-014")
+                tile.state = "wiping" if state == "wiping" else "ready"
+            await pilot.pause(0.2)
+            for tile in screen.tiles.values():
+                tile.show()
+            await pilot.pause(0.2)
+            problems += await check_choices(pilot, screen, f"{profile} {size}")
+            # The tie dialog over it (a list of known lots, the label field, the choices).
+            screen.ask_tie(next(iter(screen.tiles.values())))
+            await pilot.pause(0.2)
+            problems += await check_choices(pilot, app.screen, f"{profile} {size} tie")
+    assert not problems, "\n".join(problems)
+
+
+async def check_choices(pilot: Any, screen: Any, where: str) -> list[str]:
+    """Each choice of the screen, once focused, wholly on it with its label not cut; no
+    line cut either."""
+    from rich.cells import cell_len
+    from textual.widgets import Label
+
+    from bench_agent.tui.widgets import ActionButton
+    from tests.test_tui_layout import on_screen
+
+    problems: list[str] = []
+    for button in [b for b in screen.query("Button, Input") if b.display]:
+        button.focus()
+        for _tick in range(20):  # until the body's scroll to it has ended
+            await pilot.pause(0.05)
+            if on_screen(button, screen):
+                break
+        what = f"{where}: {button.id}"
+        if not on_screen(button, screen):
+            problems.append(f"{what} at {button.region} off screen when focused")
+        elif isinstance(button, ActionButton):
+            label = cell_len("» " + button.plain_label)
+            if label > button.content_region.width:
+                problems.append(f"{what} cut ({label} > {button.content_region.width})")
+    for label in screen.query(Label):
+        box = getattr(label.parent, "content_region", screen.region)
+        if label.region.width and label.region.right > box.right:
+            problems.append(f"{where}: text cut: {str(label.render())[:60]!r}")
+    return problems
