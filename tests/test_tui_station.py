@@ -464,3 +464,29 @@ async def check_choices(pilot: Any, screen: Any, where: str) -> list[str]:
         if label.region.width and label.region.right > box.right:
             problems.append(f"{where}: text cut: {str(label.render())[:60]!r}")
     return problems
+
+
+async def test_finished_disks_taken_out_keep_only_the_last_tiles(tmp_path: Path) -> None:
+    from bench_agent.tui.station import KEEP_FINISHED, StationEvent, StationScreen
+
+    app = station_app(tmp_path, "four-keys")
+    async with app.run_test(size=CONSOLE) as pilot:
+        await settle(pilot)
+        screen = StationScreen()
+        await app.push_screen(screen)
+        waiting = {"event": "ready", "kname": "sdw", "device": "/dev/sdw", "size_bytes": 1}
+        screen.on_station_event(StationEvent(waiting))
+        for n in range(KEEP_FINISHED + 3):
+            disk = {"kname": f"sd{n}", "device": f"/dev/sd{n}", "size_bytes": 1}
+            for kind, extra in (
+                ("ready", {}),
+                ("wiping", {}),
+                ("finished", {"state": "erased", "certificate_id": f"c{n}"}),
+                ("left", {}),
+            ):
+                screen.on_station_event(StationEvent({"event": kind, **disk, **extra}))
+        await pilot.pause(0.2)
+        kept = [t.device for t in screen.tiles.values()]
+        # The waiting disk stays; of the finished ones taken out, the newest.
+        assert kept == ["/dev/sdw"] + [f"/dev/sd{n}" for n in range(3, KEEP_FINISHED + 3)]
+        assert len(screen.query(".disk-tile")) == len(kept)

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 # Progress shown at most this often per disk (the engine reports far more often).
 PROGRESS_EVERY_S = 0.25
+# Finished disks taken out of the station that keep their tile (the newest ones).
+KEEP_FINISHED = 4
+KEEP_STATES = ("ready", "wiping")
 
 
 class StationEvent(Message):
@@ -276,6 +279,15 @@ class StationScreen(Screen[None]):
                 else:
                     tile.unplugged = True
                     tile.show()
+            self.prune()
+
+    def prune(self) -> None:
+        """Finished disks already taken out stay as tiles (their result in words), the last
+        few only: a day of disks does not pile up."""
+        gone = [t for t in self.tiles.values() if t.unplugged and t.state not in KEEP_STATES]
+        for tile in gone[: max(0, len(gone) - KEEP_FINISHED)]:
+            del self.tiles[tile.uid]
+            tile.remove()
 
     def tile_for(self, kname: str) -> DiskTile | None:
         uid = self.current.get(kname)
