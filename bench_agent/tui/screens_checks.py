@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, Static
@@ -224,6 +225,8 @@ class VerdictScreen(StepScreen):
             action = criterion.actions.get(lang) or criterion.action
             if action:
                 yield Label("⚒ " + action, classes="remediation")
+        if self.looks_in_bin():
+            yield Static(_("Parts bin: looking…"), id="bin-suggestion", classes="remediation")
         for criterion in verdict.criteria:
             if criterion.status != "pass":
                 message = criterion.messages.get(lang) or criterion.message
@@ -234,6 +237,35 @@ class VerdictScreen(StepScreen):
         ok = [criterion_words(c.id) for c in verdict.criteria if c.status == "pass"]
         if ok:
             yield Static(_("✔ OK: {ids}", ids=", ".join(ok)), classes="criterion -ok")
+
+    def looks_in_bin(self) -> bool:
+        """RAM to remediate on an enrolled bench: the parts bin may hold the module."""
+        state, settings = self.bench.wf.state, self.bench.settings
+        criteria = state.verdict.criteria if state.verdict is not None else []
+        ram = any(c.id == "ram" and c.status == "remediate" for c in criteria)
+        return ram and bool(settings.ledger_url and settings.token) and not state.training
+
+    def start(self) -> None:
+        if self.looks_in_bin():
+            self.look_in_bin()
+
+    @work(thread=True, exclusive=True, group="parts-bin")
+    def look_in_bin(self) -> None:
+        from bench_agent.errors import BenchError
+        from bench_agent.workflow.parts import bin_suggestion
+
+        state = self.bench.wf.state
+        try:
+            assert state.inventory is not None and state.verdict is not None
+            found = bin_suggestion(self.bench.settings, state.inventory, state.verdict)
+            text = _("Parts bin: {suggestion}", suggestion=found.text) if found else ""
+        except BenchError as exc:
+            text = _("Parts bin not reachable: {reason}", reason=exc.message)
+        self.app.call_from_thread(self.show_bin, text)
+
+    def show_bin(self, text: str) -> None:
+        for widget in self.query("#bin-suggestion").results(Static):
+            widget.update("▸ " + text if text else "")
 
     def actions(self) -> list[Action]:
         verdict = self.bench.wf.state.verdict

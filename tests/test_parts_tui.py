@@ -1,0 +1,85 @@
+"""The verdict screen of a machine lacking RAM shows what the parts bin holds for it (Pilot, at
+80x25 with the four-keys operator profile, against a real ledger on a real port)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench_agent.config import load_settings
+from bench_agent.inventory.collect import collect_inventory
+from bench_agent.sync.parts import harvest
+from bench_agent.tui.operators import SAMPLE_DIR, load_operator
+from bench_agent.workflow.parts import harvest_proposal
+from bench_agent.workflow.state import Step
+from tests.test_ledger_support import Ledger, start_ledger
+from tests.test_parts import P4, _copy_bundle, _deliver, _enrolled, _set_dimm2
+from tests.tui_driver import settle, wait_for
+
+CONSOLE = (80, 25)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    running = start_ledger("sqlite", tmp_path)
+    try:
+        yield running
+    finally:
+        running.server.stop()
+        running.store.dispose()
+
+
+@pytest.mark.anyio
+async def test_verdict_shows_the_matching_modules_in_the_bin(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    from bench_agent.tui.app import BenchApp
+
+    settings = _enrolled(ledger)
+    donor = _deliver(settings, "AT-P4", collect_inventory(evidence_dir=P4), "modern-2024")
+    harvest(settings, "AT-P4", harvest_proposal(donor)[:2], "B3")
+    target = _copy_bundle(tmp_path, "4BQ2K1K", "44454c4c-4200-1051-8032-b4c04f4b3199")
+    _set_dimm2(target, present=False)
+    operator = load_operator(SAMPLE_DIR / "four-keys.toml")  # French, numpad keys
+    app = BenchApp(
+        load_settings(), profile="pentium4", operator=operator, evidence=target, poll_ledger=False
+    )
+    async with app.run_test(size=CONSOLE) as pilot:
+        await settle(pilot)
+        screen: Any = None
+
+        async def press(*names: str) -> None:
+            for name in names:
+                await pilot.press(name)
+                await pilot.pause(0.3)  # the profile's key-bounce filter: 250 ms
+            await settle(pilot)
+
+        for _ in range(40):  # the pre-focused answer (Enter) until the verdict
+            if app.wf.step is Step.VERDICT:
+                break
+            if app.wf.step is Step.INTAKE:
+                await press("a", "t", "minus", "2")
+            if app.wf.step is Step.GUIDED:
+                await press("6")  # from "try" to "yes, it works"
+            await press("enter")
+        assert app.wf.step is Step.VERDICT, app.wf.step
+        screen = app.screen
+        await wait_for(
+            pilot, lambda: "DDR-400" in str(screen.query_one("#bin-suggestion").render())
+        )
+        shown = str(screen.query_one("#bin-suggestion").render())
+        assert shown == (
+            "▸ Bac à pièces : ajouter 256 MB de mémoire : 2 × DDR-400 256 MB dans le bac B3"
+        )
+        assert app.operator.name == "four-keys" and app.wf.state.asset_tag == "at-2", (
+            app.operator.name,
+            app.wf.state.asset_tag,
+        )
