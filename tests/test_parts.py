@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -321,3 +322,37 @@ def test_a_fitted_module_the_reinventory_does_not_see_is_said() -> None:
     )
     after = _board([_module("DIMM_1", 256), _module("DIMM_2", 256)], slots=2)
     assert fitted_module_problem(before, after, part) is None
+
+
+def test_the_parts_command_keeps_lists_and_refuses_twice(tmp_path: Path) -> None:
+    running = start_ledger("sqlite", tmp_path)
+    try:
+        settings = _enrolled(running)
+        donor = _deliver(settings, "AT-P4", collect_inventory(evidence_dir=P4), "modern-2024")
+        saved = tmp_path / "record.json"
+        saved.write_text(donor.model_dump_json())
+        command = [sys.executable, "-m", "bench_agent.cli.main", "--lang", "en", "parts"]
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*command, *args], capture_output=True, text=True)
+
+        kept = run("harvest", str(saved), "--bin", "B3", "--kind", "memory", "--psu", "Dell 250 W")
+        assert kept.returncode == 0, kept.stderr
+        assert kept.stdout.splitlines() == [
+            "P000001  memory   DDR-400 256 MB  [in_stock: B3]",
+            "P000002  memory   DDR-400 256 MB  [in_stock: B3]",
+            "P000003  psu      Dell 250 W  [in_stock: B3]",
+        ]
+        again = run("harvest", str(saved), "--bin", "B3", "--kind", "memory")
+        assert again.returncode == 1 and "Traceback" not in again.stderr
+        assert again.stderr.splitlines()[0] == (
+            "error: DDR-400 256 MB from AT-P4 (DIMM_1) was already harvested as P000001 "
+            "(in bin B3)."
+        )
+        listed = run("stock", "--kind", "psu")
+        assert listed.stdout.splitlines() == ["P000003  psu      Dell 250 W  [in_stock: B3]"]
+        label = run("label", "P000003", "-o", str(tmp_path / "psu.pdf"))
+        assert label.returncode == 0 and (tmp_path / "psu.pdf").read_bytes()[:5] == b"%PDF-"
+    finally:
+        running.server.stop()
+        running.store.dispose()

@@ -16,6 +16,7 @@ from bench_agent.cli import (
     bench_cmd,
     image_cmd,
     inventory_cmd,
+    parts_cmd,
     schema_cmd,
     station_cmd,
     sync_cmd,
@@ -41,6 +42,7 @@ COMMAND_GROUPS: tuple[CommandGroup, ...] = (
     station_cmd,
     image_cmd,
     sync_cmd,
+    parts_cmd,
 )
 
 
