@@ -44,7 +44,7 @@ def test_migrations_create_exactly_the_models(backend: str, tmp_path: Path) -> N
     )
     result = run("db", "upgrade", "--db", url)
     assert result.returncode == 0, result.stderr
-    assert "revision 0006" in result.stdout
+    assert "revision 0007" in result.stdout
     store = Store(url)
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)

@@ -31,6 +31,7 @@ from bench_agent.i18n import _
 from bench_agent.ledger.db import Store, ledger_home
 from bench_agent.ledger.ingest import write_heartbeat
 from bench_agent.ledger.inputs import InputProblem, bad_path, load_json
+from bench_agent.ledger.site_scope import SiteScope
 from bench_agent.ledger.throttle import TARPIT_S, LoginThrottle
 from bench_agent.ledger.writer import HeartbeatBuffer, WriteQueue
 from bench_agent.models.record import BenchRecord
@@ -263,6 +264,7 @@ def create_app(
     app.add_middleware(LoginGate)
     app.add_middleware(PathGuard)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(SiteScope)  # the caller's site: every query is scoped to it (sites.py)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

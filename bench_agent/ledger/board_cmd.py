@@ -32,6 +32,7 @@ def register(sub: Any) -> None:
     report.add_argument("--from", dest="start", required=True, metavar="DATE", help="YYYY-MM-DD")
     report.add_argument("--to", dest="end", required=True, metavar="DATE", help="YYYY-MM-DD")
     report.add_argument("--lot", help=_("only this donor lot"))
+    report.add_argument("--site", metavar="CODE", help=_("only this site (default: every site)"))
     report.add_argument("--format", choices=["json", "csv", "pdf"], default="json")
     report.add_argument("--output", "-o", metavar="FILE", help=_("write here (default: stdout)"))
     report.set_defaults(func=run_report)
@@ -105,7 +106,13 @@ def run_report(args: argparse.Namespace) -> int:
     if args.format == "pdf" and args.output in (None, "-") and sys.stdout.isatty():
         raise InputError(_("A PDF cannot be shown in the terminal."), _("Add --output FILE.pdf."))
     bad: list[str] = []
-    report = load_report(_store(args), start, end, args.lot, on_bad_record=bad.append)
+    store = _store(args)
+    from bench_agent.ledger.sites import set_site, site_by_code
+
+    if getattr(args, "site", None):
+        with store.session() as session:
+            set_site(site_by_code(session, args.site).id)  # every query below is scoped
+    report = load_report(store, start, end, args.lot, on_bad_record=bad.append)
     if bad:
         print(
             _("warning: {count} records could not be read and were left out.", count=len(bad)),

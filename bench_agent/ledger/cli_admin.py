@@ -49,6 +49,9 @@ def register(sub: Any) -> None:
     add_db_option(user_add)
     user_add.add_argument("name")
     user_add.add_argument("--role", choices=["supervisor", "admin"], default="supervisor")
+    user_add.add_argument(
+        "--site", metavar="CODE", help=_("the supervisor's site (default: the default site)")
+    )
     user_add.set_defaults(func=run_user_add)
     unlock = user_sub.add_parser("unlock", help=_("lift a lockout after too many wrong passwords"))
     add_db_option(unlock)
@@ -65,6 +68,17 @@ def register(sub: Any) -> None:
     add_db_option(reset)
     reset.add_argument("name")
     reset.set_defaults(func=run_user_reset_password)
+
+    site = sub.add_parser("site", help=_("the programme's sites (several need PostgreSQL)"))
+    site_sub = site.add_subparsers(dest="site_command", metavar="COMMAND", required=True)
+    site_add = site_sub.add_parser("add", help=_("create a site (a workshop of the programme)"))
+    add_db_option(site_add)
+    site_add.add_argument("code", help=_("2 to 16 capital letters or digits, e.g. POITIERS"))
+    site_add.add_argument("--name", default="", help=_("the workshop's name"))
+    site_add.set_defaults(func=run_site_add)
+    site_list = site_sub.add_parser("list", help=_("list the sites"))
+    add_db_option(site_list)
+    site_list.set_defaults(func=run_site_list)
 
     lot = sub.add_parser("lot", help=_("donor lots"))
     lot_sub = lot.add_subparsers(dest="lot_command", metavar="COMMAND", required=True)
@@ -318,6 +332,7 @@ def run_user_add(args: argparse.Namespace) -> int:
 
     from bench_agent.ledger.auth import hash_password
     from bench_agent.ledger.models import User
+    from bench_agent.ledger.sites import DEFAULT_SITE_ID, site_by_code
 
     password = read_password()
     check_password(password, args.name)
@@ -327,15 +342,40 @@ def run_user_add(args: argparse.Namespace) -> int:
             raise InputError(
                 _("User '{name}' already exists.", name=args.name), _("Choose another name.")
             )
+        site_id = None  # an admin: the programme administrator, every site
+        if args.role == "supervisor":
+            site_id = site_by_code(session, args.site).id if args.site else DEFAULT_SITE_ID
+        elif args.site:
+            raise InputError(
+                _("An admin administers every site: --site is for supervisors."),
+                _("Drop --site, or use --role supervisor."),
+            )
         user = User(
             name=args.name,
             role=args.role,
             password_hash=hash_password(password),
             created_by=cli_actor(),
+            site_id=site_id,
         )
         session.add(user)
         _chain(session, user)
     print(_("User '{name}' created ({role}).", name=args.name, role=args.role))
+    return EXIT_OK
+
+
+def run_site_add(args: argparse.Namespace) -> int:
+    from bench_agent.ledger.sites import add_site
+
+    site = add_site(open_store(args), args.code, args.name, cli_actor())
+    print(_("Site '{code}' created.", code=site.code))
+    return EXIT_OK
+
+
+def run_site_list(args: argparse.Namespace) -> int:
+    from bench_agent.ledger.sites import list_sites
+
+    for row in list_sites(open_store(args)):
+        print(f"{row['code']}\t{row['stations']}\t{row['name']}")
     return EXIT_OK
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -92,6 +92,7 @@ _TOUCH_STATION = (
 )
 _ASSET_COLUMNS = (
     Asset.id,
+    Asset.site_id,
     Asset.asset_tag,
     Asset.uuid,
     Asset.serial,
@@ -151,10 +152,17 @@ def find_assets(
 
 
 def _link_asset(
-    conn: Connection, record: BenchRecord, now: datetime, chain: list[tuple[str, int, str]]
+    conn: Connection,
+    record: BenchRecord,
+    now: datetime,
+    chain: list[tuple[str, int, str]],
+    site_id: int,
 ) -> int:
-    """The id of the machine this record is about, created on first sight (one query); a new
-    machine, or identifiers learnt later, are chained in the audit log."""
+    """The id of the machine this record is about, created on first sight (one query) in the
+    station's site; a new machine, or identifiers learnt later, are chained in the audit log.
+    A machine or lot of another site is refused (403 "site-mismatch": this record only)."""
+    if record.lot and conn.execute(_SELECT_LOT_SITE, {"c": record.lot[:64], "s": site_id}).first():
+        raise _other_site(_("Lot {lot} belongs to another site.", lot=record.lot))
     system = record.inventory.system
     tag = meaningful(record.asset_tag)
     uuid = meaningful(system.uuid)
@@ -174,8 +182,11 @@ def _link_asset(
             best = next((r for r in rows if value and getattr(r, attribute) == value), None)
             if best is not None:
                 break
+    if best is not None and best.site_id != site_id:
+        raise _other_site(_("This machine belongs to another site's ledger."))
     if best is None:
         values = {
+            "site_id": site_id,
             "asset_tag": tag,
             "uuid": uuid,
             "serial": serial,
@@ -220,6 +231,14 @@ def _link_asset(
     if after != before:
         chain.append((Asset.__tablename__, int(best.id), _asset_digest(int(best.id), after)))
     return int(best.id)
+
+
+_SELECT_LOT_SITE = text("SELECT 1 FROM lots WHERE code = :c AND site_id <> :s")
+_SELECT_SITE = text("SELECT site_id FROM stations WHERE id = :sid")
+
+
+def _other_site(message: str) -> RecordRejected:
+    return RecordRejected(403, message, "asset_tag", reason="site-mismatch")
 
 
 def _asset_digest(asset_id: int, values: dict[str, Any]) -> str:
@@ -468,7 +487,8 @@ def write_record(conn: Connection, prepared: PreparedRecord) -> IngestResult:
     now = utcnow()
     values["created_at"] = now
     chain: list[tuple[str, int, str]] = []  # the audit entries, appended in one go
-    values["asset_id"] = _link_asset(conn, prepared.record, now, chain)
+    site_id = int(conn.execute(_SELECT_SITE, {"sid": values["station_id"]}).scalar_one())
+    values["asset_id"] = _link_asset(conn, prepared.record, now, chain, site_id)
     row_id = int(conn.execute(_INSERT_RECORD, values).scalar_one())
     values["id"] = row_id
     chain.append((Record.__tablename__, row_id, audit.values_digest(values)))

@@ -3,6 +3,9 @@
 Tables (all times are UTC; ``*_by`` columns say who wrote the row: ``station:NAME``,
 ``user:NAME`` or ``cli:USER@HOST``):
 
+- ``sites``            the programme's workshops (``code``, ``name``); stations, users
+                       (supervisors), lots, assets and parts carry a ``site_id``
+                       (``ledger/sites.py`` scopes every query to the caller's site).
 - ``stations``         one bench: ``name`` (unique), ``token_hash`` (SHA-256 of the token shown
                        once), current ``public_key``/``key_id`` (Ed25519, base64 raw), ``location``,
                        ``last_seen_at``, ``disabled``.
@@ -100,6 +103,18 @@ class Base(DeclarativeBase):
     pass
 
 
+class Site(Base):
+    """One workshop of the programme (``ledger/sites.py``); site 1 is the default site."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+
+
 class Station(Base):
     __tablename__ = "stations"
 
@@ -113,6 +128,7 @@ class Station(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100), default="")
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True, server_default="1")
 
     keys: Mapped[list[StationKey]] = relationship(back_populates="station")
     heartbeat: Mapped[Heartbeat | None] = relationship(back_populates="station")
@@ -144,6 +160,8 @@ class User(Base):
     # Consecutive wrong passwords; at LOCKOUT_FAILURES the account is locked until unlocked.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The site a supervisor belongs to; None for a programme administrator (every site).
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True, default=None)
 
 
 class LoginFailure(Base):
@@ -198,6 +216,7 @@ class Lot(Base):
     created_by: Mapped[str] = mapped_column(String(100), default="")
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     updated_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True, server_default="1")
 
 
 class Asset(Base):
@@ -212,6 +231,7 @@ class Asset(Base):
     lot: Mapped[str] = mapped_column(String(64), default="", index=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True, server_default="1")
 
     records: Mapped[list[Record]] = relationship(
         back_populates="asset", order_by="Record.created_at"
@@ -244,6 +264,9 @@ class Record(Base):
 
     asset: Mapped[Asset | None] = relationship(back_populates="records")
     certificates: Mapped[list[Certificate]] = relationship(back_populates="record")
+
+    # A site's records by time (the site is the station's): reports and the board.
+    __table_args__ = (Index("ix_records_station_id_created_at", "station_id", "created_at"),)
 
     @property
     def document(self) -> dict[str, Any]:
@@ -288,6 +311,8 @@ class LifecycleEvent(Base):
     created_by: Mapped[str] = mapped_column(String(100), default="")
 
     asset: Mapped[Asset] = relationship(back_populates="events")
+
+    __table_args__ = (Index("ix_lifecycle_events_asset_id_at", "asset_id", "at"),)
 
 
 class AuditEntry(Base):
@@ -346,6 +371,7 @@ class Part(Base):
     fitted_asset_tag: Mapped[str] = mapped_column(String(100), default="", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100), default="")
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True, server_default="1")
 
 
 class PartEvent(Base):

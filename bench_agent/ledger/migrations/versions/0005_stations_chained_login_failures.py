@@ -33,7 +33,8 @@ def upgrade() -> None:
 
     conn = op.get_bind()
     name = "stations"
-    table = audit.CHAINED[name].__table__
+    # The table as it is at this revision (later revisions add columns to the models).
+    table = sa.Table(name, sa.MetaData(), autoload_with=conn)
     chained = {
         row_id
         for (row_id,) in conn.execute(
