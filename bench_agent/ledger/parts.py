@@ -18,6 +18,7 @@ Routes (station token): ``POST /api/v1/parts`` (harvest), ``GET /api/v1/parts`` 
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -25,6 +26,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bench_agent.errors import BenchError
@@ -149,6 +151,18 @@ def harvest(
     store: Store, asset_tag: str, parts: list[PartIn], bin_: str, actor: str
 ) -> list[StockedPart]:
     """Record the parts kept from a rejected or remediated machine (all or none)."""
+    try:
+        return _harvest(store, asset_tag, parts, bin_, actor)
+    except IntegrityError:  # two benches keeping the same part at the same moment (PostgreSQL)
+        raise PartRefused(
+            _("Another bench kept one of these parts at the same moment."),
+            _("Look at the stock, then try again."),
+        ) from None
+
+
+def _harvest(
+    store: Store, asset_tag: str, parts: list[PartIn], bin_: str, actor: str
+) -> list[StockedPart]:
     bin_ = _clean_bin(bin_)
     with store.write() as session:
         asset = _asset(session, asset_tag)
@@ -207,7 +221,7 @@ def harvest(
                     )
                 )
             row = Part(
-                code=f"new-{len(rows)}-{utcnow().timestamp()}",
+                code="new-" + secrets.token_hex(12),  # the real code needs the row's id
                 identity=identity,
                 kind=known.kind,
                 state="in_stock" if bin_ else "harvested",
