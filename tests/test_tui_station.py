@@ -396,8 +396,8 @@ SIZES = [(64, 24), (80, 25), (160, 50)]
 async def test_the_station_fits_every_screen_for_every_profile(
     tmp_path: Path, size: tuple[int, int]
 ) -> None:
-    """Three disks (one waiting, one tied, one wiping): with every operator profile, each
-    choice, once focused, is wholly on screen with its label not cut, and so is every line."""
+    """Four disks (waiting, tied, wiping, erased): with every operator profile, each choice,
+    once focused, is wholly on screen with its label not cut, and so is every line."""
 
     from bench_agent.tui.operators import list_operators
     from bench_agent.tui.station import StationScreen
@@ -409,11 +409,11 @@ async def test_the_station_fits_every_screen_for_every_profile(
             await settle(pilot)
             screen = StationScreen()
             await app.push_screen(screen)
-            for n, state in enumerate(("ready", "tied", "wiping")):
+            for n, state in enumerate(("ready", "tied", "wiping", "erased")):
                 screen.add_tile(
                     {
-                        "kname": f"sd{'xyz'[n]}",
-                        "device": f"/dev/sd{'xyz'[n]}",
+                        "kname": f"sd{'wxyz'[n]}",
+                        "device": f"/dev/sd{'wxyz'[n]}",
                         "model": "WDC WD800JD-75MSA3",
                         "serial": f"WD-WMAM9ABC123{n}",
                         "size_bytes": 80_026_361_856,
@@ -423,7 +423,8 @@ async def test_the_station_fits_every_screen_for_every_profile(
                 tile = list(screen.tiles.values())[-1]
                 tile.health_reasons = ["12 sectors reallocated (5)"]
                 tile.tie = None if state == "ready" else ("lot", "LOT-2026-014")
-                tile.state = "wiping" if state == "wiping" else "ready"
+                tile.state = "ready" if state == "tied" else state
+                tile.certificate_id = "4f0e8a52-8c1d-4b7e-9a57-2b9f6c3d1e07"  # shown when erased
             await pilot.pause(0.2)
             for tile in screen.tiles.values():
                 tile.show()

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, ProgressBar, Static
+from textual.widgets import Button, Input, ProgressBar, Static
 
 from bench_agent.i18n import _, format_size
 from bench_agent.progress import ProgressEvent
@@ -55,9 +55,9 @@ class DiskTile(Vertical):
         self.unplugged = False
 
     def compose(self) -> ComposeResult:
-        yield Label(self.title(), classes="disk-title", markup=False)
+        yield Static(self.title(), classes="disk-title", markup=False)
         yield Static(self.facts(), classes="disk-facts", markup=False)
-        yield Label(self.state_line(), classes="disk-state", markup=False)
+        yield Static(self.state_line(), classes="disk-state", markup=False)
         yield ProgressBar(total=100, show_eta=False, show_percentage=True, classes="disk-bar")
         # Short labels in a grid that fits them whole (side by side when they fit).
         with Grid(classes="disk-actions"):
@@ -113,11 +113,11 @@ class DiskTile(Vertical):
 
     def show(self) -> None:
         try:
-            self.query_one(".disk-title", Label).update(self.title())
+            self.query_one(".disk-title", Static).update(self.title())
         except Exception:  # not composed yet
             return
         self.query_one(".disk-facts", Static).update(self.facts())
-        state = self.query_one(".disk-state", Label)
+        state = self.query_one(".disk-state", Static)
         state.update(self.state_line())
         for cls in ("-ok", "-warn", "-bad", "-neutral"):
             state.remove_class(cls)
@@ -182,7 +182,7 @@ class TieDialog(ModalScreen[tuple[str, str] | None]):
                 )
                 yield ActionButton(_("The label is a lot"), id="typed-lot", classes="action")
                 yield ActionButton(_("Back"), id="tie-back", classes="action")
-            yield Label("", id="tie-problem")
+            yield Static("", id="tie-problem")
 
     def on_mount(self) -> None:
         fit_button_grid(self.query_one("#tie-typed", Grid), self.app.size.width - 6)
@@ -206,7 +206,7 @@ class TieDialog(ModalScreen[tuple[str, str] | None]):
             value = self.query_one("#tie-label", Input).value.strip()
             if not value:
                 self.app.bell()
-                self.query_one("#tie-problem", Label).update(_("Scan or type the label first."))
+                self.query_one("#tie-problem", Static).update(_("Scan or type the label first."))
                 return
             self.dismiss(("machine" if button_id == "typed-machine" else "lot", value))
         elif button_id == "tie-back":
