@@ -1,0 +1,166 @@
+"""Sites on one ledger (issue 16 item 1): two sites share a real PostgreSQL ledger and a site-B
+supervisor gets nothing of site A through any GET route of the app (the routes are enumerated
+from the app itself, so a new route without a case here fails the test); a station of site B
+cannot post a record for a machine or lot of site A; SQLite keeps one site."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from bench_agent.errors import InputError
+from bench_agent.signing import generate_key
+from tests.test_ledger_support import Ledger, make_record, publish_key, signed, start_ledger
+
+# Every GET route: the site-A value its path parameter takes (None: no parameter).
+PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/api/v1/health"}
+
+
+def _get_routes(routes: Any) -> Iterator[str]:
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _get_routes(inner.routes)
+        elif "GET" in (getattr(route, "methods", None) or ()):
+            yield str(route.path)
+
+
+@pytest.fixture
+def two_sites(tmp_path: Path) -> Iterator[tuple[Ledger, dict[str, Any]]]:
+    from bench_agent.ledger.auth import create_session, hash_password
+    from bench_agent.ledger.models import User
+    from bench_agent.ledger.sites import add_site
+
+    ledger = start_ledger("postgresql", tmp_path)
+    try:
+        site_b = add_site(ledger.store, "poitiers", "Poitiers", "cli:test")
+        with ledger.store.write() as session:
+            session.execute(
+                text("UPDATE stations SET site_id = :s WHERE name = 'bench-2'"), {"s": site_b.id}
+            )
+            session.add(
+                User(
+                    name="bob",
+                    role="supervisor",
+                    password_hash=hash_password("bob-pw-12345"),
+                    site_id=site_b.id,
+                )
+            )
+        bob = create_session(ledger.store, "bob", "bob-pw-12345")
+        assert bob is not None
+        keys = {s: generate_key(tmp_path / f"{s}.key") for s in ("bench-1", "bench-2")}
+        for station, key in keys.items():
+            publish_key(ledger, station, key)
+        a = signed(make_record("bench-1", n=1, lot="LOT-A"), keys["bench-1"])
+        b = signed(make_record("bench-2", n=2, lot="LOT-B"), keys["bench-2"])
+        for station, document in (("bench-1", a), ("bench-2", b)):
+            answer = httpx.post(
+                ledger.api("/records"), json=document, headers=ledger.station_headers(station)
+            )
+            assert answer.status_code == 201, answer.text
+        yield ledger, {"bob": bob[0], "a": a, "b": b, "keys": keys}
+    finally:
+        ledger.server.stop()
+        ledger.store.dispose()
+
+
+def test_a_site_b_supervisor_gets_nothing_of_site_a_anywhere(
+    two_sites: tuple[Ledger, dict[str, Any]],
+) -> None:
+    ledger, ctx = two_sites
+    asset_a = ledger.count("SELECT id FROM assets WHERE serial = 'SN000001'")
+    values = {
+        "record_id": ctx["a"]["record_id"],
+        "asset_id": str(asset_a),
+        "code": "LOT-A",
+        "name": "bench-1",
+        "tag": "AT-00001",
+        "station": "bench-1",
+        "certificate_id": "none",
+        "fmt": "csv",
+    }
+    secrets = ("SN000001", "AT-00001", ctx["a"]["record_id"], "bench-1", "LOT-A")
+    bob = {"Authorization": f"Bearer {ctx['bob']}"}
+    cookies = {"bench_session": ctx["bob"]}
+    checked = []
+    for path in sorted(set(_get_routes(ledger.server.app.routes))):
+        if path in PUBLIC or path.startswith("/api/v1/images"):
+            continue
+        url = path
+        for name, value in values.items():
+            url = url.replace("{" + name + "}", value)
+        assert "{" not in url, f"{path}: no site-A value for its parameter: add one here"
+        if path in ("/dashboard/events",):
+            continue  # the live stream: checked below
+        query = "?from=2000-01-01&to=2100-01-01" if "report" in path else ""
+        answer = httpx.get(ledger.url + url + query, headers=bob, cookies=cookies, timeout=30)
+        body = answer.content.decode("latin-1")
+        # A 404 may repeat the id asked for (the same answer as a missing id), nothing else.
+        leaked = [s for s in secrets if s in body and not (answer.status_code == 404 and s in url)]
+        assert not leaked, f"{path} ({answer.status_code}) shows site A's {leaked}"
+        if "{" in path and path not in ("/verify/{tag}", "/dashboard/report.{fmt}"):
+            # The same answer as for an id that does not exist: existence does not leak.
+            missing_url = path
+            for name in values:
+                missing_url = missing_url.replace("{" + name + "}", "999999")
+            missing = httpx.get(ledger.url + missing_url, headers=bob, cookies=cookies)
+            assert answer.status_code == missing.status_code != 200, path
+        checked.append(path)
+    assert len(checked) >= 25
+    # The same pages show site A to its own supervisor (the check above can fail).
+    mine = httpx.get(ledger.api(f"/assets/{asset_a}"), headers=ledger.supervisor)
+    assert mine.status_code == 200 and "SN000001" in mine.text
+    theirs = httpx.get(ledger.api(f"/assets/{asset_a}"), headers=bob)
+    missing = httpx.get(ledger.api("/assets/999999"), headers=bob)
+    assert theirs.status_code == missing.status_code == 404
+    # ids do not leak existence: the same answer, but for the id asked for
+    assert theirs.text.replace(str(asset_a), "ID") == missing.text.replace("999999", "ID")
+    # The programme administrator sees both sites.
+    asset_b = ledger.count("SELECT id FROM assets WHERE serial = 'SN000002'")
+    for asset_id, serial in ((asset_a, "SN000001"), (asset_b, "SN000002")):
+        seen = httpx.get(ledger.api(f"/assets/{asset_id}"), headers=ledger.admin)
+        assert seen.status_code == 200 and serial in seen.text
+    # /verify is public and programme-wide: a tag resolves to its one machine.
+    assert httpx.get(ledger.url + "/verify/AT-00002").status_code == 200
+
+
+def test_a_station_of_site_b_cannot_post_for_a_machine_or_lot_of_site_a(
+    two_sites: tuple[Ledger, dict[str, Any]],
+) -> None:
+    ledger, ctx = two_sites
+    key = ctx["keys"]["bench-2"]
+    headers = ledger.station_headers("bench-2")
+    machine = signed(make_record("bench-2", n=1, lot="LOT-B"), key)  # site A's machine
+    answer = httpx.post(ledger.api("/records"), json=machine, headers=headers)
+    assert answer.status_code == 403 and answer.headers["x-bench-refusal"] == "site-mismatch"
+    assert "another site" in answer.json()["detail"]
+    with ledger.store.write() as session:
+        session.execute(
+            text(
+                "INSERT INTO lots (code, donor, note, created_at, created_by, updated_by, "
+                "site_id) VALUES ('LOT-A', '', '', now(), 'test', '', 1)"
+            )
+        )
+    lot = signed(make_record("bench-2", n=7, lot="LOT-A"), key)
+    answer = httpx.post(ledger.api("/records"), json=lot, headers=headers)
+    assert answer.status_code == 403 and "LOT-A" in answer.json()["detail"]
+    assert ledger.count("SELECT COUNT(*) FROM records") == 2
+
+
+def test_sqlite_keeps_one_site_and_refuses_a_second(tmp_path: Path) -> None:
+    from bench_agent.ledger.db import Store
+    from bench_agent.ledger.sites import add_site, list_sites
+
+    store = Store(f"sqlite:///{tmp_path / 'l.sqlite'}")
+    store.upgrade()
+    try:
+        assert [s["code"] for s in list_sites(store)] == ["MAIN"]
+        with pytest.raises(InputError, match="PostgreSQL"):
+            add_site(store, "POITIERS", "Poitiers", "cli:test")
+    finally:
+        store.dispose()
