@@ -111,7 +111,7 @@ async def test_escape_on_every_step_lands_where_its_key_line_says(
             assert app.screen.current == wf.state.guided[-1].id  # type: ignore[attr-defined]
         if where is Step.WIPE_PLAN:
             assert wf.state.verdict is not None and wf.state.wipe_state == ""
-            assert wf.state.destination == "" and wf.state.wipe_targets == []
+            assert wf.state.destination == "" and wf.state.wipe_plans == []
             assert app.screen.focused is not None
             assert app.screen.focused.id == "act-accept"  # never a reject
 

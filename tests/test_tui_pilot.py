@@ -126,7 +126,7 @@ async def test_full_cycle_with_the_default_keys(
         assert focused_id(pilot) == "act-accept"  # "keep, remediate later"
         await keys(pilot, "enter")
         assert app.wf.step is Step.WIPE_PLAN
-        assert [t.device for t in app.wf.state.wipe_targets] == bench_disks
+        assert [p.device for p in app.wf.state.wipe_plans] == bench_disks
         await keys(pilot, "enter")  # opens the two-key confirmation
         await keys(pilot, "enter")  # one key alone never erases
         assert app.wf.step is Step.WIPE_PLAN and app.wf.state.wipe_state == "planned"

@@ -279,7 +279,8 @@ async def test_a_stop_confirmed_before_the_wipe_starts_writing_is_honoured(
         return plan_again(*args, **kwargs)
 
     engines.plan_wipes = slow_plan
-    app.wf.state.wipe_plans = []  # a journal from before plans were journaled: planned again
+    # A journal from before plans were journaled: the wipe step plans the disks again.
+    app.wf.state.wipe_plans, app.wf.state.wipe_replan = [], True
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.busy == "wipe")
         app.screen.ask_stop()

@@ -20,11 +20,11 @@ from bench_agent.inventory import collect_inventory
 from bench_agent.inventory.profiles import grade_inventory, load_profile
 from bench_agent.models.image import ImageReport
 from bench_agent.models.record import GuidedCheck
-from bench_agent.models.wipe import WipeReport
+from bench_agent.models.wipe import WipePlan, WipeReport
 from bench_agent.progress import ProgressEvent
 from bench_agent.tui.operators import OperatorProfile
 from bench_agent.workflow.journal import Journal
-from bench_agent.workflow.state import MachineState, SkippedDevice, Step, WipeTarget
+from bench_agent.workflow.state import MachineState, SkippedDevice, Step
 from tests.conftest import FIXTURES
 
 EVIDENCE = FIXTURES / "evidence" / "pentium4-desktop"
@@ -70,12 +70,12 @@ def base_state(step: Step) -> MachineState:
     )
 
 
-def targets() -> list[WipeTarget]:
+def targets() -> list[WipePlan]:
     return [
-        WipeTarget(device="/dev/sda", size_bytes=82347195904, model="HDS722580VLAT20",
-                   method="zero", level="clear", verify="sample"),
-        WipeTarget(device="/dev/sdb", size_bytes=80025280000, model="ST380011A",
-                   method="zero", level="clear", verify="sample"),
+        WipePlan(device="/dev/sda", kname="sda", size_bytes=82347195904, model="HDS722580VLAT20",
+                 method="zero", level="clear", verify="sample"),
+        WipePlan(device="/dev/sdb", kname="sdb", size_bytes=80025280000, model="ST380011A",
+                 method="zero", level="clear", verify="sample"),
     ]  # fmt: skip
 
 
@@ -109,21 +109,21 @@ def state_for(screen: str) -> MachineState:
         return base_state(Step.VERDICT)
     if screen in ("wipe_plan", "confirm"):
         state = base_state(Step.WIPE_PLAN)
-        state.wipe_targets = targets()
+        state.wipe_plans = targets()
         state.wipe_skipped = [SkippedDevice(device="/dev/sdc", reason="the system's own disk")]
         state.wipe_state = "planned"
         return state
     if screen == "wipe":
         state = base_state(Step.WIPE)
-        state.wipe_targets, state.wipe_state = targets(), "confirmed"
+        state.wipe_plans, state.wipe_state = targets(), "confirmed"
         return state
     if screen == "interrupted":
         state = base_state(Step.WIPE)
-        state.wipe_targets, state.wipe_state = targets(), "running"
+        state.wipe_plans, state.wipe_state = targets(), "running"
         return state
     if screen == "image":
         state = base_state(Step.IMAGE)
-        state.wipe_targets, state.wipe_state = targets(), "done"
+        state.wipe_plans, state.wipe_state = targets(), "done"
         state.image_target, state.image_choice, state.image_state = (
             "/dev/sda",
             "test-master-i686",

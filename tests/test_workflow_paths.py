@@ -34,7 +34,7 @@ def test_operator_rejects_a_machine_to_remediate_for_recycling(agent_home: Path)
     wf.reject("recycling")
     assert wf.state.verdict.outcome == "rejected" and wf.state.destination == "recycling"
     # A recorded machine: its disks are not here, so the plan says so and nothing is wiped.
-    assert wf.state.wipe_targets == [] and wf.state.wipe_skipped[0].device == "*"
+    assert wf.state.wipe_plans == [] and wf.state.wipe_skipped[0].device == "*"
     wf.confirm_wipe()
     assert wf.step is Step.IMAGE and wf.state.image_state == "skipped"
     wf.run_image()

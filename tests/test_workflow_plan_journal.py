@@ -10,6 +10,8 @@ import pytest
 from bench_agent.config import load_settings
 from bench_agent.workflow import Step, Workflow
 from bench_agent.workflow.journal import Journal
+from bench_agent.workflow.machine import StepError
+from bench_agent.workflow.state import MachineState
 from tests.conftest import LoopFactory
 from tests.test_workflow_support import EVIDENCE
 
@@ -81,14 +83,39 @@ def test_a_journal_from_before_plans_were_journaled_plans_the_same_disks_again(
     confirmed_at_wipe(profile_allowing(tmp_path, "zero"), [disk])
     journal = Journal(load_settings().journal_dir / "machine")
     saved = journal.load()
-    assert saved is not None and saved["wipe_plans"]
-    del saved["wipe_plans"]  # as the previous version wrote it
+    assert saved is not None and saved["wipe_plans"] and "wipe_targets" not in saved
+    # As the previous version wrote it: the plan's summary, not the plan.
+    plan = saved.pop("wipe_plans")[0]
+    del saved["wipe_replan"]
+    saved["wipe_targets"] = [
+        {key: plan[key] for key in ("device", "size_bytes", "model", "serial", "method", "level")}
+        | {"verify": plan["verify"], "note": ""}
+    ]
     journal.save(json.loads(json.dumps(saved)))
 
     wf = Workflow(load_settings())
-    assert wf.state.wipe_plans == [] and [t.device for t in wf.state.wipe_targets] == [disk]
+    assert wf.state.wipe_plans == [] and wf.state.wipe_replan
     reports = wf.run_wipe()
     assert [(r.device, r.method, r.status) for r in reports] == [(disk, "zero", "erased")]
-    assert [p.device for p in wf.state.wipe_plans] == [disk]
+    assert [p.device for p in wf.state.wipe_plans] == [disk] and not wf.state.wipe_replan
     with open(disk, "rb") as handle:
         assert handle.read() == bytes(8 << 20)
+
+
+def test_a_plan_shown_by_the_previous_version_is_planned_again_before_its_confirmation(
+    agent_home: Path,
+) -> None:
+    """Its journal has the plan's summary only: the plan step offers to plan again, and the
+    confirmation waits for that (never "nothing to wipe" for want of the plan)."""
+    settings = load_settings(station="bench-old")
+    old = MachineState(station="bench-old", operator="Marie", step=Step.WIPE_PLAN)
+    saved = old.model_dump(mode="json")
+    del saved["wipe_plans"], saved["wipe_replan"]
+    saved["wipe_state"] = "planned"
+    saved["wipe_targets"] = [{"device": "/dev/sdb", "method": "zero", "level": "clear"}]
+    Journal(settings.journal_dir / "machine").save(saved)
+
+    wf = Workflow(settings)
+    assert wf.step is Step.WIPE_PLAN and wf.state.wipe_state == ""
+    with pytest.raises(StepError):
+        wf.confirm_wipe()

@@ -27,7 +27,7 @@ class WipePlanScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         state = self.bench.wf.state
-        for target in state.wipe_targets:
+        for target in state.wipe_plans:
             yield Static(
                 _(
                     "▣ {device} · {model} · {size} · method {method} · verify {verify}",
@@ -41,7 +41,7 @@ class WipePlanScreen(StepScreen):
             )
         if state.wipe_state != "planned":
             yield Static(_("The wipe could not be planned (see the message)."), classes="plan-row")
-        elif not state.wipe_targets:
+        elif not state.wipe_plans:
             yield Static(_("No disk will be erased."), classes="plan-row")
         for skipped in state.wipe_skipped:
             yield Static(
@@ -56,7 +56,7 @@ class WipePlanScreen(StepScreen):
     def actions(self) -> list[Action]:
         if self.bench.wf.state.wipe_state != "planned":
             return [("replan", _("Plan the wipe again"), True)]
-        if self.bench.wf.state.wipe_targets:
+        if self.bench.wf.state.wipe_plans:
             return [("erase", _("Erase… (confirm with two keys)"), True)]
         return [("skip", _("Continue"), True)]
 
@@ -68,7 +68,7 @@ class WipePlanScreen(StepScreen):
         if action_id == "skip":
             self.bench.run_step("wipe", wf.confirm_wipe)
             return
-        devices = ", ".join(t.device for t in wf.state.wipe_targets)
+        devices = ", ".join(t.device for t in wf.state.wipe_plans)
         self.confirm(
             _("Erase for good: {devices}", devices=devices),
             _("Everything on these disks is lost; there is no undo."),
@@ -121,7 +121,7 @@ class WorkScreen(StepScreen):
             yield Label("%", id="percent-sign")
         self.jobs = {}
         if self.step is Step.WIPE:
-            for target in state.wipe_targets:
+            for target in state.wipe_plans:
                 name = target.device.rsplit("/", 1)[-1]
                 job = JobProgress(
                     name, f"{target.device} · {target.model or '–'} · {method_words(target.method)}"

@@ -225,7 +225,7 @@ def run_headless(
         elif step is Step.WIPE_PLAN:
             if wf.state.wipe_state != "planned":  # planning failed before: plan again
                 wf.plan_wipes()
-            for target in wf.state.wipe_targets:
+            for target in wf.state.wipe_plans:
                 say(
                     _(
                         "Wipe {device} ({method}, verify {verify})",
@@ -234,7 +234,7 @@ def run_headless(
                         verify=target.verify,
                     )
                 )
-            if wf.state.wipe_targets and not yes(_("Erase these disks? [y/N]")):
+            if wf.state.wipe_plans and not yes(_("Erase these disks? [y/N]")):
                 raise InputError(_("The wipe was not confirmed."))
             wf.confirm_wipe()
         elif step is Step.WIPE:

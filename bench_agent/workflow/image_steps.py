@@ -30,7 +30,7 @@ class ImageSteps(StepsBase):
                 for r in self.state.wipes
                 if r.status in ("erased", "erased_with_exceptions")
             ]
-            planned = [t.device for t in self.state.wipe_targets]
+            planned = [p.device for p in self.state.wipe_plans]
             candidates = erased or ([] if self.state.wipes else planned)
             # A disk judged failing (with the profile's limits) gets the image only if it is
             # the only one.
@@ -61,7 +61,7 @@ class ImageSteps(StepsBase):
         self._save()
 
     def _target_size(self, device: str) -> int | None:
-        for t in self.state.wipe_targets:
+        for t in self.state.wipe_plans:
             if t.device == device and t.size_bytes:
                 return t.size_bytes
         try:

@@ -134,7 +134,6 @@ class Workflow(WipeSteps, ImageSteps):
         else:  # wipe plan → verdict
             self.state.destination = ""
             self.state.wipe_plans = []
-            self.state.wipe_targets = []
             self.state.wipe_skipped = []
             self.state.wipe_state = ""
         self._event("back", "")

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from bench_agent.i18n import N_
 from bench_agent.models.base import Model
@@ -56,29 +56,6 @@ STEP_TITLES: dict[Step, str] = {
 DestructiveState = Literal["", "planned", "confirmed", "running", "done", "aborted", "skipped"]
 
 
-class WipeTarget(Model):
-    device: str
-    size_bytes: int = 0
-    model: str = ""
-    serial: str = ""
-    method: str = ""
-    level: str = ""
-    verify: str = ""
-    note: str = ""
-
-    @classmethod
-    def of(cls, plan: WipePlan) -> WipeTarget:
-        return cls(
-            device=plan.device,
-            size_bytes=plan.size_bytes,
-            model=plan.model,
-            serial=plan.serial,
-            method=plan.method,
-            level=plan.level,
-            verify=plan.verify,
-        )
-
-
 class SkippedDevice(Model):
     device: str
     reason: str
@@ -114,10 +91,10 @@ class MachineState(Model):
     verdict: Verdict | None = None
     remediation_rounds: int = 0
     destination: str = ""
-    # The plan the operator confirmed, as it will run (absent from journals before 2026-12:
-    # those plan the same disks again).
+    # The plan shown and confirmed, as it will run: after a restart the same plan runs.
     wipe_plans: list[WipePlan] = Field(default_factory=list)
-    wipe_targets: list[WipeTarget] = Field(default_factory=list)
+    # A journal from before plans were journaled, confirmed: plan the same disks again first.
+    wipe_replan: bool = False
     wipe_skipped: list[SkippedDevice] = Field(default_factory=list)
     wipe_state: DestructiveState = ""
     wipes: list[WipeReport] = Field(default_factory=list)
@@ -134,6 +111,23 @@ class MachineState(Model):
     record_path: str = ""
     label_path: str = ""
     events: list[StepEvent] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_journal(cls, data: Any) -> Any:
+        """Journals written before the plan was journaled keep only its summary
+        (``wipe_targets``): a plan shown is planned again (the screen offers it), a confirmed
+        one is planned again before the first byte is written, as those versions did."""
+        if not isinstance(data, dict) or "wipe_targets" not in data:
+            return data
+        data = dict(data)
+        targets = data.pop("wipe_targets")
+        if targets and not data.get("wipe_plans"):
+            if data.get("wipe_state") == "planned":
+                data["wipe_state"] = ""
+            else:
+                data["wipe_replan"] = True
+        return data
 
     @property
     def percent_done(self) -> int:

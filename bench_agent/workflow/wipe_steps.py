@@ -10,7 +10,7 @@ from bench_agent.i18n import _
 from bench_agent.models.record import Interruption
 from bench_agent.models.wipe import WipePlan, WipeReport
 from bench_agent.progress import ProgressCallback, ignore_progress
-from bench_agent.workflow.state import SkippedDevice, Step, WipeTarget
+from bench_agent.workflow.state import SkippedDevice, Step
 from bench_agent.workflow.steps_base import StepError, StepsBase
 
 if TYPE_CHECKING:
@@ -54,11 +54,11 @@ class WipeSteps(StepsBase):
             return True
         return self.profile().wipe.wipe_rejected
 
-    def plan_wipes(self) -> list[WipeTarget]:
+    def plan_wipes(self) -> list[WipePlan]:
         self._expect(Step.WIPE_PLAN)
         if not self.wipe_wanted():
             self.state.wipe_plans = []
-            self.state.wipe_targets = []
+            self.state.wipe_replan = False
             self.state.wipe_skipped = [
                 SkippedDevice(device="*", reason=_("The profile does not wipe rejected machines."))
             ]
@@ -77,11 +77,11 @@ class WipeSteps(StepsBase):
             )
         # Journaled: after a restart, the plan the operator confirmed is the one that runs.
         self.state.wipe_plans = plans
-        self.state.wipe_targets = [WipeTarget.of(plan) for plan in plans]
+        self.state.wipe_replan = False
         self.state.wipe_skipped = skipped
         self.state.wipe_state = "planned"
         self._save()
-        return self.state.wipe_targets
+        return plans
 
     def confirm_wipe(self) -> None:
         """The operator confirmed the plan (the UI asks for two distinct keys)."""
@@ -89,7 +89,7 @@ class WipeSteps(StepsBase):
         if self.state.wipe_state != "planned":
             # No plan (planning failed): never skip the wipe for want of one.
             raise StepError(_("There is no wipe plan yet: plan the wipe again."))
-        if not self.state.wipe_targets:
+        if not self.state.wipe_plans:
             self.state.wipe_state = "skipped"
             self._event("skipped", _("No disk to wipe."))
             self._goto(Step.WIPE)
@@ -124,7 +124,7 @@ class WipeSteps(StepsBase):
         self._refuse_if_pending()
         if self.state.wipe_state not in ("confirmed", "aborted"):
             raise StepError(_("The wipe has not been confirmed."))
-        if self.state.wipe_targets and not self.state.wipe_plans:
+        if self.state.wipe_replan:
             # A journal written before plans were journaled: plan the same disks again.
             self.state.step = Step.WIPE_PLAN
             self.plan_wipes()
