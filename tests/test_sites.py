@@ -164,3 +164,29 @@ def test_sqlite_keeps_one_site_and_refuses_a_second(tmp_path: Path) -> None:
             add_site(store, "POITIERS", "Poitiers", "cli:test")
     finally:
         store.dispose()
+
+
+def _stream_until_summary(ledger: Ledger, cookies: dict[str, str]) -> str:
+    seen = ""
+    with httpx.stream(
+        "GET", ledger.url + "/dashboard/events", cookies=cookies, timeout=30
+    ) as answer:
+        assert answer.status_code == 200
+        for line in answer.iter_lines():
+            seen += line + "\n"
+            if line.startswith("event: summary"):
+                break
+    return seen
+
+
+def test_the_live_board_stream_shows_a_site_only_its_own_stations(
+    two_sites: tuple[Ledger, dict[str, Any]],
+) -> None:
+    ledger, ctx = two_sites
+    # Site B's supervisor first: the one poller it starts must still serve site A.
+    site_b = _stream_until_summary(ledger, {"bench_session": ctx["bob"]})
+    assert "bench-2" in site_b and "bench-1" not in site_b
+    site_a = _stream_until_summary(ledger, {"bench_session": ledger.supervisor_token})
+    assert "bench-1" in site_a and "bench-2" not in site_a
+    admin = _stream_until_summary(ledger, {"bench_session": ledger.admin_token})
+    assert "bench-1" in admin and "bench-2" in admin

@@ -241,25 +241,29 @@ class StatsCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._key: tuple[Any, ...] | None = None
-        self._value: BoardStats | None = None
-        self._at = 0.0
+        # One entry per site (None: the programme): each site's figures are its own.
+        self._entries: dict[int | None, tuple[tuple[Any, ...], BoardStats, float]] = {}
 
     def get(self, store: Store, now: datetime | None = None) -> BoardStats:
+        from bench_agent.ledger.sites import current_site
+
         now = now or datetime.now(UTC)
+        site = current_site()
         with store.session() as session:
             key = (
+                site,
                 _start_of_day(now),
                 session.scalar(select(func.max(Record.id))),
                 session.scalar(select(func.max(LifecycleEvent.id))),
                 session.scalar(select(func.max(Certificate.id))),
             )
         with self._lock:
-            if self._value is not None and key == self._key and time.monotonic() - self._at < 60:
-                return self._value
+            entry = self._entries.get(site)
+            if entry is not None and key == entry[0] and time.monotonic() - entry[2] < 60:
+                return entry[1]
         value = board_stats(store, now)
         with self._lock:
-            self._key, self._value, self._at = key, value, time.monotonic()
+            self._entries[site] = (key, value, time.monotonic())
         return value
 
 

@@ -45,11 +45,17 @@ def mount(app: Any, settings: BoardSettings | None = None) -> None:
     tracker = queries.ProgressTracker()
     stats = queries.StatsCache()
 
+    from bench_agent.ledger.sites import site_scope
+
+    # The one poller reads every site's stations (whoever subscribed first); each stream shows
+    # its own site's rows only (board_views.events).
     def load() -> list[queries.StationView]:
-        return queries.board(app.state.store, settings, tracker)
+        with site_scope(None):
+            return queries.board(app.state.store, settings, tracker)
 
     def stats_key() -> Any:
-        return stats.get(app.state.store)
+        with site_scope(None):
+            return stats.get(app.state.store)
 
     broadcaster = Broadcaster(load, stats_key, settings.poll_interval_s)
     app.state.dashboard = DashboardState(settings, tracker, stats, broadcaster, make_env())

@@ -215,8 +215,25 @@ def row_html(dashboard: DashboardState, view: queries.StationView, lang: str) ->
     return Markup(html)
 
 
+def visible_stations(store: Store) -> set[str] | None:
+    """The station names the caller's site scope shows (None: every site)."""
+    from sqlalchemy import select
+
+    from bench_agent.ledger.models import Station
+    from bench_agent.ledger.sites import current_site
+
+    if current_site() is None:
+        return None
+    with store.session() as session:
+        return set(session.scalars(select(Station.name)))
+
+
 def render_message(
-    dashboard: DashboardState, store: Store, message: Message, lang: str
+    dashboard: DashboardState,
+    store: Store,
+    message: Message,
+    lang: str,
+    visible: set[str] | None = None,
 ) -> ServerSentEvent:
     env = dashboard.env
     with language(lang):
@@ -226,7 +243,8 @@ def render_message(
             row = row_html(dashboard, view, lang)
             return _sse("station", {"id": domid(view.name), "html": str(row)})
         if message.kind == "summary":
-            counts = _counts(list(dashboard.broadcaster.views.values()))
+            views = dashboard.broadcaster.views.values()
+            counts = _counts([v for v in views if visible is None or v.name in visible])
             key = ("#summary", tuple(counts.items()), lang)
             cached = _rows.get(key)
             if cached is None:
@@ -248,6 +266,9 @@ async def events(request: Request) -> Response:
     dashboard = state_of(request)
     store = store_of(request)
     lang = request_language(request)
+    # This caller's stations (its site's; None: an admin sees every site): the one poller
+    # reads them all, the stream passes on only these.
+    visible = await run_in_threadpool(visible_stations, store)
     queue = await dashboard.broadcaster.subscribe()
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
@@ -255,8 +276,9 @@ async def events(request: Request) -> Response:
             yield ServerSentEvent(retry=2000, sep=SEP)
             # A (re)connecting page first gets every row, so it converges whatever it missed.
             for view in list(dashboard.broadcaster.views.values()):
-                yield render_message(dashboard, store, Message("station", view), lang)
-            yield render_message(dashboard, store, Message("summary"), lang)
+                if visible is None or view.name in visible:
+                    yield render_message(dashboard, store, Message("station", view), lang)
+            yield render_message(dashboard, store, Message("summary"), lang, visible)
             end = time.monotonic() + dashboard.settings.stream_max_s
             while True:
                 left = end - time.monotonic()
@@ -269,8 +291,8 @@ async def events(request: Request) -> Response:
                     continue  # the stream's life is over: say bye
                 if message.kind == "stats":
                     yield await run_in_threadpool(render_message, dashboard, store, message, lang)
-                else:
-                    yield render_message(dashboard, store, message, lang)
+                elif message.view is None or visible is None or message.view.name in visible:
+                    yield render_message(dashboard, store, message, lang, visible)
         finally:
             dashboard.broadcaster.unsubscribe(queue)
 
