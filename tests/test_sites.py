@@ -190,3 +190,43 @@ def test_the_live_board_stream_shows_a_site_only_its_own_stations(
     assert "bench-1" in site_a and "bench-2" not in site_a
     admin = _stream_until_summary(ledger, {"bench_session": ledger.admin_token})
     assert "bench-1" in admin and "bench-2" in admin
+
+
+def test_a_part_stays_in_its_site(two_sites: tuple[Ledger, dict[str, Any]]) -> None:
+    from bench_agent.ledger.models import Part
+
+    ledger, _ctx = two_sites
+    with ledger.store.write() as session:
+        session.add(
+            Part(
+                code="P-B1",
+                identity="test:P-B1",
+                kind="optical",
+                state="in_stock",
+                description="DVD drive",
+                bin="B3",
+                site_id=2,
+            )
+        )
+    fit = "/parts/P-B1/fit"
+    # A bench of site B fitting its part into site A's machine: refused, with the reason.
+    into_a = httpx.post(
+        ledger.api(fit), json={"asset_tag": "AT-00001"}, headers=ledger.station_headers("bench-2")
+    )
+    assert into_a.status_code == 409 and "another site" in into_a.json()["detail"]
+    # A bench of site A does not even find site B's part (same answer as a missing code).
+    from_a = httpx.post(
+        ledger.api(fit), json={"asset_tag": "AT-00001"}, headers=ledger.station_headers("bench-1")
+    )
+    none = httpx.post(
+        ledger.api("/parts/P-ZZ/fit"),
+        json={"asset_tag": "AT-00001"},
+        headers=ledger.station_headers("bench-1"),
+    )
+    assert from_a.status_code == none.status_code == 404
+    assert ledger.count("SELECT COUNT(*) FROM parts WHERE state = 'in_stock'") == 1
+    # Into its own site's machine it goes.
+    own = httpx.post(
+        ledger.api(fit), json={"asset_tag": "AT-00002"}, headers=ledger.station_headers("bench-2")
+    )
+    assert own.status_code == 200, own.text

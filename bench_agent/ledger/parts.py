@@ -36,6 +36,7 @@ from bench_agent.ledger import audit
 from bench_agent.ledger.auth import StationPrincipal
 from bench_agent.ledger.db import Store
 from bench_agent.ledger.models import Asset, Certificate, Part, PartEvent, Record, utcnow
+from bench_agent.ledger.sites import other_site_has
 from bench_agent.models.inventory import Inventory
 from bench_agent.models.part import PART_KINDS, PartKind, PartState, StockedPart
 from bench_agent.models.part import Part as PartIn
@@ -292,6 +293,10 @@ def fit(
                 )
             )
         asset = session.scalar(select(Asset).where(Asset.asset_tag == asset_tag).order_by(Asset.id))
+        if asset is None and other_site_has(session, asset_tag):  # tags are programme-wide
+            raise PartRefused(
+                _("Machine {tag} belongs to another site: a part stays in its site.", tag=asset_tag)
+            )
         if asset is not None and asset.id == row.from_asset_id:
             raise PartRefused(_("Part {code} came from {tag} itself.", code=code, tag=asset_tag))
         if row.kind == "memory":

@@ -113,6 +113,20 @@ def _stamp_site(session: Session, _context: Any, _instances: Any) -> None:
             row.site_id = site_id
 
 
+def other_site_has(session: Session, asset_tag: str) -> bool:
+    """Whether a machine with this tag exists in a site the caller does not see."""
+    site_id = _current_site.get()
+    if site_id is None:
+        return False
+    with site_scope(None):
+        return (
+            session.scalar(
+                select(Asset.id).where(Asset.asset_tag == asset_tag, Asset.site_id != site_id)
+            )
+            is not None
+        )
+
+
 # --- the programme's sites (bench-ledger site add|list, user add --site) --------------------
 
 
