@@ -11,6 +11,7 @@ import pytest
 
 from bench_agent.config import load_settings
 from bench_agent.inventory.collect import collect_inventory
+from bench_agent.ledger.parts import list_parts
 from bench_agent.sync.parts import harvest
 from bench_agent.tui.operators import SAMPLE_DIR, load_operator
 from bench_agent.workflow.parts import harvest_proposal
@@ -62,15 +63,18 @@ async def test_verdict_shows_the_matching_modules_in_the_bin(
                 await pilot.pause(0.3)  # the profile's key-bounce filter: 250 ms
             await settle(pilot)
 
-        for _ in range(40):  # the pre-focused answer (Enter) until the verdict
-            if app.wf.step is Step.VERDICT:
-                break
-            if app.wf.step is Step.INTAKE:
-                await press("a", "t", "minus", "2")
-            if app.wf.step is Step.GUIDED:
-                await press("6")  # from "try" to "yes, it works"
-            await press("enter")
-        assert app.wf.step is Step.VERDICT, app.wf.step
+        async def to_verdict() -> None:
+            for _ in range(40):  # the pre-focused answer (Enter) until the verdict
+                if app.wf.step is Step.VERDICT:
+                    break
+                if app.wf.step is Step.INTAKE:
+                    await press("a", "t", "minus", "2")
+                if app.wf.step is Step.GUIDED:
+                    await press("6")  # from "try" to "yes, it works"
+                await press("enter")
+            assert app.wf.step is Step.VERDICT, app.wf.step
+
+        await to_verdict()
         screen = app.screen
         await wait_for(
             pilot, lambda: "DDR-400" in str(screen.query_one("#bin-suggestion").render())
@@ -83,3 +87,32 @@ async def test_verdict_shows_the_matching_modules_in_the_bin(
             app.operator.name,
             app.wf.state.asset_tag,
         )
+
+        # The bench names the labelled module to take; 6 moves to that answer, Enter asks.
+        def focused() -> str:
+            return str(getattr(app.screen.focused, "id", "") or "")
+
+        await wait_for(pilot, lambda: bool(app.screen.query("#act-fit")))
+        for _ in range(6):
+            if focused() == "act-fit":
+                break
+            await press("6")
+        assert focused() == "act-fit"
+        assert (
+            str(app.screen.query_one("#act-fit").label) == "» Poser P000001 du bac B3…"
+        )  # focused
+        await press("enter")
+        _set_dimm2(target, present=True)  # the technician fits the module
+        await press("6", "enter")  # the confirmation: arm, then choose
+        await settle(pilot)
+        assert app.wf.step is not Step.VERDICT and app.wf.state.remediation_rounds == 1
+        await to_verdict()
+        fitted = str(app.screen.query_one("#bin-fitted").render())
+        assert fitted == "✔ P000001 (DDR-400 256 MB) posée et vue par le nouvel inventaire."
+        verdict = app.wf.state.verdict
+        assert verdict is not None
+        assert [c.status for c in verdict.criteria if c.id == "ram"] == ["pass"]
+        assert not app.screen.query("#bin-suggestion")  # nothing left to suggest
+    stock = {p.code: p for p in list_parts(ledger.store)}
+    assert (stock["P000001"].state, stock["P000001"].fitted_asset_tag) == ("fitted", "at-2")
+    assert stock["P000002"].state == "in_stock"

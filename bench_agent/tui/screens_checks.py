@@ -13,6 +13,14 @@ from bench_agent.adapters.guided_actions import SYSTEM_ACTIONS
 from bench_agent.i18n import _, get_language
 from bench_agent.tui.guided_tests import KeyboardTestScreen, MouseTestScreen, RecentKeys
 from bench_agent.tui.modals import ColourFill
+from bench_agent.tui.parts_bin import (
+    fit_then_reinventory,
+    fitted_line,
+    look_up,
+    needs_lookup,
+    part_to_fit,
+    suggestion_line,
+)
 from bench_agent.tui.step_base import Action, StepScreen
 from bench_agent.tui.widgets import (
     status_class,
@@ -225,8 +233,12 @@ class VerdictScreen(StepScreen):
             action = criterion.actions.get(lang) or criterion.action
             if action:
                 yield Label("⚒ " + action, classes="remediation")
-        if self.looks_in_bin():
-            yield Static(_("Parts bin: looking…"), id="bin-suggestion", classes="remediation")
+        for widget_id, line in (
+            ("bin-fitted", fitted_line(self.bench)),
+            ("bin-suggestion", suggestion_line(self.bench)),
+        ):
+            if line:
+                yield Static(line, id=widget_id, classes="remediation")
         for criterion in verdict.criteria:
             if criterion.status != "pass":
                 message = criterion.messages.get(lang) or criterion.message
@@ -238,34 +250,14 @@ class VerdictScreen(StepScreen):
         if ok:
             yield Static(_("✔ OK: {ids}", ids=", ".join(ok)), classes="criterion -ok")
 
-    def looks_in_bin(self) -> bool:
-        """RAM to remediate on an enrolled bench: the parts bin may hold the module."""
-        state, settings = self.bench.wf.state, self.bench.settings
-        criteria = state.verdict.criteria if state.verdict is not None else []
-        ram = any(c.id == "ram" and c.status == "remediate" for c in criteria)
-        return ram and bool(settings.ledger_url and settings.token) and not state.training
-
     def start(self) -> None:
-        if self.looks_in_bin():
+        if needs_lookup(self.bench):
             self.look_in_bin()
 
     @work(thread=True, exclusive=True, group="parts-bin")
     def look_in_bin(self) -> None:
-        from bench_agent.errors import BenchError
-        from bench_agent.workflow.parts import bin_suggestion
-
-        state = self.bench.wf.state
-        try:
-            assert state.inventory is not None and state.verdict is not None
-            found = bin_suggestion(self.bench.settings, state.inventory, state.verdict)
-            text = _("Parts bin: {suggestion}", suggestion=found.text) if found else ""
-        except BenchError as exc:
-            text = _("Parts bin not reachable: {reason}", reason=exc.message)
-        self.app.call_from_thread(self.show_bin, text)
-
-    def show_bin(self, text: str) -> None:
-        for widget in self.query("#bin-suggestion").results(Static):
-            widget.update("▸ " + text if text else "")
+        look_up(self.bench)
+        self.app.call_from_thread(self.refresh_view, start=False)  # the fit answer may appear
 
     def actions(self) -> list[Action]:
         verdict = self.bench.wf.state.verdict
@@ -275,11 +267,17 @@ class VerdictScreen(StepScreen):
             return [("accept", _("Continue: wipe the disks"), True)]
         if verdict.outcome == "remediate":
             # Redo and reject are confirmed with two inputs and never the pre-focused button.
-            return [
+            actions: list[Action] = [
                 ("accept", _("Keep, remediate later"), True),
                 ("redo", _("Done, re-inventory…"), False),
                 ("parts", _("Reject: parts…"), False),
             ]
+            fit = part_to_fit(self.bench)
+            if fit is not None:
+                actions.insert(
+                    1, ("fit", _("Fit {code} from bin {bin}…", code=fit[0], bin=fit[2]), False)
+                )
+            return actions
         return [
             ("parts", _("Reject: parts…"), False),
             ("recycling", _("Reject: recycling…"), False),
@@ -292,6 +290,21 @@ class VerdictScreen(StepScreen):
                 _("Re-inventory this machine"),
                 _("The inventory, the automatic checks and every guided check start again."),
                 lambda: self.bench.run_step("reinventory", wf.remediation_done),
+            )
+        elif action_id == "fit":
+            fit = part_to_fit(self.bench)
+            if fit is None:
+                return
+            code, part, bin_ = fit
+            self.confirm(
+                _("Fit {code} ({part}) from bin {bin}", code=code, part=part, bin=bin_),
+                _(
+                    "Take the module labelled {code} from bin {bin} and fit it; "
+                    "the machine is then inventoried again.",
+                    code=code,
+                    bin=bin_,
+                ),
+                lambda: self.bench.run_step("reinventory", fit_then_reinventory, self.bench, code),
             )
         elif action_id == "accept":
             self.bench.run_step("plan", wf.accept_verdict)
