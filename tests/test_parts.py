@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bench_agent.config import AgentSettings, load_settings
@@ -224,6 +225,16 @@ def test_pentium4_module_harvested_suggested_fitted_and_seen(
     )  # fmt: skip
     _deliver(settings, "AT-2", check.after, "pentium4")
     assert [p.code for p in list_stock(settings, "memory")] == ["P000002", sodimm.code]
+    # Supervisors read the stock too (their session); nobody else.
+    seen = httpx.get(ledger.api("/parts?state=in_stock"), headers=ledger.supervisor)
+    assert seen.status_code == 200 and [p["code"] for p in seen.json()][:1] == ["P000002"]
+    assert httpx.get(ledger.api("/parts")).status_code == 401
+    assert (
+        httpx.post(
+            ledger.api("/parts/P000002/fit"), json={"asset_tag": "AT-2"}, headers=ledger.supervisor
+        ).status_code
+        == 403
+    )  # fitting is the bench's
 
     # Not in stock any more; unknown part; scrapped part.
     with pytest.raises(PartsRefused, match=r"^Part P000001 is not in stock: fitted into AT-2\.$"):

@@ -23,7 +23,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,15 @@ from bench_agent.errors import BenchError
 from bench_agent.i18n import _, pgettext
 from bench_agent.inventory.parts import harvestable_parts, memory_fit_problem, suggest_memory
 from bench_agent.ledger import audit
-from bench_agent.ledger.auth import StationPrincipal
+from bench_agent.ledger.auth import (
+    BearerCredentials,
+    CookieToken,
+    Principal,
+    StationPrincipal,
+    station_from_token,
+    unauthorized,
+    user_from_session_token,
+)
 from bench_agent.ledger.db import Store
 from bench_agent.ledger.models import Asset, Certificate, Part, PartEvent, Record, utcnow
 from bench_agent.ledger.sites import other_site_has
@@ -449,6 +457,22 @@ def _store(request: Request) -> Store:
     return store
 
 
+def _station_or_supervisor(
+    request: Request, credentials: BearerCredentials, cookie: CookieToken
+) -> Principal:
+    """The stock is read by the benches and by the supervisors (session token or cookie)."""
+    token = credentials.credentials.strip() if credentials is not None else ""
+    token = token or (cookie or "")
+    store = _store(request)
+    principal = station_from_token(store, token) or user_from_session_token(store, token)
+    if principal is None:
+        raise unauthorized(_("A station token or a supervisor's session is required."))
+    return principal
+
+
+StockReader = Annotated[Principal, Depends(_station_or_supervisor)]
+
+
 def _refused(exc: PartRefused) -> HTTPException:
     detail = f"{exc.message} {exc.hint}".strip()
     return HTTPException(exc.status_code, detail=detail)
@@ -466,7 +490,7 @@ def post_harvest(request: Request, body: HarvestIn, station: StationPrincipal) -
 @router.get("/parts", response_model=list[StockedPart])
 def get_parts(
     request: Request,
-    station: StationPrincipal,
+    reader: StockReader,
     state: Annotated[PartState | None, Query()] = None,
     kind: Annotated[PartKind | None, Query()] = None,
 ) -> Any:
