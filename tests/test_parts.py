@@ -33,7 +33,7 @@ from bench_agent.inventory.parts import (
 )
 from bench_agent.inventory.profiles import load_profile
 from bench_agent.ledger.board_queries import load_report
-from bench_agent.ledger.environment import account_lines, load_account
+from bench_agent.ledger.environment import account_lines, load_account, used_factors
 from bench_agent.ledger.lang import language
 from bench_agent.ledger.reports import render_csv
 from bench_agent.models import BenchRecord, Inventory
@@ -258,6 +258,10 @@ def test_pentium4_module_harvested_suggested_fitted_and_seen(
     with language("fr"):
         lines = dict(account_lines(report.environment))
     assert lines["Pièces réemployées"] == "1 (barrettes de mémoire 1)"
+    # The memory module factors ship unset: the figures say so instead of leaving the part out.
+    assert report.environment.co2e_kg.value is None
+    assert report.environment.co2e_kg.unset == ["memory_module"]
+    assert "memory_module" in [c for c, _q, _f in used_factors(report.environment)]
     # Counted for the lot of the machine that received the part, not the donor's lot.
     assert load_account(ledger.store, lot="LOT-AT-2").parts == {"memory": 1}
     assert load_account(ledger.store, lot="LOT-AT-P4").parts == {}
@@ -367,3 +371,17 @@ def test_the_parts_command_keeps_lists_and_refuses_twice(tmp_path: Path) -> None
     finally:
         running.server.stop()
         running.store.dispose()
+
+
+def test_fitted_parts_count_with_their_kinds_factors(tmp_path: Path) -> None:
+    from bench_agent.ledger import environment as env
+
+    override = tmp_path / "factors.toml"
+    override.write_text(
+        "[categories.desktop]\nweight_kg = 9.5\n"
+        '[categories.memory_module]\nweight_kg = 0.02\nco2e_kg = 10\nco2e_source = "test"\n'
+    )
+    account = env.compute_account(["desktop"], env.load_factors(override), {"memory": 2})
+    assert account.machines == {"desktop": 1} and account.parts_reused == 2
+    assert account.weight_kg.value == pytest.approx(9.5 + 2 * 0.02)
+    assert account.co2e_kg.value == pytest.approx(204.4 + 2 * 10)

@@ -8,8 +8,8 @@ the programme report counts "Machines delivered": a ``given`` lifecycle event in
 per machine (``reports.compute_report``). Its category is its chassis type from the inventory
 (DMI), a desktop tower when the inventory recorded none. A factor left unset makes the figure
 "not computed (factor unset: ...)", never 0. Parts reused are the parts bin's parts fitted into a
-machine in the period (``ledger/parts.py``), counted by kind; they weigh nothing in the figures
-(the table has no factor per part).
+machine in the period (``ledger/parts.py``), counted by kind, each with its kind's factors
+(memory module, hard disk...): while one of those is unset, the figure says so.
 
 The loading and the computation are pure; :func:`load_account` reads the ledger's store.
 """
@@ -216,7 +216,7 @@ class EnvironmentalAccount:
             "machines_by_category": dict(self.machines),
             "parts_reused": self.parts_reused,
             "parts_by_kind": dict(self.parts),
-            "parts_note": "parts bin parts fitted into a machine; not in weight_kg or co2e_kg",
+            "parts_note": "parts bin parts fitted into a machine, in weight_kg and co2e_kg",
             "weight_kg": self.weight_kg.value,
             "weight_unset": list(self.weight_kg.unset),
             "co2e_kg": self.co2e_kg.value,
@@ -234,25 +234,43 @@ class EnvironmentalAccount:
         }  # fmt: skip
 
 
-def compute_account(categories: Iterable[str], table: FactorTable) -> EnvironmentalAccount:
-    """The account of the reused items, one category per item (e.g. one per machine)."""
+# The factor table's category of each kind of part in the parts bin (``models.part``).
+PART_CATEGORIES = {
+    "memory": "memory_module",
+    "disk": "hard_disk",
+    "optical": "optical_drive",
+    "sound": "sound_card",
+    "psu": "power_supply",
+}
+
+
+def compute_account(
+    categories: Iterable[str], table: FactorTable, parts: dict[str, int] | None = None
+) -> EnvironmentalAccount:
+    """The account of the reused items, one category per item (e.g. one per machine), and of
+    the parts fitted into machines (count by kind), each part with its kind's factors."""
     counts = Counter(categories)
     order = {c: i for i, c in enumerate(table.categories)}
     machines = dict(sorted(counts.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+    parts = dict(parts or {})
+    items = Counter(machines)
+    for kind, n in parts.items():
+        items[PART_CATEGORIES.get(kind, kind)] += n
     figures: dict[str, Figure] = {}
     for quantity in QUANTITIES:
-        unset = [c for c in machines if table.get(c, quantity).value is None]
+        unset = [c for c in items if table.get(c, quantity).value is None]
         if unset:
             figures[quantity] = Figure(None, unset)
         else:
-            total = sum(n * (table.get(c, quantity).value or 0.0) for c, n in machines.items())
+            total = sum(n * (table.get(c, quantity).value or 0.0) for c, n in items.items())
             figures[quantity] = Figure(round(total, 3))
-    return EnvironmentalAccount(machines, figures["weight_kg"], figures["co2e_kg"], table)
+    return EnvironmentalAccount(machines, figures["weight_kg"], figures["co2e_kg"], table, parts)
 
 
 def used_factors(account: EnvironmentalAccount) -> list[tuple[str, str, Factor]]:
     """The factors the account used or missed: (category, quantity, factor)."""
     categories = list(account.machines) or ["desktop", "laptop"]  # none yet: the usual ones
+    categories += [PART_CATEGORIES.get(kind, kind) for kind in account.parts]
     return [
         (category, quantity, account.table.get(category, quantity))
         for category in categories
@@ -400,6 +418,5 @@ def load_account(
     from bench_agent.ledger.parts import reused_by_kind
 
     table = table or load_factors(configured_override())
-    account = compute_account(reused_categories(store, start, end, lot), table)
-    account.parts = reused_by_kind(store, start, end, lot)
-    return account
+    parts = reused_by_kind(store, start, end, lot)
+    return compute_account(reused_categories(store, start, end, lot), table, parts)
