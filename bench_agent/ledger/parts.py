@@ -9,8 +9,8 @@ free slot, board maximum: ``inventory.parts``). Every part row and each of its s
 (``part_events``) is in the audit chain.
 
 Lots and sites: fitting a part from one donor's machine into another donor's machine is the
-point of the bin, so lots are not compared; sites do not exist yet (issue 16 item 1), and the
-site check belongs there.
+point of the bin, so lots are not compared; a part stays in its site (``ledger/sites.py``
+scopes every query to the caller's site, and a machine of another site is refused).
 
 Routes (station token): ``POST /api/v1/parts`` (harvest), ``GET /api/v1/parts`` (stock),
 ``GET /api/v1/parts/suggest?asset_tag=``, ``POST /api/v1/parts/{code}/stock|fit|scrap``.
