@@ -18,9 +18,20 @@ Supervisor = Annotated[Principal, Depends(page_user)]
 router = APIRouter(prefix="/dashboard/help", include_in_schema=False)
 
 
+def _visible(request: Request, station: str) -> bool:
+    """The station is in the caller's site (the calls are kept in memory, not in the ledger's
+    tables, so they are scoped here: another site's call is "no call", 404)."""
+    from sqlalchemy import select
+
+    from bench_agent.ledger.models import Station
+
+    with store_of(request).session() as session:
+        return session.scalar(select(Station.id).where(Station.name == station)) is not None
+
+
 @router.get("/{station}", response_class=HTMLResponse)
 def help_page(request: Request, station: StationName, user: Supervisor) -> HTMLResponse:
-    call = desk_of(store_of(request)).get(station)
+    call = desk_of(store_of(request)).get(station) if _visible(request, station) else None
     if call is None:
         with language(request_language(request)):
             raise HTTPException(404, detail=_("No call for help from this station."))
@@ -34,7 +45,10 @@ def acknowledge(
     user: Supervisor,
     nonce: str = Form(""),
 ) -> Response:
-    if desk_of(store_of(request)).acknowledge(station, nonce, user.name) is None:
+    if (
+        not _visible(request, station)
+        or desk_of(store_of(request)).acknowledge(station, nonce, user.name) is None
+    ):
         with language(request_language(request)):
             raise HTTPException(
                 403, detail=_("This call is no longer open or the page is out of date: reload it.")
