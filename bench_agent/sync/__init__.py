@@ -14,7 +14,6 @@ Public API (the workflow and the TUI call these; none imports a web framework):
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -25,21 +24,19 @@ if TYPE_CHECKING:
     from bench_agent.sync.outbox import Outbox
     from bench_agent.sync.sender import Sender, SyncReport
 
+
 # Imported on first use (PEP 562): the wipe-only path of CPUs without SSE2 writes to the
 # outbox (``bench_agent.sync.outbox``, standard library only) and must not pull pydantic
 # (settings, record models) or httpx in with it.
-_EXPORTS = {
-    "Outbox": "bench_agent.sync.outbox",
-    "Sender": "bench_agent.sync.sender",
-    "SyncReport": "bench_agent.sync.sender",
-}
-
-
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    module: Any
+    if name == "Outbox":
+        from bench_agent.sync import outbox as module
+    elif name in ("Sender", "SyncReport"):
+        from bench_agent.sync import sender as module
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(module, name)
     globals()[name] = value
     return value
 
