@@ -13,6 +13,7 @@ from bench_agent.ledger.dashboard import settings_from_env
 from bench_agent.ledger.db import Store, default_url
 from bench_agent.ledger.schemas import DEFAULT_PSEUDONYM_PATTERN, pseudonym_pattern
 from bench_agent.ledger.settings import LedgerSettings, env_name, ledger_settings
+from bench_agent.ledger.validation import published_rate
 
 README = Path(__file__).parent.parent / "README.md"
 
@@ -55,6 +56,8 @@ def test_the_environment_reaches_every_reader(
     assert pseudonym_pattern() == DEFAULT_PSEUDONYM_PATTERN
     monkeypatch.setenv("BENCH_LEDGER_PSEUDONYM_PATTERN", "B-[0-9]{4}")
     assert pseudonym_pattern() == "B-[0-9]{4}"
+    monkeypatch.setenv("BENCH_LEDGER_VALIDATION_RATE", "0.2")
+    assert published_rate() == 0.2
 
 
 def test_a_value_that_does_not_parse_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,6 +70,11 @@ def test_a_value_that_does_not_parse_names_its_variable(monkeypatch: pytest.Monk
     with pytest.raises(InputError) as caught:
         ledger_settings()
     assert "BENCH_LEDGER_MAX_RECORD_BYTES" in caught.value.message
+    monkeypatch.delenv("BENCH_LEDGER_MAX_RECORD_BYTES")
+    monkeypatch.setenv("BENCH_LEDGER_VALIDATION_RATE", "1.5")  # a share: 0..1
+    with pytest.raises(InputError) as caught:
+        published_rate()
+    assert "BENCH_LEDGER_VALIDATION_RATE" in caught.value.message
 
 
 def test_a_bad_setting_stops_the_cli_with_one_line(tmp_path: Path) -> None:

@@ -41,6 +41,9 @@ class LedgerSettings(BaseSettings):
     pseudonym_pattern: str = Field(
         "", description="regular expression a beneficiary reference must match"
     )
+    validation_rate: float = Field(
+        0.05, ge=0.0, le=1.0, description="share of wiped disks drawn for validation (0..1)"
+    )
     environment_factors: Path | None = Field(
         None, description="the workshop's file overriding the environment factors (TOML)"
     )

@@ -11,8 +11,6 @@ records (each wipe report's ``extra.validation.document``), tied to their certif
 from __future__ import annotations
 
 import argparse
-import math
-import os
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -20,30 +18,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from bench_agent.errors import InputError
 from bench_agent.i18n import _
 from bench_agent.ledger.auth import SupervisorPrincipal
+from bench_agent.ledger.settings import ledger_settings
 from bench_agent.models.record import BenchRecord
 
-RATE_ENV = "BENCH_LEDGER_VALIDATION_RATE"
-DEFAULT_RATE = 0.05
 _STARTED = datetime.now(UTC)
 
 
 def published_rate() -> float:
-    raw = os.environ.get(RATE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_RATE
-    try:
-        rate = float(raw)
-    except ValueError:
-        rate = math.nan  # refused below, with the same words
-    if not 0.0 <= rate <= 1.0:
-        raise InputError(
-            _("{name} must be a share between 0 and 1, not '{value}'.", name=RATE_ENV, value=raw),
-            _("For 5 %, set {name}=0.05.", name=RATE_ENV),
-        )
-    return rate
+    """The share of wiped disks drawn for validation (``BENCH_LEDGER_VALIDATION_RATE``)."""
+    return ledger_settings().validation_rate
 
 
 class ValidationPolicyOut(BaseModel):
