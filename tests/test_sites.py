@@ -270,3 +270,33 @@ def test_a_part_stays_in_its_site(two_sites: tuple[Ledger, dict[str, Any]]) -> N
         ledger.api(fit), json={"asset_tag": "AT-00002"}, headers=ledger.station_headers("bench-2")
     )
     assert own.status_code == 200, own.text
+
+
+def test_the_cli_adds_sites_stations_supervisors_and_reports_per_site(tmp_path: Path) -> None:
+    from tests.test_ledger_cli import run
+    from tests.test_ledger_support import pg_cluster
+
+    db = pg_cluster().new_database()
+    assert run("db", "upgrade", "--db", db).returncode == 0
+    added = run("site", "add", "poitiers", "--name", "Poitiers", "--db", db)
+    assert added.returncode == 0, added.stderr
+    again = run("site", "add", "POITIERS", "--db", db)
+    assert again.returncode != 0 and "already exists" in again.stderr
+    assert "Traceback" not in again.stderr
+    station = run("station", "add", "bench-p1", "--site", "POITIERS", "--db", db)
+    assert station.returncode == 0, station.stderr
+    password = "a long password\n"
+    assert (
+        run("user", "add", "paul", "--site", "POITIERS", "--db", db, stdin=password).returncode == 0
+    )
+    unknown = run("user", "add", "zoe", "--site", "NOWHERE", "--db", db, stdin=password)
+    assert unknown.returncode != 0 and "NOWHERE" in unknown.stderr
+    listing = run("site", "list", "--db", db).stdout.splitlines()
+    assert listing == ["MAIN\t0\tMain workshop", "POITIERS\t1\tPoitiers"]
+    report = run("report", "--from", "2026-01-01", "--to", "2026-12-31", "--site", "POITIERS",
+                 "--db", db)  # fmt: skip
+    assert report.returncode == 0 and '"tested": 0' in report.stdout, report.stderr
+    sqlite = f"sqlite:///{tmp_path / 'one.sqlite'}"
+    assert run("db", "upgrade", "--db", sqlite).returncode == 0
+    refused = run("site", "add", "POITIERS", "--db", sqlite)
+    assert refused.returncode != 0 and "PostgreSQL" in refused.stderr

@@ -17,6 +17,7 @@ def register(sub: Any) -> None:
     add_db_option(add)
     add.add_argument("name")
     add.add_argument("--location", default="", help=_("where the bench stands"))
+    add.add_argument("--site", metavar="CODE", help=_("the site the bench belongs to"))
     add.set_defaults(func=run_station_add)
     listing = station_sub.add_parser("list", help=_("list the stations"))
     add_db_option(listing)
@@ -197,6 +198,11 @@ def run_station_add(args: argparse.Namespace) -> int:
             _("Use letters, digits, dot, dash or underscore (at most 64)."),
         )
     store = open_store(args)
+    if args.site:
+        from bench_agent.ledger.sites import set_site, site_by_code
+
+        with store.session() as session:
+            set_site(site_by_code(session, args.site).id)  # the station is stamped with it
     token = create_station(store, args.name, args.location, cli_actor())
     print(_("Station '{name}' created. Its token (shown only now):", name=args.name))
     _print_token(token, args.name)

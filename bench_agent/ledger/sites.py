@@ -113,6 +113,13 @@ def _stamp_site(session: Session, _context: Any, _instances: Any) -> None:
             row.site_id = site_id
 
 
+def programme_wide(session: Session, statement: Any) -> Any:
+    """The first value of ``statement`` across every site: names and codes (stations, lots,
+    parts) are unique in the whole programme, so a uniqueness check must see them all."""
+    with site_scope(None):
+        return session.scalar(statement)
+
+
 def other_site_has(session: Session, asset_tag: str) -> bool:
     """Whether a machine with this tag exists in a site the caller does not see."""
     site_id = _current_site.get()

@@ -48,6 +48,7 @@ from bench_agent.ledger.schemas import (
     LotPatch,
     in_range,
 )
+from bench_agent.ledger.sites import programme_wide
 
 router = APIRouter(prefix="/api/v1")
 
@@ -117,7 +118,7 @@ def list_lots(request: Request, _user: SupervisorPrincipal) -> list[LotOut]:
 
 def create_lot(store: Store, body: LotIn, actor: str) -> LotOut:
     with store.write() as session:
-        if session.scalar(select(Lot.id).where(Lot.code == body.code)) is not None:
+        if programme_wide(session, select(Lot.id).where(Lot.code == body.code)) is not None:
             raise BenchError(
                 _("Lot '{code}' already exists.", code=body.code),
                 _("Choose another code, or change the lot instead."),

@@ -50,6 +50,7 @@ from bench_agent.ledger.schemas import (
     StationKeyOut,
     StationOut,
 )
+from bench_agent.ledger.sites import programme_wide
 from bench_agent.signing import key_id, public_key_from_text
 
 router = APIRouter(prefix="/api/v1")
@@ -151,7 +152,7 @@ def create_station(store: Store, name: str, location: str, actor: str) -> str:
     """Create a station and return its token (shown once; only its hash is stored)."""
     token = new_station_token()
     with store.write() as session:
-        if session.scalar(select(Station.id).where(Station.name == name)) is not None:
+        if programme_wide(session, select(Station.id).where(Station.name == name)) is not None:
             raise BenchError(
                 _("Station '{name}' already exists.", name=name),
                 _("Choose another name, or list the stations with 'bench-ledger station list'."),
