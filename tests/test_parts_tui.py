@@ -116,3 +116,62 @@ async def test_verdict_shows_the_matching_modules_in_the_bin(
     stock = {p.code: p for p in list_parts(ledger.store)}
     assert (stock["P000001"].state, stock["P000001"].fitted_asset_tag) == ("fitted", "at-2")
     assert stock["P000002"].state == "in_stock"
+
+
+@pytest.mark.anyio
+async def test_a_rejected_machine_s_parts_are_kept_at_the_end_of_its_run(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    from bench_agent.tui.app import BenchApp
+
+    _enrolled(ledger)
+    operator = load_operator(SAMPLE_DIR / "four-keys.toml")
+    app = BenchApp(
+        load_settings(), profile="modern-2024", operator=operator, evidence=P4, poll_ledger=False
+    )
+    async with app.run_test(size=CONSOLE) as pilot:
+
+        async def press(*names: str) -> None:
+            for name in names:
+                await pilot.press(name)
+                await pilot.pause(0.3)  # the profile's key-bounce filter: 250 ms
+            await settle(pilot)
+
+        def focused() -> str:
+            return str(getattr(app.screen.focused, "id", "") or "")
+
+        await settle(pilot)
+        for _ in range(40):  # the pre-focused answer until the end of the run
+            if app.wf.step is Step.DONE:
+                break
+            if app.wf.step is Step.INTAKE:
+                await press("p", "4")
+            if app.wf.step is Step.GUIDED:
+                await press("6")
+            if app.wf.step is Step.VERDICT:  # rejected: "Reject: parts…", confirmed
+                await press("enter", "6")
+            await press("enter")
+        assert app.wf.step is Step.DONE and app.wf.state.verdict is not None
+        assert app.wf.state.verdict.outcome == "rejected"
+        for _ in range(4):
+            if focused() == "act-keep-parts":
+                break
+            await press("6")
+        assert str(app.screen.query_one("#act-keep-parts").label) == "» Garder ses pièces (4)…"
+        await press("enter", "6", "enter")  # asked, armed, chosen
+        await wait_for(pilot, lambda: not app.screen.query("#act-keep-parts"))
+        shown = [str(s.render()) for s in app.screen.query(".remediation")]
+        assert shown == [
+            "♻ Gardées pour le bac à pièces (étiquetez chacune, puis rangez-la) :",
+            "   P000001  DDR-400 256 MB",
+            "   P000002  DDR-400 256 MB",
+            "   P000003  HL-DT-ST DVD-ROM GDR8163B",
+            "   P000004  Intel ICH5",
+        ]
+    kept = list_parts(ledger.store)
+    assert [(p.kind, p.state, p.from_asset_tag) for p in kept] == [
+        ("memory", "harvested", "p4"),
+        ("memory", "harvested", "p4"),
+        ("optical", "harvested", "p4"),
+        ("sound", "harvested", "p4"),
+    ]

@@ -1,6 +1,7 @@
-"""The parts bin on the verdict screen: what the bin holds for a machine whose RAM is to
-remediate, fitting the suggested module (the screen names the labelled module to take), and,
-on the verdict after the re-inventory, whether that module is seen.
+"""The parts bin on the bench's screens: on the verdict, what the bin holds for a machine whose
+RAM is to remediate, fitting the suggested module (the screen names the labelled module to
+take) and, on the verdict after the re-inventory, whether that module is seen; at the end of a
+rejected machine's run, keeping its parts.
 
 What the bench learnt lives per app (``bin_state``) for the machine on the bench: the lookup
 runs once per verdict, the fit is remembered across the re-inventory.
@@ -9,13 +10,13 @@ runs once per verdict, the fit is remembered across the re-inventory.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench_agent.i18n import _
 from bench_agent.inventory.parts import MemorySuggestion, fitted_module_problem
 from bench_agent.models.inventory import Inventory
-from bench_agent.models.part import StockedPart
+from bench_agent.models.part import Part, StockedPart
 
 
 @dataclass
@@ -32,6 +33,8 @@ class BinState:
     suggestion: MemorySuggestion | None = None
     problem: str = ""  # why the bin could not be asked
     fitted: Fitted | None = None
+    kept: list[StockedPart] = field(default_factory=list)  # parts kept from ``kept_from``
+    kept_from: str = ""
 
 
 _STATES: weakref.WeakKeyDictionary[Any, BinState] = weakref.WeakKeyDictionary()
@@ -124,3 +127,47 @@ def fitted_line(app: Any) -> str:
         code=fitted.part.code,
         part=fitted.part.description,
     )
+
+
+# ------------------------------------------------------------------------------ harvest
+def parts_to_keep(app: Any) -> list[Part]:
+    """At the end of a rejected machine's run on an enrolled bench: its parts worth keeping."""
+    from bench_agent.inventory.parts import harvestable_parts
+
+    state, settings = app.wf.state, app.settings
+    if state.training or not (settings.ledger_url and settings.token):
+        return []
+    if state.verdict is None or state.verdict.outcome != "rejected" or state.inventory is None:
+        return []
+    if bin_state(app).kept_from == state.asset_tag:
+        return []  # already kept
+    wiped = {
+        w.serial: w.certificate_id
+        for w in state.wipes
+        if w.status == "erased" and w.serial and w.certificate_id
+    }
+    return harvestable_parts(state.inventory, wiped)
+
+
+def keep_parts(app: Any) -> None:
+    """(Step worker) Deliver the record, then keep the parts in the ledger (no bin yet: they
+    are put in a bin later, ``bench-agent parts put``, by whoever shelves them)."""
+    from bench_agent.sync import sync_once
+    from bench_agent.sync.parts import harvest
+
+    parts = parts_to_keep(app)
+    if not parts:
+        return
+    sync_once(app.settings)  # the ledger checks the parts against the machine's record
+    kept = harvest(app.settings, app.wf.state.asset_tag, parts, "")
+    current = bin_state(app)
+    current.kept, current.kept_from = kept, app.wf.state.asset_tag
+
+
+def kept_lines(app: Any) -> list[str]:
+    current = bin_state(app)
+    if current.kept_from != app.wf.state.asset_tag:
+        return []
+    return ["♻ " + _("Kept for the parts bin (label each, then shelve it):")] + [
+        f"   {p.code}  {p.description}" for p in current.kept
+    ]

@@ -8,6 +8,7 @@ from textual.widgets import Button, Digits, Label, Static
 
 from bench_agent.i18n import _, format_size
 from bench_agent.progress import ProgressEvent
+from bench_agent.tui.parts_bin import keep_parts, kept_lines, parts_to_keep
 from bench_agent.tui.step_base import Action, StepScreen, step_word
 from bench_agent.tui.widgets import (
     JobProgress,
@@ -262,9 +263,15 @@ class FinishScreen(StepScreen):
             yield Label(_("✉ Record signed and queued for the ledger."))
         elif state.record_state == "local":
             yield Label(_("✉ Training record kept on this bench only."))
+        for line in kept_lines(self.bench):
+            yield Static(line, classes="remediation", markup=False)
 
     def actions(self) -> list[Action]:
         if self.bench.wf.step is Step.DONE:
+            keep = parts_to_keep(self.bench)
+            if keep:
+                label = _("Keep its parts ({count})…", count=len(keep))
+                return [("keep-parts", label, False), ("next", _("Next machine"), True)]
             return [("next", _("Next machine"), True)]
         return []
 
@@ -278,6 +285,13 @@ class FinishScreen(StepScreen):
             self.bench.run_step("label", wf.make_label)
 
     def act(self, action_id: str) -> None:
-        if action_id == "next":
+        if action_id == "keep-parts":
+            keep = parts_to_keep(self.bench)
+            self.confirm(
+                _("Keep {count} parts of this machine", count=len(keep)),
+                ", ".join(p.description for p in keep),
+                lambda: self.bench.run_step("parts", keep_parts, self.bench),
+            )
+        elif action_id == "next":
             self.bench.show_resume_notice = False
             self.bench.run_step("next", self.bench.wf.next_machine)
