@@ -6,6 +6,7 @@ cannot post a record for a machine or lot of site A; SQLite keeps one site."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from bench_agent.signing import generate_key, sign_document
 from tests.test_ledger_support import Ledger, make_record, publish_key, signed, start_ledger
 
 # Every GET route: the site-A value its path parameter takes (None: no parameter).
+NOW = datetime.now(UTC)
 STATION_ONLY = {"/api/v1/stations/{name}/key", "/api/v1/parts/{code}/label.pdf"}
 PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/api/v1/health"}
 
@@ -69,9 +71,10 @@ def two_sites(tmp_path: Path) -> Iterator[tuple[Ledger, dict[str, Any]]]:
             keys["bench-1"],
         )
         a = signed(
-            make_record("bench-1", n=1, lot="LOT-A", certificates=[certificate]), keys["bench-1"]
+            make_record("bench-1", n=1, lot="LOT-A", certificates=[certificate], finished_at=NOW),
+            keys["bench-1"],
         )
-        b = signed(make_record("bench-2", n=2, lot="LOT-B"), keys["bench-2"])
+        b = signed(make_record("bench-2", n=2, lot="LOT-B", finished_at=NOW), keys["bench-2"])
         for station, document in (("bench-1", a), ("bench-2", b)):
             answer = httpx.post(
                 ledger.api("/records"), json=document, headers=ledger.station_headers(station)
@@ -300,3 +303,34 @@ def test_the_cli_adds_sites_stations_supervisors_and_reports_per_site(tmp_path: 
     assert run("db", "upgrade", "--db", sqlite).returncode == 0
     refused = run("site", "add", "POITIERS", "--db", sqlite)
     assert refused.returncode != 0 and "PostgreSQL" in refused.stderr
+
+
+def test_reports_count_a_site_for_its_supervisor_and_any_site_for_the_admin(
+    two_sites: tuple[Ledger, dict[str, Any]],
+) -> None:
+    ledger, ctx = two_sites
+    period = "from=2000-01-01&to=2100-12-31"
+
+    def tested(token: str, extra: str = "") -> Any:
+        answer = httpx.get(
+            f"{ledger.url}/dashboard/report.json?{period}{extra}",
+            cookies={"bench_session": token},
+        )
+        return answer.json()["tested"] if answer.status_code == 200 else answer.status_code
+
+    assert tested(ctx["bob"]) == 1  # site B's one machine, not site A's
+    assert tested(ledger.supervisor_token) == 1
+    assert tested(ledger.admin_token) == 2  # the programme
+    assert tested(ledger.admin_token, "&site=POITIERS") == 1
+    assert tested(ledger.admin_token, "&site=main") == 1
+    assert tested(ledger.admin_token, "&site=NOWHERE") == 400
+    assert tested(ctx["bob"], "&site=MAIN") == 1  # a supervisor cannot pick another site
+    page = httpx.get(
+        f"{ledger.url}/dashboard/report?{period}&site=POITIERS",
+        cookies={"bench_session": ledger.admin_token},
+    ).text
+    assert '<option value="POITIERS" selected>' in page and "site=POITIERS" in page
+    own = httpx.get(
+        f"{ledger.url}/dashboard/report?{period}", cookies={"bench_session": ctx["bob"]}
+    ).text
+    assert 'name="site"' not in own

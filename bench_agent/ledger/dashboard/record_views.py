@@ -299,13 +299,35 @@ def _period(request: Request) -> tuple[date, date, str | None, str]:
     return start, end, lot, error
 
 
+def _report_site(request: Request, user: Principal) -> tuple[str, list[Any], str]:
+    """The programme administrator's site filter (``?site=CODE``; none: the programme): the
+    chosen site scopes this request's queries. A supervisor's reports are their site's anyway.
+    Returns (code, the sites to choose from, error)."""
+    from bench_agent.ledger.sites import list_sites, set_site, site_by_code
+
+    if user.role != "admin":
+        return "", [], ""
+    code = request.query_params.get("site", "").strip().upper()
+    store = store_of(request)
+    sites = list_sites(store)
+    if code:
+        try:
+            with store.session() as session:
+                set_site(site_by_code(session, code).id)
+        except BenchError as exc:
+            return code, sites, exc.message
+    return code, sites, ""
+
+
 @router.get("/report", response_class=HTMLResponse)
 def report_page(request: Request, user: Principal = PageUser) -> HTMLResponse:
     from bench_agent.ledger.reports import headline_figures, report_sections
     from bench_agent.ledger.validation import load_coverage
 
     with language(request_language(request)):
+        site, sites, site_error = _report_site(request, user)
         start, end, lot, error = _period(request)
+        error = error or site_error
         try:
             report = None if error else queries.load_report(store_of(request), start, end, lot)
         except BenchError as exc:  # the workshop's environment factors file is wrong
@@ -318,7 +340,12 @@ def report_page(request: Request, user: Principal = PageUser) -> HTMLResponse:
         sections = report_sections(report) if report else []
         environment = _environment_view(report)
     query = urlencode(
-        {"from": start.isoformat(), "to": end.isoformat(), **({"lot": lot} if lot else {})}
+        {
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            **({"lot": lot} if lot else {}),
+            **({"site": site} if site else {}),
+        }
     )
     return render(
         request,
@@ -328,6 +355,8 @@ def report_page(request: Request, user: Principal = PageUser) -> HTMLResponse:
         start=start.isoformat(),
         end=end.isoformat(),
         lot=lot,
+        site=site,
+        sites=sites if len(sites) > 1 else [],
         error=error,
         report=report,
         headline=headline,
@@ -359,7 +388,9 @@ def report_download(request: Request, fmt: str, user: Principal = PageUser) -> R
     if fmt not in ("pdf", "csv", "json"):
         raise HTTPException(404)
     with language(request_language(request)):
+        _site, _sites, site_error = _report_site(request, user)
         start, end, lot, error = _period(request)
+        error = error or site_error
         if error:
             raise HTTPException(400, detail=error)
         try:

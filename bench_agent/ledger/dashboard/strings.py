@@ -114,6 +114,8 @@ TEMPLATE_STRINGS = (
     N_("Log out"),
     N_("Lot"),
     N_("Lot (optional)"),
+    N_("Site"),
+    N_("Every site (the programme)"),
     N_("Lot {lot}"),
     N_("Machine {asset}"),
     N_("Machines"),
