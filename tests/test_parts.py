@@ -128,7 +128,7 @@ def _deliver(settings: AgentSettings, tag: str, inventory: Inventory, profile: s
 
 
 def _enrolled(ledger: Ledger) -> AgentSettings:
-    enroll(ledger.url, ledger.tokens["bench-1"])
+    enroll(ledger.url, ledger.tokens["bench-1"], settings=load_settings())
     return load_settings()
 
 
@@ -155,7 +155,7 @@ def test_pentium4_module_harvested_suggested_fitted_and_seen(
     words = subprocess.run(["pdftotext", str(label), "-"], capture_output=True, text=True).stdout
     for expected in (
         "P000001",
-        "memory modules",
+        "Part: memory module",
         "DDR-400 256 MB",
         "DIMM",
         "Parts bin: B3",

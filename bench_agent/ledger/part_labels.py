@@ -15,9 +15,9 @@ from bench_agent.models.part import StockedPart
 
 
 def part_lines(part: StockedPart) -> list[tuple[str, str]]:
-    from bench_agent.ledger.environment import PART_LABELS
+    from bench_agent.ledger.environment import PART_CATEGORIES, category_label
 
-    lines = [(_("Part"), _(PART_LABELS.get(part.kind, part.kind)))]
+    lines = [(_("Part"), category_label(PART_CATEGORIES.get(part.kind, part.kind)))]
     lines.append((_("Description"), part.description))
     if part.form_factor:
         lines.append((_("Form factor"), part.form_factor))
