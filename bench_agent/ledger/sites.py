@@ -185,15 +185,6 @@ def list_sites(store: Store) -> list[dict[str, Any]]:
         ]
 
 
-def tag_prefix(session: Session, site_id: int) -> str:
-    """What new asset tags of a site start with: nothing for the default site (existing labels
-    keep verifying), ``CODE-`` for the others, so a tag is unique across the programme."""
-    if site_id == DEFAULT_SITE_ID:
-        return ""
-    site = session.get(Site, site_id)
-    return f"{site.code}-" if site is not None else ""
-
-
 __all__ = [
     "DEFAULT_SITE_ID",
     "add_site",
@@ -202,5 +193,4 @@ __all__ = [
     "set_site",
     "site_by_code",
     "site_scope",
-    "tag_prefix",
 ]
