@@ -81,7 +81,7 @@ async def test_verdict_shows_the_matching_modules_in_the_bin(
         )
         shown = str(screen.query_one("#bin-suggestion").render())
         assert shown == (
-            "▸ Bac à pièces : ajouter 256 MB de mémoire : 2 × DDR-400 256 MB dans le bac B3"
+            "→ Bac à pièces : ajouter 256 MB de mémoire : 2 × DDR-400 256 MB dans le bac B3"
         )
         assert app.operator.name == "four-keys" and app.wf.state.asset_tag == "at-2", (
             app.operator.name,
@@ -162,7 +162,7 @@ async def test_a_rejected_machine_s_parts_are_kept_at_the_end_of_its_run(
         await wait_for(pilot, lambda: not app.screen.query("#act-keep-parts"))
         shown = [str(s.render()) for s in app.screen.query(".remediation")]
         assert shown == [
-            "♻ Gardées pour le bac à pièces (étiquetez chacune, puis rangez-la) :",
+            "■ Gardées pour le bac à pièces (étiquetez chacune, puis rangez-la) :",
             "   P000001  DDR-400 256 MB",
             "   P000002  DDR-400 256 MB",
             "   P000003  HL-DT-ST DVD-ROM GDR8163B",

@@ -84,10 +84,10 @@ def suggestion_line(app: Any) -> str:
     if not current.looked or current.verdict_key != id(app.wf.state.verdict):
         return _("Parts bin: looking…")
     if current.problem:
-        return "▸ " + _("Parts bin not reachable: {reason}", reason=current.problem)
+        return "→ " + _("Parts bin not reachable: {reason}", reason=current.problem)
     if current.suggestion is None:
         return ""
-    return "▸ " + _("Parts bin: {suggestion}", suggestion=current.suggestion.text)
+    return "→ " + _("Parts bin: {suggestion}", suggestion=current.suggestion.text)
 
 
 def part_to_fit(app: Any) -> tuple[str, str, str] | None:
@@ -168,6 +168,6 @@ def kept_lines(app: Any) -> list[str]:
     current = bin_state(app)
     if current.kept_from != app.wf.state.asset_tag:
         return []
-    return ["♻ " + _("Kept for the parts bin (label each, then shelve it):")] + [
+    return ["■ " + _("Kept for the parts bin (label each, then shelve it):")] + [
         f"   {p.code}  {p.description}" for p in current.kept
     ]
