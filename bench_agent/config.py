@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bench_agent.durable import atomic_write
@@ -30,8 +30,8 @@ def agent_home() -> Path:
     return Path.home() / ".local" / "share" / "bench-agent"
 
 
-def settings_file() -> Path:
-    return agent_home() / "agent.toml"
+def settings_file(home: Path | None = None) -> Path:
+    return (home or agent_home()) / "agent.toml"
 
 
 class _TomlFile(PydanticBaseSettingsSource):
@@ -41,21 +41,28 @@ class _TomlFile(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path = settings_file()
+        # The home given to the constructor or by BENCH_AGENT_HOME (read before this file).
+        given = self.current_state.get("home")
+        path = settings_file(Path(given) if given else None)
         if not path.exists():
             return {}
         try:
-            return tomllib.loads(path.read_text(encoding="utf-8"))
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise InputError(
                 _("Cannot read the settings file {path}: {error}", path=path, error=exc),
                 _("Fix the TOML syntax or delete the file to use the defaults."),
             ) from exc
+        values.pop("home", None)  # the file lives in the home: it cannot move it
+        return values
 
 
 class AgentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BENCH_AGENT_", extra="ignore")
 
+    # Where the station keeps everything (BENCH_AGENT_HOME, else agent_home()'s default): a
+    # settings object carries its own home, so two of them can live in one process.
+    home: Path = Field(default_factory=agent_home)
     station: str = Field(default_factory=lambda: os.uname().nodename)
     location: str = ""
     # Written into every education master the station images ("About this computer").
@@ -80,9 +87,10 @@ class AgentSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, _TomlFile(settings_cls)
 
-    @property
-    def home(self) -> Path:
-        return agent_home()
+    @field_validator("home", mode="before")
+    @classmethod
+    def _default_home(cls, value: Any) -> Any:
+        return value or agent_home()  # BENCH_AGENT_HOME="" means the default, as before
 
     @property
     def key_path(self) -> Path:
@@ -115,16 +123,17 @@ def load_settings(**overrides: Any) -> AgentSettings:
             _(
                 "Invalid setting '{field}' in {path} or the environment: {error}",
                 field=field,
-                path=settings_file(),
+                path=settings_file(Path(overrides["home"]) if overrides.get("home") else None),
                 error=first["msg"],
             ),
             _("Correct the value or remove it to use the default."),
         ) from exc
 
 
-def save_settings(values: dict[str, Any]) -> Path:
-    """Merge ``values`` into ``agent.toml`` (written atomically)."""
-    path = settings_file()
+def save_settings(values: dict[str, Any], home: Path | None = None) -> Path:
+    """Merge ``values`` into ``<home>/agent.toml`` (written atomically; default home:
+    ``agent_home()``)."""
+    path = settings_file(home)
     current: dict[str, Any] = {}
     if path.exists():
         current = tomllib.loads(path.read_text(encoding="utf-8"))

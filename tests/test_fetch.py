@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bench_agent.config import load_settings
 from bench_agent.errors import BenchError, InputError
 from bench_agent.imaging import ensure_local
+from bench_agent.imaging.fetch import images_base_url
 from bench_agent.models.image import ImageEntry, MappedRange
 from tests.test_image_support import QuietHandler, http_server
 
@@ -165,7 +167,8 @@ def test_fetch_from_the_ledgers_image_endpoint(
         cache = tmp_path / "cache"
         cache.mkdir()
         (cache / "edu.img.zst.part").write_bytes(data[: SIZE // 2])  # a cut download
-        path = ensure_local(_entry(data), cache)
+        base_url = images_base_url(load_settings().ledger_url)  # what the edges pass
+        path = ensure_local(_entry(data), cache, base_url)
         assert path == cache / "edu.img.zst"
         assert path.read_bytes() == data
     finally:
@@ -195,6 +198,6 @@ def test_a_corrupt_cached_copy_is_hashed_once_before_it_is_fetched_again(
         return real_sha256(path)
 
     monkeypatch.setattr(fetch, "file_sha256", counted_sha256)
-    assert resolve_source(entry, cached.parent, stream=False) == cached
+    assert resolve_source(entry, cached.parent, ledger_url="", stream=False) == cached
     assert cached.read_bytes() == data
     assert hashed == [cached, cached]  # the corrupt copy, then the fetched one

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench_agent.config import load_settings
 from bench_agent.devices.guard import GuardPolicy
 from bench_agent.imaging import find_image, write_image
 from bench_agent.imaging.partitions import read_partition_table
@@ -102,7 +103,11 @@ def test_from_raw_mbr_master_maps_only_used_blocks_and_grows(
 
     device = make_loop(256 * MIB, fill="random")
     report = write_image(
-        entry, str(device), policy=GuardPolicy(allow_loop=True), journal_dir=tmp_path / "journal"
+        entry,
+        str(device),
+        settings=load_settings(),
+        policy=GuardPolicy(allow_loop=True),
+        journal_dir=tmp_path / "journal",
     )
     assert report.status == "success", report.status_detail
     assert report.grown

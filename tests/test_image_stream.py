@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench_agent.config import load_settings
 from bench_agent.devices.guard import GuardPolicy
 from bench_agent.imaging import find_image, write_image
 from bench_agent.imaging import stream as stream_module
@@ -120,7 +121,9 @@ def test_streams_to_the_disk_and_resumes_after_cuts(
     size = len(wire.data)
     wire.cuts_at = [size // 5, size // 2, size - 10]
     device = make_loop(400 * MIB, fill="random")
-    report = write_image(remote_master, str(device), policy=POLICY, stream=True)
+    report = write_image(
+        remote_master, str(device), settings=load_settings(), policy=POLICY, stream=True
+    )
     assert report.status == "success", report.status_detail
     assert report.source.endswith("/api/v1/images/test-master.img.zst")
     assert report.readback_verified
@@ -143,7 +146,9 @@ def test_a_bench_without_room_streams_by_itself(
 ) -> None:
     """No stream=True: the cache has no room (a PXE bench's home in RAM), so it streams."""
     monkeypatch.setattr(stream_module, "CACHE_MARGIN", 1 << 60)
-    report = write_image(remote_master, str(make_loop(400 * MIB)), policy=POLICY)
+    report = write_image(
+        remote_master, str(make_loop(400 * MIB)), settings=load_settings(), policy=POLICY
+    )
     assert report.status == "success", report.status_detail
     assert report.source.startswith("http://")
     assert _cache_is_empty(agent_home)
@@ -153,7 +158,13 @@ def test_a_ledger_that_disappears_mid_stream_is_one_clear_failure(
     remote_master: ImageEntry, wire: Wire, make_loop: LoopFactory
 ) -> None:
     wire.gone_after = len(wire.data) // 3
-    report = write_image(remote_master, str(make_loop(400 * MIB)), policy=POLICY, stream=True)
+    report = write_image(
+        remote_master,
+        str(make_loop(400 * MIB)),
+        settings=load_settings(),
+        policy=POLICY,
+        stream=True,
+    )
     assert report.status == "failed"
     assert "stopped answering" in report.status_detail
     assert f"at byte {len(wire.data) // 3} of {len(wire.data)}" in report.status_detail
@@ -167,7 +178,13 @@ def test_a_corrupt_byte_on_the_wire_fails_the_image(
     remote_master: ImageEntry, wire: Wire, make_loop: LoopFactory
 ) -> None:
     wire.flip_at = len(wire.data) // 2
-    report = write_image(remote_master, str(make_loop(400 * MIB)), policy=POLICY, stream=True)
+    report = write_image(
+        remote_master,
+        str(make_loop(400 * MIB)),
+        settings=load_settings(),
+        policy=POLICY,
+        stream=True,
+    )
     assert report.status == "failed"
     assert "\n" not in report.status_detail
     assert report.failed_range or "corrupt" in report.status_detail.lower()
@@ -185,7 +202,13 @@ def test_a_master_replaced_on_the_server_mid_stream_is_never_spliced(
             wire.etag = '"v2"'  # a new master version was published during the cut
 
     wire.cuts_at = Replaced(wire.cuts_at)
-    report = write_image(remote_master, str(make_loop(400 * MIB)), policy=POLICY, stream=True)
+    report = write_image(
+        remote_master,
+        str(make_loop(400 * MIB)),
+        settings=load_settings(),
+        policy=POLICY,
+        stream=True,
+    )
     assert wire.data == original
     assert report.status == "failed"
     assert "changed on the server" in report.status_detail
@@ -232,7 +255,9 @@ def test_a_master_the_ledger_does_not_publish_is_refused_before_any_write(
 ) -> None:
     wire.data = b""  # not on the server
     device = make_loop(400 * MIB, fill="zero")
-    report = write_image(remote_master, str(device), policy=POLICY, stream=True)
+    report = write_image(
+        remote_master, str(device), settings=load_settings(), policy=POLICY, stream=True
+    )
     assert report.status == "failed"
     assert "answered 404" in report.status_detail
     assert report.bytes_written == 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench_agent.config import load_settings
 from bench_agent.devices.guard import GuardPolicy
 from bench_agent.errors import DeviceRefused
 from bench_agent.imaging import find_image, write_image
@@ -97,6 +98,7 @@ def test_write_grow_and_verify_on_a_larger_disk(
     report = write_image(
         master,
         str(device),
+        settings=load_settings(),
         progress=lambda e: phases.add(e.phase),
         policy=POLICY,
         journal_dir=tmp_path / "journal",
@@ -130,7 +132,7 @@ def test_smaller_disk_is_refused_and_untouched(master: ImageEntry, make_loop: Lo
     device = make_loop(128 * MIB, fill="random")
     before = file_sha256(device)
     with pytest.raises(DeviceRefused) as refused:
-        write_image(master, str(device), policy=POLICY)
+        write_image(master, str(device), settings=load_settings(), policy=POLICY)
     assert refused.value.rule == "too-small"
     assert str(device) in refused.value.message
     assert file_sha256(device) == before
@@ -141,9 +143,13 @@ def test_disk_of_exactly_the_image_size_works(
 ) -> None:
     assert master.last_used_byte == master.image_size  # the root partition ends the disk
     with pytest.raises(DeviceRefused):
-        write_image(master, str(make_loop(master.image_size - MIB)), policy=POLICY)
+        write_image(
+            master, str(make_loop(master.image_size - MIB)), settings=load_settings(), policy=POLICY
+        )
     device = make_loop(master.image_size)
-    report = write_image(master, str(device), policy=POLICY, journal_dir=tmp_path / "j")
+    report = write_image(
+        master, str(device), settings=load_settings(), policy=POLICY, journal_dir=tmp_path / "j"
+    )
     assert report.status == "success", report.status_detail
     assert report.checks["sgdisk -v"] == "ok" and report.checks["e2fsck -n"] == "ok"
 
@@ -151,7 +157,7 @@ def test_disk_of_exactly_the_image_size_works(
 def test_other_sector_size_is_refused(master: ImageEntry, make_loop: LoopFactory) -> None:
     device = make_loop(512 * MIB, sector_size=4096)
     with pytest.raises(DeviceRefused) as refused:
-        write_image(master, str(device), policy=POLICY)
+        write_image(master, str(device), settings=load_settings(), policy=POLICY)
     assert refused.value.rule == "sector-size"
 
 
@@ -168,7 +174,9 @@ def test_corrupt_compressed_file_fails_naming_the_range(
         handle.seek(entry.compressed_size // 2)
         handle.write(bytes([byte[0] ^ 0x01]))
     device = make_loop(400 * MIB)
-    report = write_image(entry, str(device), policy=POLICY, journal_dir=tmp_path / "j")
+    report = write_image(
+        entry, str(device), settings=load_settings(), policy=POLICY, journal_dir=tmp_path / "j"
+    )
     assert report.status == "failed"
     assert "range" in report.status_detail.lower()
     assert report.failed_range, report.status_detail
@@ -193,7 +201,9 @@ def test_byte_changed_on_disk_before_verify_is_caught(
 
     writer_module.AFTER_WRITE_HOOK = flip
     device = make_loop(400 * MIB)
-    report = write_image(master, str(device), policy=POLICY, journal_dir=tmp_path / "j")
+    report = write_image(
+        master, str(device), settings=load_settings(), policy=POLICY, journal_dir=tmp_path / "j"
+    )
     assert report.status == "failed"
     assert report.failed_range.startswith(f"{index} ")
     assert "Read-back" in report.status_detail
@@ -211,6 +221,7 @@ def test_cancel_aborts(master: ImageEntry, make_loop: LoopFactory, tmp_path: Pat
     report = write_image(
         master,
         str(device),
+        settings=load_settings(),
         progress=progress,
         cancel=cancel,
         policy=POLICY,
@@ -346,7 +357,9 @@ def test_write_error_fails_naming_the_range(master: ImageEntry, tmp_path: Path) 
             handle.truncate(400 * MIB)
         loop = run(["losetup", "--find", "--show", str(backing)]).stdout.strip()
         assert loop.startswith("/dev/loop")
-        report = write_image(master, loop, policy=POLICY, journal_dir=tmp_path / "j")
+        report = write_image(
+            master, loop, settings=load_settings(), policy=POLICY, journal_dir=tmp_path / "j"
+        )
         assert report.status == "failed"
         assert "Write error at byte" in report.status_detail
         assert report.failed_range and not report.readback_verified

@@ -626,11 +626,11 @@ def test_the_bench_re_enrols_cleanly_after_a_token_rotation(ledger: Ledger) -> N
     from bench_agent.sync import submit_record, sync_once
     from bench_agent.sync.enroll import enroll
 
-    first = enroll(ledger.url, ledger.tokens["bench-1"])
+    first = enroll(ledger.url, ledger.tokens["bench-1"], settings=load_settings())
     rotated = _cli(ledger.store, "station", "rotate-token", "bench-1")
     token = rotated.stdout.strip().splitlines()[-1]
     station_cache.clear()
-    again = enroll(ledger.url, token)
+    again = enroll(ledger.url, token, settings=load_settings())
     assert again["key_id"] == first["key_id"]
     settings = load_settings()
     record_id = submit_record(make_record(n=77), settings, send_now=False)
@@ -921,8 +921,8 @@ def test_the_bench_rotates_its_own_key_signed_by_the_current_one(ledger: Ledger)
     from bench_agent.sync import submit_record, sync_once
     from bench_agent.sync.enroll import enroll, rotate_key
 
-    first = enroll(ledger.url, ledger.tokens["bench-1"])
-    rotated = rotate_key()
+    first = enroll(ledger.url, ledger.tokens["bench-1"], settings=load_settings())
+    rotated = rotate_key(load_settings())
     settings = load_settings()
     assert rotated["key_id"] != first["key_id"]
     assert key_id(load_private_key(settings.key_path).public_key()) == rotated["key_id"]

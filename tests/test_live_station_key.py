@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench_agent.config import load_settings
 from bench_agent.signing import generate_key, key_id, load_private_key
 from tests.test_ledger_support import Ledger, make_record, start_ledger
 from tests.test_live_settings import bench_settings
@@ -60,12 +61,11 @@ def ledger(tmp_path: Path):  # type: ignore[no-untyped-def]
 def _enrol_and_send(home: Path, ledger: Ledger, n: int, monkeypatch: pytest.MonkeyPatch) -> str:
     """What the live image does after a boot: enrol (its stamp is in RAM, so every boot), then
     send a signed record; returns the key id it enrolled with."""
-    from bench_agent.config import load_settings
     from bench_agent.sync import submit_record, sync_once
     from bench_agent.sync.enroll import enroll
 
     monkeypatch.setenv("BENCH_AGENT_HOME", str(home))
-    enrolled = enroll(ledger.url, ledger.tokens["bench-1"])
+    enrolled = enroll(ledger.url, ledger.tokens["bench-1"], settings=load_settings())
     settings = load_settings()
     record_id = submit_record(make_record(n=n), settings, send_now=False)
     sync_once(settings)
@@ -140,7 +140,7 @@ def test_a_key_rotated_on_a_ram_home_is_kept_on_benchcfg(
     config = benchcfg(tmp_path, ledger)
     first = boot(tmp_path, "ram-1", config=config)
     before = _enrol_and_send(first, ledger, 40, monkeypatch)
-    rotated = rotate_key()["key_id"]
+    rotated = rotate_key(load_settings())["key_id"]
     assert rotated != before
     kept = config / "station.key"
     assert kept.read_bytes() == (first / "station.key").read_bytes()
@@ -154,5 +154,5 @@ def test_a_key_rotated_on_a_ram_home_is_kept_on_benchcfg(
     monkeypatch.setenv("BENCH_AGENT_HOME", str(pxe))
     (pxe / "agent.toml").write_text((second / "agent.toml").read_text())
     with pytest.raises(InputError, match="boot settings"):
-        rotate_key()
+        rotate_key(load_settings())
     assert (pxe / "station.key").read_text().splitlines()[1] == line

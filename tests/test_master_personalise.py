@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench_agent.config import load_settings
 from bench_agent.imaging.personalise import (
     Personalisation,
     about_text,
@@ -147,6 +148,7 @@ def test_write_image_personalises_after_the_verified_write(
     report = write_image(
         entry,
         str(device),
+        settings=load_settings(),
         policy=GuardPolicy(allow_loop=True),
         journal_dir=tmp_path / "journal",
         personalisation=Personalisation(asset_tag="BAR 0042", language="en"),

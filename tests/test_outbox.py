@@ -62,10 +62,12 @@ def test_submit_record_signs_with_the_station_key_and_queues_without_a_ledger() 
 
 
 def test_best_effort_calls_never_raise_and_sync_needs_enrolment() -> None:
-    assert post_heartbeat({"step": "wipe"}) is False  # not enrolled
+    assert post_heartbeat({"step": "wipe"}, load_settings()) is False  # not enrolled
     save_settings({"ledger_url": f"http://127.0.0.1:{free_port()}", "token": "bst_x"})
-    assert post_heartbeat({"step": "wipe", "progress": 3}) is False  # nobody listening
-    assert ledger_status()[0] is False
+    assert (
+        post_heartbeat({"step": "wipe", "progress": 3}, load_settings()) is False
+    )  # nobody listening
+    assert ledger_status(load_settings())[0] is False
     save_settings({"ledger_url": "", "token": ""})
     with pytest.raises(BenchError, match="not enrolled"):
-        sync_once()
+        sync_once(load_settings())

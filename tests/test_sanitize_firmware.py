@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench_agent.config import load_settings
 from bench_agent.models.wipe import HiddenAreas
 from bench_agent.sanitize import CertificateContext, WipePlan, run_wipes
 from bench_agent.sanitize.ata import run_security_erase
@@ -127,6 +128,7 @@ def test_failed_firmware_purge_falls_back_to_overwrite_and_says_why(
     )
     ((report, cert),) = run_wipes(
         [plan],
+        settings=load_settings(),
         context=CertificateContext(),
         progress=lambda e: None,
         report_dir=tmp_path / "reports",

@@ -101,29 +101,29 @@ def test_enroll_cli_publishes_the_key_and_checks_the_station(ledger: Ledger) -> 
 
 def test_outage_1000_records_are_all_stored_exactly_once(any_ledger: Ledger) -> None:
     ledger = any_ledger
-    enroll(ledger.url, ledger.tokens["bench-1"])
+    enroll(ledger.url, ledger.tokens["bench-1"], settings=load_settings())
     ledger.server.stop()
     ids = queue_records(1000)
-    report = sync_once()  # ledger down: nothing lost, nothing sent
+    report = sync_once(load_settings())  # ledger down: nothing lost, nothing sent
     assert (
         report.delivered == 0 and report.remaining == 1000 and "cannot be reached" in report.error
     )
-    assert ledger_status() == (False, 1000)
-    assert post_heartbeat({"step": "wipe", "progress": 0.5}) is False
+    assert ledger_status(load_settings()) == (False, 1000)
+    assert post_heartbeat({"step": "wipe", "progress": 0.5}, load_settings()) is False
     ledger.server.start()
-    report = sync_once()
+    report = sync_once(load_settings())
     assert report.sent == 1000 and report.remaining == 0 and not report.error
     assert sorted(stored_ids(ledger)) == sorted(ids)
     assert ledger.count("SELECT COUNT(DISTINCT record_id) FROM records") == 1000
     with Outbox(load_settings().outbox_path) as outbox:
         assert outbox.counts() == {"pending": 0, "sent": 1000, "quarantined": 0}
     # Running again sends nothing more.
-    assert sync_once().delivered == 0
+    assert sync_once(load_settings()).delivered == 0
     assert ledger.count("SELECT COUNT(*) FROM records") == 1000
 
 
 def test_agent_killed_while_sending_loses_and_duplicates_nothing(ledger: Ledger) -> None:
-    enroll(ledger.url, ledger.tokens["bench-1"])
+    enroll(ledger.url, ledger.tokens["bench-1"], settings=load_settings())
     ids = queue_records(1000)
     sender = subprocess.Popen(
         [*BENCH_AGENT, "sync", "--poll", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -148,7 +148,7 @@ def test_agent_killed_while_sending_loses_and_duplicates_nothing(ledger: Ledger)
 
 
 def test_conflict_is_quarantined_with_a_clear_message(ledger: Ledger) -> None:
-    enroll(ledger.url, ledger.tokens["bench-1"])
+    enroll(ledger.url, ledger.tokens["bench-1"], settings=load_settings())
     settings = load_settings()
     record = make_record(station="bench-1", n=1)
     # Another body under the same record_id reached the ledger first.
@@ -161,7 +161,7 @@ def test_conflict_is_quarantined_with_a_clear_message(ledger: Ledger) -> None:
     )
     submit_record(record, settings, send_now=False)
     good = queue_records(2, start=10)
-    report = sync_once()
+    report = sync_once(load_settings())
     assert report.quarantined == 1 and report.sent == 2 and report.remaining == 0
     result = subprocess.run([*BENCH_AGENT, "outbox", "--json"], capture_output=True, text=True)
     listing = json.loads(result.stdout)
@@ -175,13 +175,13 @@ def test_conflict_is_quarantined_with_a_clear_message(ledger: Ledger) -> None:
 
 
 def test_refused_token_stops_the_sender_and_keeps_the_records(ledger: Ledger) -> None:
-    enroll(ledger.url, ledger.tokens["bench-1"])
+    enroll(ledger.url, ledger.tokens["bench-1"], settings=load_settings())
     queue_records(3)
     from bench_agent.config import save_settings
 
     save_settings({"token": "bst_revoked"})
     with pytest.raises(AccessRefused):
-        sync_once()
+        sync_once(load_settings())
     result = subprocess.run([*BENCH_AGENT, "sync", "--once"], capture_output=True, text=True)
     assert result.returncode == EXIT_UNAVAILABLE
     assert result.stderr.startswith("error: The ledger refused this station (401)")
@@ -191,10 +191,10 @@ def test_refused_token_stops_the_sender_and_keeps_the_records(ledger: Ledger) ->
 
 
 def test_submit_record_delivers_in_the_background_and_heartbeats_arrive(ledger: Ledger) -> None:
-    enroll(ledger.url, ledger.tokens["bench-1"])
-    record_id = submit_record(make_record(station="bench-1", n=42))
+    enroll(ledger.url, ledger.tokens["bench-1"], settings=load_settings())
+    record_id = submit_record(make_record(station="bench-1", n=42), load_settings())
     wait_for(lambda: record_id in stored_ids(ledger), timeout=20)
-    wait_for(lambda: ledger_status() == (True, 0), timeout=20)
+    wait_for(lambda: ledger_status(load_settings()) == (True, 0), timeout=20)
     started = time.monotonic()
     assert post_heartbeat(
         {
@@ -204,7 +204,8 @@ def test_submit_record_delivers_in_the_background_and_heartbeats_arrive(ledger: 
             "asset_tag": "AT-1",
             "training": False,
             "custom": 1,
-        }
+        },
+        load_settings(),
     )
     assert time.monotonic() - started < 2
 
@@ -221,12 +222,12 @@ def test_submit_record_delivers_in_the_background_and_heartbeats_arrive(ledger: 
 
 
 def test_a_record_for_another_station_is_quarantined_not_blocking(ledger: Ledger) -> None:
-    enroll(ledger.url, ledger.tokens["bench-1"])
+    enroll(ledger.url, ledger.tokens["bench-1"], settings=load_settings())
     settings = load_settings()
     stray = make_record(station="bench-2", n=77)  # a misconfigured workflow
     submit_record(stray, settings, send_now=False)
     good = queue_records(2, start=80)
-    report = sync_once()
+    report = sync_once(load_settings())
     assert report.quarantined == 1 and report.sent == 2 and report.remaining == 0
     with Outbox(settings.outbox_path) as outbox:
         [entry] = outbox.entries(("quarantined",))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench_agent.config import load_settings
 from bench_agent.models.wipe import WipeReport
 from bench_agent.sanitize import CertificateContext, plan_wipes, run_wipes
 from bench_agent.sanitize.sampling import nist_sample_plan
@@ -36,6 +37,7 @@ def _wipe(dev: Path, tmp_path: Path, method: str) -> tuple[WipeReport, dict]:  #
     plans = plan_wipes([str(dev)], method=method, verify="sample")  # type: ignore[arg-type]
     ((report, cert),) = run_wipes(
         plans,
+        settings=load_settings(),
         context=CertificateContext(operator="alice", station="bench-1"),
         progress=lambda _e: None,
         report_dir=tmp_path / "reports",
@@ -375,6 +377,7 @@ def _firmware_wipe(dev: Path, tmp_path: Path, method: str) -> tuple[WipeReport, 
     )
     ((report, cert),) = run_wipes(
         [plan],
+        settings=load_settings(),
         context=CertificateContext(operator="alice", station="bench-1"),
         progress=lambda _e: None,
         report_dir=tmp_path / "reports",
@@ -440,6 +443,7 @@ def test_validation_excuses_the_bad_ranges_the_certificate_declares(
     plans = plan_wipes([str(dev)], method="zero", verify="full")
     ((report, cert),) = run_wipes(
         plans,
+        settings=load_settings(),
         context=CertificateContext(operator="alice"),
         progress=lambda _e: None,
         report_dir=tmp_path / "reports",
@@ -473,6 +477,7 @@ def test_a_stop_before_the_drawn_validation_does_not_revoke_the_certificate(
 
     ((report, cert),) = run_wipes(
         plan_wipes([str(dev)], method="zero", verify="sample"),
+        settings=load_settings(),
         context=CertificateContext(operator="alice", station="bench-1"),
         progress=progress,
         cancel=cancel,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench_agent.config import load_settings
 from bench_agent.devices.directio import AlignedBuffer
 from bench_agent.errors import DeviceRefused
 from bench_agent.progress import ProgressEvent
@@ -64,6 +65,7 @@ def wipe(plans: list[WipePlan], tmp_path: Path, **kwargs: object) -> list:  # ty
     events: list[ProgressEvent] = []
     results = run_wipes(
         plans,
+        settings=load_settings(),
         context=CertificateContext(
             operator="tester", station="bench-1", asset_tag="PC-1", lot="LOT-7"
         ),
@@ -106,7 +108,7 @@ def test_overwrite_leaves_no_original_block(
     assert checked["technique"]["completion_status"] == f"{24 * MiB} of {24 * MiB} bytes written"
     assert checked["verification"]["scope"] == "full"
     assert checked["verification"]["coverage_percent"] == 100.0
-    assert not interrupted()
+    assert not interrupted(load_settings().home)
 
 
 @pytest.mark.parametrize("method", ["zero", "random"])
@@ -162,7 +164,7 @@ def test_two_disks_at_once_and_cancel(make_loop: LoopFactory, tmp_path: Path) ->
     )
     assert report.status == "aborted"
     assert cert is None
-    assert not interrupted()  # an abort is a known end, not an interruption
+    assert not interrupted(load_settings().home)  # an abort is a known end, not an interruption
 
 
 def test_verify_none_is_never_plain_erased(make_loop: LoopFactory, tmp_path: Path) -> None:

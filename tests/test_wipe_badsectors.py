@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench_agent.config import load_settings
 from bench_agent.sanitize import CertificateContext, plan_wipes, run_wipes
 from bench_agent.sanitize.plan import WipePlan
 from tests.test_wipe_faultyfs import FaultyFactory, faulty_loop  # noqa: F401 (fixture)
@@ -23,6 +24,7 @@ MiB = 1 << 20
 def wipe_one(plans: list[WipePlan], tmp_path: Path, **kwargs: object) -> tuple:  # type: ignore[type-arg]
     (result,) = run_wipes(
         plans,
+        settings=load_settings(),
         context=CertificateContext(),
         progress=lambda e: None,
         report_dir=tmp_path / "reports",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench_agent.config import load_settings
 from bench_agent.sanitize import CertificateContext, interrupted, plan_wipes, run_wipes
 from bench_agent.sanitize.journal import Journal
 from bench_agent.sanitize.pattern import Pattern
@@ -116,10 +117,17 @@ def test_resume_from_a_flushed_checkpoint(
     journal.write(entry)
     assert [e.id for e in interrupted(agent_home)] == [entry.id]
 
-    plans = plan_wipes([str(dev)], method=method, verify="full", resume=True)  # type: ignore[arg-type]
+    plans = plan_wipes(
+        [str(dev)],
+        method=method,  # type: ignore[arg-type]
+        verify="full",
+        resume=True,
+        journal_directory=agent_home / "journal",
+    )
     assert plans[0].resume_from == half and plans[0].resume_journal == entry.id
     ((report, cert),) = run_wipes(
         plans,
+        settings=load_settings(),
         context=CertificateContext(),
         progress=lambda e: None,
         report_dir=tmp_path / "reports",
@@ -146,5 +154,11 @@ def test_resume_refuses_a_different_method(make_loop: LoopFactory, agent_home: P
     )
     entry.pid, entry.process_start = 2**22 + 1, "0"
     journal.write(entry)
-    plans = plan_wipes([str(dev)], method="zero", verify="full", resume=True)
+    plans = plan_wipes(
+        [str(dev)],
+        method="zero",
+        verify="full",
+        resume=True,
+        journal_directory=agent_home / "journal",
+    )
     assert plans[0].resume_from == 0  # restarted from scratch

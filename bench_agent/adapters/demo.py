@@ -257,7 +257,9 @@ def run_demo(*, json_output: bool = False, keep: bool = False) -> int:
                     _("Enrolment failed: {error}", error=(enrol.stderr or enrol.stdout).strip())
                 )
             _say(_("Station '{name}' enrolled with the ledger.", name=DEMO_STATION))
-            settings = load_settings(station=DEMO_STATION, location="demo")
+            settings = load_settings(
+                home=workdir / "station", station=DEMO_STATION, location="demo"
+            )
             options = RunOptions(
                 profile="pentium4",
                 unattended=True,

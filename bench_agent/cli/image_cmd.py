@@ -69,6 +69,7 @@ def run_images(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bench_agent.cli.output import human_bytes, print_json, print_table
+    from bench_agent.config import load_settings
     from bench_agent.imaging import choose_image, images_dir, interrupted_jobs, load_catalogue
     from bench_agent.imaging.choose import why_not
     from bench_agent.inventory import collect_inventory
@@ -88,7 +89,7 @@ def run_images(args: argparse.Namespace) -> int:
                 "catalogue": str(images_dir()),
                 "chosen": chosen.name if chosen else None,
                 "reasons": reasons,
-                "interrupted_imaging": interrupted_jobs(),
+                "interrupted_imaging": interrupted_jobs(load_settings().journal_dir),
                 "images": [
                     {
                         **e.model_dump(mode="json", exclude={"ranges"}),
@@ -192,7 +193,7 @@ def run_image(args: argparse.Namespace) -> int:
     settings = load_settings()
     # The target disk is named on the command line.
     policy = device_policy(station_profile(args.profile, settings), settings, named=True)
-    for job in interrupted_jobs():
+    for job in interrupted_jobs(settings.journal_dir):
         print(
             _(
                 "warning: the imaging of {device} with {image} started at {started} was "
@@ -224,6 +225,7 @@ def run_image(args: argparse.Namespace) -> int:
     report = write_image(
         entry,
         args.device,
+        settings=settings,
         grow=not args.no_grow,
         progress=progress,
         policy=policy,

@@ -109,16 +109,14 @@ class _Printer:
             self._bars(event)
 
 
-def _queue_record(disk: Any, context: Any, lot: str) -> None:
+def _queue_record(disk: Any, context: Any, lot: str, settings: Any) -> None:
     """Each finished disk becomes a record in the outbox (signed, delivered like a bench's),
     so its certificate and validation reach the ledger."""
-    from bench_agent.config import load_settings
     from bench_agent.models.inventory import Inventory
     from bench_agent.models.record import BenchRecord
     from bench_agent.sync import submit_record
 
     report = disk.report
-    settings = load_settings()
     record = BenchRecord(
         station=context.station or settings.station,
         operator=context.operator,
@@ -136,10 +134,10 @@ def _queue_record(disk: Any, context: Any, lot: str) -> None:
     submit_record(record, settings)
 
 
-def _post_heartbeat(state: dict[str, Any]) -> None:
+def _post_heartbeat(state: dict[str, Any], settings: Any) -> None:
     from bench_agent.sync import post_heartbeat
 
-    post_heartbeat(state)
+    post_heartbeat(state, settings)
 
 
 def udevd_running(control: Path = Path("/run/udev/control")) -> bool:
@@ -159,19 +157,22 @@ def run_station(args: argparse.Namespace) -> int:
     import threading
 
     from bench_agent.cli.wipe_cmd import _validation_options, _wipe_rules
+    from bench_agent.config import load_settings
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
     from bench_agent.sanitize.certificate import CertificateContext
     from bench_agent.sanitize.station import DiskStation
 
     # Disks arrive unnamed: a loop device only under --loop-backing-dir (the station decides).
     rules = _wipe_rules(args.profile, named=False)
-    context = CertificateContext.from_settings(lot=args.lot)
+    settings = load_settings()
+    context = CertificateContext.from_settings(settings, lot=args.lot)
     validation = _validation_options(args.validation, context.operator, context.station)
     printer = _Printer(args.json)
     # With udevd, its events (after its rules ran); without it (a minimal live system), the
     # kernel's own uevents carry what the station needs.
     source = "udev" if udevd_running() else "kernel"
     station = DiskStation(
+        settings=settings,
         context=context,
         policy=rules.policy,
         allowed_methods=rules.methods,
@@ -183,8 +184,8 @@ def run_station(args: argparse.Namespace) -> int:
         progress=printer.progress,
         source=source,
         max_disks=args.exit_after,
-        on_finished=lambda disk: _queue_record(disk, context, args.lot),
-        heartbeat=_post_heartbeat,
+        on_finished=lambda disk: _queue_record(disk, context, args.lot, settings),
+        heartbeat=lambda state: _post_heartbeat(state, settings),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())

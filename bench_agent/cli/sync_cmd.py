@@ -30,9 +30,10 @@ def register(sub: Any) -> None:
 
 
 def run_enroll(args: argparse.Namespace) -> int:
+    from bench_agent.config import load_settings
     from bench_agent.sync.enroll import enroll
 
-    result = enroll(args.ledger, args.token, args.station)
+    result = enroll(args.ledger, args.token, args.station, settings=load_settings())
     print(
         _(
             "Station '{station}' enrolled with {url} (key {key_id}).",

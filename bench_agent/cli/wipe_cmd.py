@@ -157,12 +157,13 @@ def _warn_interrupted(entries: list[JournalEntry]) -> None:
 
 def run_disks(args: argparse.Namespace) -> int:
     from bench_agent.cli.output import human_bytes, print_json, print_table
+    from bench_agent.config import load_settings
     from bench_agent.devices.guard import assess_all_refusals
     from bench_agent.sanitize.journal import interrupted
 
     # Listing names no disk: loop devices are not offered (name one to wipe it).
     rules = _wipe_rules(args.profile, named=False)
-    pending = interrupted()
+    pending = interrupted(load_settings().home)
     rows: list[dict[str, Any]] = []
     for dev, refusal in assess_all_refusals(rules.policy):
         rows.append(
@@ -275,15 +276,22 @@ def run_wipe(args: argparse.Namespace) -> int:
     import threading
 
     from bench_agent.cli.output import ConsoleProgress, print_json, print_table
+    from bench_agent.config import load_settings
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
     from bench_agent.sanitize import CertificateContext, run_wipes
     from bench_agent.sanitize.journal import interrupted
     from bench_agent.workflow.commands import plan_disk_wipes
 
+    settings = load_settings()
     rules = _wipe_rules(args.profile)
-    _warn_interrupted(interrupted())
+    _warn_interrupted(interrupted(settings.home))
     plans = plan_disk_wipes(
-        args.devices, rules, method=args.method, verify=args.verify, resume=args.resume
+        args.devices,
+        rules,
+        method=args.method,
+        verify=args.verify,
+        resume=args.resume,
+        journal_directory=settings.journal_dir,
     )
     if args.dry_run:
         if args.json:
@@ -298,7 +306,7 @@ def run_wipe(args: argparse.Namespace) -> int:
             _print_plan(plan)
     if not args.yes:
         _confirm(plans)
-    context = CertificateContext.from_settings(asset_tag=args.asset, lot=args.lot)
+    context = CertificateContext.from_settings(settings, asset_tag=args.asset, lot=args.lot)
     validation = _validation_options(
         args.validation, args.validator or context.operator, context.station
     )
@@ -307,6 +315,7 @@ def run_wipe(args: argparse.Namespace) -> int:
     )
     results = run_wipes(
         plans,
+        settings=settings,
         context=context,
         progress=display,
         cancel=threading.Event(),

@@ -147,8 +147,8 @@ def ensure_local(entry: ImageEntry, cache_dir: Path, base_url: str | None = None
     """The compressed image on local storage, checked against the catalogue's SHA-256.
 
     Order: the file next to the catalogue entry, then the cache; otherwise (or when the cached
-    copy is corrupt or partial) it is fetched from ``base_url`` (default: the station's
-    ``ledger_url`` + ``/api/v1/images``) or from the entry's own URL.
+    copy is corrupt or partial) it is fetched from ``base_url`` (the station's: its
+    ``images_base_url(ledger_url)``; None: no server) or from the entry's own URL.
     """
     found = cached_copy(entry, cache_dir)
     if found is not None:
@@ -163,10 +163,6 @@ def fetch_into_cache(entry: ImageEntry, cache_dir: Path, base_url: str | None = 
     if cached.exists():
         cached.unlink()
         forget_verified(cached)
-    if base_url is None:
-        from bench_agent.config import load_settings
-
-        base_url = images_base_url(load_settings().ledger_url)
     url = image_url(entry, base_url)
     if url is None:
         raise InputError(

@@ -17,12 +17,6 @@ from bench_agent.durable import atomic_write, fsync_dir
 PREFIX = "image-"
 
 
-def default_journal_dir() -> Path:
-    from bench_agent.config import load_settings
-
-    return load_settings().journal_dir
-
-
 def journal_key(kname: str, serial: str) -> str:
     """Journal files follow the disk (its serial) when it has one, else its kernel name."""
     raw = serial.strip() or kname
@@ -53,9 +47,9 @@ class ImageJournal:
         fsync_dir(self.directory)
 
 
-def interrupted_jobs(directory: Path | None = None) -> list[dict[str, Any]]:
-    """Imaging jobs that started and never finished (the station crashed or was killed)."""
-    folder = directory or default_journal_dir()
+def interrupted_jobs(folder: Path) -> list[dict[str, Any]]:
+    """Imaging jobs that started and never finished (the station crashed or was killed);
+    ``folder``: the station's journal directory."""
     jobs: list[dict[str, Any]] = []
     if not folder.is_dir():
         return jobs

@@ -11,17 +11,17 @@ from bench_agent.models.image import ImageEntry
 
 
 def resolve_source(
-    entry: ImageEntry, cache_dir: Path | None = None, *, stream: bool | None = None
+    entry: ImageEntry, cache_dir: Path, *, ledger_url: str, stream: bool | None = None
 ) -> Path | str:
     """Where the compressed image is read from: the file next to the catalogue, else a checked
     copy in the cache, else the ledger's URL, streamed (``stream=True``, or ``None`` and the
     cache has no room for it: a bench booted from PXE keeps its home in RAM) or first fetched
-    into the cache (``stream=False``, or ``None`` and there is room).
+    into the cache (``stream=False``, or ``None`` and there is room). ``cache_dir`` and
+    ``ledger_url``: the station's (its image cache, the ledger serving the masters).
     """
     local = source_path(entry)
     if local is not None and local.is_file():
         return local
-    from bench_agent.config import load_settings
     from bench_agent.imaging.fetch import (
         cached_copy,
         ensure_local,
@@ -31,14 +31,13 @@ def resolve_source(
     )
     from bench_agent.imaging.stream import has_room_for
 
-    settings = load_settings()
-    cache = cache_dir or settings.image_cache_dir
+    cache = cache_dir
     # Checked here unless streaming was asked for; then not hashed a second time below (a
     # corrupt multi-gigabyte copy would be read twice).
     cache_checked = stream is not True
     if cache_checked and (cached := cached_copy(entry, cache)) is not None:
         return cached
-    base_url = images_base_url(settings.ledger_url)
+    base_url = images_base_url(ledger_url)
     url = image_url(entry, base_url)
     if stream is None:
         stream = not has_room_for(cache, entry.compressed_size)

@@ -27,7 +27,7 @@ from bench_agent.devices.guard import GuardPolicy, check_target, open_exclusive
 from bench_agent.devices.lsblk import BlockDevice
 from bench_agent.errors import BenchError, DeviceRefused
 from bench_agent.i18n import _
-from bench_agent.imaging.journal import ImageJournal, default_journal_dir, journal_key
+from bench_agent.imaging.journal import ImageJournal, journal_key
 from bench_agent.imaging.pipeline import (
     BUFFERS,
     DONE,
@@ -44,6 +44,7 @@ from bench_agent.models.image import ImageEntry, ImageReport, MappedRange
 from bench_agent.progress import ProgressCallback, ProgressEvent, RateMeter, ignore_progress
 
 if TYPE_CHECKING:
+    from bench_agent.config import AgentSettings
     from bench_agent.imaging.personalise import Personalisation
 
 
@@ -189,6 +190,7 @@ def write_image(
     entry: ImageEntry,
     device: str,
     *,
+    settings: AgentSettings,
     grow: bool = True,
     progress: ProgressCallback = ignore_progress,
     cancel: threading.Event | None = None,
@@ -202,7 +204,8 @@ def write_image(
     Raises ``DeviceRefused`` (device untouched) when the guard refuses the device, when it is
     smaller than the image's last used byte, or when its sector size cannot hold the image's
     partition table. Everything that goes wrong after the first byte is written is a
-    ``failed`` report (``aborted`` when cancelled), never an exception.
+    ``failed`` report (``aborted`` when cancelled), never an exception. ``settings``: the
+    station's (its image cache, ledger and journal, unless ``journal_dir`` is given).
     """
     from bench_agent.imaging.grow import fit_to_disk
 
@@ -211,7 +214,9 @@ def write_image(
     dev = _check_device(device, policy)
     path = dev.path or device
     job = dev.kernel_name or Path(device).name
-    source = resolve_source(entry, stream=stream)
+    source = resolve_source(
+        entry, settings.image_cache_dir, ledger_url=settings.ledger_url, stream=stream
+    )
     fd, direct = open_exclusive(path, write=True, direct=True)
     report = ImageReport(
         device=path,
@@ -260,7 +265,7 @@ def write_image(
         ranges = [(i, r) for i, r in enumerate(entry.ranges) if r.start < geometry.size_bytes]
         report.ranges_total = len(ranges)
         journal = ImageJournal(
-            journal_dir or default_journal_dir(), journal_key(job, dev.serial or "")
+            journal_dir or settings.journal_dir, journal_key(job, dev.serial or "")
         )
         previous = journal.load()
         if previous is not None:

@@ -34,6 +34,7 @@ from bench_agent.signing import (
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    from bench_agent.config import AgentSettings
     from bench_agent.models.wipe import WipeReport
 
 CERTIFICATE_KIND = "bench-agent/sanitization-certificate"
@@ -54,10 +55,7 @@ class CertificateContext:
     destination: str = ""
 
     @classmethod
-    def from_settings(cls, **overrides: str) -> CertificateContext:
-        from bench_agent.config import load_settings
-
-        settings = load_settings()
+    def from_settings(cls, settings: AgentSettings, **overrides: str) -> CertificateContext:
         values = {
             "operator": settings.operator,
             "station": settings.station,

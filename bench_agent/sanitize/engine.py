@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench_agent import __version__
 from bench_agent.devices.directio import block_geometry
@@ -42,13 +42,16 @@ from bench_agent.sanitize.certificate import (
     write_certificate,
 )
 from bench_agent.sanitize.commands import tool_version
-from bench_agent.sanitize.journal import Journal, JournalEntry, journal_dir
+from bench_agent.sanitize.journal import Journal, JournalEntry
 from bench_agent.sanitize.pattern import Pattern
 from bench_agent.sanitize.plan import REACHES_HIDDEN, WipePlan
 from bench_agent.sanitize.readback import bad_ranges_exception, judge_read_back
 from bench_agent.sanitize.sampling import SamplePlan, full_plan, nist_sample_plan, plan_summary
 from bench_agent.sanitize.techniques import METHOD_DESCRIPTIONS
 from bench_agent.sanitize.validation import ValidationOptions, validate_after_wipe
+
+if TYPE_CHECKING:
+    from bench_agent.config import AgentSettings
 
 FIRMWARE_TIMEOUT_S = 4 * 3600.0
 
@@ -419,6 +422,7 @@ def _bad(spans: list[BadSpan]) -> list[BadRange]:
 def run_wipes(
     plans: list[WipePlan],
     *,
+    settings: AgentSettings,
     context: CertificateContext,
     progress: ProgressCallback,
     cancel: threading.Event | None = None,
@@ -437,13 +441,12 @@ def run_wipes(
     With ``validation``, each certified disk is drawn for validation at the published rate and,
     when selected, checked at once (before anything else is written to it); a failed check
     revokes its certificate (returned as None, the report ``failed``). ``certify_if`` is
-    asked last, per disk (the disk station: a disk pulled out is never certified)."""
-    from bench_agent.config import load_settings
+    asked last, per disk (the disk station: a disk pulled out is never certified).
 
-    settings = load_settings()
+    ``settings``: the station's (its reports, key and journal, unless given apart)."""
     reports_dir = report_dir or settings.reports_dir
     key = key_path or settings.key_path
-    journal = Journal(journal_directory or journal_dir())
+    journal = Journal(journal_directory or settings.journal_dir)
     cancel = cancel or threading.Event()
     safe = _SafeProgress(progress)
     wipes = [

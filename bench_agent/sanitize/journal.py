@@ -133,14 +133,10 @@ class Journal:
         self.close(entry)
 
 
-def journal_dir(home: Path | None = None) -> Path:
-    if home is None:
-        from bench_agent.config import load_settings
-
-        return load_settings().journal_dir
+def journal_dir(home: Path) -> Path:
     return home / "journal"
 
 
-def interrupted(home: Path | None = None) -> list[JournalEntry]:
+def interrupted(home: Path) -> list[JournalEntry]:
     """Wipes that started and never ended (process killed, crash, power cut)."""
     return Journal(journal_dir(home)).interrupted()

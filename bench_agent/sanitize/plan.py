@@ -21,7 +21,7 @@ from bench_agent.models.wipe import HiddenAreas, VerifyMode
 from bench_agent.models.wipe import MethodOption as MethodOption
 from bench_agent.models.wipe import WipePlan as WipePlan
 from bench_agent.sanitize import ata, nvme
-from bench_agent.sanitize.journal import Journal, journal_dir
+from bench_agent.sanitize.journal import Journal
 
 RequestedMethod = Literal["auto", "zero", "random", "firmware"]
 
@@ -321,7 +321,9 @@ def plan_wipes(
         seen.add(plan.kname)
         plans.append(plan)
     if resume:
-        journal = Journal(journal_directory or journal_dir())
+        if journal_directory is None:
+            raise ValueError("resume=True needs the station's journal_directory")
+        journal = Journal(journal_directory)
         for plan in plans:
             _attach_resume(plan, journal)
     return plans

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench_agent.devices.guard import GuardPolicy
 from bench_agent.errors import BenchError
@@ -28,6 +28,9 @@ from bench_agent.models.wipe import WipeReport
 from bench_agent.progress import ProgressCallback, ProgressEvent
 from bench_agent.sanitize.certificate import CertificateContext
 from bench_agent.sanitize.validation import ValidationOptions
+
+if TYPE_CHECKING:
+    from bench_agent.config import AgentSettings
 
 SYS_BLOCK = Path("/sys/block")
 # After a wipe ends without a certificate, how long to wait for the udev event of a disk that
@@ -94,6 +97,7 @@ class DiskStation:
     def __init__(
         self,
         *,
+        settings: AgentSettings,
         context: CertificateContext,
         policy: GuardPolicy,
         allowed_methods: list[str] | None,
@@ -109,6 +113,7 @@ class DiskStation:
         heartbeat: Callable[[dict[str, Any]], Any] | None = None,
         hold: bool = False,
     ) -> None:
+        self.settings = settings
         self.context = context
         self.policy = policy
         self.allowed_methods = allowed_methods
@@ -393,6 +398,7 @@ class DiskStation:
         try:
             ((report, certificate),) = run_wipes(
                 [plan],
+                settings=self.settings,
                 context=disk.context or self.context,
                 progress=progress,
                 cancel=disk.cancel,

@@ -2,14 +2,16 @@
 
 Public API (the workflow and the TUI call these; none imports a web framework):
 
-- ``submit_record(record, settings=None) -> str``: sign the record with the station key and
+Each takes the station's settings (loaded once at the edge: CLI command, TUI, workflow).
+
+- ``submit_record(record, settings) -> str``: sign the record with the station key and
   store it durably in the outbox (then try to deliver it in the background); returns the
   record_id. Never loses the record, even if the ledger is down for days.
-- ``post_heartbeat(state, settings=None) -> bool``: best effort, short timeout, never raises.
-- ``ledger_status(settings=None) -> (online, queued)``: for the TUI header (cached a few s).
-- ``enroll(ledger_url, token, station=None)``: store the ledger config, create the station key
-  and publish its public key.
-- ``sync_once(settings=None) -> SyncReport``: one delivery pass over the outbox.
+- ``post_heartbeat(state, settings) -> bool``: best effort, short timeout, never raises.
+- ``ledger_status(settings) -> (online, queued)``: for the TUI header (cached a few s).
+- ``enroll(ledger_url, token, station=None, *, settings)``: store the ledger config, create
+  the station key and publish its public key.
+- ``sync_once(settings) -> SyncReport``: one delivery pass over the outbox.
 """
 
 from __future__ import annotations
@@ -41,12 +43,6 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def load_settings() -> AgentSettings:
-    from bench_agent.config import load_settings as load
-
-    return load()
-
-
 __all__ = [
     "Outbox",
     "Sender",
@@ -65,10 +61,6 @@ _background_lock = threading.Lock()
 _status_cache: dict[str, tuple[float, tuple[bool, int]]] = {}
 
 
-def _settings(settings: AgentSettings | None) -> AgentSettings:
-    return settings if settings is not None else load_settings()
-
-
 def sign_record(record: BenchRecord, settings: AgentSettings) -> dict[str, Any]:
     from bench_agent.signing import load_or_create_key, sign_document
 
@@ -76,9 +68,7 @@ def sign_record(record: BenchRecord, settings: AgentSettings) -> dict[str, Any]:
     return sign_document(record.model_dump(mode="json", exclude={"signature"}), key)
 
 
-def submit_record(
-    record: BenchRecord, settings: AgentSettings | None = None, *, send_now: bool = True
-) -> str:
+def submit_record(record: BenchRecord, settings: AgentSettings, *, send_now: bool = True) -> str:
     """Sign ``record`` and put it durably in the outbox; return its record_id.
 
     When the station is enrolled, a background thread then tries to deliver the queue at once
@@ -86,7 +76,6 @@ def submit_record(
     """
     from bench_agent.sync.outbox import Outbox
 
-    settings = _settings(settings)
     document = sign_record(record, settings)
     with Outbox(settings.outbox_path) as outbox:
         outbox.put(record.record_id, document)
@@ -108,11 +97,10 @@ def _deliver_quietly(settings: AgentSettings) -> None:
         _background_lock.release()
 
 
-def sync_once(settings: AgentSettings | None = None) -> SyncReport:
+def sync_once(settings: AgentSettings) -> SyncReport:
     from bench_agent.sync.outbox import Outbox
     from bench_agent.sync.sender import Sender
 
-    settings = _settings(settings)
     with Outbox(settings.outbox_path) as outbox:
         sender = Sender(settings, outbox)
         try:
@@ -133,7 +121,7 @@ def queued_records(settings: AgentSettings) -> int:
         return 0
 
 
-def post_heartbeat(state: dict[str, Any], settings: AgentSettings | None = None) -> bool:
+def post_heartbeat(state: dict[str, Any], settings: AgentSettings) -> bool:
     """Send the station's live state; False on any failure (never raises)."""
     try:
         import httpx
@@ -141,7 +129,6 @@ def post_heartbeat(state: dict[str, Any], settings: AgentSettings | None = None)
         from bench_agent.models.heartbeat import HEARTBEAT_FIELDS
         from bench_agent.sync.sender import api_url, auth_headers
 
-        settings = _settings(settings)
         if not settings.ledger_url or not settings.token:
             return False
         body: dict[str, Any] = {"station": settings.station, "extra": {}}
@@ -164,12 +151,8 @@ def post_heartbeat(state: dict[str, Any], settings: AgentSettings | None = None)
         return False
 
 
-def ledger_status(settings: AgentSettings | None = None) -> tuple[bool, int]:
+def ledger_status(settings: AgentSettings) -> tuple[bool, int]:
     """(ledger reachable, records waiting in the outbox); cached for a few seconds."""
-    try:
-        settings = _settings(settings)
-    except Exception:
-        return False, 0
     queued = queued_records(settings)
     if not settings.ledger_url:
         return False, queued
@@ -190,7 +173,9 @@ def ledger_status(settings: AgentSettings | None = None) -> tuple[bool, int]:
     return online, queued
 
 
-def enroll(ledger_url: str, token: str, station: str | None = None) -> dict[str, str]:
+def enroll(
+    ledger_url: str, token: str, station: str | None = None, *, settings: AgentSettings
+) -> dict[str, str]:
     from bench_agent.sync.enroll import enroll as _enroll
 
-    return _enroll(ledger_url, token, station)
+    return _enroll(ledger_url, token, station, settings=settings)

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from bench_agent.config import load_settings, save_settings
+from bench_agent.config import AgentSettings, save_settings
 from bench_agent.errors import EXIT_UNAVAILABLE, BenchError, InputError
 from bench_agent.i18n import _
 from bench_agent.signing import key_id, load_or_create_key, public_key_text
@@ -32,7 +32,9 @@ def _call(method: str, url: str, token: str, **kwargs: Any) -> httpx.Response:
         ) from exc
 
 
-def enroll(ledger_url: str, token: str, station: str | None = None) -> dict[str, str]:
+def enroll(
+    ledger_url: str, token: str, station: str | None = None, *, settings: AgentSettings
+) -> dict[str, str]:
     """Enrol this station; return the stored settings (station, ledger_url, key_id)."""
     ledger_url = ledger_url.strip().rstrip("/")
     if not ledger_url.startswith(("http://", "https://")):
@@ -74,8 +76,7 @@ def enroll(ledger_url: str, token: str, station: str | None = None) -> dict[str,
             ),
             _("Leave out --station, or use the token of station '{station}'.", station=station),
         )
-    save_settings({"ledger_url": ledger_url, "token": token, "station": name})
-    settings = load_settings()
+    save_settings({"ledger_url": ledger_url, "token": token, "station": name}, settings.home)
     key = load_or_create_key(settings.key_path)
     public = public_key_text(key.public_key())
     published = _call(
@@ -125,7 +126,7 @@ def sign_rotation(current_key: Any, station: str, new_public_key: str) -> str:
     )
 
 
-def rotate_key() -> dict[str, str]:
+def rotate_key(settings: AgentSettings) -> dict[str, str]:
     """Replace this station's signing key, the hand-over signed by the current key.
 
     The new key is written beside the current one, published with ``rotation_signature``,
@@ -137,7 +138,6 @@ def rotate_key() -> dict[str, str]:
 
     from bench_agent.signing import generate_key, load_private_key
 
-    settings = load_settings()
     if not (settings.ledger_url and settings.token and settings.station):
         raise InputError(
             _("This station is not enrolled with a ledger."),

@@ -30,6 +30,7 @@ from bench_agent.tui.step_base import fit_button_grid
 from bench_agent.tui.widgets import ActionButton, BenchHeader
 
 if TYPE_CHECKING:
+    from bench_agent.config import AgentSettings
     from bench_agent.sanitize.station import DiskStation, StationDisk
     from bench_agent.tui.app import BenchApp
 
@@ -152,6 +153,7 @@ class StationScreen(Screen[None]):
             destination=settings.post_sanitization_destination,
         )
         return DiskStation(
+            settings=settings,
             context=context,
             policy=policy,
             allowed_methods=methods,
@@ -167,7 +169,7 @@ class StationScreen(Screen[None]):
             progress=self._progress,
             source="udev" if udevd_running() else "kernel",
             on_finished=None if training else self._queue,
-            heartbeat=None if training else _post_heartbeat,
+            heartbeat=None if training else lambda state: _post_heartbeat(state, settings),
             hold=True,
         )
 
@@ -401,7 +403,7 @@ class StationScreen(Screen[None]):
         self.app.pop_screen()
 
 
-def _post_heartbeat(state: dict[str, Any]) -> None:
+def _post_heartbeat(state: dict[str, Any], settings: AgentSettings) -> None:
     from bench_agent.sync import post_heartbeat
 
-    post_heartbeat(state)
+    post_heartbeat(state, settings)

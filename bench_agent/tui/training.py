@@ -107,6 +107,7 @@ def simulated_engines() -> Engines:
     def run_wipes(
         plans: list[WipePlan],
         *,
+        settings: AgentSettings,
         context: CertificateContext,
         progress: ProgressCallback,
         cancel: threading.Event | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench_agent.progress import ProgressCallback
@@ -70,9 +71,11 @@ def plan_disk_wipes(
     method: RequestedMethod = "auto",
     verify: VerifyMode | None = None,
     resume: bool = False,
+    journal_directory: Path | None = None,
 ) -> list[WipePlan]:
     """Plan every disk under the bench's rules (any refusal stops all before a byte is written);
-    ``verify`` overrides the profile's read-back."""
+    ``verify`` overrides the profile's read-back; ``resume`` reads the station's journal
+    (``journal_directory``)."""
     from bench_agent.sanitize import plan_wipes
 
     return plan_wipes(
@@ -82,6 +85,7 @@ def plan_disk_wipes(
         allowed_methods=rules.methods,
         policy=rules.policy,
         resume=resume,
+        journal_directory=journal_directory,
     )
 
 

@@ -86,6 +86,7 @@ class RunWipes(Protocol):
         self,
         plans: list[WipePlan],
         *,
+        settings: AgentSettings,
         context: CertificateContext,
         progress: ProgressCallback,
         cancel: threading.Event | None = None,
@@ -114,6 +115,7 @@ class WriteImage(Protocol):
         entry: ImageEntry,
         device: str,
         *,
+        settings: AgentSettings,
         grow: bool = True,
         progress: ProgressCallback = ignore_progress,
         cancel: threading.Event | None = None,
@@ -123,15 +125,15 @@ class WriteImage(Protocol):
 
 
 class SubmitRecord(Protocol):
-    def __call__(self, record: BenchRecord, settings: AgentSettings | None = None) -> str: ...
+    def __call__(self, record: BenchRecord, settings: AgentSettings) -> str: ...
 
 
 class PostHeartbeat(Protocol):
-    def __call__(self, state: dict[str, Any], settings: AgentSettings | None = None) -> bool: ...
+    def __call__(self, state: dict[str, Any], settings: AgentSettings) -> bool: ...
 
 
 class LedgerStatus(Protocol):
-    def __call__(self, settings: AgentSettings | None = None) -> tuple[bool, int]: ...
+    def __call__(self, settings: AgentSettings) -> tuple[bool, int]: ...
 
 
 # ----------------------------------------------------------------- the real engines
@@ -198,6 +200,7 @@ def plan_wipes(
 def run_wipes(
     plans: list[WipePlan],
     *,
+    settings: AgentSettings,
     context: CertificateContext,
     progress: ProgressCallback,
     cancel: threading.Event | None = None,
@@ -208,6 +211,7 @@ def run_wipes(
 
     return run_wipes(
         plans,
+        settings=settings,
         context=context,
         progress=progress,
         cancel=cancel,
@@ -237,6 +241,7 @@ def write_image(
     entry: ImageEntry,
     device: str,
     *,
+    settings: AgentSettings,
     grow: bool = True,
     progress: ProgressCallback = ignore_progress,
     cancel: threading.Event | None = None,
@@ -248,6 +253,7 @@ def write_image(
     return write_image(
         entry,
         device,
+        settings=settings,
         grow=grow,
         progress=progress,
         cancel=cancel,
@@ -256,19 +262,19 @@ def write_image(
     )
 
 
-def submit_record(record: BenchRecord, settings: AgentSettings | None = None) -> str:
+def submit_record(record: BenchRecord, settings: AgentSettings) -> str:
     from bench_agent.sync import submit_record
 
     return submit_record(record, settings)
 
 
-def post_heartbeat(state: dict[str, Any], settings: AgentSettings | None = None) -> bool:
+def post_heartbeat(state: dict[str, Any], settings: AgentSettings) -> bool:
     from bench_agent.sync import post_heartbeat
 
     return post_heartbeat(state, settings)
 
 
-def ledger_status(settings: AgentSettings | None = None) -> tuple[bool, int]:
+def ledger_status(settings: AgentSettings) -> tuple[bool, int]:
     from bench_agent.sync import ledger_status
 
     return ledger_status(settings)

@@ -120,6 +120,7 @@ class ImageSteps(StepsBase):
             report = self.engines.write_image(
                 entry,
                 self.state.image_target,
+                settings=self.settings,
                 grow=True,
                 progress=self._with_heartbeat(progress),
                 cancel=self.cancel_event,

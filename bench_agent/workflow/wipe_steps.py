@@ -147,6 +147,7 @@ class WipeSteps(StepsBase):
         try:
             results = self.engines.run_wipes(
                 self.state.wipe_plans,
+                settings=self.settings,
                 context=context,
                 progress=self._with_heartbeat(progress),
                 cancel=self.cancel_event,

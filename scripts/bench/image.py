@@ -38,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench_agent.config import load_settings  # noqa: E402
 from bench_agent.devices.guard import GuardPolicy  # noqa: E402
 from bench_agent.imaging import find_image, write_image  # noqa: E402
 from bench_agent.imaging.catalogue import source_path  # noqa: E402
@@ -345,7 +346,12 @@ def main() -> int:
 
             def run_ours() -> None:
                 report = write_image(
-                    entry, dev, grow=False, policy=policy, journal_dir=tmp / "journal"
+                    entry,
+                    dev,
+                    settings=load_settings(),
+                    grow=False,
+                    policy=policy,
+                    journal_dir=tmp / "journal",
                 )
                 if report.status != "success":
                     raise SystemExit(f"our writer failed: {report.status_detail}")

@@ -52,6 +52,7 @@ MiB = 1 << 20
 def run_ours(devs: list[str], method: str) -> list[Any]:
     """The reports of one ``run_wipes`` over ``devs`` (all at once, ``sample`` verification);
     each must end erased."""
+    from bench_agent.config import load_settings
     from bench_agent.devices.guard import GuardPolicy
     from bench_agent.sanitize import CertificateContext, plan_wipes, run_wipes
 
@@ -62,7 +63,10 @@ def run_ours(devs: list[str], method: str) -> list[Any]:
         policy=GuardPolicy(allow_loop=True),
     )
     results = run_wipes(
-        plans, context=CertificateContext(operator="bench"), progress=lambda event: None
+        plans,
+        settings=load_settings(),
+        context=CertificateContext(operator="bench"),
+        progress=lambda event: None,
     )
     for report, _cert in results:
         if report.status != "erased":
