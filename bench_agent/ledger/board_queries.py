@@ -245,11 +245,13 @@ class StatsCache:
         self._entries: dict[int | None, tuple[tuple[Any, ...], BoardStats, float]] = {}
 
     def get(self, store: Store, now: datetime | None = None) -> BoardStats:
-        from bench_agent.ledger.sites import current_site
+        from bench_agent.ledger.sites import current_site, site_scope
 
         now = now or datetime.now(UTC)
         site = current_site()
-        with store.session() as session:
+        # The programme's newest ids (index lookups; a site's would scan its rows): nothing new
+        # anywhere means nothing new in this site either.
+        with site_scope(None), store.session() as session:
             key = (
                 site,
                 _start_of_day(now),
