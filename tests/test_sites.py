@@ -334,3 +334,46 @@ def test_reports_count_a_site_for_its_supervisor_and_any_site_for_the_admin(
         f"{ledger.url}/dashboard/report?{period}", cookies={"bench_session": ctx["bob"]}
     ).text
     assert 'name="site"' not in own
+
+
+def test_the_migration_moves_an_existing_ledger_into_the_default_site() -> None:
+    from bench_agent.ledger.db import Store
+    from bench_agent.ledger.migrations import upgrade
+    from tests.test_ledger_cli import run
+    from tests.test_ledger_support import pg_cluster
+
+    db = pg_cluster().new_database()
+    store = Store(db)
+    upgrade(store.engine, "0003")  # a ledger from before the wider audit chain and sites
+    with store.engine.begin() as conn:
+        for name, role in (("alice", "admin"), ("sam", "supervisor")):
+            conn.execute(
+                text("INSERT INTO users (name, role, password_hash, disabled, created_at, "
+                     "created_by) VALUES (:n, :r, 'x', false, now(), 'cli:x')"),
+                {"n": name, "r": role},
+            )  # fmt: skip
+        conn.execute(text("INSERT INTO stations (name, token_hash, location, disabled, "
+                          "created_at, created_by) VALUES ('old-bench', 'h1', '', false, now(), "
+                          "'cli:x')"))  # fmt: skip
+        conn.execute(text("INSERT INTO lots (code, donor, note, created_at, created_by, "
+                          "updated_by) VALUES ('LOT-OLD', 'd', '', now(), 'x', '')"))  # fmt: skip
+        conn.execute(text("INSERT INTO assets (asset_tag, serial, uuid, vendor, product, lot, "
+                          "first_seen_at, last_seen_at) VALUES ('AT-OLD', 'S', 'U', 'v', 'p', "
+                          "'LOT-OLD', now(), now())"))  # fmt: skip
+    store.dispose()
+    upgraded = run("db", "upgrade", "--db", db)
+    assert upgraded.returncode == 0 and "revision 0007" in upgraded.stdout, upgraded.stderr
+    store = Store(db)
+    try:
+        with store.engine.connect() as conn:
+            for table in ("stations", "lots", "assets"):
+                assert conn.execute(text(f"SELECT site_id FROM {table}")).scalars().all() == [1]
+            users = dict(conn.execute(text("SELECT name, site_id FROM users")).all())
+            assert users == {"alice": None, "sam": 1}  # admin: every site; supervisor: MAIN
+            assert conn.execute(text("SELECT code FROM sites")).scalars().all() == ["MAIN"]
+    finally:
+        store.dispose()
+    verified = run("audit", "verify", "--db", db)  # rows chained before sites still verify
+    assert verified.returncode == 0 and "5 entries" in verified.stdout, (
+        verified.stdout + verified.stderr
+    )
