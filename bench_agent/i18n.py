@@ -1,22 +1,25 @@
 """The translation layer: every user-visible string goes through ``_()``.
 
-Message ids are the English text (gettext style). French catalogues are JSON files in
-``bench_agent/locale/fr/`` — one per area of the code, so parts of the project never edit the
-same file — merged at first use. ``tests/test_i18n.py`` checks that every literal passed to
-``_()`` or ``N_()`` in the package has a French translation with the same placeholders.
+Message ids are the English text (gettext style). The French catalogue is one gettext domain,
+``bench_agent/locale/fr/LC_MESSAGES/bench_agent.po`` (``msgctxt`` for ``pgettext``,
+``msgid_plural`` for ``ngettext``), compiled by ``scripts/i18n compile`` to the ``.mo`` beside
+it, which the standard library's ``gettext`` reads at first use (Babel only writes it).
+``tests/test_i18n.py`` extracts every marked string with Babel and checks it against the .po.
 """
 
 from __future__ import annotations
 
-import json
+import gettext
 import os
 from typing import Any
 
 from bench_agent.resources import PACKAGE
 
+DOMAIN = "bench_agent"
 SUPPORTED = ("en", "fr")
 _language: str | None = None
 _catalogues: dict[str, dict[str, str]] = {}
+_plurals: dict[str, dict[str, tuple[str, ...]]] = {}
 
 
 def _default_language() -> str:
@@ -42,15 +45,35 @@ def set_language(language: str) -> None:
     _language = code if code in SUPPORTED else "en"
 
 
+def _load(language: str) -> None:
+    messages: dict[str, str] = {}
+    plurals: dict[str, list[str]] = {}
+    # A plain path (as bench_agent.resources finds the other package data): the
+    # importlib.resources machinery cost ~10 ms of every start-up on a fast PC.
+    mo = PACKAGE / "locale" / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    if language != "en" and mo.is_file():
+        with mo.open("rb") as handle:
+            entries: dict[Any, str] = getattr(gettext.GNUTranslations(handle), "_catalog", {})
+        for key, text in entries.items():
+            if isinstance(key, tuple):  # (singular, n): msgstr[n] of a plural entry
+                plurals.setdefault(key[0], []).append(text)
+                if key[1] == 0:
+                    messages.setdefault(key[0], text)
+            elif key:  # "" is the header; "<context>\x04<msgid>" a pgettext entry
+                messages[key] = text
+    if language != "en":  # entries added as JSON, until scripts/i18n convert merges them
+        for extra in sorted((PACKAGE / "locale" / language).glob("*.json")):
+            import json
+
+            messages.update(json.loads(extra.read_text(encoding="utf-8")))
+    _catalogues[language] = messages
+    _plurals[language] = {singular: tuple(forms) for singular, forms in plurals.items()}
+
+
 def catalogue(language: str) -> dict[str, str]:
+    """The language's translations by English text (plural entries: their singular)."""
     if language not in _catalogues:
-        merged: dict[str, str] = {}
-        if language != "en":
-            # A plain path (as bench_agent.resources finds the other package data): the
-            # importlib.resources machinery cost ~10 ms of every start-up on a fast PC.
-            for entry in sorted((PACKAGE / "locale" / language).glob("*.json")):
-                merged.update(json.loads(entry.read_text(encoding="utf-8")))
-        _catalogues[language] = merged
+        _load(language)
     return _catalogues[language]
 
 
@@ -129,10 +152,16 @@ def ntranslate(
     singular: str, plural: str, count: float, language: str | None = None, **params: Any
 ) -> str:
     """The singular or plural message for ``count`` (French: 0 and 1 are singular), filled
-    with ``count`` and ``params``. Both ids are catalogue keys like any other message."""
+    with ``count`` and ``params``: the catalogue's plural entry (msgstr[0] or [1], chosen by
+    Babel's CLDR rule), else the two ids' own entries (pairs marked apart with ``N_``)."""
     lang = language or get_language()
-    msgid = singular if plural_form(count, lang) == "one" else plural
-    return translate(msgid, lang, count=count, **params)
+    one = plural_form(count, lang) == "one"
+    catalogue(lang)
+    forms = _plurals[lang].get(singular)
+    if forms:
+        text = forms[0 if one else len(forms) - 1]
+        return text.format(count=count, **params)
+    return translate(singular if one else plural, lang, count=count, **params)
 
 
 def ngettext(singular: str, plural: str, count: float, **params: Any) -> str:

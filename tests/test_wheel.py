@@ -66,6 +66,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "bench_agent/_data/profiles/pentium4.toml" in names
     assert "bench_agent/_data/profiles/operators/four-keys.toml" in names
     assert "bench_agent/_data/evidence/pentium4-desktop/smartctl/sda.txt" in names
+    assert "bench_agent/locale/fr/LC_MESSAGES/bench_agent.mo" in names  # what gettext loads
     assert not any(n.startswith(("profiles/", "tests/")) for n in names), "data outside the package"
     # Every file of the package is carried: modules, translations, the dashboard's templates
     # and static files, the TUI's stylesheet, the migrations.
@@ -125,6 +126,17 @@ def test_installed_wheel_lists_profiles_and_runs_the_demo(installed: Path, tmp_p
         "print(e, (e / 'smartctl' / 'sda.txt').is_file())"
     ).split()
     assert training[0].startswith(str(installed)) and training[1] == "True", training
+
+    # The compiled French catalogue is found in the installed package: messages, contexts,
+    # plurals.
+    french = _run([agent, "--lang", "fr", "--help"], timeout=60, cwd=elsewhere, env=env).stdout
+    assert "Banc de reconditionnement" in french, french
+    words = python(
+        "from bench_agent.i18n import set_language, pgettext, ngettext; set_language('fr');"
+        "print(pgettext('step', 'image'), '|',"
+        " ngettext('{count} reallocated sector', '{count} reallocated sectors', 2))"
+    )
+    assert words.strip() == "l'image | 2 secteurs réalloués", words
 
     done = _run([agent, "--lang", "en", "demo", "--json"], timeout=600, cwd=elsewhere, env=env)
     result = json.loads(done.stdout[done.stdout.index("{\n") :])

@@ -272,6 +272,7 @@ ERROR_TITLES = {
     422: N_("Invalid request"),
     429: N_("Too many attempts"),
 }
+OTHER_ERROR = N_("Something went wrong")
 
 
 def error_page(
@@ -279,7 +280,7 @@ def error_page(
 ) -> HTMLResponse:
     """An HTTP error as a page of the dashboard (never raw JSON in a browser)."""
     with language(request_language(request)):
-        title = _(ERROR_TITLES.get(status_code, N_("Something went wrong")))
+        title = _(ERROR_TITLES.get(status_code, OTHER_ERROR))
     response = render(
         request,
         "error.html",
