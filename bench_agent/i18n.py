@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import gettext
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from bench_agent.resources import PACKAGE
@@ -18,6 +21,9 @@ from bench_agent.resources import PACKAGE
 DOMAIN = "bench_agent"
 SUPPORTED = ("en", "fr")
 _language: str | None = None
+# A web server answers a French and an English supervisor at the same time: inside
+# ``scoped_language`` (one request) the language is a context variable's, not the process's.
+_scoped: ContextVar[str | None] = ContextVar("bench_language", default=None)
 _catalogues: dict[str, dict[str, str]] = {}
 _plurals: dict[str, dict[str, tuple[str, ...]]] = {}
 
@@ -33,6 +39,9 @@ def _default_language() -> str:
 
 def get_language() -> str:
     global _language
+    scoped = _scoped.get()
+    if scoped:
+        return scoped
     if _language is None:
         _language = _default_language()
     return _language
@@ -43,6 +52,18 @@ def set_language(language: str) -> None:
     global _language
     code = language.lower().split("_")[0]
     _language = code if code in SUPPORTED else "en"
+
+
+@contextmanager
+def scoped_language(code: str | None) -> Iterator[str]:
+    """Translate with ``code`` (anything unsupported: English) inside the ``with`` block, in
+    this thread or task only (the dashboard's requests); the process's language is untouched."""
+    chosen = (code or "").lower()[:2]
+    token = _scoped.set(chosen if chosen in SUPPORTED else "en")
+    try:
+        yield get_language()
+    finally:
+        _scoped.reset(token)
 
 
 def _load(language: str) -> None:
