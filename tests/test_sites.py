@@ -5,6 +5,7 @@ cannot post a record for a machine or lot of site A; SQLite keeps one site."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -377,3 +378,48 @@ def test_the_migration_moves_an_existing_ledger_into_the_default_site() -> None:
     assert verified.returncode == 0 and "5 entries" in verified.stdout, (
         verified.stdout + verified.stderr
     )
+
+
+def test_reports_read_from_a_streaming_replica(tmp_path: Path) -> None:
+    """The programme's reads beyond one server: a hot standby fed by streaming replication
+    answers the CLI's reads (site list, a site's report) with what the primary wrote after the
+    standby started; a write on the standby is refused."""
+    import time
+
+    from tests.test_ledger_cli import run
+    from tests.test_ledger_support import PG_BIN, PgCluster, free_port
+
+    primary = PgCluster(fast=False)  # a base backup needs full_page_writes (the shared one is fast)
+    standby = primary.root / "standby"
+    port = free_port()
+    try:
+        db = primary.new_database()
+        assert run("db", "upgrade", "--db", db).returncode == 0
+        primary._as_postgres([str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p",
+                              str(primary.port), "-U", "postgres", "-D", str(standby), "-R",
+                              "-X", "stream", "--no-sync", "--checkpoint=fast"])  # fmt: skip
+        options = (
+            f"-p {port} -k {primary.root} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        )
+        primary._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(standby), "-l",
+                              str(primary.root / "standby.log"), "-o", options, "-w", "start"])  # fmt: skip
+        replica = db.replace(f":{primary.port}/", f":{port}/")
+        # Written on the primary after the standby started: it arrives by streaming.
+        assert run("site", "add", "POITIERS", "--name", "Poitiers", "--db", db).returncode == 0
+        assert run("station", "add", "p1", "--site", "POITIERS", "--db", db).returncode == 0
+        deadline = time.monotonic() + 30
+        while "POITIERS\t1\tPoitiers" not in run("site", "list", "--db", replica).stdout:
+            assert time.monotonic() < deadline, "the standby did not replay the primary's writes"
+            time.sleep(0.2)
+        report = run("report", "--from", "2026-01-01", "--to", "2026-12-31", "--site",
+                     "POITIERS", "--db", replica)  # fmt: skip
+        assert report.returncode == 0 and '"tested": 0' in report.stdout, report.stderr
+        write = run("site", "add", "NANTES", "--db", replica)
+        assert write.returncode != 0 and "read-only" in write.stderr, write.stderr
+        assert "Traceback" not in write.stderr, write.stderr
+    finally:
+        if standby.exists():
+            with contextlib.suppress(RuntimeError):
+                primary._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(standby), "-m",
+                                      "immediate", "-w", "stop"])  # fmt: skip
+        primary.stop()
