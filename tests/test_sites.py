@@ -423,3 +423,28 @@ def test_reports_read_from_a_streaming_replica(tmp_path: Path) -> None:
                 primary._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(standby), "-m",
                                       "immediate", "-w", "stop"])  # fmt: skip
         primary.stop()
+
+
+def test_a_site_b_supervisor_cannot_change_site_a(two_sites: tuple[Ledger, dict[str, Any]]) -> None:
+    ledger, ctx = two_sites
+    bob = {"Authorization": f"Bearer {ctx['bob']}"}
+    asset_a = ledger.count("SELECT id FROM assets WHERE serial = 'SN000001'")
+    for body in (
+        {"asset_id": asset_a, "kind": "packed"},
+        {"asset_tag": "AT-00001", "kind": "packed"},
+    ):
+        event = httpx.post(ledger.api("/events"), json=body, headers=bob)
+        missing = httpx.post(
+            ledger.api("/events"), json={**body, "asset_id": 999999, "asset_tag": "AT-NONE"}
+            if "asset_id" in body else {**body, "asset_tag": "AT-NONE"}, headers=bob,
+        )  # fmt: skip
+        assert event.status_code == missing.status_code == 404, event.text
+    patch = httpx.patch(ledger.api("/lots/LOT-A"), json={"note": "mine"}, headers=bob)
+    none = httpx.patch(ledger.api("/lots/LOT-NONE"), json={"note": "mine"}, headers=bob)
+    assert patch.status_code == none.status_code != 200  # lots are the admin's to change
+    assert ledger.count("SELECT COUNT(*) FROM lifecycle_events") == 0
+    assert ledger.count("SELECT COUNT(*) FROM lots WHERE note = 'mine'") == 0
+    # Site A's own supervisor may.
+    own = httpx.post(ledger.api("/events"), json={"asset_id": asset_a, "kind": "packed"},
+                     headers=ledger.supervisor)  # fmt: skip
+    assert own.status_code == 201, own.text
