@@ -9,7 +9,6 @@ it, which the standard library's ``gettext`` reads at first use (Babel only writ
 
 from __future__ import annotations
 
-import gettext
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,6 +72,8 @@ def _load(language: str) -> None:
     # importlib.resources machinery cost ~10 ms of every start-up on a fast PC.
     mo = PACKAGE / "locale" / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
     if language != "en" and mo.is_file():
+        import gettext  # only when a translation is shown: English start-ups skip it
+
         with mo.open("rb") as handle:
             entries: dict[Any, str] = getattr(gettext.GNUTranslations(handle), "_catalog", {})
         for key, text in entries.items():
