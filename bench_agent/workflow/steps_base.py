@@ -132,14 +132,10 @@ class StepsBase:
         return self.state.verdict is not None and self.state.verdict.outcome == "rejected"
 
     def _policy(self) -> GuardPolicy:
-        from bench_agent.devices.guard import GuardPolicy
+        from bench_agent.workflow.commands import device_policy
 
-        # The one guard-policy builder: a loop device only when named with --disks.
-        return GuardPolicy.for_profile(
-            self.profile(),
-            station_allows_removable=bool(self.settings.allow_removable),
-            named=bool(self.state.disks),
-        )
+        # The CLI commands' policy too: a loop device only when named with --disks.
+        return device_policy(self.profile(), self.settings, named=bool(self.state.disks))
 
     def _refuse_if_pending(self) -> None:
         if self.state.pending_interruption:

@@ -10,6 +10,7 @@ from bench_agent.i18n import _
 from bench_agent.models.record import Interruption
 from bench_agent.models.wipe import WipePlan, WipeReport
 from bench_agent.progress import ProgressCallback, ignore_progress
+from bench_agent.workflow.commands import wipe_rules
 from bench_agent.workflow.state import SkippedDevice, Step
 from bench_agent.workflow.steps_base import StepError, StepsBase
 
@@ -67,13 +68,14 @@ class WipeSteps(StepsBase):
         devices, skipped = self._candidate_devices()
         plans: list[WipePlan] = []
         if devices:
-            wipe = self.profile().wipe
+            # The same rules as `bench-agent wipe`: the profile's methods and read-back.
+            rules = wipe_rules(self.profile(), self.settings, named=bool(self.state.disks))
             plans = self.engines.plan_wipes(
                 devices,
                 method="auto",
-                verify=wipe.verify,
-                allowed_methods=list(wipe.methods) or None,
-                policy=self._policy(),
+                verify=rules.verify,
+                allowed_methods=rules.methods,
+                policy=rules.policy,
             )
         # Journaled: after a restart, the plan the operator confirmed is the one that runs.
         self.state.wipe_plans = plans
