@@ -23,8 +23,10 @@ _language: str | None = None
 # A web server answers a French and an English supervisor at the same time: inside
 # ``scoped_language`` (one request) the language is a context variable's, not the process's.
 _scoped: ContextVar[str | None] = ContextVar("bench_language", default=None)
+# The .mo's messages as gettext reads them: "<msgid>" and "<context>\x04<msgid>" keys, and
+# (singular, n) for msgstr[n] of a plural entry.
+_messages: dict[str, dict[Any, str]] = {}
 _catalogues: dict[str, dict[str, str]] = {}
-_plurals: dict[str, dict[str, tuple[str, ...]]] = {}
 
 
 def _default_language() -> str:
@@ -65,9 +67,8 @@ def scoped_language(code: str | None) -> Iterator[str]:
         _scoped.reset(token)
 
 
-def _load(language: str) -> None:
-    messages: dict[str, str] = {}
-    plurals: dict[str, list[str]] = {}
+def _load(language: str) -> dict[Any, str]:
+    messages: dict[Any, str] = {}
     # A plain path (as bench_agent.resources finds the other package data): the
     # importlib.resources machinery cost ~10 ms of every start-up on a fast PC.
     mo = PACKAGE / "locale" / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
@@ -75,34 +76,43 @@ def _load(language: str) -> None:
         import gettext  # only when a translation is shown: English start-ups skip it
 
         with mo.open("rb") as handle:
-            entries: dict[Any, str] = getattr(gettext.GNUTranslations(handle), "_catalog", {})
-        for key, text in entries.items():
-            if isinstance(key, tuple):  # (singular, n): msgstr[n] of a plural entry
-                plurals.setdefault(key[0], []).append(text)
-                if key[1] == 0:
-                    messages.setdefault(key[0], text)
-            elif key:  # "" is the header; "<context>\x04<msgid>" a pgettext entry
-                messages[key] = text
+            messages = getattr(gettext.GNUTranslations(handle), "_catalog", messages)
+        messages.pop("", None)  # the header
     if language != "en":  # entries added as JSON, until scripts/i18n convert merges them
         for extra in sorted((PACKAGE / "locale" / language).glob("*.json")):
             import json
 
             messages.update(json.loads(extra.read_text(encoding="utf-8")))
-    _catalogues[language] = messages
-    _plurals[language] = {singular: tuple(forms) for singular, forms in plurals.items()}
+    _messages[language] = messages
+    return messages
+
+
+def _lookup(language: str, key: str) -> str | None:
+    messages = _messages.get(language)
+    if messages is None:
+        messages = _load(language)
+    text = messages.get(key)
+    return text if text is not None else messages.get((key, 0))  # a plural's singular
 
 
 def catalogue(language: str) -> dict[str, str]:
     """The language's translations by English text (plural entries: their singular)."""
     if language not in _catalogues:
-        _load(language)
+        messages = _messages.get(language)
+        if messages is None:
+            messages = _load(language)
+        flat = {key: text for key, text in messages.items() if isinstance(key, str)}
+        for key, text in messages.items():
+            if isinstance(key, tuple) and key[1] == 0:
+                flat.setdefault(key[0], text)
+        _catalogues[language] = flat
     return _catalogues[language]
 
 
 def translate(msgid: str, language: str | None = None, **params: Any) -> str:
     """Translate ``msgid`` into ``language`` (default: the current one) and fill ``{params}``."""
     lang = language or get_language()
-    text = catalogue(lang).get(msgid, msgid) if lang != "en" else msgid
+    text = (_lookup(lang, msgid) or msgid) if lang != "en" else msgid
     return text.format(**params) if params else text
 
 
@@ -114,7 +124,7 @@ def pgettext(context: str, msgid: str, **params: Any) -> str:
     """``msgid`` in a context (gettext's msgctxt), for one English text that two places say
     differently in French: the catalogue key is ``"<context>\x04<msgid>"``, as in gettext."""
     lang = get_language()
-    text = catalogue(lang).get(f"{context}\x04{msgid}", msgid) if lang != "en" else msgid
+    text = (_lookup(lang, f"{context}\x04{msgid}") or msgid) if lang != "en" else msgid
     return text.format(**params) if params else text
 
 
@@ -178,11 +188,13 @@ def ntranslate(
     Babel's CLDR rule), else the two ids' own entries (pairs marked apart with ``N_``)."""
     lang = language or get_language()
     one = plural_form(count, lang) == "one"
-    catalogue(lang)
-    forms = _plurals[lang].get(singular)
-    if forms:
-        text = forms[0 if one else len(forms) - 1]
-        return text.format(count=count, **params)
+    if lang != "en":
+        messages = _messages.get(lang)
+        if messages is None:
+            messages = _load(lang)
+        text = messages.get((singular, 0 if one else 1))  # Plural-Forms: nplurals=2
+        if text is not None:
+            return text.format(count=count, **params)
     return translate(singular if one else plural, lang, count=count, **params)
 
 
