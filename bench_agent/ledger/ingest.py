@@ -9,7 +9,6 @@ each signed certificate, and chains the row in the audit log — all in one tran
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from dataclasses import dataclass
@@ -23,11 +22,11 @@ from sqlalchemy.orm import Session
 from bench_agent.errors import BenchError
 from bench_agent.i18n import _
 from bench_agent.ledger import audit, revocation
+from bench_agent.ledger.certificate_rows import certificate_id_of, store_certificates
 from bench_agent.ledger.db import Store
 from bench_agent.ledger.inputs import CERTIFICATE_ID_PATTERN, check_id
 from bench_agent.ledger.models import (
     Asset,
-    Certificate,
     Heartbeat,
     Record,
     Station,
@@ -243,14 +242,6 @@ def _other_site(message: str) -> RecordRejected:
 
 def _asset_digest(asset_id: int, values: dict[str, Any]) -> str:
     return audit.table_digest(Asset.__tablename__, {"id": asset_id, **values})
-
-
-def certificate_id_of(document: dict[str, Any]) -> str:
-    for key in ("certificate_id", "id"):
-        value = document.get(key)
-        if isinstance(value, str) and value:
-            return value[:100]
-    return hashlib.sha256(canonical_json(document)).hexdigest()[:32]
 
 
 def _check_signature(station: Any, document: dict[str, Any]) -> str:
@@ -492,7 +483,7 @@ def write_record(conn: Connection, prepared: PreparedRecord) -> IngestResult:
     row_id = int(conn.execute(_INSERT_RECORD, values).scalar_one())
     values["id"] = row_id
     chain.append((Record.__tablename__, row_id, audit.values_digest(values)))
-    for store in (_store_certificates, revocation.store_revoked):
+    for store in (store_certificates, revocation.store_revoked):
         store(conn, row_id, values["asset_id"], prepared.record, values["key_id"], now, chain)
     audit.append_many(conn, chain, prepared.actor)
     conn.execute(_TOUCH_STATION, {"sid": values["station_id"], "now": now})
@@ -517,109 +508,3 @@ def ingest_record(
         if existing is None:
             raise
         return _same_or_conflict(existing, prepared.values["body_sha256"])
-
-
-def _section(document: dict[str, Any], name: str) -> dict[str, Any]:
-    value = document.get(name)
-    return value if isinstance(value, dict) else {}
-
-
-def _store_certificates(
-    conn: Connection,
-    row_id: int,
-    asset_id: int,
-    record: BenchRecord,
-    key_id: str,
-    now: datetime,
-    chain: list[tuple[str, int, str]],
-) -> None:
-    if not record.certificates:
-        return
-    wipes_by_id = {w.certificate_id: w for w in record.wipes if w.certificate_id}
-    for document in record.certificates:
-        cert_id = certificate_id_of(document)
-        if conn.execute(
-            select(Certificate.id).where(Certificate.certificate_id == cert_id)
-        ).first():
-            continue  # the same certificate sent again inside a later record
-        wipe = wipes_by_id.get(cert_id)
-        signature = document.get("signature")
-        cert_key = signature.get("key_id", "") if isinstance(signature, dict) else ""
-        media = _section(document, "media")
-        process = _section(document, "sanitization")
-        serial = str(media.get("serial") or document.get("serial") or "")
-        values = {
-            "certificate_id": cert_id,
-            "record_id": row_id,
-            "asset_id": asset_id,
-            "disk_serial": (wipe.serial if wipe else serial)[:200],
-            "method": str(wipe.method if wipe else process.get("method", ""))[:64],
-            "status": str(wipe.status if wipe else process.get("status", ""))[:64],
-            "key_id": str(cert_key or key_id)[:32],
-            "issued_at": now,
-            "body": json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-        }
-        cert_row = int(
-            conn.execute(insert(Certificate).values(values).returning(Certificate.id)).scalar_one()
-        )
-        chain.append(
-            (
-                Certificate.__tablename__,
-                cert_row,
-                audit.table_digest(Certificate.__tablename__, {"id": cert_row, **values}),
-            )
-        )
-
-
-@dataclass
-class Judgement:
-    """Whether a certificate's signature holds, judged by the ledger's own clock."""
-
-    valid: bool
-    station: str = ""
-    key_id: str = ""
-    # "" valid, else unsigned|unknown-key|retired-key|invalid|failed-validation (see message)
-    reason: str = ""
-    message: str = ""
-    retired_at: datetime | None = None
-
-
-def judge_certificate(
-    session: Session,
-    document: dict[str, Any],
-    *,
-    station_id: int | None = None,
-    received_at: datetime | None = None,
-) -> Judgement:
-    """Check a certificate against the key it names, by key id and validity period.
-
-    A key is valid from its publication until its retirement (a rotation, a revoked station),
-    in the ledger's receive times: a certificate the ledger received while the key was valid
-    stays valid; one it never received, or received after the retirement, does not. With
-    ``station_id`` (a stored certificate), the key must be that station's.
-    """
-    from bench_agent.sanitize.certificate import verify_certificate
-
-    block = document.get("signature")
-    kid = block.get("key_id") if isinstance(block, dict) else None
-    if not isinstance(kid, str) or not kid:
-        return Judgement(False, reason="unsigned")
-    query = select(StationKey).where(StationKey.key_id == kid).order_by(StationKey.id)
-    if station_id is not None:
-        query = query.where(StationKey.station_id == station_id)
-    key = session.scalars(query).first()
-    if key is None:
-        return Judgement(False, key_id=kid, reason="unknown-key")
-    station = key.station.name
-    when = received_at or utcnow()
-    if key.retired_at is not None and when > key.retired_at:
-        return Judgement(False, station, kid, "retired-key", retired_at=key.retired_at)
-    try:
-        verify_certificate(document, key.public_key)
-    except BenchError as exc:
-        return Judgement(False, station, kid, "invalid", exc.message)
-    failed = revocation.failure_detail(session, certificate_id_of(document))
-    if failed is not None:
-        message = _("Validation failed: the certificate is revoked; wipe the disk again.")
-        return Judgement(False, station, kid, "failed-validation", f"{message} {failed}".strip())
-    return Judgement(True, station, kid)

@@ -48,7 +48,8 @@ def revoked_in(record: BenchRecord) -> list[Revoked]:
 
 def check_revoked(station: Any, record: BenchRecord) -> None:
     """Each revoked certificate and the failed validation revoking it are genuine (else 422)."""
-    from bench_agent.ledger.ingest import RecordRejected, _verify_certificate, certificate_id_of
+    from bench_agent.ledger.certificate_rows import certificate_id_of
+    from bench_agent.ledger.ingest import RecordRejected, _verify_certificate
     from bench_agent.sanitize.validation import certificate_digest
     from bench_agent.signing import public_key_from_text, verify_document
 
@@ -103,7 +104,7 @@ def store_revoked(
     chain: list[tuple[str, int, str]],
 ) -> None:
     """Store each revoked certificate as a failed row (or mark the stored one failed)."""
-    from bench_agent.ledger.ingest import certificate_id_of
+    from bench_agent.ledger.certificate_rows import certificate_id_of
 
     table = Certificate.__tablename__
     for item in revoked_in(record):

@@ -20,9 +20,7 @@ from bench_agent.ledger.api.common import (
 from bench_agent.ledger.auth import (
     SupervisorPrincipal,
 )
-from bench_agent.ledger.ingest import (
-    judge_certificate,
-)
+from bench_agent.ledger.certificate_rows import judge_certificate
 from bench_agent.ledger.inputs import header_safe
 from bench_agent.ledger.models import (
     Certificate,
@@ -91,7 +89,7 @@ def certificate_json(
 )
 def verify_certificate(request: Request, document: dict[str, Any]) -> CertificateVerification:
     """Check a certificate (public): signed by a key a station of this ledger published?"""
-    from bench_agent.ledger.ingest import certificate_id_of
+    from bench_agent.ledger.certificate_rows import certificate_id_of
 
     cert_id = certificate_id_of(document)
     with store_of(request).session() as session:

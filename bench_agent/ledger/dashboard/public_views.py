@@ -37,8 +37,8 @@ class PublicCertificate:
 
 def _check_signature(session: Any, cert: Any) -> tuple[bool, str, str]:
     """(valid, station, reason) for a stored certificate: the key of the station that sent
-    it, valid when the ledger received it (``ingest.judge_certificate``)."""
-    from bench_agent.ledger.ingest import judge_certificate
+    it, valid when the ledger received it (``certificate_rows.judge_certificate``)."""
+    from bench_agent.ledger.certificate_rows import judge_certificate
 
     judged = judge_certificate(
         session, cert.document, station_id=cert.record.station_id, received_at=cert.issued_at
