@@ -16,6 +16,7 @@ from bench_agent.i18n import _
 from bench_agent.models.image import ImageEntry
 from bench_agent.models.record import Interruption
 from bench_agent.progress import ProgressCallback, ProgressEvent
+from bench_agent.workflow.beats import LatestSender
 from bench_agent.workflow.engines import Engines
 from bench_agent.workflow.journal import Journal
 from bench_agent.workflow.state import MachineState, Step, StepEvent
@@ -57,6 +58,7 @@ class StepsBase:
     cancel_event: threading.Event
     _profile_obj: Profile | None
     _catalogue: list[ImageEntry] | None
+    _beats: LatestSender | None = None  # made at the first heartbeat
 
     # ----------------------------------------------------------------- journal & helpers
     @property
@@ -117,15 +119,11 @@ class StepsBase:
     def _heartbeat(self, event: ProgressEvent | None = None) -> None:
         if self.state.training or not self.settings.ledger_url:
             return
-        state = self.heartbeat_state(event)
-
-        def send() -> None:
-            try:
-                self.engines.post_heartbeat(state, self.settings)
-            except Exception:  # best effort: the ledger's liveness view, never the record
-                return
-
-        threading.Thread(target=send, name="heartbeat", daemon=True).start()
+        if self._beats is None:
+            self._beats = LatestSender(
+                lambda state: self.engines.post_heartbeat(state, self.settings)
+            )
+        self._beats.send(self.heartbeat_state(event))
 
     @property
     def rejected(self) -> bool:
