@@ -78,11 +78,6 @@ def _load(language: str) -> dict[Any, str]:
         with mo.open("rb") as handle:
             messages = getattr(gettext.GNUTranslations(handle), "_catalog", messages)
         messages.pop("", None)  # the header
-    if language != "en":  # entries added as JSON, until scripts/i18n convert merges them
-        for extra in sorted((PACKAGE / "locale" / language).glob("*.json")):
-            import json
-
-            messages.update(json.loads(extra.read_text(encoding="utf-8")))
     _messages[language] = messages
     return messages
 
