@@ -447,4 +447,5 @@ def launch(args: argparse.Namespace) -> int:
         image=args.image,
     )
     app.run()
+    app.wf.flush_heartbeats()
     return 0

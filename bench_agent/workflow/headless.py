@@ -257,5 +257,7 @@ def run_headless(
         elif step is Step.DONE:
             final = wf.state
             wf.next_machine(start_next=False)
+            wf.flush_heartbeats()
             return final, exit_code_for(final)
+    wf.flush_heartbeats()
     return wf.state, EXIT_FAILURE
