@@ -29,7 +29,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from dashboard import free_port, percentile  # noqa: E402 (beside this file)
 
 from bench_agent.ledger.db import Store  # noqa: E402
 
@@ -64,18 +65,6 @@ KINDS = (
     "recycled",
 )
 OUTCOMES = ("kept", "kept", "kept", "rejected", "remediate")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 class TempCluster:
