@@ -167,6 +167,19 @@ def format_size(value: float | None, language: str | None = None) -> str:
     return f"{value} {units[0]}"  # unreachable: the last unit takes any size
 
 
+def format_duration(seconds: float | None) -> str:
+    """A duration in the current language: "1 h 05 min", "3 min 07 s", "42 s"; "—" if unknown."""
+    if seconds is None:
+        return "—"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return _("{h} h {m:02d} min", h=hours, m=minutes)
+    if minutes:
+        return _("{m} min {s:02d} s", m=minutes, s=secs)
+    return _("{s} s", s=secs)
+
+
 def plural_form(count: float, language: str | None = None) -> str:
     """CLDR plural category of ``count`` in the language: "one" or "other" (en, fr)."""
     from babel import Locale

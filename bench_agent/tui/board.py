@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Static
 
-from bench_agent.i18n import _
+from bench_agent.i18n import _, format_duration
 from bench_agent.models.heartbeat import STATUS_WORDS
 
 SYMBOLS = {"working": "▶", "idle": "■", "stuck": "⚠", "offline": "✖", "never": "○"}
@@ -42,19 +42,6 @@ def rate_text(rate: float | None) -> str:
     if not rate:
         return "—"
     return _("{value} MB/s", value=f"{rate / 1e6:.1f}")
-
-
-def duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return _("{h} h {m:02d} min", h=hours, m=minutes)
-    if minutes:
-        return _("{m} min {s:02d} s", m=minutes, s=secs)
-    return _("{s} s", s=secs)
 
 
 def age_text(last_seen: str | None, now: datetime) -> str:
@@ -201,7 +188,7 @@ class StationBoardApp(App[None]):
                 station.get("step") or station.get("state") or "—",
                 progress_bar(station.get("progress")),
                 rate_text(station.get("rate")),
-                duration_text(station.get("eta_s")),
+                format_duration(station.get("eta_s")),
                 age_text(station.get("last_seen"), now),
             )
             if station["name"] in {str(k.value) for k in table.rows}:

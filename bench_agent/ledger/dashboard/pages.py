@@ -18,7 +18,7 @@ from fastapi.responses import (
 )
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from bench_agent.i18n import N_, SUPPORTED
+from bench_agent.i18n import N_, SUPPORTED, format_duration
 from bench_agent.ledger import board_queries as queries
 from bench_agent.ledger.auth import (
     Principal,
@@ -109,19 +109,6 @@ def _rate(value: float | None) -> str:
     return _("{value} MB/s", value=f"{value / 1e6:.1f}" if value < 1e8 else f"{value / 1e6:.0f}")
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return _("{h} h {m:02d} min", h=hours, m=minutes)
-    if minutes:
-        return _("{m} min {s:02d} s", m=minutes, s=secs)
-    return _("{s} s", s=secs)
-
-
 def _word(words: dict[str, str]) -> Any:
     def translate(key: str | None) -> str:
         if not key:
@@ -182,7 +169,7 @@ def make_env() -> Environment:
         when=_when,
         day=format_day,
         rate=_rate,
-        duration=_duration,
+        duration=format_duration,
         outcome=_word(OUTCOME_WORDS),
         event_kind=_word(EVENT_WORDS),
         category=_word(CATEGORY_WORDS),
