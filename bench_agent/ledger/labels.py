@@ -8,16 +8,18 @@ printer resolution.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bench_agent.errors import InputError
 from bench_agent.ledger.lang import _
 from bench_agent.models.record import BenchRecord
 
 MAINTENANCE_YEARS = 3
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -123,36 +125,59 @@ def label_info(
 
 def render_labels(infos: Sequence[LabelInfo], size: str = "62x100") -> bytes:
     """One PDF: one page per label on label printers, 8 labels per page on A4 sheets."""
-    from bench_agent.ledger.pdf import new_pdf
+    spec = label_size(size)
+    if not infos:
+        raise InputError(_("No label to print."), _("Pack a machine first."))
+    return render_sheet(infos, spec, _draw_label)
 
+
+def label_size(size: str) -> LabelSize:
+    """The label size named ``size``; an InputError naming the known ones otherwise."""
     if size not in SIZES:
         raise InputError(
             _("Unknown label size '{size}'.", size=size),
             _("Use one of: {sizes}.", sizes=", ".join(SIZES)),
         )
-    if not infos:
-        raise InputError(_("No label to print."), _("Pack a machine first."))
-    spec = SIZES[size]
+    return SIZES[size]
+
+
+def render_sheet(
+    items: Sequence[T], spec: LabelSize, draw: Callable[[Any, T, float, float, float, float], None]
+) -> bytes:
+    """Lay ``items`` out on ``spec``'s pages, calling ``draw(pdf, item, x, y, w, h)`` per label."""
+    from bench_agent.ledger.pdf import new_pdf
+
     pdf = new_pdf(orientation="P", unit="mm", format=(spec.page_w, spec.page_h))
     pdf.set_margins(0, 0, 0)
     pdf.set_title(_("Labels"))
     per_page = spec.columns * spec.rows
-    for index, info in enumerate(infos):
+    for index, item in enumerate(items):
         slot = index % per_page
         if slot == 0:
             pdf.add_page()
         column, row = slot % spec.columns, slot // spec.columns
         x = spec.margin_x + column * (spec.label_w + spec.gap_x)
         y = spec.margin_y + row * (spec.label_h + spec.gap_y)
-        _draw_label(pdf, info, x, y, spec.label_w, spec.label_h)
+        draw(pdf, item, x, y, spec.label_w, spec.label_h)
     return bytes(pdf.output())
+
+
+def fit(pdf: Any, value: str, room: float) -> str:
+    """``value`` cut, not wrapped, to ``room`` mm in the current font: a label has no room for
+    a second line."""
+    from bench_agent.ledger.pdf import text
+
+    shown = text(pdf, value)
+    while shown and pdf.get_string_width(shown) > room:
+        shown = shown[:-1]
+    return shown
 
 
 def render_label(info: LabelInfo, size: str = "62x100") -> bytes:
     return render_labels([info], size)
 
 
-def _draw_qr(pdf: Any, data: str, x: float, y: float, side: float) -> None:
+def draw_qr(pdf: Any, data: str, x: float, y: float, side: float) -> None:
     import segno
 
     code = segno.make(data, error="m", micro=False)
@@ -203,11 +228,11 @@ def _draw_label(pdf: Any, info: LabelInfo, x: float, y: float, w: float, h: floa
     portrait = h > w * 1.2
     if portrait:
         qr = min(w - 2 * pad, h * 0.48)
-        _draw_qr(pdf, info.verify_url, x + (w - qr) / 2, y + pad, qr)
+        draw_qr(pdf, info.verify_url, x + (w - qr) / 2, y + pad, qr)
         tx, ty, tw = x + pad, y + pad + qr + 1, w - 2 * pad
     else:
         qr = min(h - 2 * pad, w * 0.45)
-        _draw_qr(pdf, info.verify_url, x + pad, y + (h - qr) / 2, qr)
+        draw_qr(pdf, info.verify_url, x + pad, y + (h - qr) / 2, qr)
         tx, ty, tw = x + pad + qr + 2, y + pad, w - qr - 2 * pad - 2
     scale = min(w / 62, 1.6) if portrait else min(h / 67.7, 1.6)
     use_font(pdf, "B", 14 * scale)
@@ -228,11 +253,7 @@ def _draw_label(pdf: Any, info: LabelInfo, x: float, y: float, w: float, h: floa
         use_font(pdf, "B", 8 * scale)
         room = tw - (vx - tx)
         pdf.set_xy(vx, ty - (0.5 * scale if portrait else 0))
-        # Long values are cut rather than wrapped: a label has no room for a second line.
-        shown = text(pdf, value)
-        while shown and pdf.get_string_width(shown) > room:
-            shown = shown[:-1]
-        pdf.cell(room, 4 * scale, shown)
+        pdf.cell(room, 4 * scale, fit(pdf, value, room))
         ty += 4.3 * scale
     use_font(pdf, "", 5.5 * scale)
     pdf.set_xy(tx, ty + 0.5)
