@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -132,8 +132,14 @@ def lot_assets(store: Store, code: str, *, limit: int = 2000) -> list[AssetRow]:
         assets = session.scalars(
             select(Asset).where(Asset.lot == code).order_by(Asset.asset_tag, Asset.id).limit(limit)
         ).all()
-        outcomes = _latest_outcomes(session, code)
-        last_events = _last_events(session, [a.id for a in assets])
+        return _asset_rows(session, assets, _latest_outcomes(session, code))
+
+
+def _asset_rows(
+    session: Session, assets: Sequence[Asset], outcomes: dict[int, str] | None = None
+) -> list[AssetRow]:
+    """The rows of ``assets``, each with its last lifecycle event (and outcome, if given)."""
+    last_events = _last_events(session, [a.id for a in assets])
     return [
         AssetRow(
             a.id,
@@ -142,7 +148,7 @@ def lot_assets(store: Store, code: str, *, limit: int = 2000) -> list[AssetRow]:
             a.vendor,
             a.product,
             a.lot,
-            outcomes.get(a.id, ""),
+            (outcomes or {}).get(a.id, ""),
             *last_events.get(a.id, ("", None)),
         )
         for a in assets
@@ -213,21 +219,7 @@ def find_assets(store: Store, query: str, *, limit: int = 50) -> list[AssetRow]:
             select_assets = select_assets.where(
                 Asset.asset_tag.ilike(like) | Asset.serial.ilike(like) | Asset.uuid.ilike(like)
             )
-        assets = session.scalars(select_assets).all()
-        last_events = _last_events(session, [a.id for a in assets])
-    return [
-        AssetRow(
-            a.id,
-            a.asset_tag,
-            a.serial,
-            a.vendor,
-            a.product,
-            a.lot,
-            "",
-            *last_events.get(a.id, ("", None)),
-        )
-        for a in assets
-    ]
+        return _asset_rows(session, session.scalars(select_assets).all())
 
 
 def asset_page(store: Store, asset_id: int) -> AssetPage | None:
