@@ -143,6 +143,14 @@ def test_pentium4_bundle_remediate_failing_disk(p4: Inventory) -> None:
     assert verdict.actions == ["remove the failing disk sdb (ST380011A)"]
     assert crit["ram"].status == "pass" and crit["ram"].measured == "512 MB installed"
     assert crit["disk.sda.health"].status == "pass"  # worn but usable
+    assert crit["disk.sda.health"].messages == {  # each language with its own reasons
+        "en": "disk sda (HDS722580VLAT20) is usable but worn: 1 reallocated sector",
+        "fr": "le disque sda (HDS722580VLAT20) est utilisable mais usé : 1 secteur réalloué",
+    }
+    assert crit["disk.sdb.health"].messages == {
+        "en": "disk sdb (ST380011A) is failing: 242 reallocated sectors (more than 50)",
+        "fr": "le disque sdb (ST380011A) est défaillant : 242 secteurs réalloués (plus de 50)",
+    }
     assert crit["cpu.sse2"].status == "pass"
     assert crit["optical"].status == "pass"
     assert verdict.destination == "reuse"

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from bench_agent.i18n import _, both, get_language
+from bench_agent.i18n import N_, SUPPORTED, _, both, get_language, translate
 from bench_agent.inventory.health import assess_disk_i18n
 from bench_agent.inventory.profile_rules import (
     DISK_TOLERANCE,
@@ -62,6 +62,14 @@ class Grader:
                 actions=action or {},
             )
         )
+
+
+def _with_reasons(msgid: str, disk: str, reasons: list[dict[str, str]]) -> dict[str, str]:
+    """``msgid`` in every language, its ``{reasons}`` joined from reasons in that language."""
+    return {
+        lang: translate(msgid, lang, disk=disk, reasons="; ".join(r[lang] for r in reasons))
+        for lang in SUPPORTED
+    }
 
 
 def eligible_disks(inventory: Inventory, profile: Profile) -> list[Disk]:
@@ -244,16 +252,7 @@ def grade_disks(g: Grader, inventory: Inventory, profile: Profile) -> None:
                 )
             else:
                 action = both("replace the disk {disk}", disk=label)
-            reason_en = "; ".join(r["en"] for r in reasons)
-            reason_fr = "; ".join(r["fr"] for r in reasons)
-            message = {
-                "en": both("disk {disk} is failing: {reasons}", disk=label, reasons=reason_en)[
-                    "en"
-                ],
-                "fr": both("disk {disk} is failing: {reasons}", disk=label, reasons=reason_fr)[
-                    "fr"
-                ],
-            }
+            message = _with_reasons(N_("disk {disk} is failing: {reasons}"), label, reasons)
             g.add(
                 ident,
                 "remediate" if rule.remediable else "fail",
@@ -263,21 +262,12 @@ def grade_disks(g: Grader, inventory: Inventory, profile: Profile) -> None:
                 action if rule.remediable else None,
             )
         elif level == "warn":
-            reason_en = "; ".join(r["en"] for r in reasons)
-            reason_fr = "; ".join(r["fr"] for r in reasons)
             g.add(
                 ident,
                 "pass",
                 "warn",
                 "pass",
-                {
-                    "en": both(
-                        "disk {disk} is usable but worn: {reasons}", disk=label, reasons=reason_en
-                    )["en"],
-                    "fr": both(
-                        "disk {disk} is usable but worn: {reasons}", disk=label, reasons=reason_fr
-                    )["fr"],
-                },
+                _with_reasons(N_("disk {disk} is usable but worn: {reasons}"), label, reasons),
             )
         elif level == "unknown":
             g.add(
