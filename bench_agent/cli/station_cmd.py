@@ -109,31 +109,6 @@ class _Printer:
             self._bars(event)
 
 
-def _queue_record(disk: Any, context: Any, lot: str, settings: Any) -> None:
-    """Each finished disk becomes a record in the outbox (signed, delivered like a bench's),
-    so its certificate and validation reach the ledger."""
-    from bench_agent.models.inventory import Inventory
-    from bench_agent.models.record import BenchRecord
-    from bench_agent.sync import submit_record
-
-    report = disk.report
-    record = BenchRecord(
-        station=context.station or settings.station,
-        operator=context.operator,
-        lot=lot,
-        profile="disk-station",
-        started_at=report.started_at,
-        finished_at=report.finished_at,
-        inventory=Inventory(),
-        wipes=[report],
-        certificates=[disk.certificate] if disk.certificate else [],
-        destination=context.destination,
-        target_devices=[disk.device],
-        extra={"source": "disk station", "arrived_at": disk.arrived_at},
-    )
-    submit_record(record, settings)
-
-
 def _post_heartbeat(state: dict[str, Any], settings: Any) -> None:
     from bench_agent.sync import post_heartbeat
 
@@ -160,7 +135,7 @@ def run_station(args: argparse.Namespace) -> int:
     from bench_agent.config import load_settings
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
     from bench_agent.sanitize.certificate import CertificateContext
-    from bench_agent.sanitize.station import DiskStation
+    from bench_agent.sanitize.station import DiskStation, queue_record
 
     # Disks arrive unnamed: a loop device only under --loop-backing-dir (the station decides).
     rules = _wipe_rules(args.profile, named=False)
@@ -184,7 +159,7 @@ def run_station(args: argparse.Namespace) -> int:
         progress=printer.progress,
         source=source,
         max_disks=args.exit_after,
-        on_finished=lambda disk: _queue_record(disk, context, args.lot, settings),
+        on_finished=lambda disk: queue_record(disk, context, settings),
         heartbeat=lambda state: _post_heartbeat(state, settings),
     )
     stop = threading.Event()

@@ -471,6 +471,37 @@ def smart_health(device: str) -> tuple[str, dict[str, list[str]]]:
     return level, {lang: [r[lang] for r in reasons] for lang in ("en", "fr")}
 
 
+def queue_record(
+    disk: StationDisk, context: CertificateContext | None, settings: AgentSettings
+) -> None:
+    """A finished disk becomes a signed record in the outbox, delivered like a bench's, so its
+    certificate and validation reach the ledger. ``context`` is the station's; a disk tied to
+    its own machine or lot (hold mode) carries its own, as its certificate does."""
+    from bench_agent.models.inventory import Inventory
+    from bench_agent.models.record import BenchRecord
+    from bench_agent.sync import submit_record
+
+    report = disk.report
+    context = disk.context or context
+    assert report is not None and context is not None
+    record = BenchRecord(
+        station=context.station,
+        operator=context.operator,
+        asset_tag=context.asset_tag,
+        lot=context.lot,
+        profile="disk-station",
+        started_at=report.started_at,
+        finished_at=report.finished_at,
+        inventory=Inventory(),
+        wipes=[report],
+        certificates=[disk.certificate] if disk.certificate else [],
+        destination=context.destination,
+        target_devices=[disk.device],
+        extra={"source": "disk station", "arrived_at": disk.arrived_at},
+    )
+    submit_record(record, settings)
+
+
 def _rewrite_report(report: WipeReport) -> None:
     path = report.extra.get("report_file")
     if path:

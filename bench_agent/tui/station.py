@@ -195,30 +195,9 @@ class StationScreen(Screen[None]):
 
     def _queue(self, disk: StationDisk) -> None:
         """Each finished disk is a signed record in the outbox, like the headless station's."""
-        from bench_agent.models.inventory import Inventory
-        from bench_agent.models.record import BenchRecord
-        from bench_agent.sync import submit_record
+        from bench_agent.sanitize.station import queue_record
 
-        report = disk.report
-        assert report is not None
-        context = disk.context or (self.station.context if self.station else None)
-        assert context is not None
-        record = BenchRecord(
-            station=context.station,
-            operator=context.operator,
-            asset_tag=context.asset_tag,
-            lot=context.lot,
-            profile="disk-station",
-            started_at=report.started_at,
-            finished_at=report.finished_at,
-            inventory=Inventory(),
-            wipes=[report],
-            certificates=[disk.certificate] if disk.certificate else [],
-            destination=context.destination,
-            target_devices=[disk.device],
-            extra={"source": "disk station", "arrived_at": disk.arrived_at},
-        )
-        submit_record(record, self.bench.settings)
+        queue_record(disk, self.station.context if self.station else None, self.bench.settings)
 
     # -- events from the engine --------------------------------------------------------------
     def say(self, text: str) -> None:
