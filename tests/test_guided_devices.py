@@ -334,3 +334,12 @@ def test_tool_errors_are_said_in_words_with_the_real_tools() -> None:
         assert "le périphérique est absent" in result.message, result
         assert "No such" not in result.message and "not found" not in result.message
     assert ejected.detail.startswith("eject:") and "aplay" in played.detail
+
+
+def test_read_test_reports_a_read_error_in_one_line(tmp_path: Path) -> None:
+    """A drive that opens but will not read (here a directory: EISDIR) fails the same way."""
+    from bench_agent.adapters import guided_actions as guided
+
+    result = guided.read_test(str(tmp_path))
+    assert not result.ok
+    assert result.message.startswith(f"Cannot read {tmp_path}: ")

@@ -89,6 +89,14 @@ def read_test(device: str, *, limit_bytes: int = 32 << 20, chunk: int = 1 << 20)
     done = 0
     try:
         fd = os.open(device, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            while done < limit_bytes:
+                data = os.read(fd, chunk)
+                if not data:
+                    break
+                done += len(data)
+        finally:
+            os.close(fd)
     except OSError as exc:
         return ActionResult(
             False,
@@ -98,23 +106,6 @@ def read_test(device: str, *, limit_bytes: int = 32 << 20, chunk: int = 1 << 20)
                 error=tool_problem(exc.strerror or ""),
             ),
         )
-    try:
-        while done < limit_bytes:
-            data = os.read(fd, chunk)
-            if not data:
-                break
-            done += len(data)
-    except OSError as exc:
-        return ActionResult(
-            False,
-            _(
-                "Cannot read {device}: {error}",
-                device=device,
-                error=tool_problem(exc.strerror or ""),
-            ),
-        )
-    finally:
-        os.close(fd)
     if done == 0:
         return ActionResult(False, _("No disc in {device}.", device=device))
     seconds = max(time.monotonic() - started, 1e-6)
