@@ -26,7 +26,7 @@ from bench_agent.i18n import _, get_language, ngettext, pgettext
 from bench_agent.progress import ProgressEvent
 from bench_agent.tui.modals import ConfirmDestructive
 from bench_agent.tui.station_widgets import Column, DiskTile, TieDialog, known_ties
-from bench_agent.tui.step_base import fit_button_grid
+from bench_agent.tui.step_base import fit_button_grid, key_hint
 from bench_agent.tui.widgets import ActionButton, BenchHeader
 
 if TYPE_CHECKING:
@@ -89,25 +89,7 @@ class StationScreen(Screen[None]):
         yield Label(self.key_hint(), id="keys")
 
     def key_hint(self) -> str:
-        app = self.bench
-        if app.operator.scan_mode == "auto-scan":
-            return _(
-                "The highlight moves by itself · {choose}: choose",
-                choose=app.key_for("bench.select"),
-            )
-        if app.operator.scan_mode == "two-switch":
-            return _(
-                "{move}: next choice · {choose}: choose",
-                move=app.key_for("bench.next"),
-                choose=app.key_for("bench.select"),
-            )
-        return _(
-            "{prev} {next}: move · {choose}: choose · {back}: back",
-            prev=app.key_for("bench.prev"),
-            next=app.key_for("bench.next"),
-            choose=app.key_for("bench.select"),
-            back=app.key_for("bench.back"),
-        )
+        return key_hint(self.bench)
 
     def on_mount(self) -> None:
         fit_button_grid(self.query_one("#actions", Grid), self.app.size.width)

@@ -51,6 +51,35 @@ def step_word(step: str) -> str:
     return pgettext("step", "image") if step == "image" else pgettext("step", "wipe")
 
 
+def key_hint(app: BenchApp, *, back: bool = True) -> str:
+    """The keys line under a screen's choices, for the operator's scan mode."""
+    if app.operator.scan_mode == "auto-scan":
+        return _(
+            "The highlight moves by itself · {choose}: choose",
+            choose=app.key_for("bench.select"),
+        )
+    if app.operator.scan_mode == "two-switch":
+        return _(
+            "{move}: next choice · {choose}: choose",
+            move=app.key_for("bench.next"),
+            choose=app.key_for("bench.select"),
+        )
+    if not back:
+        return _(
+            "{prev} {next}: move · {choose}: choose",
+            prev=app.key_for("bench.prev"),
+            next=app.key_for("bench.next"),
+            choose=app.key_for("bench.select"),
+        )
+    return _(
+        "{prev} {next}: move · {choose}: choose · {back}: back",
+        prev=app.key_for("bench.prev"),
+        next=app.key_for("bench.next"),
+        choose=app.key_for("bench.select"),
+        back=app.key_for("bench.back"),
+    )
+
+
 class StepScreen(Screen[None]):
     """Base of the step screens."""
 
@@ -104,32 +133,7 @@ class StepScreen(Screen[None]):
         yield Label(self.key_hint(), id="keys")
 
     def key_hint(self) -> str:
-        app = self.bench
-        if app.operator.scan_mode == "auto-scan":
-            return _(
-                "The highlight moves by itself · {choose}: choose",
-                choose=app.key_for("bench.select"),
-            )
-        if app.operator.scan_mode == "two-switch":
-            return _(
-                "{move}: next choice · {choose}: choose",
-                move=app.key_for("bench.next"),
-                choose=app.key_for("bench.select"),
-            )
-        if not self.can_go_back():
-            return _(
-                "{prev} {next}: move · {choose}: choose",
-                prev=app.key_for("bench.prev"),
-                next=app.key_for("bench.next"),
-                choose=app.key_for("bench.select"),
-            )
-        return _(
-            "{prev} {next}: move · {choose}: choose · {back}: back",
-            prev=app.key_for("bench.prev"),
-            next=app.key_for("bench.next"),
-            choose=app.key_for("bench.select"),
-            back=app.key_for("bench.back"),
-        )
+        return key_hint(self.bench, back=self.can_go_back())
 
     def on_mount(self) -> None:
         self.fit_actions()
