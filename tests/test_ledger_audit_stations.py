@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from bench_agent.signing import generate_key
-from tests.test_ledger_support import Ledger, make_record, publish_key, signed, start_ledger
+from tests.test_ledger_support import (
+    Ledger,
+    make_record,
+    publish_key,
+    signed,
+    sqlite_ledger,  # noqa: F401 (the ledger fixture)
+)
 
 
 def cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -40,16 +44,6 @@ def sql(db: Path, statement: str) -> None:
         assert conn.execute(statement).rowcount == 1, statement
     finally:
         conn.close()
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    running = start_ledger("sqlite", tmp_path)
-    try:
-        yield running
-    finally:
-        running.server.stop()
-        running.store.dispose()
 
 
 def test_station_rows_are_chained_and_a_change_in_sql_is_caught(

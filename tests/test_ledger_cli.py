@@ -6,7 +6,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +19,7 @@ from tests.test_ledger_support import (
     pg_cluster,
     publish_key,
     signed,
-    start_ledger,
+    sqlite_ledger,  # noqa: F401 (the ledger fixture)
     wait_for,
 )
 
@@ -127,16 +126,6 @@ def test_serve_upgrades_an_empty_database_and_answers(tmp_path: Path) -> None:
     # The default database (BENCH_LEDGER_HOME) is used by the other commands too.
     result = subprocess.run([*LEDGER, "station", "list"], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    running = start_ledger("sqlite", tmp_path)
-    try:
-        yield running
-    finally:
-        running.server.stop()
-        running.store.dispose()
 
 
 def test_audit_verify_detects_altered_and_deleted_rows(ledger: Ledger, tmp_path: Path) -> None:

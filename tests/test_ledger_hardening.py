@@ -12,7 +12,14 @@ import httpx
 import pytest
 
 from bench_agent.signing import generate_key
-from tests.test_ledger_support import Ledger, make_record, publish_key, signed, start_ledger
+from tests.test_ledger_support import (
+    Ledger,
+    make_record,
+    publish_key,
+    signed,
+    sqlite_ledger,  # noqa: F401 (the ledger fixture)
+    start_ledger,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +35,6 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     finally:
         ledger.server.stop()
         ledger.store.dispose()
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    """A fresh SQLite ledger for a test that changes what others rely on."""
-    running = start_ledger("sqlite", tmp_path)
-    try:
-        yield running
-    finally:
-        running.server.stop()
-        running.store.dispose()
 
 
 def raw_post(ledger: Ledger, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:

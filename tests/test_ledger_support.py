@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,18 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.05) -> N
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(interval)
+
+
+@pytest.fixture(name="ledger")
+def sqlite_ledger(tmp_path: Path) -> Iterator[Ledger]:
+    """A fresh SQLite ledger in ``tmp_path`` (its ``ledger.sqlite``), stopped after the test;
+    modules import it as a fixture."""
+    running = start_ledger("sqlite", tmp_path)
+    try:
+        yield running
+    finally:
+        running.server.stop()
+        running.store.dispose()
 
 
 def test_server_thread_answers_health(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,10 @@ from bench_agent.sync.parts import harvest
 from bench_agent.tui.operators import SAMPLE_DIR, load_operator
 from bench_agent.workflow.parts import harvest_proposal
 from bench_agent.workflow.state import Step
-from tests.test_ledger_support import Ledger, start_ledger
+from tests.test_ledger_support import (
+    Ledger,
+    sqlite_ledger,  # noqa: F401 (the ledger fixture)
+)
 from tests.test_parts import P4, _copy_bundle, _deliver, _enrolled, _set_dimm2
 from tests.tui_driver import settle, wait_for
 
@@ -26,16 +28,6 @@ CONSOLE = (80, 25)
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    running = start_ledger("sqlite", tmp_path)
-    try:
-        yield running
-    finally:
-        running.server.stop()
-        running.store.dispose()
 
 
 @pytest.mark.anyio

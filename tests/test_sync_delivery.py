@@ -21,19 +21,15 @@ from bench_agent.sync import ledger_status, post_heartbeat, submit_record, sync_
 from bench_agent.sync.enroll import enroll
 from bench_agent.sync.outbox import Outbox
 from bench_agent.sync.sender import AccessRefused
-from tests.test_ledger_support import Ledger, make_record, start_ledger, wait_for
+from tests.test_ledger_support import (
+    Ledger,
+    make_record,
+    sqlite_ledger,  # noqa: F401 (the ledger fixture)
+    start_ledger,
+    wait_for,
+)
 
 BENCH_AGENT = [sys.executable, "-m", "bench_agent.cli.main"]
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    running = start_ledger("sqlite", tmp_path)
-    try:
-        yield running
-    finally:
-        running.server.stop()
-        running.store.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
