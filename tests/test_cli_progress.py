@@ -17,7 +17,7 @@ class Console(io.StringIO):
 
 
 def test_image_progress_fits_an_80_column_console_in_french() -> None:
-    from bench_agent.cli.output import ConsoleProgress
+    from bench_agent.console.output import ConsoleProgress
     from bench_agent.i18n import _, set_language
 
     screen = Console()
@@ -40,7 +40,7 @@ def test_a_message_is_a_line_above_the_bars_and_a_phase_ends_once() -> None:
     """The one display of wipe, image, check and station: a message with nothing to count (the
     image's "interrupted imaging found") is said once, above the bars, which are then drawn
     again below it; in a log, a phase's 100 % line is written once however often it comes."""
-    from bench_agent.cli.output import ConsoleProgress
+    from bench_agent.console.output import ConsoleProgress
 
     screen = Console()
     bars = ConsoleProgress(["sdb", "sdc"], stream=screen)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from bench_agent.cli.station_cmd import udevd_running
+from bench_agent.devices.udev import udevd_running
 from bench_agent.sanitize import verify_certificate
 from tests.conftest import LoopFactory, require_root, require_tool
 from tests.test_wipe_faultyfs import IMAGE

@@ -121,7 +121,7 @@ def test_refused_device_exit_code_and_french(make_loop: LoopFactory) -> None:
 def test_progress_bars_on_a_terminal_and_plain_lines_otherwise() -> None:
     import io
 
-    from bench_agent.cli.output import ConsoleProgress
+    from bench_agent.console.output import ConsoleProgress
     from bench_agent.progress import ProgressEvent
 
     class Terminal(io.StringIO):
@@ -155,7 +155,7 @@ def test_progress_bars_fit_an_80_column_text_console() -> None:
     a long ETA or a firmware message must be cut, not wrapped."""
     import io
 
-    from bench_agent.cli.output import ConsoleProgress
+    from bench_agent.console.output import ConsoleProgress
     from bench_agent.progress import ProgressEvent
 
     class Console(io.StringIO):  # a terminal whose size cannot be asked: 80 columns

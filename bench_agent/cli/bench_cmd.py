@@ -82,8 +82,8 @@ def register(sub: Any) -> None:
 
 
 def run_headless_cmd(args: argparse.Namespace) -> int:
-    from bench_agent.cli.output import print_json
     from bench_agent.config import load_settings
+    from bench_agent.console.output import print_json
     from bench_agent.workflow.headless import RunOptions, run_headless, summary
 
     settings = load_settings()

@@ -68,8 +68,8 @@ def _profile(name: str | None) -> Profile | None:
 def run_images(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bench_agent.cli.output import human_bytes, print_json, print_table
     from bench_agent.config import load_settings
+    from bench_agent.console.output import human_bytes, print_json, print_table
     from bench_agent.imaging import choose_image, images_dir, interrupted_jobs, load_catalogue
     from bench_agent.imaging.choose import why_not
     from bench_agent.inventory import collect_inventory
@@ -156,7 +156,7 @@ def run_images(args: argparse.Namespace) -> int:
 
 
 def _confirm(device: str, serial: str, kname: str, image: str) -> None:
-    from bench_agent.cli.output import confirm_typed
+    from bench_agent.console.output import confirm_typed
 
     expected = serial or kname
     what = _("serial number") if serial else _("device name")
@@ -181,8 +181,8 @@ def _personalisation(args: argparse.Namespace) -> Any:
 
 
 def run_image(args: argparse.Namespace) -> int:
-    from bench_agent.cli.output import ConsoleProgress, human_bytes, print_json
     from bench_agent.config import load_settings
+    from bench_agent.console.output import ConsoleProgress, human_bytes, print_json
     from bench_agent.devices.guard import check_target
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
     from bench_agent.imaging import find_image, interrupted_jobs, write_image

@@ -96,7 +96,7 @@ def _health_word(level: str) -> str:
 
 
 def print_inventory(inventory: Inventory) -> None:
-    from bench_agent.cli.output import human_bytes, print_table
+    from bench_agent.console.output import human_bytes, print_table
 
     cpu, memory, system = inventory.cpu, inventory.memory, inventory.system
     print(_("Machine"))
@@ -224,7 +224,7 @@ def print_inventory(inventory: Inventory) -> None:
 
 
 def run_inventory(args: argparse.Namespace) -> int:
-    from bench_agent.cli.output import print_json
+    from bench_agent.console.output import print_json
     from bench_agent.inventory import collect_inventory
 
     _check_evidence_dir(args.evidence)
@@ -252,7 +252,7 @@ def _status_word(status: str) -> str:
 
 
 def print_verdict(verdict: Verdict, profile: Profile, checks: list[AutoCheck]) -> None:
-    from bench_agent.cli.output import print_table
+    from bench_agent.console.output import print_table
 
     print(_("Profile: {title}", title=profile.display_title()))
     print_table(
@@ -289,8 +289,8 @@ def print_verdict(verdict: Verdict, profile: Profile, checks: list[AutoCheck]) -
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from bench_agent.cli.output import ConsoleProgress, print_json
     from bench_agent.config import load_settings
+    from bench_agent.console.output import ConsoleProgress, print_json
     from bench_agent.errors import EXIT_OK, EXIT_REJECTED, EXIT_REMEDIATE
     from bench_agent.inventory import collect_inventory
     from bench_agent.inventory.profiles import load_profile
@@ -323,7 +323,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_profiles(args: argparse.Namespace) -> int:
-    from bench_agent.cli.output import print_json, print_table
+    from bench_agent.console.output import print_json, print_table
     from bench_agent.inventory.profiles import list_profiles
 
     profiles = list_profiles()

@@ -22,7 +22,7 @@ from bench_agent.cli import (
     sync_cmd,
     wipe_cmd,
 )
-from bench_agent.cli.runner import apply_language_option, run_command
+from bench_agent.console.runner import apply_language_option, run_command
 from bench_agent.errors import EXIT_USAGE
 from bench_agent.i18n import _
 

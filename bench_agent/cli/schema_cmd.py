@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench_agent.cli.output import print_json
+    from bench_agent.console.output import print_json
     from bench_agent.errors import InputError
     from bench_agent.models import json_schemas
 

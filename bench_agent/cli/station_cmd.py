@@ -55,7 +55,7 @@ def register(sub: Any) -> None:
 
 class _Printer:
     def __init__(self, as_json: bool) -> None:
-        from bench_agent.cli.output import ConsoleProgress
+        from bench_agent.console.output import ConsoleProgress
 
         self.as_json = as_json
         # Plain lines, one per disk every few seconds: the station's other lines come between.
@@ -115,24 +115,13 @@ def _post_heartbeat(state: dict[str, Any], settings: Any) -> None:
     post_heartbeat(state, settings)
 
 
-def udevd_running(control: Path = Path("/run/udev/control")) -> bool:
-    """udevd answers on its control socket (a stale socket file after it died does not)."""
-    import socket
-
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
-        try:
-            sock.connect(str(control))
-        except OSError:
-            return False
-    return True
-
-
 def run_station(args: argparse.Namespace) -> int:
     import signal
     import threading
 
     from bench_agent.cli.wipe_cmd import _validation_options, _wipe_rules
     from bench_agent.config import load_settings
+    from bench_agent.devices.udev import udevd_running
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
     from bench_agent.sanitize.certificate import CertificateContext
     from bench_agent.sanitize.station import DiskStation, queue_record

@@ -91,8 +91,8 @@ def run_sync(args: argparse.Namespace) -> int:
 def run_outbox(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from bench_agent.cli.output import print_json, print_table
     from bench_agent.config import load_settings
+    from bench_agent.console.output import print_json, print_table
     from bench_agent.errors import InputError
     from bench_agent.sync.outbox import Outbox
 

@@ -156,8 +156,8 @@ def _warn_interrupted(entries: list[JournalEntry]) -> None:
 
 
 def run_disks(args: argparse.Namespace) -> int:
-    from bench_agent.cli.output import human_bytes, print_json, print_table
     from bench_agent.config import load_settings
+    from bench_agent.console.output import human_bytes, print_json, print_table
     from bench_agent.devices.guard import assess_all_refusals
     from bench_agent.sanitize.journal import interrupted
 
@@ -213,7 +213,7 @@ def run_disks(args: argparse.Namespace) -> int:
 
 
 def _print_plan(plan: WipePlan) -> None:
-    from bench_agent.cli.output import human_bytes
+    from bench_agent.console.output import human_bytes
 
     print(
         _(
@@ -258,7 +258,7 @@ def _print_plan(plan: WipePlan) -> None:
 
 
 def _confirm(plans: list[WipePlan]) -> None:
-    from bench_agent.cli.output import confirm_typed
+    from bench_agent.console.output import confirm_typed
 
     for plan in plans:
         expected = plan.serial or plan.kname
@@ -275,8 +275,8 @@ def _confirm(plans: list[WipePlan]) -> None:
 def run_wipe(args: argparse.Namespace) -> int:
     import threading
 
-    from bench_agent.cli.output import ConsoleProgress, print_json, print_table
     from bench_agent.config import load_settings
+    from bench_agent.console.output import ConsoleProgress, print_json, print_table
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
     from bench_agent.sanitize import CertificateContext, run_wipes
     from bench_agent.sanitize.journal import interrupted

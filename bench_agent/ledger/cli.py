@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from bench_agent import __version__
-from bench_agent.cli.runner import apply_language_option, run_command
+from bench_agent.console.runner import apply_language_option, run_command
 from bench_agent.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, BenchError, InputError
 from bench_agent.i18n import _
 from bench_agent.ledger import board_cmd, cli_admin, validation

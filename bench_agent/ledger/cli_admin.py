@@ -213,7 +213,7 @@ def run_station_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
-    from bench_agent.cli.output import print_json, print_table
+    from bench_agent.console.output import print_json, print_table
     from bench_agent.ledger.api import station_out
     from bench_agent.ledger.models import Station
 

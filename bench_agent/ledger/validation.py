@@ -198,7 +198,7 @@ def register(sub: Any) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from bench_agent.cli.output import print_json
+    from bench_agent.console.output import print_json
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
     from bench_agent.ledger.board_cmd import option_date
     from bench_agent.ledger.cli import open_store

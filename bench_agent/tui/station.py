@@ -110,8 +110,8 @@ class StationScreen(Screen[None]):
 
     # -- the engine --------------------------------------------------------------------------
     def make_station(self) -> DiskStation:
-        from bench_agent.cli.station_cmd import udevd_running
         from bench_agent.devices.guard import GuardPolicy
+        from bench_agent.devices.udev import udevd_running
         from bench_agent.sanitize.certificate import CertificateContext
         from bench_agent.sanitize.station import DiskStation
         from bench_agent.sanitize.validation import ValidationOptions, ValidationPolicy

@@ -1,4 +1,4 @@
-"""Shared CLI output helpers: JSON on stdout, readable tables, the typed confirmation before
+"""Console output helpers: JSON on stdout, readable tables, the typed confirmation before
 anything is destroyed, and the one console progress display of the long commands."""
 
 from __future__ import annotations
