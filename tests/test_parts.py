@@ -247,7 +247,7 @@ def test_pentium4_module_harvested_suggested_fitted_and_seen(
 
     # The ledger's account: one memory module reused; every part row and step is chained.
     from bench_agent.ledger import audit
-    from bench_agent.ledger.parts import reused_by_kind
+    from bench_agent.ledger.environment import reused_by_kind
 
     assert reused_by_kind(ledger.store) == {"memory": 1}
     year = date.today()

@@ -3,7 +3,6 @@ stored certificate is judged (by key id, against the ledger's own receive times)
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,19 +12,10 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from bench_agent.errors import BenchError
-from bench_agent.i18n import _
-from bench_agent.ledger import audit
+from bench_agent.ledger import audit, revocation
 from bench_agent.ledger.models import Certificate, StationKey, utcnow
+from bench_agent.ledger.record_checks import certificate_id_of
 from bench_agent.models.record import BenchRecord
-from bench_agent.signing import canonical_json
-
-
-def certificate_id_of(document: dict[str, Any]) -> str:
-    for key in ("certificate_id", "id"):
-        value = document.get(key)
-        if isinstance(value, str) and value:
-            return value[:100]
-    return hashlib.sha256(canonical_json(document)).hexdigest()[:32]
 
 
 def _section(document: dict[str, Any], name: str) -> dict[str, Any]:
@@ -129,10 +119,8 @@ def judge_certificate(
         verify_certificate(document, key.public_key)
     except BenchError as exc:
         return Judgement(False, station, kid, "invalid", exc.message)
-    from bench_agent.ledger import revocation
-
     failed = revocation.failure_detail(session, certificate_id_of(document))
     if failed is not None:
-        message = _("Validation failed: the certificate is revoked; wipe the disk again.")
+        message = revocation.revoked_message()
         return Judgement(False, station, kid, "failed-validation", f"{message} {failed}".strip())
     return Judgement(True, station, kid)

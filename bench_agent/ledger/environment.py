@@ -406,6 +406,37 @@ def _chassis(body: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def reused_by_kind(
+    store: Any, start: date | None = None, end: date | None = None, lot: str | None = None
+) -> dict[str, int]:
+    """Parts of the parts bin (``ledger/parts.py``) fitted into a machine in the period (all
+    time without dates), by kind; ``lot``: the machines of that lot that received parts."""
+    from sqlalchemy import func, select
+
+    from bench_agent.ledger.models import Asset, Part, PartEvent
+    from bench_agent.models.part import PART_KINDS
+
+    query = (
+        select(Part.kind, func.count(func.distinct(Part.id)))
+        .join(PartEvent, PartEvent.part_id == Part.id)
+        .where(PartEvent.kind == "fitted", Part.state == "fitted")
+        .group_by(Part.kind)
+    )
+    if start is not None:
+        query = query.where(
+            PartEvent.at >= datetime(start.year, start.month, start.day, tzinfo=UTC)
+        )
+    if end is not None:
+        until = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+        query = query.where(PartEvent.at < until)
+    if lot is not None:
+        tagged = select(Asset.asset_tag).where(Asset.lot == lot, Asset.asset_tag != "")
+        query = query.where(Part.fitted_asset_tag.in_(tagged))
+    with store.session() as session:
+        counts = Counter({str(kind): int(n) for kind, n in session.execute(query)})
+    return {kind: counts[kind] for kind in PART_KINDS if counts[kind]}
+
+
 def load_account(
     store: Any,
     start: date | None = None,
@@ -415,8 +446,6 @@ def load_account(
     table: FactorTable | None = None,
 ) -> EnvironmentalAccount:
     """The account of the period (or all time) for one lot or all, with the configured factors."""
-    from bench_agent.ledger.parts import reused_by_kind
-
     table = table or load_factors(configured_override())
     parts = reused_by_kind(store, start, end, lot)
     return compute_account(reused_categories(store, start, end, lot), table, parts)

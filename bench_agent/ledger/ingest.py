@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from bench_agent.errors import BenchError
 from bench_agent.i18n import _
 from bench_agent.ledger import audit, revocation
-from bench_agent.ledger.certificate_rows import certificate_id_of, store_certificates
+from bench_agent.ledger.certificate_rows import store_certificates
 from bench_agent.ledger.db import Store
 from bench_agent.ledger.inputs import CERTIFICATE_ID_PATTERN, check_id
 from bench_agent.ledger.models import (
@@ -33,6 +33,7 @@ from bench_agent.ledger.models import (
     StationKey,
     utcnow,
 )
+from bench_agent.ledger.record_checks import RecordRejected, verify_station_certificate
 from bench_agent.models.record import BenchRecord
 from bench_agent.signing import canonical_json, public_key_from_text, verify_document
 
@@ -106,28 +107,6 @@ class IngestResult:
     id: int
     record_id: str
     created: bool
-
-
-class RecordRejected(Exception):
-    """The record cannot be stored; ``status`` is the HTTP status to answer."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        field: str | tuple[str | int, ...] = "",
-        reason: str = "",
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field if isinstance(field, str) else ".".join(str(p) for p in field)
-        # Where the problem is in the body, for a 422's ``loc``.
-        self.loc: tuple[str | int, ...] = (
-            field if isinstance(field, tuple) else ((field,) if field else ())
-        )
-        # For 403: "no-key" (the station must enrol) or "key-mismatch" (this record only).
-        self.reason = reason
 
 
 def body_digest(document: dict[str, Any]) -> tuple[str, str]:
@@ -432,41 +411,8 @@ def _check_certificates(station: Any, record: BenchRecord) -> None:
                 except ValueError as exc:
                     raise RecordRejected(422, str(exc), ("certificates", index, key)) from exc
                 break
-        _verify_certificate(station, index, document)
+        verify_station_certificate(station, index, document)
     revocation.check_revoked(station, record)  # those a failed validation revoked
-
-
-def _verify_certificate(
-    station: Any, index: int, document: dict[str, Any], loc: tuple[Any, ...] = ()
-) -> None:
-    """The certificate is genuine and signed by one of this station's own keys (else 422).
-
-    The record around it is signed by the station's current key; a certificate it carries may
-    have been issued under a key the station published before (a rotation in between), never
-    under another station's key or none.
-    """
-    from bench_agent.sanitize.certificate import verify_certificate
-
-    cert_id = certificate_id_of(document)
-    block = document.get("signature")
-    kid = block.get("key_id") if isinstance(block, dict) else None
-    public_key = station.keys.get(kid) if isinstance(kid, str) else None
-    if not isinstance(block, dict):
-        message = _("Certificate {id} is not signed.", id=cert_id)
-    elif public_key is None:
-        message = _(
-            "Certificate {id} is not signed by a key of station '{station}'.",
-            id=cert_id,
-            station=station.name,
-        )
-    else:
-        try:
-            verify_certificate(document, public_key)
-        except BenchError as exc:
-            message = _("Certificate {id}: {reason}", id=cert_id, reason=exc.message)
-        else:
-            return
-    raise RecordRejected(422, message, loc or ("certificates", index))
 
 
 def write_record(conn: Connection, prepared: PreparedRecord) -> IngestResult:

@@ -19,8 +19,6 @@ Routes (station token): ``POST /api/v1/parts`` (harvest), ``GET /api/v1/parts`` 
 from __future__ import annotations
 
 import secrets
-from collections import Counter
-from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
@@ -46,8 +44,8 @@ from bench_agent.ledger.db import Store
 from bench_agent.ledger.models import Asset, Certificate, Part, PartEvent, Record, utcnow
 from bench_agent.ledger.sites import other_site_has
 from bench_agent.models.inventory import Inventory
-from bench_agent.models.part import PART_KINDS, PartKind, PartState, StockedPart
 from bench_agent.models.part import Part as PartIn
+from bench_agent.models.part import PartKind, PartState, StockedPart
 from bench_agent.models.verdict import Verdict
 
 HARVEST_OUTCOMES = ("rejected", "remediate")
@@ -400,32 +398,6 @@ def suggest(store: Store, asset_tag: str) -> SuggestionOut:
         ],
         refused=[{"code": code, "reason": reason} for code, reason in found.refused],
     )
-
-
-def reused_by_kind(
-    store: Store, start: date | None = None, end: date | None = None, lot: str | None = None
-) -> dict[str, int]:
-    """Parts fitted into a machine in the period (all time without dates), by kind; ``lot``:
-    the machines of that lot that received parts."""
-    query = (
-        select(Part.kind, func.count(func.distinct(Part.id)))
-        .join(PartEvent, PartEvent.part_id == Part.id)
-        .where(PartEvent.kind == "fitted", Part.state == "fitted")
-        .group_by(Part.kind)
-    )
-    if start is not None:
-        query = query.where(
-            PartEvent.at >= datetime(start.year, start.month, start.day, tzinfo=UTC)
-        )
-    if end is not None:
-        until = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
-        query = query.where(PartEvent.at < until)
-    if lot is not None:
-        tagged = select(Asset.asset_tag).where(Asset.lot == lot, Asset.asset_tag != "")
-        query = query.where(Part.fitted_asset_tag.in_(tagged))
-    with store.session() as session:
-        counts = Counter({str(kind): int(n) for kind, n in session.execute(query)})
-    return {kind: counts[kind] for kind in PART_KINDS if counts[kind]}
 
 
 # ------------------------------------------------------------------------------ routes

@@ -24,6 +24,11 @@ from bench_agent.errors import BenchError
 from bench_agent.i18n import _
 from bench_agent.ledger import audit
 from bench_agent.ledger.models import Certificate
+from bench_agent.ledger.record_checks import (
+    RecordRejected,
+    certificate_id_of,
+    verify_station_certificate,
+)
 from bench_agent.models.record import BenchRecord
 
 FAILED_VALIDATION = "failed_validation"
@@ -48,8 +53,6 @@ def revoked_in(record: BenchRecord) -> list[Revoked]:
 
 def check_revoked(station: Any, record: BenchRecord) -> None:
     """Each revoked certificate and the failed validation revoking it are genuine (else 422)."""
-    from bench_agent.ledger.certificate_rows import certificate_id_of
-    from bench_agent.ledger.ingest import RecordRejected, _verify_certificate
     from bench_agent.sanitize.validation import certificate_digest
     from bench_agent.signing import public_key_from_text, verify_document
 
@@ -59,7 +62,9 @@ def check_revoked(station: Any, record: BenchRecord) -> None:
             raise RecordRejected(
                 422, _("is not a certificate document"), (*where, "revoked_certificate")
             )
-        _verify_certificate(station, 0, item.certificate, loc=(*where, "revoked_certificate"))
+        verify_station_certificate(
+            station, 0, item.certificate, loc=(*where, "revoked_certificate")
+        )
         cert_id = certificate_id_of(item.certificate)
         result = item.validation if isinstance(item.validation, dict) else {}
         block = result.get("signature")
@@ -104,7 +109,6 @@ def store_revoked(
     chain: list[tuple[str, int, str]],
 ) -> None:
     """Store each revoked certificate as a failed row (or mark the stored one failed)."""
-    from bench_agent.ledger.certificate_rows import certificate_id_of
 
     table = Certificate.__tablename__
     for item in revoked_in(record):

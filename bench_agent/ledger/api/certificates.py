@@ -89,7 +89,7 @@ def certificate_json(
 )
 def verify_certificate(request: Request, document: dict[str, Any]) -> CertificateVerification:
     """Check a certificate (public): signed by a key a station of this ledger published?"""
-    from bench_agent.ledger.certificate_rows import certificate_id_of
+    from bench_agent.ledger.record_checks import certificate_id_of
 
     cert_id = certificate_id_of(document)
     with store_of(request).session() as session:

@@ -31,7 +31,6 @@ from bench_agent.ledger.db import Store
 from bench_agent.ledger.ingest import (
     IngestResult,
     PreparedRecord,
-    RecordRejected,
     ingest_record,
     prepare_record,
     station_key_info,
@@ -42,6 +41,7 @@ from bench_agent.ledger.inputs import InputProblem, check_id, load_json
 from bench_agent.ledger.models import (
     Record,
 )
+from bench_agent.ledger.record_checks import RecordRejected
 from bench_agent.ledger.schemas import (
     MAX_ID,
     RecordOut,
