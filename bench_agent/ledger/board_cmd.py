@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from bench_agent.errors import EXIT_OK, BenchError, InputError
 from bench_agent.i18n import _
+from bench_agent.ledger.cli_base import add_db_option, open_store, option_date
 from bench_agent.ledger.settings import ledger_settings
 
 
 def _add_db(parser: argparse.ArgumentParser) -> None:
-    from bench_agent.ledger.cli_base import add_db_option
-
     add_db_option(parser)
 
 
@@ -63,8 +61,6 @@ def register(sub: Any) -> None:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from bench_agent.ledger.cli_base import open_store
-
     return open_store(args)
 
 
@@ -83,17 +79,6 @@ def _write(output: str | None, data: bytes | str) -> None:
             _("Choose a folder that exists and that you may write to."),
         ) from exc
     print(_("Written to {path}.", path=path), file=sys.stderr)
-
-
-def option_date(text: str, option: str) -> date:
-    """A YYYY-MM-DD command-line option (InputError naming the option otherwise)."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise InputError(
-            _("{option} '{value}' is not a date.", option=option, value=text),
-            _("Write dates as YYYY-MM-DD, e.g. 2026-01-31."),
-        ) from exc
 
 
 def run_report(args: argparse.Namespace) -> int:

@@ -21,12 +21,12 @@ from bench_agent import __version__
 from bench_agent.console.runner import apply_language_option, run_command
 from bench_agent.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, BenchError, InputError
 from bench_agent.i18n import _
-from bench_agent.ledger import board_cmd, cli_admin, validation
+from bench_agent.ledger import board_cmd, cli_admin, validation_cmd
 from bench_agent.ledger.cli_base import add_db_option, cli_actor, open_store
 from bench_agent.ledger.settings import env_name
 
 # Command groups after this module's own (in the order of the help).
-COMMAND_MODULES = (board_cmd, validation)
+COMMAND_MODULES = (board_cmd, validation_cmd)
 __all__ = ["COMMAND_MODULES", "add_db_option", "cli_actor", "main", "open_store"]
 
 

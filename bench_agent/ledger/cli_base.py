@@ -1,12 +1,14 @@
-"""What every ``bench-ledger`` command group shares: ``--db``, opening the store, the actor."""
+"""What every ``bench-ledger`` command group shares: ``--db``, opening the store, the actor,
+date options."""
 
 import argparse
 import getpass
 import os
 import socket
+from datetime import date
 from typing import Any
 
-from bench_agent.errors import BenchError
+from bench_agent.errors import BenchError, InputError
 from bench_agent.i18n import _
 
 
@@ -39,3 +41,14 @@ def open_store(args: argparse.Namespace, *, upgrade: bool = False) -> Any:
 def cli_actor() -> str:
     user = os.environ.get("SUDO_USER") or getpass.getuser()
     return f"cli:{user}@{socket.gethostname()}"
+
+
+def option_date(text: str, option: str) -> date:
+    """A YYYY-MM-DD command-line option (InputError naming the option otherwise)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise InputError(
+            _("{option} '{value}' is not a date.", option=option, value=text),
+            _("Write dates as YYYY-MM-DD, e.g. 2026-01-31."),
+        ) from exc
