@@ -63,3 +63,23 @@ def test_a_message_is_a_line_above_the_bars_and_a_phase_ends_once() -> None:
     out = log.getvalue().splitlines()
     assert [row.split()[:2] for row in out] == [["sdb", "verify"], ["sdb", "grow"]], out
     assert out[-1].endswith("The disk is ready") and "\x1b" not in log.getvalue()
+
+
+def finished(job: str, phase: str) -> str:
+    """The one console renderer's line for ``job``'s finished ``phase``, up to its percentage
+    (the rate and the time left vary): what ``wipe``, ``image``, ``check`` and ``run`` write in
+    a log. tests/test_wipe_cli.py and tests/test_run_headless.py look for it on real disks."""
+    from bench_agent.console.output import ConsoleProgress
+
+    line = ConsoleProgress.line(ProgressEvent(job, phase, 1, 1))
+    return line[: line.index("100.0%") + len("100.0%")]
+
+
+def finished_phases(log: str, job: str) -> list[str]:
+    """The phases of ``job`` whose 100 % line, as the renderer draws it, is in ``log``."""
+    phases = []
+    for row in log.splitlines():
+        words = row.split()
+        if len(words) > 1 and words[0] == job and row.startswith(finished(job, words[1])):
+            phases.append(words[1])
+    return phases

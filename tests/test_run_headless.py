@@ -9,6 +9,7 @@ import pytest
 
 from bench_agent.adapters.demo import LocalLedger
 from bench_agent.sanitize import verify_certificate
+from tests.test_cli_progress import finished_phases
 from tests.test_workflow_support import (
     EVIDENCE,
     bench_disks,  # noqa: F401 - fixture
@@ -26,9 +27,15 @@ pytestmark = [pytest.mark.device, pytest.mark.slow]
 
 
 def run_json(*args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    code, result, _log = run_logged(*args)
+    return code, result
+
+
+def run_logged(*args: str) -> tuple[int, dict, str]:  # type: ignore[type-arg]
+    """The exit code, the JSON result (stdout) and the log (stderr, a pipe here)."""
     done = cli("run", "--json", *args, check=False)
     assert "Traceback" not in done.stderr, done.stderr
-    return done.returncode, json.loads(done.stdout)
+    return done.returncode, json.loads(done.stdout), done.stderr
 
 
 def test_unattended_cycle_wipes_images_signs_and_reaches_the_ledger(
@@ -36,10 +43,18 @@ def test_unattended_cycle_wipes_images_signs_and_reaches_the_ledger(
     ledger: LocalLedger,  # noqa: F811 - fixture
     agent_home: Path,
 ) -> None:
-    code, result = run_json(
+    code, result, log = run_logged(
         "--unattended", "--profile", "pentium4", "--evidence", str(EVIDENCE),
         "--disks", *bench_disks, "--asset", "P4-0001", "--lot", "LOT-9",
     )  # fmt: skip
+    # The log shows the wipe and the image through the console renderer of `bench-agent wipe`
+    # (in a log: a line at a phase's start, every few seconds, and at its end): the same lines
+    # as the wipe command's on a loop device (tests/test_wipe_cli.py).
+    first, second = (Path(disk).name for disk in bench_disks)
+    assert finished_phases(log, second) == ["write", "verify", "done"], log
+    wiped, imaged = finished_phases(log, first)[:3], finished_phases(log, first)[3:]
+    assert wiped == ["write", "verify", "done"] and imaged[0] == "write" and "grow" in imaged, log
+    assert "Record signed and queued for the ledger." in log
     # The recorded Pentium 4 has a failing second disk: kept, to remediate (exit 3).
     assert code == 3, result
     assert result["outcome"] == "remediate"

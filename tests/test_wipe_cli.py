@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LoopFactory
+from tests.test_cli_progress import finished_phases
 
 pytestmark = pytest.mark.device
 
@@ -74,6 +75,9 @@ def test_wipe_asks_for_the_name_and_refuses_a_wrong_answer(
     right = cli(*args, "--method", "random", "--verify", "full", stdin=f"{dev.name}\n")
     assert right.returncode == 0, right.stdout + right.stderr
     assert "ERASED" in right.stdout and "full: passed" in right.stdout
+    # In a log (stdout is a pipe here), the console renderer's line per phase, once at its end:
+    # the same lines as `bench-agent run` (tests/test_run_headless.py).
+    assert finished_phases(right.stdout, dev.name) == ["write", "verify", "done"], right.stdout
     assert len(list(tmp_path.glob("*.cert.pdf"))) == 1
     pdf = next(tmp_path.glob("*.cert.pdf"))
     assert cli("verify-cert", str(pdf)).returncode == 0

@@ -8,15 +8,15 @@ questions are asked on the terminal.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from bench_agent.config import AgentSettings
+from bench_agent.console.output import ConsoleProgress
 from bench_agent.errors import EXIT_FAILURE, EXIT_OK, EXIT_REJECTED, EXIT_REMEDIATE, InputError
 from bench_agent.i18n import _
-from bench_agent.progress import ProgressEvent
 from bench_agent.workflow.engines import Engines
 from bench_agent.workflow.machine import UNATTENDED, Workflow
 from bench_agent.workflow.state import MachineState, Step
@@ -36,33 +36,13 @@ class RunOptions:
     self_test: bool = False
 
 
+# In a log (the live system's unattended run tees it to the console and a file): one progress
+# line per job every few seconds, like the disk station's, besides each phase's start and end.
+LOG_INTERVAL_S = 5.0
+
+
 def _stderr(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-class _ProgressPrinter:
-    """One line per 10 % per job, so logs stay readable."""
-
-    def __init__(self, say: Callable[[str], None]) -> None:
-        self.say = say
-        self.last: dict[tuple[str, str], int] = {}
-
-    def __call__(self, event: ProgressEvent) -> None:
-        tenth = int(event.fraction * 10)
-        key = (event.job, event.phase)
-        if self.last.get(key) == tenth:
-            return
-        self.last[key] = tenth
-        rate = event.rate / 1e6
-        self.say(
-            _(
-                "{job} {phase}: {percent} % ({rate} MB/s)",
-                job=event.job,
-                phase=event.phase,
-                percent=tenth * 10,
-                rate=f"{rate:.1f}",
-            )
-        )
 
 
 def exit_code_for(state: MachineState) -> int:
@@ -123,7 +103,11 @@ def run_headless(
     engines: Engines | None = None,
     ask: Callable[[str], str] = input,
     say: Callable[[str], None] = _stderr,
+    stream: TextIO | None = None,
 ) -> tuple[MachineState, int]:
+    """Drive the workflow to the end of this machine. ``say`` prints the run's lines, the
+    progress of its long steps goes to ``stream`` (standard error by default) through the
+    wipe and image commands' console renderer."""
     wf = Workflow(
         settings,
         engines,
@@ -142,7 +126,12 @@ def run_headless(
                 step=wf.step.value,
             )
         )
-    printer = _ProgressPrinter(say)
+
+    def display(jobs: Sequence[str] = ()) -> ConsoleProgress:
+        # A fresh one per long step: on a terminal its bars are drawn below the lines said
+        # since the last step's bars, and redrawn in place.
+        return ConsoleProgress(jobs, stream or sys.stderr, interval_s=LOG_INTERVAL_S)
+
     unattended = wf.state.unattended
     raw_ask = ask
 
@@ -199,7 +188,7 @@ def run_headless(
                     f"  {disk.name}: {disk.model or '?'} ({disk.size_bytes // 10**9} GB), {disk.health}"
                 )
         elif step is Step.AUTO_CHECKS:
-            wf.run_auto_checks(quick=options.quick, self_test=options.self_test, progress=printer)
+            wf.run_auto_checks(quick=options.quick, self_test=options.self_test, progress=display())
         elif step is Step.GUIDED:
             for check in list(wf.state.guided):
                 if unattended:
@@ -238,11 +227,11 @@ def run_headless(
                 raise InputError(_("The wipe was not confirmed."))
             wf.confirm_wipe()
         elif step is Step.WIPE:
-            wf.run_wipe(progress=printer)
+            wf.run_wipe(progress=display([plan.kname for plan in wf.state.wipe_plans]))
             if wf.state.wipe_state == "aborted":
                 break
         elif step is Step.IMAGE:
-            wf.run_image(progress=printer)
+            wf.run_image(progress=display())
             if wf.state.image_state == "aborted":
                 break
         elif step is Step.RECORD:
