@@ -51,6 +51,7 @@ from bench_agent.sync.parts import (
     stock_part,
     suggestion,
 )
+from bench_agent.sync.sender import auth_headers
 from bench_agent.workflow.parts import bin_suggestion, fit_and_check, harvest_proposal
 from tests.conftest import FIXTURES
 from tests.test_ledger_support import Ledger, start_ledger
@@ -235,6 +236,20 @@ def test_pentium4_module_harvested_suggested_fitted_and_seen(
         ).status_code
         == 403
     )  # fitting is the bench's
+    # A refusal answers with its status and one "detail" line (the app's one PartRefused
+    # handler), on every parts route alike.
+    station = auth_headers(settings)
+    for method, path, body, status, detail in (
+        ("GET", "/parts/P999999/label.pdf", None, 404, "No part P999999 in the bin."),
+        ("POST", "/parts/P999999/scrap", {}, 404, "No part P999999 in the bin."),
+        ("POST", "/parts/P000002/stock", {"bin": " "}, 422, "Say which bin the part goes in."),
+        ("GET", "/parts/suggest?asset_tag=AT-NONE", None, 404,
+         "No machine AT-NONE in the ledger. Finish the machine's bench run (its record) first."),
+        ("POST", "/parts/P000001/fit", {"asset_tag": "AT-2"}, 409,
+         "Part P000001 is not in stock: fitted into AT-2."),
+    ):  # fmt: skip
+        answer = httpx.request(method, ledger.api(path), json=body, headers=station)
+        assert (answer.status_code, answer.json()) == (status, {"detail": detail}), path
 
     # Not in stock any more; unknown part; scrapped part.
     with pytest.raises(PartsRefused, match=r"^Part P000001 is not in stock: fitted into AT-2\.$"):

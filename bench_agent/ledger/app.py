@@ -239,6 +239,7 @@ def create_app(
 ) -> FastAPI:
     from bench_agent.ledger.api import DEFAULT_MAX_RECORD_BYTES, router
     from bench_agent.ledger.help import router as help_router
+    from bench_agent.ledger.parts import PartRefused, as_http_error
     from bench_agent.ledger.parts import router as parts_router
     from bench_agent.ledger.validation import router as validation_router
 
@@ -279,6 +280,11 @@ def create_app(
 
             return error_page(request, exc.status_code, str(exc.detail), exc.headers)
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(PartRefused)
+    async def part_refused(request: Request, exc: PartRefused) -> Response:
+        # The parts bin's refusals (404, 409, 422): answered as the HTTP error they name.
+        return await http_error(request, as_http_error(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -445,7 +445,10 @@ def _station_or_supervisor(
 StockReader = Annotated[Principal, Depends(_station_or_supervisor)]
 
 
-def _refused(exc: PartRefused) -> HTTPException:
+def as_http_error(exc: PartRefused) -> HTTPException:
+    """The HTTP answer of a refusal: its status, the message and hint as ``detail``. The app
+    registers one handler for :class:`PartRefused` (``app.py``) that answers with it, so the
+    routes below just let a refusal go up."""
     detail = f"{exc.message} {exc.hint}".strip()
     return HTTPException(exc.status_code, detail=detail)
 
@@ -453,10 +456,7 @@ def _refused(exc: PartRefused) -> HTTPException:
 @router.post("/parts", response_model=list[StockedPart], status_code=status.HTTP_201_CREATED)
 def post_harvest(request: Request, body: HarvestIn, station: StationPrincipal) -> Any:
     """Keep parts of a rejected or remediated machine (in a bin if ``bin`` is given)."""
-    try:
-        return harvest(_store(request), body.asset_tag, body.parts, body.bin, station.actor)
-    except PartRefused as exc:
-        raise _refused(exc) from None
+    return harvest(_store(request), body.asset_tag, body.parts, body.bin, station.actor)
 
 
 @router.get("/parts", response_model=list[StockedPart])
@@ -474,35 +474,23 @@ def get_suggestion(
     request: Request, station: StationPrincipal, asset_tag: Annotated[str, Query(max_length=100)]
 ) -> Any:
     """What the bin holds for a machine whose RAM is to remediate."""
-    try:
-        return suggest(_store(request), asset_tag)
-    except PartRefused as exc:
-        raise _refused(exc) from None
+    return suggest(_store(request), asset_tag)
 
 
 @router.post("/parts/{code}/stock", response_model=StockedPart)
 def post_stock(request: Request, code: str, body: BinIn, station: StationPrincipal) -> Any:
-    try:
-        return stock(_store(request), code, body.bin, station.actor)
-    except PartRefused as exc:
-        raise _refused(exc) from None
+    return stock(_store(request), code, body.bin, station.actor)
 
 
 @router.post("/parts/{code}/fit", response_model=StockedPart)
 def post_fit(request: Request, code: str, body: FitIn, station: StationPrincipal) -> Any:
     """The part was fitted into this machine (re-inventory it next)."""
-    try:
-        return fit(_store(request), code, body.asset_tag, station.actor, body.inventory)
-    except PartRefused as exc:
-        raise _refused(exc) from None
+    return fit(_store(request), code, body.asset_tag, station.actor, body.inventory)
 
 
 @router.post("/parts/{code}/scrap", response_model=StockedPart)
 def post_scrap(request: Request, code: str, body: ScrapIn, station: StationPrincipal) -> Any:
-    try:
-        return scrap(_store(request), code, body.note, station.actor)
-    except PartRefused as exc:
-        raise _refused(exc) from None
+    return scrap(_store(request), code, body.note, station.actor)
 
 
 @router.get(
@@ -519,9 +507,6 @@ def get_label(
     """The part's printable label (code as QR and in large type, what it is, bin, donor)."""
     from bench_agent.ledger.part_labels import render_part_labels
 
-    try:
-        with _store(request).session() as session:
-            part = part_out(session, _part(session, code))
-    except PartRefused as exc:
-        raise _refused(exc) from None
+    with _store(request).session() as session:
+        part = part_out(session, _part(session, code))
     return Response(render_part_labels([part], size), media_type="application/pdf")
