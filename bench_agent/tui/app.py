@@ -3,6 +3,9 @@
 Long work (inventory, checks, wipe, image, record) runs in thread workers that post messages
 back, so the screen never freezes. Four keys are enough for everything (next, previous,
 choose, back — remappable by binding id per operator), two in scan mode.
+
+The app is the top of the tui package: it pushes the screens, and they see it only through the
+``Bench`` protocol of tui.contracts; no module of the package imports this one back.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events, work
 from textual.app import App
@@ -26,11 +29,18 @@ from bench_agent.errors import BenchError
 from bench_agent.i18n import N_, _, set_language
 from bench_agent.progress import ProgressEvent
 from bench_agent.tui import console
-from bench_agent.tui.operators import OperatorProfile, default_operator
+from bench_agent.tui.modals import ErrorModal
+from bench_agent.tui.operators import OperatorProfile, default_operator, load_operator
+from bench_agent.tui.screens import screen_for
+from bench_agent.tui.step_base import StepScreen
 from bench_agent.tui.themes import BENCH_THEMES, theme_name
+from bench_agent.tui.widgets import BenchHeader, StepTrail
 from bench_agent.workflow.engines import Engines
 from bench_agent.workflow.machine import Workflow, now
-from bench_agent.workflow.state import Step
+from bench_agent.workflow.state import STEP_TITLES, Step
+
+if TYPE_CHECKING:
+    from bench_agent.tui.contracts import Bench
 
 # Key names as the operator reads them, in their language (never "Entrée/Enter" on one screen).
 KEY_LABELS = {
@@ -193,8 +203,6 @@ class BenchApp(App[int]):
         """Said on every screen until the next machine: the bench restarted mid-machine."""
         if not self.show_resume_notice:
             return ""
-        from bench_agent.workflow.state import STEP_TITLES
-
         return _(
             "Resumed after a restart: machine {asset}, step '{step}'.",
             asset=self.wf.state.asset_tag or "–",
@@ -300,8 +308,6 @@ class BenchApp(App[int]):
         self.set_class(event.size.height < SHORT_SCREEN_ROWS, "-short")
 
     def on_mount(self) -> None:
-        from bench_agent.tui.screens import screen_for
-
         self.set_class(self.size.height < SHORT_SCREEN_ROWS, "-short")
 
         self.push_screen(screen_for(self.wf.step))
@@ -327,8 +333,6 @@ class BenchApp(App[int]):
         self.refresh_header()
 
     def refresh_header(self) -> None:
-        from bench_agent.tui.widgets import BenchHeader, StepTrail
-
         for widget in self.screen.query(BenchHeader):
             widget.update_from_app()
         for trail in self.screen.query(StepTrail):
@@ -336,8 +340,6 @@ class BenchApp(App[int]):
 
     def route(self, *, start: bool = True) -> None:
         """Show the screen of the workflow's current step (``start``: its automatic work)."""
-        from bench_agent.tui.screens import StepScreen, screen_for
-
         current = self.screen
         while not isinstance(current, StepScreen) and len(self.screen_stack) > 1:
             self.pop_screen()
@@ -380,8 +382,6 @@ class BenchApp(App[int]):
     def on_step_finished(self, message: StepFinished) -> None:
         self.busy = ""
         if message.error is not None:
-            from bench_agent.tui.screens import ErrorModal
-
             self.cue(attention=True)
             self.route(start=False)  # the step may have moved; no automatic retry
             self.refresh_header()
@@ -417,8 +417,6 @@ def _alsa_cue(attention: bool) -> None:
 
 def launch(args: argparse.Namespace) -> int:
     """``bench-agent tui``: start the app (the training mode prepares its throwaway disks)."""
-    from bench_agent.tui.operators import load_operator
-
     settings = load_settings()
     operator = load_operator(args.operator_profile) if args.operator_profile else None
     if getattr(args, "training", False):
@@ -449,3 +447,10 @@ def launch(args: argparse.Namespace) -> int:
     app.run()
     app.wf.flush_heartbeats()
     return 0
+
+
+if TYPE_CHECKING:
+
+    def _keeps_the_contract(app: BenchApp) -> Bench:
+        """mypy: the app is what its screens ask for (they see it through ``Bench`` only)."""
+        return app

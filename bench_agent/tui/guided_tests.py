@@ -10,7 +10,7 @@ not tested. The operator's keys never count as test keys: "choose" or "back" end
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual import events
 from textual.app import ComposeResult
@@ -31,6 +31,7 @@ from bench_agent.inventory.input_devices import (
     InputWatcher,
     list_input_devices,
 )
+from bench_agent.tui.contracts import Bench, bench_of
 from bench_agent.workflow.guided import (
     KEYBOARD_ROWS,
     MODIFIERS,
@@ -41,15 +42,12 @@ from bench_agent.workflow.guided import (
     key_label,
 )
 
-if TYPE_CHECKING:
-    from bench_agent.tui.app import BenchApp
-
 # A terminal key this close to the same key on the donated keyboard is that key's echo.
 ECHO_S = 0.3
 COMMANDS = ("bench.select", "bench.back")
 
 
-def operator_keys(app: BenchApp) -> dict[str, str]:
+def operator_keys(app: Bench) -> dict[str, str]:
     """The operator's keys (terminal names) → the binding they drive."""
     keys: dict[str, str] = {}
     for binding in ("bench.next", "bench.prev", "bench.select", "bench.back"):
@@ -94,8 +92,8 @@ class _DeviceTest(ModalScreen[str]):
         self._donated_keys: dict[str, float] = {}  # key id -> when seen on a donated device
 
     @property
-    def bench(self) -> BenchApp:
-        return self.app  # type: ignore[return-value]
+    def bench(self) -> Bench:
+        return bench_of(self)
 
     def watched(self) -> list[InputDevice]:
         return []

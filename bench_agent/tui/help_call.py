@@ -7,7 +7,7 @@ bench rings by itself (again and again until closed) instead of pretending the c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -18,9 +18,7 @@ from textual.widgets import Label, Static
 
 from bench_agent.i18n import _
 from bench_agent.sync.help_call import HelpAnswer, call_supervisor, help_answer
-
-if TYPE_CHECKING:
-    from bench_agent.tui.app import BenchApp
+from bench_agent.tui.contracts import Bench, bench_of
 
 POLL_S = 2.0
 RING_S = 5.0
@@ -59,8 +57,8 @@ class HelpCallScreen(ModalScreen[None]):
         self.target = "call"  # switch users: the highlighted answer while asked
 
     @property
-    def bench(self) -> BenchApp:
-        return self.app  # type: ignore[return-value]
+    def bench(self) -> Bench:
+        return bench_of(self)
 
     @property
     def switches(self) -> bool:

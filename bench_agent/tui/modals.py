@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -12,15 +12,13 @@ from textual.widgets import Button, Label, Static
 
 from bench_agent.errors import BenchError
 from bench_agent.i18n import _
+from bench_agent.tui.contracts import Bench, bench_of
 from bench_agent.workflow.guided import (
     SCREEN_FILLS,
 )
 
-if TYPE_CHECKING:
-    from bench_agent.tui.app import BenchApp
 
-
-def training_banner(app: BenchApp) -> ComposeResult:
+def training_banner(app: Bench) -> ComposeResult:
     """Over a modal the header is dimmed: training says so again, in full colour."""
     if app.wf.state.training:
         yield Label(_("▲ TRAINING ▲"), classes="training-banner")
@@ -54,8 +52,8 @@ class ConfirmDestructive(ModalScreen[bool]):
         self.target = "cancel"
 
     @property
-    def bench(self) -> BenchApp:
-        return self.app  # type: ignore[return-value]
+    def bench(self) -> Bench:
+        return bench_of(self)
 
     @property
     def auto_scan(self) -> bool:
@@ -171,7 +169,7 @@ class ConfirmDestructive(ModalScreen[bool]):
         elif self.cancel_highlighted:
             self.dismiss(False)
         else:
-            self.bench.bell()
+            self.app.bell()
 
     def action_cancel(self) -> None:
         self.dismiss(False)
@@ -188,7 +186,7 @@ class ErrorModal(ModalScreen[None]):
         self.error = error
 
     def compose(self) -> ComposeResult:
-        yield from training_banner(self.app)  # type: ignore[arg-type]
+        yield from training_banner(bench_of(self))
         with Vertical(id="error"):
             yield Label(_("✘ Problem"), id="error-title")
             # Tool output may hold "[...]": shown as text, never read as markup (a crash).

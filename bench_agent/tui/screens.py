@@ -14,11 +14,11 @@ from bench_agent.tui.screens_start import (
     IntakeScreen,
     InventoryScreen,
     OperatorScreen,
-    TagInput,
     inventory_tiles,
 )
 from bench_agent.tui.screens_work import FinishScreen, WipePlanScreen, WorkScreen
 from bench_agent.tui.step_base import Action, StepScreen, fit_button_grid, step_word
+from bench_agent.tui.widgets import TagInput
 from bench_agent.workflow.state import Step
 
 __all__ = [

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
 from textual.widgets import Input, Label, Static
 
 from bench_agent.i18n import _, format_size, get_language
+from bench_agent.tui.contracts import Bench
+from bench_agent.tui.station import StationScreen
 from bench_agent.tui.step_base import Action, StepScreen
-from bench_agent.tui.widgets import (
-    Tile,
-)
+from bench_agent.tui.widgets import TagInput, Tile
 from bench_agent.workflow.state import Step
-
-if TYPE_CHECKING:
-    from bench_agent.tui.app import BenchApp
 
 
 # ---------------------------------------------------------------------------------- operator
@@ -52,24 +48,6 @@ class OperatorScreen(StepScreen):
 
 
 # ---------------------------------------------------------------------------------- intake
-class TagInput(Input):
-    """A tag field: a keyboard or barcode reader types in it; the operator's move keys (arrows,
-    numpad, a two-switch operator's Space) still move to the next or previous choice."""
-
-    async def _on_key(self, event: events.Key) -> None:
-        move = self.bench_app.move_action_for(event.key, event.is_printable)
-        if move is not None:
-            event.stop()
-            event.prevent_default()
-            move()
-            return
-        await super()._on_key(event)
-
-    @property
-    def bench_app(self) -> BenchApp:
-        return self.app  # type: ignore[return-value]
-
-
 class IntakeScreen(StepScreen):
     STEPS = (Step.INTAKE,)
 
@@ -109,8 +87,6 @@ class IntakeScreen(StepScreen):
 
     def act(self, action_id: str) -> None:
         if action_id == "station":
-            from bench_agent.tui.station import StationScreen
-
             self.app.push_screen(StationScreen())
             return
         asset = "" if action_id == "generate" else self.query_one("#asset", Input).value
@@ -119,7 +95,7 @@ class IntakeScreen(StepScreen):
 
 
 # ---------------------------------------------------------------------------------- inventory
-def inventory_tiles(app: BenchApp) -> list[Tile]:
+def inventory_tiles(app: Bench) -> list[Tile]:
     inv = app.wf.state.inventory
     if inv is None:
         return []

@@ -24,6 +24,7 @@ from textual.widgets import Button, Label, Static
 
 from bench_agent.i18n import _, get_language, ngettext, pgettext
 from bench_agent.progress import ProgressEvent
+from bench_agent.tui.contracts import Bench, bench_of
 from bench_agent.tui.modals import ConfirmDestructive
 from bench_agent.tui.station_widgets import Column, DiskTile, TieDialog, known_ties
 from bench_agent.tui.step_base import fit_button_grid, key_hint
@@ -32,7 +33,6 @@ from bench_agent.tui.widgets import ActionButton, BenchHeader
 if TYPE_CHECKING:
     from bench_agent.config import AgentSettings
     from bench_agent.sanitize.station import DiskStation, StationDisk
-    from bench_agent.tui.app import BenchApp
 
 # Progress shown at most this often per disk (the engine reports far more often).
 PROGRESS_EVERY_S = 0.25
@@ -69,8 +69,8 @@ class StationScreen(Screen[None]):
         self.thread: threading.Thread | None = None
 
     @property
-    def bench(self) -> BenchApp:
-        return self.app  # type: ignore[return-value]
+    def bench(self) -> Bench:
+        return bench_of(self)
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:

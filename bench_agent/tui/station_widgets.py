@@ -3,7 +3,7 @@ lot, and the list of machines and lots the bench knows."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -13,13 +13,10 @@ from textual.widgets import Button, Input, ProgressBar, Static
 
 from bench_agent.i18n import _, format_size
 from bench_agent.progress import ProgressEvent
+from bench_agent.tui.contracts import Bench, bench_of
 from bench_agent.tui.modals import training_banner
-from bench_agent.tui.screens_start import TagInput
 from bench_agent.tui.step_base import fit_button_grid
-from bench_agent.tui.widgets import ActionButton, status_class, status_text
-
-if TYPE_CHECKING:
-    from bench_agent.tui.app import BenchApp
+from bench_agent.tui.widgets import ActionButton, TagInput, status_class, status_text
 
 
 class Column(VerticalScroll, inherit_bindings=False):
@@ -164,8 +161,8 @@ class TieDialog(ModalScreen[tuple[str, str] | None]):
         self.choices = choices
 
     @property
-    def bench(self) -> BenchApp:
-        return self.app  # type: ignore[return-value]
+    def bench(self) -> Bench:
+        return bench_of(self)
 
     def compose(self) -> ComposeResult:
         yield from training_banner(self.bench)
@@ -216,7 +213,7 @@ class TieDialog(ModalScreen[tuple[str, str] | None]):
         self.dismiss(None)
 
 
-def known_ties(app: BenchApp, used: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def known_ties(app: Bench, used: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Machines and lots the bench already knows: those just used at the station (newest
     first), the machine on the bench, then the latest records in the outbox, at most six."""
     seen: list[tuple[str, str]] = []

@@ -6,7 +6,7 @@ line saying which keys do what. Every action is a button, so next/previous + cho
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual import events
 from textual.app import ComposeResult
@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Label
 
 from bench_agent.i18n import _, pgettext
+from bench_agent.tui.contracts import Bench, bench_of
 from bench_agent.tui.modals import ConfirmDestructive
 from bench_agent.tui.widgets import (
     ActionButton,
@@ -22,10 +23,6 @@ from bench_agent.tui.widgets import (
     StepTrail,
 )
 from bench_agent.workflow.state import Step
-
-if TYPE_CHECKING:
-    from bench_agent.tui.app import BenchApp
-
 
 Action = tuple[str, str, bool]  # id, label, primary
 
@@ -51,7 +48,7 @@ def step_word(step: str) -> str:
     return pgettext("step", "image") if step == "image" else pgettext("step", "wipe")
 
 
-def key_hint(app: BenchApp, *, back: bool = True) -> str:
+def key_hint(app: Bench, *, back: bool = True) -> str:
     """The keys line under a screen's choices, for the operator's scan mode."""
     if app.operator.scan_mode == "auto-scan":
         return _(
@@ -89,8 +86,8 @@ class StepScreen(Screen[None]):
     autostart = True  # False when shown after an error: wait for the operator
 
     @property
-    def bench(self) -> BenchApp:
-        return self.app  # type: ignore[return-value]
+    def bench(self) -> Bench:
+        return bench_of(self)
 
     def handles(self, step: Step) -> bool:
         return step in self.STEPS

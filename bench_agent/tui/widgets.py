@@ -1,18 +1,18 @@
-"""Widgets of the bench app: the permanent header, component tiles, per-disk progress rows."""
+"""Widgets of the bench app: the permanent header, the step trail, action buttons, the tag
+field, component tiles, per-disk progress rows."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Label, ProgressBar, Static
+from textual.widgets import Button, Input, Label, ProgressBar, Static
 
 from bench_agent.i18n import N_, _, format_size
 from bench_agent.progress import ProgressEvent
-
-if TYPE_CHECKING:
-    from bench_agent.tui.app import BenchApp
+from bench_agent.tui.contracts import Bench, bench_of
 
 # A symbol AND a word for every status: never colour alone.
 STATUS_WORDS: dict[str, tuple[str, str]] = {
@@ -81,7 +81,7 @@ class BenchHeader(Static):
         self.update_from_app()
 
     def update_from_app(self) -> None:
-        app: BenchApp = self.app  # type: ignore[assignment]
+        app = bench_of(self)
         wf = app.wf
         parts = [
             _("Station {name}", name=wf.state.station),
@@ -118,7 +118,7 @@ class StepTrail(Static):
 
         from bench_agent.workflow.state import STEP_TITLES
 
-        app: BenchApp = self.app  # type: ignore[assignment]
+        app = bench_of(self)
         pieces, plain = [], []
         steps = app.wf.steps()
         current = 0
@@ -131,7 +131,7 @@ class StepTrail(Static):
                 pieces.append(f"[b]{mark} {title}[/b]")
             else:
                 pieces.append(f"{mark} {title}")
-        if cell_len("  ".join(plain)) + 2 <= app.size.width:
+        if cell_len("  ".join(plain)) + 2 <= self.app.size.width:
             self.update("  ".join(pieces))
             return
         self.update(
@@ -158,6 +158,24 @@ class ActionButton(Button):
 
     def on_blur(self) -> None:
         self.label = self.plain_label
+
+
+class TagInput(Input):
+    """A tag field: a keyboard or barcode reader types in it; the operator's move keys (arrows,
+    numpad, a two-switch operator's Space) still move to the next or previous choice."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        move = self.bench_app.move_action_for(event.key, event.is_printable)
+        if move is not None:
+            event.stop()
+            event.prevent_default()
+            move()
+            return
+        await super()._on_key(event)
+
+    @property
+    def bench_app(self) -> Bench:
+        return bench_of(self)
 
 
 class Tile(Vertical):
