@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from tenacity import stop_after_attempt, wait_exponential
 
+from bench_agent import retry
 from bench_agent.config import load_settings
 from bench_agent.devices.guard import GuardPolicy
 from bench_agent.imaging import find_image, write_image
@@ -91,7 +93,11 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[Wire]:
     state = Wire()
     with http_server(type("Handler", (_Handler,), {"wire": state})) as url:
         monkeypatch.setenv("BENCH_AGENT_LEDGER_URL", url)
-        monkeypatch.setattr(stream_module, "BACKOFF_S", (0.05, 0.1, 0.2))
+        # Pauses of 0.05, 0.1 and 0.2 s, then it gives up (the product's: 0.5 s to 8 s, 6 times).
+        quick = retry.STREAM.copy(
+            wait=wait_exponential(multiplier=0.05, max=0.2), stop=stop_after_attempt(4)
+        )
+        monkeypatch.setattr(retry, "STREAM", quick)
         yield state
 
 
@@ -263,3 +269,27 @@ def test_a_master_the_ledger_does_not_publish_is_refused_before_any_write(
     assert report.bytes_written == 0
     with open(device, "rb") as handle:
         assert handle.read(1 << 20) == bytes(1 << 20)  # the disk was not touched
+
+
+def test_each_cut_is_one_reconnection_and_progress_restarts_the_count(
+    wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three cuts: three reconnections with Range, though the policy here allows one pause in
+    a row without a new byte; each piece received starts a fresh series."""
+    import os
+
+    wire.data = os.urandom(3 * MIB)
+    cuts = [MIB // 2, MIB, 2 * MIB]
+    wire.cuts_at = list(cuts)
+    one_pause = retry.STREAM.copy(
+        wait=wait_exponential(multiplier=0.01), stop=stop_after_attempt(2)
+    )
+    monkeypatch.setattr(retry, "STREAM", one_pause)
+    url = os.environ["BENCH_AGENT_LEDGER_URL"] + "/api/v1/images/cut.img.zst"
+    reader = stream_module.RangeReader(url, len(wire.data), hashlib.sha256(wire.data).hexdigest())
+    try:
+        assert reader.read() == wire.data
+    finally:
+        reader.close()
+    assert reader.reconnects == 3
+    assert wire.requests == [None] + [f"bytes={cut}-" for cut in cuts]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import sqlite3
 from pathlib import Path
 
@@ -10,10 +9,10 @@ import pytest
 
 from bench_agent.config import load_settings, save_settings
 from bench_agent.errors import BenchError
+from bench_agent.retry import OUTBOX_MAX_S, outbox_delay
 from bench_agent.signing import load_private_key, verify_document
 from bench_agent.sync import ledger_status, post_heartbeat, submit_record, sync_once
 from bench_agent.sync.outbox import Outbox
-from bench_agent.sync.sender import BACKOFF_MAX_S, backoff_delay
 from tests.test_ledger_support import free_port, make_record
 
 
@@ -39,14 +38,15 @@ def test_outbox_keeps_records_across_reopen_and_tracks_states(tmp_path: Path) ->
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_ceiling() -> None:
-    rng = random.Random(1).random
-    delays = [[backoff_delay(n, rng) for _ in range(200)] for n in (1, 2, 3, 6, 30)]
+    delays = [[outbox_delay(n) for _ in range(200)] for n in (1, 2, 3, 6, 30)]
     assert all(0.5 <= d <= 1.0 for d in delays[0])
     assert all(1.0 <= d <= 2.0 for d in delays[1])
     assert all(2.0 <= d <= 4.0 for d in delays[2])
     assert all(16.0 <= d <= 32.0 for d in delays[3])
-    assert all(BACKOFF_MAX_S / 2 <= d <= BACKOFF_MAX_S for d in delays[4])
+    assert all(OUTBOX_MAX_S / 2 <= d <= OUTBOX_MAX_S for d in delays[4])
     assert len({round(d, 6) for d in delays[2]}) > 100  # jittered, not synchronised
+    assert 0.5 <= outbox_delay(0) <= 1.0  # a first pass counts as the first failure
+    assert OUTBOX_MAX_S / 2 <= outbox_delay(100_000) <= OUTBOX_MAX_S  # no overflow
 
 
 def test_submit_record_signs_with_the_station_key_and_queues_without_a_ledger() -> None:

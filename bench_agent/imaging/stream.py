@@ -15,14 +15,12 @@ import contextlib
 import hashlib
 import io
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
+from bench_agent import retry
 from bench_agent.i18n import _
 
-# Pauses before each reconnection in a row without progress; past the last one it gives up.
-BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0)
 CACHE_MARGIN = 256 << 20  # free space kept beside a cached master
 
 
@@ -42,7 +40,6 @@ class RangeReader(io.RawIOBase):
         sha256: str = "",
         *,
         timeout_s: float = 30.0,
-        backoff_s: tuple[float, ...] | None = None,
     ) -> None:
         import httpx
 
@@ -50,7 +47,8 @@ class RangeReader(io.RawIOBase):
         self.url = url
         self.size = size
         self.expected_sha256 = sha256
-        self.backoff_s = BACKOFF_S if backoff_s is None else backoff_s
+        # Reconnections in a row without progress: the policy's pauses, then it gives up.
+        self._retrying = retry.STREAM.copy(before_sleep=self._count_reconnect)
         self.pos = 0
         self.reconnects = 0
         self._sha = hashlib.sha256()
@@ -112,40 +110,42 @@ class RangeReader(io.RawIOBase):
         # As received (no re-chunking): a cut loses nothing already read.
         self._chunks = response.iter_raw()
 
+    def _count_reconnect(self, _state: object) -> None:
+        self.reconnects += 1
+
     def _next_chunk(self) -> bytes:
         """The next bytes from the server, reconnecting after a cut; b"" at the end."""
-        failures = 0
-        last_error = ""
-        while True:
-            if self.pos >= self.size:
-                return b""
-            try:
-                if self._chunks is None:
-                    self._connect()
-                data: bytes = next(self._chunks, b"")
-                if data:
-                    return data
-                last_error = _("the connection ended at byte {pos}", pos=self.pos)
-            except StreamBroken:
-                self._drop()
-                raise
-            except (self._httpx.HTTPError, OSError) as exc:
-                last_error = str(exc) or type(exc).__name__
-            self._drop()
-            if failures >= len(self.backoff_s):
-                raise StreamBroken(
-                    _(
-                        "The image server {url} stopped answering at byte {pos} of {size} "
-                        "({error}).",
-                        url=self.url,
-                        pos=self.pos,
-                        size=self.size,
-                        error=last_error,
-                    )
+        try:
+            return self._retrying(self._try_chunk)
+        except retry.Transient as cut:
+            raise StreamBroken(
+                _(
+                    "The image server {url} stopped answering at byte {pos} of {size} ({error}).",
+                    url=self.url,
+                    pos=self.pos,
+                    size=self.size,
+                    error=str(cut),
                 )
-            time.sleep(self.backoff_s[failures])
-            failures += 1
-            self.reconnects += 1
+            ) from None
+
+    def _try_chunk(self) -> bytes:
+        """One try at the next bytes (connecting if needed); a cut is ``Transient``."""
+        if self.pos >= self.size:
+            return b""
+        try:
+            if self._chunks is None:
+                self._connect()
+            data: bytes = next(self._chunks, b"")
+        except StreamBroken:
+            self._drop()
+            raise
+        except (self._httpx.HTTPError, OSError) as exc:
+            self._drop()
+            raise retry.Transient(str(exc) or type(exc).__name__) from exc
+        if not data:
+            self._drop()
+            raise retry.Transient(_("the connection ended at byte {pos}", pos=self.pos))
+        return data
 
     # -- reading ------------------------------------------------------------------------------
     def _refill(self) -> bool:

@@ -5,14 +5,14 @@ earlier attempt got through but its answer was lost) both mean delivered. 409 (t
 holds another record under that id), 413 and 422 cannot get better by retrying: the record is
 quarantined with the ledger's reason, and so is a 403 about that record only (it names
 another station, or was signed with a key the station no longer has). Other 401/403 mean the
-station's token or key is not accepted: the sender stops and says so. Anything else (ledger down, 5xx, timeout) waits with exponential
-back-off and jitter, then tries again.
+station's token or key is not accepted: the sender stops and says so. Anything else (ledger
+down, 5xx, timeout) waits as ``bench_agent.retry.outbox_delay`` says (exponential back-off with
+jitter), then tries again.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,20 +20,13 @@ from typing import Any
 
 import httpx
 
+from bench_agent import retry
 from bench_agent.config import AgentSettings
 from bench_agent.errors import EXIT_UNAVAILABLE, BenchError
 from bench_agent.i18n import _
 from bench_agent.sync.outbox import Outbox
 
 RECORD_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-BACKOFF_BASE_S = 1.0
-BACKOFF_MAX_S = 300.0
-
-
-def backoff_delay(failures: int, rng: Callable[[], float] = random.random) -> float:
-    """Exponential back-off with full jitter: uniform in [base/2, min(max, base·2^n)]."""
-    ceiling = min(BACKOFF_MAX_S, BACKOFF_BASE_S * float(2 ** min(30, max(0, failures - 1))))
-    return ceiling / 2 + rng() * ceiling / 2
 
 
 def api_url(settings: AgentSettings, path: str) -> str:
@@ -185,7 +178,7 @@ class Sender:
             for record_id, body in items:
                 if not self.send_one(record_id, body, report):
                     self.failures += 1
-                    self.next_try_at = time.monotonic() + backoff_delay(self.failures)
+                    self.next_try_at = time.monotonic() + retry.outbox_delay(self.failures)
                     report.remaining = self.outbox.queued()
                     return report
                 progressed = True
