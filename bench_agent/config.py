@@ -75,6 +75,9 @@ class AgentSettings(BaseSettings):
     operator: str = ""
     allow_removable: bool = False
     post_sanitization_destination: str = "reuse"
+    # The image catalogue's folder (BENCH_AGENT_IMAGES); unset: found from the home
+    # (``bench_agent.imaging.catalogue.images_dir``).
+    images: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -91,6 +94,11 @@ class AgentSettings(BaseSettings):
     @classmethod
     def _default_home(cls, value: Any) -> Any:
         return value or agent_home()  # BENCH_AGENT_HOME="" means the default, as before
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _unset_images(cls, value: Any) -> Any:
+        return value or None  # BENCH_AGENT_IMAGES="" means unset, as before
 
     @property
     def key_path(self) -> Path:

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench_agent.config import load_settings
 from bench_agent.errors import InputError
-from bench_agent.imaging import choose_image, find_image, load_catalogue
+from bench_agent.imaging import choose_image, find_image, load_catalogue, station_images_dir
 from bench_agent.imaging.build import _subtract, merge_extents, split_every
 from bench_agent.imaging.catalogue import entry_to_toml, parse_entry
 from bench_agent.imaging.partitions import read_partition_table
@@ -118,10 +119,16 @@ def test_bad_toml_syntax(tmp_path: Path) -> None:
         load_catalogue(tmp_path)
 
 
-def test_env_sets_the_catalogue_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_sets_the_catalogue_dir(
+    tmp_path: Path, agent_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _write(tmp_path, _entry())
     monkeypatch.setenv("BENCH_AGENT_IMAGES", str(tmp_path))
-    assert [e.name for e in load_catalogue()] == ["edu-amd64"]
+    settings = load_settings()
+    assert settings.images == tmp_path
+    assert [e.name for e in load_catalogue(station_images_dir(settings))] == ["edu-amd64"]
+    monkeypatch.setenv("BENCH_AGENT_IMAGES", "")  # empty: unset, as before
+    assert load_settings().images is None
 
 
 def test_extent_arithmetic() -> None:

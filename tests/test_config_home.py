@@ -3,13 +3,20 @@ writing to its own home, with no environment change (issue 12, finding 6)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from bench_agent.config import AgentSettings, load_settings, save_settings
+from bench_agent.errors import InputError
+from bench_agent.imaging import load_catalogue, station_images_dir
+from bench_agent.imaging.catalogue import write_entry
 from bench_agent.sync import submit_record
 from bench_agent.sync.outbox import Outbox
+from bench_agent.tui.operators import default_operator, list_operators, load_operator
+from bench_agent.workflow.engines import station_catalogue
+from tests.test_catalogue import _entry
 from tests.test_ledger_support import make_record
 
 
@@ -46,3 +53,35 @@ def test_bench_agent_home_still_decides_the_default_home(
         Path("/var/lib/bench-agent"),
         Path.home() / ".local" / "share" / "bench-agent",
     )
+
+
+def test_two_homes_in_one_process_keep_their_own_images_and_operators(
+    tmp_path: Path, agent_home: Path
+) -> None:
+    first, second = AgentSettings(home=tmp_path / "first"), AgentSettings(home=tmp_path / "second")
+    write_entry(_entry("edu-first"), first.home / "images" / "edu-first.toml")
+    write_entry(_entry("edu-second", "i686"), second.home / "images" / "edu-second.toml")
+    (first.home / "operators").mkdir()
+    (first.home / "operators" / "marie.toml").write_text(
+        'display_name = "Marie"\nbounce_ms = 300\n'
+    )
+    before = dict(os.environ)
+
+    assert station_images_dir(first) == first.home / "images"
+    assert [e.name for e in load_catalogue(station_images_dir(first))] == ["edu-first"]
+    assert [e.name for e in station_catalogue(second)] == ["edu-second"]  # the workflow's engine
+    elsewhere = tmp_path / "elsewhere"
+    write_entry(_entry("edu-named"), elsewhere / "edu-named.toml")
+    named = AgentSettings(home=second.home, images=elsewhere)  # the images setting wins
+    assert [e.name for e in station_catalogue(named)] == ["edu-named"]
+
+    assert load_operator("marie", first.home).bounce_ms == 300
+    assert default_operator("marie", "en", first.home).display_name == "Marie"
+    with pytest.raises(InputError, match="marie"):
+        load_operator("marie", second.home)
+    assert default_operator("marie", "en", second.home).bounce_ms == 0  # workshop defaults
+    assert "marie" in {p.name for p in list_operators(first.home)}
+    assert "marie" not in {p.name for p in list_operators(second.home)}
+    # Nothing was looked up in, or written to, BENCH_AGENT_HOME's home; no variable changed.
+    assert not (agent_home / "images").exists() and not (agent_home / "operators").exists()
+    assert dict(os.environ) == before

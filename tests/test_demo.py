@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,17 @@ def test_demo_without_root_explains_and_runs_what_needs_no_device(
     from bench_agent.adapters import demo
 
     monkeypatch.setattr(demo.os, "geteuid", lambda: 1000)
+    # The demo's station is a settings object, not this process's environment: it stays as it
+    # was before, during (each line the demo says) and after the run.
+    before = dict(os.environ)
+    during: list[bool] = []
+    say = demo._say
+    monkeypatch.setattr(
+        demo, "_say", lambda text: (during.append(dict(os.environ) == before), say(text))
+    )
     assert demo.run_demo(json_output=True) == 0
+    assert dict(os.environ) == before
+    assert len(during) > 5 and all(during)
     out = capsys.readouterr().out
     assert "Not root" in out
     result = json.loads(out[out.index("{\n") :])

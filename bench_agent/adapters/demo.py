@@ -168,15 +168,12 @@ def local_ledger(
         log.close()
 
 
-def ensure_test_master() -> Path:
-    """The test master's catalogue folder, building the test master there if it is missing.
+def ensure_test_master(folder: Path) -> Path:
+    """The catalogue ``folder``, building the test master there if it is missing.
 
     The builder is ``bench_agent.imaging.build`` (``scripts/build-test-master`` is a thin wrapper
     around it), so an installed wheel builds it too, into the station's images folder.
     """
-    from bench_agent.imaging import images_dir
-
-    folder = images_dir()
     if not (folder / "test-master.toml").exists():
         folder.mkdir(parents=True, exist_ok=True)
         print(_("Building the test master image into {folder}…", folder=folder), flush=True)
@@ -193,11 +190,16 @@ def ensure_test_master() -> Path:
     return folder
 
 
-def image_size_needed() -> int:
-    """The disk size the largest catalogue image needs (the bench chooses which one fits)."""
-    from bench_agent.imaging import load_catalogue
+def image_size_needed(folder: Path | None = None) -> int:
+    """The disk size the largest image of the catalogue ``folder`` needs (the bench chooses
+    which one fits); without one, the catalogue of this computer's station settings."""
+    from bench_agent.imaging import load_catalogue, station_images_dir
 
-    return max((int(e.last_used_byte or e.image_size) for e in load_catalogue()), default=0)
+    if folder is None:
+        from bench_agent.config import load_settings
+
+        folder = station_images_dir(load_settings())
+    return max((int(e.last_used_byte or e.image_size) for e in load_catalogue(folder)), default=0)
 
 
 def _round_mib(size: int) -> int:
@@ -239,8 +241,10 @@ def run_demo(*, json_output: bool = False, keep: bool = False) -> int:
         raise BenchError(_("The recorded Pentium 4 bundle is missing: {path}", path=EVIDENCE))
     root = os.geteuid() == 0
     workdir = Path(tempfile.mkdtemp(prefix="bench-demo-"))
-    saved_env = {k: os.environ.get(k) for k in ("BENCH_AGENT_HOME",)}
-    os.environ["BENCH_AGENT_HOME"] = str(workdir / "station")
+    home = workdir / "station"
+    # The demo's own commands run as its temporary station; this process keeps its environment
+    # and passes the home to what it calls.
+    station_env = {**os.environ, "BENCH_AGENT_HOME": str(home)}
     result: dict[str, Any] = {"root": root, "workdir": str(workdir)}
     try:
         _say(_("Bench Agent demo: a recorded Pentium 4 goes through the whole bench."))
@@ -250,16 +254,14 @@ def run_demo(*, json_output: bool = False, keep: bool = False) -> int:
             enrol = subprocess.run(
                 [_script("bench-agent"), "--lang", "en", "enroll", "--ledger", ledger.url,
                  "--token", ledger.token, "--station", DEMO_STATION],
-                capture_output=True, text=True, check=False,
+                capture_output=True, text=True, check=False, env=station_env,
             )  # fmt: skip
             if enrol.returncode != 0:
                 raise BenchError(
                     _("Enrolment failed: {error}", error=(enrol.stderr or enrol.stdout).strip())
                 )
             _say(_("Station '{name}' enrolled with the ledger.", name=DEMO_STATION))
-            settings = load_settings(
-                home=workdir / "station", station=DEMO_STATION, location="demo"
-            )
+            settings = load_settings(home=home, station=DEMO_STATION, location="demo")
             options = RunOptions(
                 profile="pentium4",
                 unattended=True,
@@ -268,8 +270,9 @@ def run_demo(*, json_output: bool = False, keep: bool = False) -> int:
                 evidence=EVIDENCE,
             )
             if root:
-                ensure_test_master()
-                need = image_size_needed()
+                from bench_agent.imaging import station_images_dir
+
+                need = image_size_needed(ensure_test_master(station_images_dir(settings)))
                 sizes = [_round_mib(max(need + (16 << 20), 64 << 20)), 64 << 20]
                 with loop_devices(workdir, sizes) as disks:
                     _say(
@@ -290,7 +293,7 @@ def run_demo(*, json_output: bool = False, keep: bool = False) -> int:
                 state, _code = run_headless(settings, options, say=_say)
             sync = subprocess.run(
                 [_script("bench-agent"), "--lang", "en", "sync", "--once"],
-                capture_output=True, text=True, check=False,
+                capture_output=True, text=True, check=False, env=station_env,
             )  # fmt: skip
             stored = ledger.api("GET", f"/api/v1/records/{state.machine_id}")
             result.update(summary(state))
@@ -301,11 +304,6 @@ def run_demo(*, json_output: bool = False, keep: bool = False) -> int:
         ok = _report(result, json_output)
         return 0 if ok else 1
     finally:
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
 

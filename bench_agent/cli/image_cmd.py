@@ -70,11 +70,18 @@ def run_images(args: argparse.Namespace) -> int:
 
     from bench_agent.config import load_settings
     from bench_agent.console.output import human_bytes, print_json, print_table
-    from bench_agent.imaging import choose_image, images_dir, interrupted_jobs, load_catalogue
+    from bench_agent.imaging import (
+        choose_image,
+        interrupted_jobs,
+        load_catalogue,
+        station_images_dir,
+    )
     from bench_agent.imaging.choose import why_not
     from bench_agent.inventory import collect_inventory
 
-    entries = load_catalogue()
+    settings = load_settings()
+    folder = station_images_dir(settings)
+    entries = load_catalogue(folder)
     profile = _profile(args.profile)
     inventory = collect_inventory(
         evidence_dir=Path(args.evidence) if args.evidence else None, smart=False
@@ -86,10 +93,10 @@ def run_images(args: argparse.Namespace) -> int:
     if args.json:
         print_json(
             {
-                "catalogue": str(images_dir()),
+                "catalogue": str(folder),
                 "chosen": chosen.name if chosen else None,
                 "reasons": reasons,
-                "interrupted_imaging": interrupted_jobs(load_settings().journal_dir),
+                "interrupted_imaging": interrupted_jobs(settings.journal_dir),
                 "images": [
                     {
                         **e.model_dump(mode="json", exclude={"ranges"}),
@@ -108,7 +115,7 @@ def run_images(args: argparse.Namespace) -> int:
             _(
                 "The catalogue {folder} is empty; build the test master with "
                 "scripts/build-test-master.",
-                folder=images_dir(),
+                folder=folder,
             )
         )
         return 0
@@ -185,12 +192,12 @@ def run_image(args: argparse.Namespace) -> int:
     from bench_agent.console.output import ConsoleProgress, human_bytes, print_json
     from bench_agent.devices.guard import check_target
     from bench_agent.errors import EXIT_FAILURE, EXIT_OK
-    from bench_agent.imaging import find_image, interrupted_jobs, write_image
+    from bench_agent.imaging import find_image, interrupted_jobs, station_images_dir, write_image
     from bench_agent.progress import ignore_progress
     from bench_agent.workflow.commands import device_policy, station_profile
 
-    entry = find_image(args.image)
     settings = load_settings()
+    entry = find_image(args.image, station_images_dir(settings))
     # The target disk is named on the command line.
     policy = device_policy(station_profile(args.profile, settings), settings, named=True)
     for job in interrupted_jobs(settings.journal_dir):

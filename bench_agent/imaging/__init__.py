@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from bench_agent.imaging.catalogue import find_image, images_dir, load_catalogue
+from bench_agent.imaging.catalogue import (
+    find_image,
+    images_dir,
+    load_catalogue,
+    station_images_dir,
+)
 from bench_agent.imaging.choose import choose_image
 from bench_agent.imaging.fetch import ensure_local
 from bench_agent.imaging.journal import interrupted_jobs
@@ -19,5 +24,6 @@ __all__ = [
     "images_dir",
     "interrupted_jobs",
     "load_catalogue",
+    "station_images_dir",
     "write_image",
 ]

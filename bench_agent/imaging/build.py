@@ -32,7 +32,7 @@ import zstandard
 from bench_agent.durable import fsync_dir
 from bench_agent.errors import BenchError, InputError, ToolMissing
 from bench_agent.i18n import _
-from bench_agent.imaging.catalogue import images_dir, write_entry
+from bench_agent.imaging.catalogue import station_images_dir, write_entry
 from bench_agent.imaging.partitions import is_ext_filesystem, read_partition_table
 from bench_agent.models.image import Architecture, ImageEntry, MappedRange
 from bench_agent.models.image import PartitionTable as PartitionTableKind
@@ -501,7 +501,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--description-en", default="")
     parser.add_argument("--description-fr", default="")
     args = parser.parse_args(argv)
-    out = args.out or images_dir()
+    out = args.out
+    if out is None:  # the station's catalogue (this is a program's entry point)
+        from bench_agent.config import load_settings
+
+        out = station_images_dir(load_settings())
     try:
         if args.raw is not None:
             also = args.also_arch or []

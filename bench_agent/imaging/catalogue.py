@@ -7,38 +7,43 @@ SHA-256), so the writer can skip empty space and check every byte it writes.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 from pydantic import ValidationError
 
-from bench_agent.config import agent_home
 from bench_agent.durable import atomic_write
 from bench_agent.errors import InputError
 from bench_agent.i18n import _
 from bench_agent.models.image import ImageEntry, MappedRange
 from bench_agent.resources import checkout_images
 
-IMAGES_ENV = "BENCH_AGENT_IMAGES"
+if TYPE_CHECKING:
+    from bench_agent.config import AgentSettings
+
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def images_dir() -> Path:
-    """``$BENCH_AGENT_IMAGES``; else the station's ``<home>/images/`` when it holds a catalogue;
-    else the repository's ``images/`` (running from a checkout); else the station's folder
-    (an installed wheel carries no image: ``bench-agent demo`` builds its test master there)."""
-    env = os.environ.get(IMAGES_ENV)
-    if env:
-        return Path(env)
-    station = agent_home() / "images"
+def images_dir(home: Path, configured: Path | None = None) -> Path:
+    """The catalogue folder of the station whose home is ``home``: ``configured`` (its
+    ``images`` setting, BENCH_AGENT_IMAGES); else ``<home>/images/`` when it holds a catalogue;
+    else the repository's ``images/`` (running from a checkout); else ``<home>/images/`` (an
+    installed wheel carries no image: ``bench-agent demo`` builds its test master there)."""
+    if configured is not None:
+        return configured
+    station = home / "images"
     if station.is_dir() and any(station.glob("*.toml")):
         return station
     return checkout_images() or station
+
+
+def station_images_dir(settings: AgentSettings) -> Path:
+    """``images_dir`` for a station's settings."""
+    return images_dir(settings.home, settings.images)
 
 
 def _bad(path: Path, field: str, expected: str) -> InputError:
@@ -134,9 +139,9 @@ def load_entry(path: Path) -> ImageEntry:
     return parse_entry(path, text)
 
 
-def load_catalogue(directory: Path | None = None) -> list[ImageEntry]:
-    """Every entry of the catalogue, sorted by name; a malformed file is an InputError."""
-    folder = directory or images_dir()
+def load_catalogue(folder: Path) -> list[ImageEntry]:
+    """Every entry of the catalogue in ``folder`` (see ``images_dir``), sorted by name; a
+    malformed file is an InputError."""
     if not folder.is_dir():
         return []
     entries = [load_entry(p) for p in sorted(folder.glob("*.toml"))]
@@ -153,11 +158,12 @@ def load_catalogue(directory: Path | None = None) -> list[ImageEntry]:
 
 
 def find_image(name_or_file: str, directory: Path | None = None) -> ImageEntry:
-    """An entry by catalogue name, or the entry in a given ``.toml`` file."""
+    """An entry by name in the catalogue ``directory``, or the entry in a given ``.toml``
+    file (which needs no catalogue)."""
     candidate = Path(name_or_file)
     if name_or_file.endswith(".toml") or candidate.is_file():
         return load_entry(candidate)
-    entries = load_catalogue(directory)
+    entries = load_catalogue(directory) if directory is not None else []
     for entry in entries:
         if entry.name == name_or_file:
             return entry
@@ -166,7 +172,7 @@ def find_image(name_or_file: str, directory: Path | None = None) -> ImageEntry:
         _(
             "No image named '{name}' in the catalogue {folder}.",
             name=name_or_file,
-            folder=directory or images_dir(),
+            folder=directory or "?",
         ),
         _(
             "Known images: {names}. Build the test master with scripts/build-test-master.",
@@ -176,14 +182,13 @@ def find_image(name_or_file: str, directory: Path | None = None) -> ImageEntry:
 
 
 def source_path(entry: ImageEntry) -> Path | None:
-    """The local file of a relative-path source (None for a URL)."""
+    """The local file of a path source, relative to its catalogue file (None for a URL)."""
     if entry.source.startswith(("http://", "https://")):
         return None
     src = Path(entry.source)
-    if src.is_absolute():
+    if src.is_absolute() or not entry.catalogue_file:
         return src
-    base = Path(entry.catalogue_file).parent if entry.catalogue_file else images_dir()
-    return base / src
+    return Path(entry.catalogue_file).parent / src
 
 
 def entry_to_toml(entry: ImageEntry) -> str:
@@ -204,7 +209,6 @@ def write_entry(entry: ImageEntry, path: Path) -> Path:
 
 
 __all__ = [
-    "IMAGES_ENV",
     "MappedRange",
     "entry_to_toml",
     "find_image",
@@ -213,5 +217,6 @@ __all__ = [
     "load_entry",
     "parse_entry",
     "source_path",
+    "station_images_dir",
     "write_entry",
 ]

@@ -54,8 +54,10 @@ class OperatorProfile(Model):
         return shown or self.display_name or self.name
 
 
-def operator_dirs() -> list[Path]:
-    return [agent_home() / "operators", SAMPLE_DIR]
+def operator_dirs(home: Path | None = None) -> list[Path]:
+    """The station's own profiles (``<home>/operators``), then the samples. ``home`` is the
+    station's (``AgentSettings.home``); None: the default home, for callers without settings."""
+    return [(home or agent_home()) / "operators", SAMPLE_DIR]
 
 
 def parse_operator(path: Path) -> OperatorProfile:
@@ -83,9 +85,9 @@ def parse_operator(path: Path) -> OperatorProfile:
         ) from exc
 
 
-def list_operators() -> list[OperatorProfile]:
+def list_operators(home: Path | None = None) -> list[OperatorProfile]:
     seen: dict[str, OperatorProfile] = {}
-    for folder in operator_dirs():
+    for folder in operator_dirs(home):
         if folder.is_dir():
             for path in sorted(folder.glob("*.toml")):
                 if path.stem not in seen:
@@ -93,25 +95,27 @@ def list_operators() -> list[OperatorProfile]:
     return list(seen.values())
 
 
-def load_operator(name_or_path: str) -> OperatorProfile:
+def load_operator(name_or_path: str | Path, home: Path | None = None) -> OperatorProfile:
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml" and candidate.exists():
         return parse_operator(candidate)
-    for folder in operator_dirs():
+    for folder in operator_dirs(home):
         path = folder / f"{name_or_path}.toml"
         if path.exists():
             return parse_operator(path)
     raise InputError(
         _("No operator profile named '{name}'.", name=name_or_path),
-        _("Put NAME.toml in {folder} or use a sample profile.", folder=operator_dirs()[0]),
+        _("Put NAME.toml in {folder} or use a sample profile.", folder=operator_dirs(home)[0]),
     )
 
 
-def default_operator(name: str = "", language: str = "fr") -> OperatorProfile:
+def default_operator(
+    name: str = "", language: str = "fr", home: Path | None = None
+) -> OperatorProfile:
     """The station's operator profile when it names one, else the workshop defaults."""
     if name:
         try:
-            return load_operator(name)
+            return load_operator(name, home)
         except InputError:
             pass
     return OperatorProfile(name=name or "operator", language="en" if language == "en" else "fr")

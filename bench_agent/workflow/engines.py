@@ -220,10 +220,11 @@ def run_wipes(
     )
 
 
-def load_catalogue() -> list[ImageEntry]:
-    from bench_agent.imaging.catalogue import load_catalogue
+def station_catalogue(settings: AgentSettings) -> list[ImageEntry]:
+    """The image catalogue of the station whose settings these are (``load_catalogue=None``)."""
+    from bench_agent.imaging.catalogue import load_catalogue, station_images_dir
 
-    return load_catalogue()
+    return load_catalogue(station_images_dir(settings))
 
 
 def choose_image(
@@ -292,7 +293,9 @@ class Engines:
     check_target: CheckTarget = check_target
     plan_wipes: PlanWipes = plan_wipes
     run_wipes: RunWipes = run_wipes
-    load_catalogue: LoadCatalogue = load_catalogue
+    # None: the workflow's station catalogue (``station_catalogue(settings)``); a stand-in
+    # returns its own entries.
+    load_catalogue: LoadCatalogue | None = None
     choose_image: ChooseImage = choose_image
     write_image: WriteImage = write_image
     submit_record: SubmitRecord = submit_record

@@ -9,6 +9,7 @@ from bench_agent.errors import BenchError, InputError
 from bench_agent.i18n import _
 from bench_agent.models.image import ImageEntry, ImageReport
 from bench_agent.progress import ProgressCallback, ignore_progress
+from bench_agent.workflow.engines import station_catalogue
 from bench_agent.workflow.state import Step
 from bench_agent.workflow.steps_base import StepError, StepsBase
 
@@ -72,7 +73,8 @@ class ImageSteps(StepsBase):
 
     def _choose_image(self, target: str) -> tuple[ImageEntry | None, list[str]]:
         if self._catalogue is None:
-            self._catalogue = list(self.engines.load_catalogue())
+            load = self.engines.load_catalogue
+            self._catalogue = load() if load else station_catalogue(self.settings)
         if self.state.image_name:
             for entry in self._catalogue:
                 if entry.name == self.state.image_name:

@@ -341,8 +341,10 @@ def copy_images(io_dir: Path) -> Path:
     """The test master's catalogue for the guest (built with scripts/build-test-master)."""
     sys.path.insert(0, str(ROOT))
     from bench_agent.adapters.demo import ensure_test_master
+    from bench_agent.config import load_settings
+    from bench_agent.imaging import station_images_dir
 
-    source = ensure_test_master()
+    source = ensure_test_master(station_images_dir(load_settings()))
     target = io_dir / "images"
     target.mkdir(parents=True, exist_ok=True)
     for item in source.iterdir():
