@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench_agent.errors import InputError
-from bench_agent.i18n import set_language
+from bench_agent.i18n import scoped_language, set_language
 from bench_agent.inventory import collect_inventory
 from bench_agent.inventory.cpu import parse_lscpu
 from bench_agent.inventory.profiles import (
@@ -313,6 +313,16 @@ def test_modern_profile_prefers_an_ssd() -> None:
     )
     old = grade_inventory(with_nvme.model_copy(update={"cpu": p4cpu}), load_profile("modern-2024"))
     assert old.outcome == "rejected" and by_id(old)["cpu.64bit"].status == "fail"
+    assert (by_id(old)["cpu.64bit"].measured, by_id(old)["cpu.64bit"].limit) == ("32-bit", "64-bit")
+    # The measured and required words are the operator's language, like the message.
+    with scoped_language("fr"):
+        french = by_id(
+            grade_inventory(
+                with_nvme.model_copy(update={"cpu": p4cpu}), load_profile("modern-2024")
+            )
+        )["cpu.64bit"]
+    assert (french.measured, french.limit) == ("32 bits", "64 bits")
+    assert french.message == "le processeur est uniquement 32 bits (" + (p4cpu.model or "?") + ")"
 
 
 def test_messages_in_the_run_language(p4: Inventory) -> None:

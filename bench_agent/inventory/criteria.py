@@ -107,16 +107,19 @@ def grade_cpu(g: Grader, inventory: Inventory, rule: CpuRule) -> None:
                 ),
             )
     if rule.require_64bit:
+        # The words shown in the verdict's measured/limit columns, in the operator's language;
+        # "SSE2" and "PAE" are the instruction sets' names in every language.
+        bits64 = _("64-bit")
         if not known:
-            g.add("cpu.64bit", "unknown", "?", "64-bit", both("CPU features unknown"))
+            g.add("cpu.64bit", "unknown", "?", bits64, both("CPU features unknown"))
         elif cpu.is_64bit:
-            g.add("cpu.64bit", "pass", "64-bit", "64-bit", both("the CPU is 64-bit capable"))
+            g.add("cpu.64bit", "pass", bits64, bits64, both("the CPU is 64-bit capable"))
         else:
             g.add(
                 "cpu.64bit",
                 "fail",
-                "32-bit",
-                "64-bit",
+                _("32-bit"),
+                bits64,
                 both("the CPU is 32-bit only ({model})", model=cpu.model or "?"),
             )
     if rule.require_pae:
