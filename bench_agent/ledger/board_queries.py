@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from bench_agent.ledger.db import Store
 from bench_agent.ledger.models import (
+    HEARTBEAT_COLUMNS,
     Asset,
     Certificate,
     Heartbeat,
@@ -145,16 +146,7 @@ def board(
                 Station.name,
                 Station.location,
                 Station.last_seen_at,
-                Heartbeat.received_at,
-                Heartbeat.state,
-                Heartbeat.step,
-                Heartbeat.progress,
-                Heartbeat.rate,
-                Heartbeat.eta_s,
-                Heartbeat.operator,
-                Heartbeat.asset_tag,
-                Heartbeat.queued,
-                Heartbeat.body,
+                *(getattr(Heartbeat, name) for name in HEARTBEAT_COLUMNS),
             )
             .outerjoin(Heartbeat, Heartbeat.station_id == Station.id)
             .where(Station.disabled.is_(False))

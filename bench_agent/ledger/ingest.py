@@ -26,6 +26,7 @@ from bench_agent.ledger.certificate_rows import store_certificates
 from bench_agent.ledger.db import Store
 from bench_agent.ledger.inputs import CERTIFICATE_ID_PATTERN, check_id
 from bench_agent.ledger.models import (
+    HEARTBEAT_COLUMNS,
     Asset,
     Heartbeat,
     Record,
@@ -302,18 +303,6 @@ class _StationKeys:
 
 station_keys = _StationKeys()
 
-HEARTBEAT_COLUMNS = (
-    "received_at",
-    "state",
-    "step",
-    "progress",
-    "rate",
-    "eta_s",
-    "operator",
-    "asset_tag",
-    "queued",
-    "body",
-)
 _UPDATE_HEARTBEAT = (
     update(Heartbeat)
     .where(Heartbeat.station_id == bindparam("sid"))

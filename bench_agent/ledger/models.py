@@ -20,8 +20,8 @@ Tables (all times are UTC; ``*_by`` columns say who wrote the row: ``station:NAM
 - ``user_sessions``    login sessions (cookie ``bench_session`` or bearer token):
                        ``token_hash``, ``user_id``, ``expires_at``.
 - ``heartbeats``       the LATEST state of each station (one row per station, replaced at each
-                       heartbeat): ``state``, ``step``, ``progress`` (0..1), ``rate``, ``eta_s``,
-                       ``operator``, ``asset_tag``, ``queued``, ``received_at``, ``body`` (JSON).
+                       heartbeat): ``received_at``, a column per field of the heartbeat model
+                       the boards show, ``body`` (JSON): :data:`HEARTBEAT_COLUMNS`.
 - ``lots``             donor lots: ``code`` (unique), ``donor``, ``received_on``, ``note``,
                        ``updated_at``/``updated_by`` (last change).
 - ``assets``           one physical machine, identified by ``asset_tag``, DMI ``uuid`` or
@@ -70,6 +70,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bench_agent.models.heartbeat import HEARTBEAT_FIELDS
 
 
 def utcnow() -> datetime:
@@ -202,6 +204,15 @@ class Heartbeat(Base):
     body: Mapped[str] = mapped_column(Text, default="{}")
 
     station: Mapped[Station] = relationship(back_populates="heartbeat")
+
+
+# The heartbeat's stored columns, read from the table above (the one list): ``received_at``
+# (the ledger's clock), the fields of the heartbeat model (``models.heartbeat``) the boards show,
+# each in its own column of the same name, and ``body``, the whole heartbeat as sent (with the
+# fields that have no column). A new column here is a new migration; a new field of the model
+# is kept in ``body`` until it gets one (tests/test_heartbeat_columns.py checks they agree).
+HEARTBEAT_COLUMNS = tuple(c.name for c in Heartbeat.__table__.columns if not c.primary_key)
+HEARTBEAT_FIELD_COLUMNS = tuple(name for name in HEARTBEAT_COLUMNS if name in HEARTBEAT_FIELDS)
 
 
 class Lot(Base):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from bench_agent.i18n import _
+from bench_agent.ledger.models import HEARTBEAT_COLUMNS
 from bench_agent.models.heartbeat import Heartbeat
 
 LIFECYCLE_KINDS = (
@@ -185,17 +186,25 @@ class HeartbeatAck(BaseModel):
     received_at: datetime
 
 
-class HeartbeatOut(BaseModel):
-    received_at: datetime
-    state: str
-    step: str
-    progress: float | None
-    rate: float | None
-    eta_s: float | None
-    operator: str
-    asset_tag: str
-    queued: int
-    body: dict[str, Any]
+def _heartbeat_out() -> type[BaseModel]:
+    """A station's latest heartbeat as the API shows it: one field per stored column
+    (``HEARTBEAT_COLUMNS``), typed as the heartbeat model types it, without its input limits
+    (a row answers as it was stored), and ``body`` parsed."""
+    fields: dict[str, Any] = {}
+    for name in HEARTBEAT_COLUMNS:
+        if name == "received_at":
+            fields[name] = (datetime, ...)
+        elif name == "body":
+            fields[name] = (dict[str, Any], ...)
+        else:
+            fields[name] = (Heartbeat.model_fields[name].annotation, ...)
+    return create_model("HeartbeatOut", __module__=__name__, **fields)
+
+
+if TYPE_CHECKING:
+    HeartbeatOut = BaseModel
+else:
+    HeartbeatOut = _heartbeat_out()
 
 
 class StationCreate(Strict):

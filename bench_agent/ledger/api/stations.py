@@ -35,6 +35,7 @@ from bench_agent.ledger.ingest import (
     station_keys,
 )
 from bench_agent.ledger.models import (
+    HEARTBEAT_FIELD_COLUMNS,
     Heartbeat,
     Station,
     StationKey,
@@ -80,14 +81,7 @@ async def post_heartbeat(
     now = utcnow()
     values = {
         "received_at": now,
-        "state": body.state,
-        "step": body.step,
-        "progress": body.progress,
-        "rate": body.rate,
-        "eta_s": body.eta_s,
-        "operator": body.operator,
-        "asset_tag": body.asset_tag,
-        "queued": body.queued,
+        **{name: getattr(body, name) for name in HEARTBEAT_FIELD_COLUMNS},
         "body": json.dumps(
             body.model_dump(mode="json", exclude={"station"}),
             separators=(",", ":"),
@@ -108,14 +102,7 @@ def _heartbeat_out(row: Heartbeat | None) -> HeartbeatOut | None:
         return None
     return HeartbeatOut(
         received_at=row.received_at,
-        state=row.state,
-        step=row.step,
-        progress=row.progress,
-        rate=row.rate,
-        eta_s=row.eta_s,
-        operator=row.operator,
-        asset_tag=row.asset_tag,
-        queued=row.queued,
+        **{name: getattr(row, name) for name in HEARTBEAT_FIELD_COLUMNS},
         body=json.loads(row.body or "{}"),
     )
 
