@@ -79,7 +79,8 @@ class QuietHandler(http.server.BaseHTTPRequestHandler):
 def http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
     """``handler`` served from a thread on a free loopback port: its base URL, for the block."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    # A short poll: shutdown() waits for it (the default 0.5 s, paid by every test).
+    threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}"
     finally:
