@@ -58,6 +58,53 @@ _TEXT_FIELDS = (
 )
 
 
+# lsblk's TRAN as the inventory states it (``models.inventory.Transport``).
+_BUSES = {
+    "sata": "sata",
+    "ata": "ata",
+    "usb": "usb",
+    "nvme": "nvme",
+    "sas": "scsi",
+    "spi": "scsi",
+    "fc": "scsi",
+    "iscsi": "scsi",
+    "mmc": "mmc",
+    "virtio": "virtio",
+}
+
+
+def bus_of(tran: str, name: str, kind: str, subsystems: str = "") -> str:
+    """The transport of a block device (one of ``models.inventory.Transport``), from lsblk's
+    TRAN, else its subsystems or its kernel name."""
+    tran = tran.lower()
+    if kind == "loop" or name.startswith("loop"):
+        return "loop"
+    if not tran and "usb" in subsystems.split(":"):
+        tran = "usb"
+    if tran in _BUSES:
+        return _BUSES[tran]
+    for prefix, bus in (("vd", "virtio"), ("xvd", "virtio"), ("nvme", "nvme"), ("mmcblk", "mmc")):
+        if name.startswith(prefix):
+            return bus
+    return "ata" if name.startswith("hd") else "unknown"
+
+
+def media_description(kind: str, bus: str, name: str, rotational: bool | None) -> str:
+    """The media type a wipe certificate states (NIST SP 800-88 §4.8)."""
+    if kind == "loop":
+        return "virtual disk (loop device)"
+    usb = "USB " if bus == "usb" else ""
+    if bus == "nvme" or name.startswith("nvme"):
+        return usb + "NVMe flash (SSD)"
+    return usb + ("magnetic (HDD)" if rotational else "flash (SSD)")
+
+
+def disk_vendor(vendor: str) -> str:
+    """The manufacturer a certificate states: SATA disks all say "ATA" in lsblk's VENDOR, which
+    is the transport, not the manufacturer."""
+    return "" if vendor.strip().upper() == "ATA" else vendor
+
+
 @dataclass
 class BlockDevice:
     """One node of the lsblk tree (disk, part, lvm, crypt, loop, rom, raid...).
@@ -114,6 +161,14 @@ class BlockDevice:
     @property
     def kernel_name(self) -> str:
         return self.kname or self.name
+
+    @property
+    def bus(self) -> str:
+        return bus_of(self.tran, self.kernel_name, self.type, self.subsystems)
+
+    @property
+    def media_type(self) -> str:
+        return media_description(self.type, self.bus, self.kernel_name, self.rota)
 
     def walk(self) -> Iterator[BlockDevice]:
         """This device and every device stacked on it (partitions, dm, md...)."""

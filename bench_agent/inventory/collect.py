@@ -109,37 +109,6 @@ def _dmi_values(source: Source) -> dict[str, str]:
     return values
 
 
-def _transport(dev_tran: str, name: str, kind: str, subsystems: str = "") -> Transport:
-    tran = dev_tran.lower()
-    if kind == "loop" or name.startswith("loop"):
-        return "loop"
-    if not tran and "usb" in subsystems.split(":"):
-        tran = "usb"
-    mapping: dict[str, Transport] = {
-        "sata": "sata",
-        "ata": "ata",
-        "usb": "usb",
-        "nvme": "nvme",
-        "sas": "scsi",
-        "spi": "scsi",
-        "fc": "scsi",
-        "iscsi": "scsi",
-        "mmc": "mmc",
-        "virtio": "virtio",
-    }
-    if tran in mapping:
-        return mapping[tran]
-    if name.startswith(("vd", "xvd")):
-        return "virtio"
-    if name.startswith("nvme"):
-        return "nvme"
-    if name.startswith("mmcblk"):
-        return "mmc"
-    if name.startswith("hd"):
-        return "ata"
-    return "unknown"
-
-
 def _transport_from_smartctl(result: SmartctlResult) -> Transport:
     hints: dict[str, Transport] = {
         "ata": "ata",
@@ -217,7 +186,6 @@ def _udev_props(source: Source, majmin: str) -> dict[str, str]:
 
 
 def collect_block(source: Source, smart: bool) -> tuple[list[Disk], list[OpticalDrive]]:
-    from bench_agent.devices.guard import is_floppy
     from bench_agent.devices.lsblk import parse_lsblk
     from bench_agent.errors import BenchError
 
@@ -263,31 +231,7 @@ def collect_block(source: Source, smart: bool) -> tuple[list[Disk], list[Optical
             # The live bench's own devices are never shown as the donated machine's disks.
             if live_system_device(dev, live_image=live_image, mount_types=mount_types):
                 continue
-            rotational = dev.rota
-            if "ID_ATA_ROTATION_RATE_RPM" in props:
-                rotational = props["ID_ATA_ROTATION_RATE_RPM"] != "0"
-            disk = Disk(
-                name=name,
-                path=dev.path or f"/dev/{name}",
-                model=dev.model or props.get("ID_MODEL", "").replace("_", " "),
-                vendor=dev.vendor,
-                serial=dev.serial or props.get("ID_SERIAL_SHORT", ""),
-                firmware=dev.rev or props.get("ID_REVISION", ""),
-                wwn=dev.wwn,
-                size_bytes=dev.size,
-                logical_sector_size=dev.log_sec,
-                physical_sector_size=dev.phy_sec,
-                rotational=None if dev.type == "loop" else rotational,
-                transport=_transport(
-                    dev.tran or props.get("ID_BUS", ""), name, dev.type, dev.subsystems
-                ),
-                # Not HOTPLUG: AHCI boards flag internal SATA ports as hot-pluggable.
-                removable=dev.rm,
-                read_only=dev.ro,
-                # Floppy drives are listed as disks by lsblk; they are never the PC's disk.
-                kind="floppy" if is_floppy(name) else dev.type,
-                mountpoints=sorted(set(dev.all_mountpoints())),
-            )
+            disk = Disk.from_block(dev, props)
             if is_junk_identifier(disk.serial):
                 disk.serial = ""
             disks.append(disk)

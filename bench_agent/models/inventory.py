@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import Field
 
+from bench_agent.devices.lsblk import BlockDevice, bus_of, media_description
 from bench_agent.models.base import SCHEMA_VERSION, Model
 
 Transport = Literal["ata", "sata", "usb", "nvme", "scsi", "virtio", "mmc", "loop", "unknown"]
@@ -124,6 +126,44 @@ class Disk(Model):
     kind: str = "disk"  # lsblk TYPE: disk, loop, rom..., or "floppy"
     bridge: str = ""  # USB/SATA bridge model when the drive sits behind one
     mountpoints: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_block(cls, dev: BlockDevice, udev: Mapping[str, str] | None = None) -> Disk:
+        """The disk as the guard's lsblk view shows it: the one conversion of a ``BlockDevice``
+        (the inventory's and the wipe plan's alike); udev's properties fill what lsblk lacks."""
+        from bench_agent.devices.guard import is_floppy
+
+        props = udev or {}
+        name = dev.kernel_name
+        rotational = dev.rota
+        if "ID_ATA_ROTATION_RATE_RPM" in props:
+            rotational = props["ID_ATA_ROTATION_RATE_RPM"] != "0"
+        bus = bus_of(dev.tran or props.get("ID_BUS", ""), name, dev.type, dev.subsystems)
+        return cls(
+            name=name,
+            path=dev.path or f"/dev/{name}",
+            model=dev.model or props.get("ID_MODEL", "").replace("_", " "),
+            vendor=dev.vendor,
+            serial=dev.serial or props.get("ID_SERIAL_SHORT", ""),
+            firmware=dev.rev or props.get("ID_REVISION", ""),
+            wwn=dev.wwn,
+            size_bytes=dev.size,
+            logical_sector_size=dev.log_sec,
+            physical_sector_size=dev.phy_sec,
+            rotational=None if dev.type == "loop" else rotational,
+            transport=cast(Transport, bus),
+            # Not HOTPLUG: AHCI boards flag internal SATA ports as hot-pluggable.
+            removable=dev.rm,
+            read_only=dev.ro,
+            # Floppy drives are listed as disks by lsblk; they are never the PC's disk.
+            kind="floppy" if is_floppy(name) else dev.type,
+            mountpoints=sorted(set(dev.all_mountpoints())),
+        )
+
+    @property
+    def media_type(self) -> str:
+        """What a wipe certificate states about this disk's media."""
+        return media_description(self.kind, self.transport, self.name, self.rotational)
 
 
 class OpticalDrive(Model):

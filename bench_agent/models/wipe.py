@@ -11,6 +11,7 @@ from bench_agent.models.base import SCHEMA_VERSION, Model
 
 if TYPE_CHECKING:
     from bench_agent.devices.guard import GuardPolicy
+    from bench_agent.models.inventory import Disk
 
 WipeStatus = Literal["erased", "erased_with_exceptions", "failed", "aborted"]
 WipeMethod = Literal[
@@ -105,6 +106,28 @@ class WipePlan(BaseModel):
     resume_from: int = 0
     seed: str = ""
 
+    @classmethod
+    def for_disk(cls, disk: Disk, **fields: Any) -> WipePlan:
+        """The plan of ``disk``: its identity fields copied here, and only here (the one step
+        inventory disk -> plan); ``fields`` give the method, and what the drive's own firmware
+        said when lsblk knew less (model, serial)."""
+        from bench_agent.devices.lsblk import disk_vendor
+
+        identity: dict[str, Any] = {
+            "device": disk.path or f"/dev/{disk.name}",
+            "kname": disk.name,
+            "model": disk.model,
+            "vendor": disk_vendor(disk.vendor),
+            "serial": disk.serial,
+            "size_bytes": disk.size_bytes,
+            "logical_sector": disk.logical_sector_size,
+            "physical_sector": disk.physical_sector_size,
+            "transport": disk.transport,
+            "rotational": disk.rotational,
+            "media_type": disk.media_type,
+        }
+        return cls(**{**identity, **fields})
+
     @property
     def is_firmware(self) -> bool:
         return self.method in FIRMWARE_METHODS
@@ -145,3 +168,20 @@ class WipeReport(Model):
     throughput_mbps: float | None = None
     certificate_id: str = ""
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def for_plan(cls, plan: WipePlan, **fields: Any) -> WipeReport:
+        """The report of ``plan``'s disk: the identity fields the certificate states, copied
+        here and only here (the one step plan -> report); ``fields`` give the rest."""
+        identity: dict[str, Any] = {
+            "device": plan.device,
+            "model": plan.model,
+            "vendor": plan.vendor,
+            "serial": plan.serial,
+            "size_bytes": plan.size_bytes,
+            "media_type": plan.media_type,
+            "method": plan.method,
+            "level": plan.level,
+            "verification": plan.verify,
+        }
+        return cls(**{**identity, **fields})

@@ -104,18 +104,8 @@ class DiskWipe:
         self.max_bad_bytes = max_bad_bytes
         self.entry: JournalEntry | None = None
         self.pre_purge: list[Sample] = []
-        self.report = WipeReport(
-            device=plan.device,
-            model=plan.model,
-            vendor=plan.vendor,
-            serial=plan.serial,
-            size_bytes=plan.size_bytes,
-            media_type=plan.media_type,
-            method=plan.method,
-            level=plan.level,
-            verification=plan.verify,
-            status="failed",
-            hidden_areas=plan.hidden_areas.model_copy(),
+        self.report = WipeReport.for_plan(
+            plan, status="failed", hidden_areas=plan.hidden_areas.model_copy()
         )
         self.report.extra["method_description"] = METHOD_DESCRIPTIONS.get(plan.method, "")
         self.report.extra["plan_notes"] = list(plan.notes)

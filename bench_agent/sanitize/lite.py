@@ -29,7 +29,7 @@ from typing import Any
 from bench_agent import __version__
 from bench_agent.devices.directio import block_geometry
 from bench_agent.devices.guard import GuardPolicy, assess_all_refusals, check_target, open_exclusive
-from bench_agent.devices.lsblk import BlockDevice
+from bench_agent.devices.lsblk import BlockDevice, disk_vendor
 from bench_agent.errors import BenchError
 from bench_agent.progress import ProgressCallback, ProgressEvent
 from bench_agent.sanitize.blockio import SAMPLE_WORKERS, BadSpan, DeviceIO, PassOutcome
@@ -101,16 +101,6 @@ def load_lite_settings(home: Path | None = None) -> LiteSettings:
 # -- planning: which disks ------------------------------------------------------------------
 
 
-def media_type(dev: BlockDevice) -> str:
-    """As ``sanitize.plan`` states it on the certificate."""
-    if dev.type == "loop":
-        return "virtual disk (loop device)"
-    usb = "USB " if dev.tran == "usb" else ""
-    if dev.tran == "nvme" or dev.kernel_name.startswith("nvme"):
-        return usb + "NVMe flash (SSD)"
-    return usb + ("magnetic (HDD)" if dev.rota else "flash (SSD)")
-
-
 def find_disks(
     settings: LiteSettings, named: list[str] | None = None
 ) -> tuple[list[BlockDevice], list[tuple[str, str]]]:
@@ -161,15 +151,18 @@ def _spans(spans: list[BadSpan]) -> list[dict[str, Any]]:
 
 
 def new_report(dev: BlockDevice, verify: str) -> dict[str, Any]:
-    """A ``WipeReport`` as the engine starts one (``DiskWipe.__init__``), as a dict."""
+    """A ``WipeReport`` as the engine starts one (``DiskWipe.__init__``), as a dict: the
+    disk's identity straight from the guard's lsblk view (``Disk``, ``WipePlan`` and
+    ``WipeReport.for_plan`` are pydantic models this path cannot import), with the same
+    media type and manufacturer rules (``devices.lsblk``)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "device": dev.path or "/dev/" + dev.kernel_name,
         "model": dev.model,
-        "vendor": dev.vendor,
+        "vendor": disk_vendor(dev.vendor),
         "serial": dev.serial,
         "size_bytes": dev.size,
-        "media_type": media_type(dev),
+        "media_type": dev.media_type,
         "method": "zero",
         "level": "clear",
         "tool": "bench-agent",

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench_agent.devices.guard import GuardPolicy, check_target
-from bench_agent.devices.lsblk import BlockDevice
 from bench_agent.errors import InputError
 from bench_agent.i18n import _
+from bench_agent.models.inventory import Disk
 
 # The plan is a shared model now (journaled by the workflow); re-exported for the engine.
 from bench_agent.models.wipe import FIRMWARE_METHODS as FIRMWARE_METHODS
@@ -40,16 +40,13 @@ METHOD_GROUPS = {
 ASSUMED_MBPS = {"nvme": 1000.0, "ssd": 300.0, "hdd": 100.0}
 
 
-def _media_type(dev: BlockDevice) -> tuple[str, str]:
-    """(human media type for the certificate, speed class)."""
-    if dev.type == "loop":
-        return "virtual disk (loop device)", "ssd"
-    usb = "USB " if dev.tran == "usb" else ""
-    if dev.tran == "nvme" or dev.kernel_name.startswith("nvme"):
-        return usb + "NVMe flash (SSD)", "nvme"
-    if dev.rota:
-        return usb + "magnetic (HDD)", "hdd"
-    return usb + "flash (SSD)", "ssd"
+def _speed_class(disk: Disk) -> str:
+    """The class of ``ASSUMED_MBPS`` an overwrite's estimate uses."""
+    if disk.kind == "loop":
+        return "ssd"
+    if disk.transport == "nvme" or disk.name.startswith("nvme"):
+        return "nvme"
+    return "hdd" if disk.rotational else "ssd"
 
 
 def _expand_allowed(allowed: list[str] | None) -> set[str]:
@@ -194,17 +191,19 @@ def plan_one(
 ) -> WipePlan:
     policy = policy or GuardPolicy()
     dev = check_target(device, policy)
+    # The guard's view of the device as the inventory states a disk: the plan's identity.
+    disk = Disk.from_block(dev)
     allowed = _expand_allowed(allowed_methods)
-    media_type, speed_class = _media_type(dev)
+    speed_class = _speed_class(disk)
     notes: list[str] = []
     support: dict[str, str | None] = {m: "not this kind of drive" for m in FIRMWARE_METHODS}
     detection: dict[str, Any] = {}
     evidence: list[dict[str, Any]] = []
     hidden = HiddenAreas(note="not an ATA drive: no HPA/DCO")
     estimates: dict[str, float] = {}
-    path = dev.path or "/dev/" + dev.kernel_name
+    path = disk.path
     # Without udev (the live image, old kernels) lsblk may not know the serial; the drive does.
-    model, serial = dev.model, dev.serial
+    model, serial = disk.model, disk.serial
     if dev.type == "loop":
         notes.append("loop device: no drive firmware to ask")
     elif dev.tran == "usb":
@@ -254,24 +253,15 @@ def plan_one(
             )
     estimate = estimates.get(chosen)
     if estimate is None and chosen in OVERWRITE_METHODS:
-        estimate = dev.size / (ASSUMED_MBPS[speed_class] * 1e6)
+        estimate = disk.size_bytes / (ASSUMED_MBPS[speed_class] * 1e6)
         if verify == "full":
             estimate *= 2
         elif verify == "sample":
             estimate *= 1.1
-    return WipePlan(
-        device=path,
-        kname=dev.kernel_name,
+    return WipePlan.for_disk(
+        disk,
         model=model,
-        # SATA disks all say "ATA" here: that is the transport, not the manufacturer.
-        vendor="" if dev.vendor.strip().upper() == "ATA" else dev.vendor,
         serial=serial,
-        size_bytes=dev.size,
-        logical_sector=dev.log_sec,
-        physical_sector=dev.phy_sec,
-        transport=dev.tran,
-        rotational=dev.rota,
-        media_type=media_type,
         method=chosen,
         level="purge" if chosen in FIRMWARE_METHODS else "clear",
         verify=verify,
