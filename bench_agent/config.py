@@ -18,16 +18,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bench_agent.durable import atomic_write
 from bench_agent.errors import InputError
+from bench_agent.home import agent_home as agent_home
 from bench_agent.i18n import _
-
-
-def agent_home() -> Path:
-    env = os.environ.get("BENCH_AGENT_HOME")
-    if env:
-        return Path(env)
-    if os.geteuid() == 0:
-        return Path("/var/lib/bench-agent")
-    return Path.home() / ".local" / "share" / "bench-agent"
 
 
 def settings_file(home: Path | None = None) -> Path:

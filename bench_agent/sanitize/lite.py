@@ -31,6 +31,7 @@ from bench_agent.devices.directio import block_geometry
 from bench_agent.devices.guard import GuardPolicy, assess_all_refusals, check_target, open_exclusive
 from bench_agent.devices.lsblk import BlockDevice, disk_vendor
 from bench_agent.errors import BenchError
+from bench_agent.home import agent_home
 from bench_agent.progress import ProgressCallback, ProgressEvent
 from bench_agent.sanitize.blockio import SAMPLE_WORKERS, BadSpan, DeviceIO, PassOutcome
 from bench_agent.sanitize.certificate import CertificateContext, build_certificate, serialize
@@ -44,16 +45,6 @@ from bench_agent.sync.outbox import Outbox
 SCHEMA_VERSION = 1  # bench_agent.models.base.SCHEMA_VERSION (tests check they agree)
 RECORD_PROFILE = "wipe-only"
 CHUNK = 4 << 20
-
-
-def home_dir() -> Path:
-    """``bench_agent.config.agent_home`` without pydantic-settings."""
-    env = os.environ.get("BENCH_AGENT_HOME")
-    if env:
-        return Path(env)
-    if os.geteuid() == 0:
-        return Path("/var/lib/bench-agent")
-    return Path.home() / ".local" / "share" / "bench-agent"
 
 
 @dataclass
@@ -82,7 +73,9 @@ class LiteSettings:
 
 
 def load_lite_settings(home: Path | None = None) -> LiteSettings:
-    home = home or home_dir()
+    """The station's settings as ``config.load_settings`` reads them (its entry point's edge:
+    ``BENCH_AGENT_*`` over ``<home>/agent.toml``), without pydantic-settings."""
+    home = home or agent_home()
     settings = LiteSettings(home=home)
     try:
         values: dict[str, Any] = tomllib.loads((home / "agent.toml").read_text(encoding="utf-8"))
