@@ -7,6 +7,9 @@
   waits a random time in [c/2, c] with c = min(300 s, 2^(n-1) s) ("equal jitter": never a
   burst of stations retrying together, never a retry sooner than half the step). The sender
   sleeps in its own loop (it keeps polling for a stop), so this is a schedule, not a sleep.
+- ``FETCH``: a master downloaded into the image cache tries five times in all, pausing 0.2,
+  0.4, 0.6 and 0.8 s between tries (each try resumes where the last one stopped); no pause
+  after the last failure: the error is raised at once.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     wait_exponential,
+    wait_incrementing,
     wait_random_exponential,
 )
 
@@ -28,6 +32,13 @@ class Transient(Exception):
 STREAM = Retrying(
     wait=wait_exponential(multiplier=0.5, max=8.0),
     stop=stop_after_attempt(7),
+    retry=retry_if_exception_type(Transient),
+    reraise=True,
+)
+
+FETCH = Retrying(
+    wait=wait_incrementing(start=0.2, increment=0.2, max=2.0),
+    stop=stop_after_attempt(5),
     retry=retry_if_exception_type(Transient),
     reraise=True,
 )

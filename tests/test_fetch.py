@@ -201,3 +201,33 @@ def test_a_corrupt_cached_copy_is_hashed_once_before_it_is_fetched_again(
     assert resolve_source(entry, cached.parent, ledger_url="", stream=False) == cached
     assert cached.read_bytes() == data
     assert hashed == [cached, cached]  # the corrupt copy, then the fetched one
+
+
+def test_five_tries_resume_and_no_pause_follows_the_last_failure(
+    server: tuple[str, ServerState], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The product's policy (retry.FETCH): a server that cuts every transfer gets five
+    requests, each resuming where the last stopped, with pauses of 0.2, 0.4, 0.6 and 0.8 s
+    between them, and the error comes right after the fifth (no pause is wasted on it)."""
+    from bench_agent import retry
+
+    url, state = server
+    data = os.urandom(SIZE)
+    state.files["edu.img.zst"] = data
+    state.cut_next = 1000  # every response is cut half-way
+    pauses: list[tuple[float, int]] = []  # (seconds, requests served before the pause)
+
+    def record(seconds: float) -> None:
+        pauses.append((round(seconds, 6), len(state.requests)))
+
+    monkeypatch.setattr(retry, "FETCH", retry.FETCH.copy(sleep=record))
+    with pytest.raises(BenchError, match="Cannot fetch the image from") as caught:
+        ensure_local(_entry(data), tmp_path / "cache", url)
+    assert "ledger_url" in caught.value.hint
+    assert pauses == [(0.2, 1), (0.4, 2), (0.6, 3), (0.8, 4)]
+    assert len(state.requests) == 5
+    offsets = [0] + [int(rng[6:-1]) for _path, rng in state.requests[1:] if rng]
+    assert len(offsets) == 5 and offsets == sorted(set(offsets))  # each try resumed further
+    part = tmp_path / "cache" / "edu.img.zst.part"
+    assert 0 < part.stat().st_size < SIZE  # kept for the next fetch to resume
+    assert not (tmp_path / "cache" / "edu.img.zst").exists()

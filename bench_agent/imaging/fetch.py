@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
 
+from bench_agent import retry
 from bench_agent.durable import fsync_dir
 from bench_agent.errors import BenchError, InputError
 from bench_agent.i18n import _
@@ -21,7 +21,6 @@ from bench_agent.imaging.catalogue import source_path
 from bench_agent.models.image import ImageEntry
 
 CHUNK = 1 << 20
-ATTEMPTS = 5  # connection cuts survived per fetch
 IMAGES_PATH = "api/v1/images"  # the ledger serves <ledger_url>/api/v1/images/<file> (Range)
 
 
@@ -77,54 +76,59 @@ def image_url(entry: ImageEntry, base_url: str | None) -> str | None:
 
 
 def download(url: str, dest: Path, expected_size: int | None = None) -> Path:
-    """Fetch ``url`` into ``dest`` via ``dest.part``, resuming with Range after a cut."""
-    import httpx
+    """Fetch ``url`` into ``dest`` via ``dest.part``, resuming with Range after a cut.
 
+    One try per attempt of the ``retry.FETCH`` policy; a refusal by the server (an HTTP status
+    other than 200/206/416) is final, a network error or a transfer stopped early is retried.
+    """
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    last_error: Exception | None = None
-    for attempt in range(ATTEMPTS):
-        have = part.stat().st_size if part.exists() else 0
-        if expected_size is not None and have > expected_size:
-            part.unlink()
-            have = 0
-        headers = {"Range": f"bytes={have}-"} if have else {}
-        try:
-            with httpx.stream(
-                "GET", url, headers=headers, timeout=30.0, follow_redirects=True
-            ) as response:
-                if response.status_code == 416 and have:
-                    break  # the part file is already complete
-                if response.status_code not in (200, 206):
-                    raise BenchError(
-                        _(
-                            "The image server answered {status} for {url}.",
-                            status=response.status_code,
-                            url=url,
-                        ),
-                        _("Check that the ledger publishes this image."),
-                    )
-                mode = "ab" if response.status_code == 206 and have else "wb"
-                with open(part, mode) as handle:
-                    for block in response.iter_bytes(CHUNK):
-                        handle.write(block)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            size = part.stat().st_size
-            if expected_size is None or size >= expected_size:
-                break
-            last_error = BenchError(_("The download stopped early."))
-        except httpx.HTTPError as exc:
-            last_error = exc
-        time.sleep(min(2.0, 0.2 * (attempt + 1)))
-    else:
+    try:
+        retry.FETCH.copy()(_try_download, url, part, expected_size)
+    except retry.Transient as exc:
         raise BenchError(
-            _("Cannot fetch the image from {url}: {error}", url=url, error=last_error),
+            _("Cannot fetch the image from {url}: {error}", url=url, error=str(exc)),
             _("Check the network and the ledger address (ledger_url), then try again."),
-        )
+        ) from None
     os.replace(part, dest)
     fsync_dir(dest.parent)  # streamed, so not through atomic_write; the rename made durable
     return dest
+
+
+def _try_download(url: str, part: Path, expected_size: int | None) -> None:
+    """One try: the rest of ``url`` appended to ``part``; a cut is ``retry.Transient``."""
+    import httpx
+
+    have = part.stat().st_size if part.exists() else 0
+    if expected_size is not None and have > expected_size:
+        part.unlink()
+        have = 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    try:
+        with httpx.stream(
+            "GET", url, headers=headers, timeout=30.0, follow_redirects=True
+        ) as response:
+            if response.status_code == 416 and have:
+                return  # the part file is already complete
+            if response.status_code not in (200, 206):
+                raise BenchError(
+                    _(
+                        "The image server answered {status} for {url}.",
+                        status=response.status_code,
+                        url=url,
+                    ),
+                    _("Check that the ledger publishes this image."),
+                )
+            mode = "ab" if response.status_code == 206 and have else "wb"
+            with open(part, mode) as handle:
+                for block in response.iter_bytes():  # as received: a cut loses none
+                    handle.write(block)
+                handle.flush()
+                os.fsync(handle.fileno())
+    except httpx.HTTPError as exc:
+        raise retry.Transient(str(exc) or type(exc).__name__) from exc
+    if expected_size is not None and part.stat().st_size < expected_size:
+        raise retry.Transient(_("The download stopped early."))
 
 
 def cached_copy(entry: ImageEntry, cache_dir: Path) -> Path | None:
