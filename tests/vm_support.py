@@ -31,7 +31,10 @@ __all__ = [
     "live_amd64",
     "live_builds",
     "live_i686",
+    "plug_usb_disk",
+    "qmp_call",
     "scenario_machine",
+    "send_chord",
     "vbench",
 ]
 
@@ -195,3 +198,83 @@ def boot_scenario(
     result = io_dir / results / "results.json"
     assert result.exists(), f"no results from the guest after {wall:.0f}s:\n{serial[-4000:]}"
     return json.loads(result.read_text()), serial, wall
+
+
+# --- QMP calls with their answers, and disks plugged into a running guest -------------------
+def qmp_call(sock_path: Path, *commands: dict[str, Any]) -> list[Any]:
+    """Run QMP ``commands`` in order on one connection: their ``return`` values; an error
+    reply fails the test with QEMU's own words (``vbench._qmp`` ignores answers)."""
+    import socket
+
+    answers: list[Any] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(sock_path))
+        reader = sock.makefile("r")
+        reader.readline()  # greeting
+        for command in ({"execute": "qmp_capabilities"}, *commands):
+            sock.sendall(json.dumps(command).encode() + b"\n")
+            while True:
+                reply = json.loads(reader.readline())
+                if "error" in reply:
+                    raise AssertionError(f"QMP {command['execute']}: {reply['error']}")
+                if "return" in reply:
+                    answers.append(reply["return"])
+                    break
+    return answers[1:]
+
+
+def send_chord(sock_path: Path, *keys: str) -> None:
+    """Keys held together on the guest's keyboard (QEMU key codes: "shift", "l")."""
+    qmp_call(
+        sock_path,
+        {
+            "execute": "send-key",
+            "arguments": {"keys": [{"type": "qcode", "data": key} for key in keys]},
+        },
+    )
+
+
+def plug_usb_disk(sock_path: Path, index: int, image: Path, drive: vbench.Drive) -> None:
+    """A disk plugged into a USB dock of the running guest (the kernel sees a hot-plug and
+    udev an ``add``): a raw ``image`` behind a USB mass-storage bridge (``usb-bot``) whose
+    SCSI disk reports ``drive.model`` and ``drive.serial``, the bridge reporting the same
+    serial as the docks that pass the disk's own through. The guest needs a USB controller
+    (``-device qemu-xhci``)."""
+    node, bridge = f"dock{index}", f"bot{index}"
+    qmp_call(
+        sock_path,
+        {
+            "execute": "blockdev-add",
+            "arguments": {
+                "driver": "raw",
+                "node-name": node,
+                "file": {"driver": "file", "filename": str(image)},
+            },
+        },
+        {
+            "execute": "device_add",
+            "arguments": {"driver": "usb-bot", "id": bridge, "serial": drive.serial},
+        },
+        {
+            "execute": "device_add",
+            "arguments": {
+                "driver": "scsi-hd",
+                "id": f"disk{index}",
+                "bus": f"{bridge}.0",
+                "drive": node,
+                "vendor": "ATA",
+                "product": drive.model,
+                "serial": drive.serial,
+            },
+        },
+        # A hot-plugged usb-bot waits for its disks; attached, the guest sees it arrive.
+        {
+            "execute": "qom-set",
+            "arguments": {
+                "path": f"/machine/peripheral/{bridge}",
+                "property": "attached",
+                "value": True,
+            },
+        },
+    )
