@@ -17,6 +17,7 @@ from bench_agent.i18n import _
 from bench_agent.inventory.parts import MemorySuggestion, fitted_module_problem
 from bench_agent.models.inventory import Inventory
 from bench_agent.models.part import Part, StockedPart
+from bench_agent.tui.contracts import Bench
 
 
 @dataclass
@@ -40,14 +41,14 @@ class BinState:
 _STATES: weakref.WeakKeyDictionary[Any, BinState] = weakref.WeakKeyDictionary()
 
 
-def bin_state(app: Any) -> BinState:
+def bin_state(app: Bench) -> BinState:
     state = _STATES.get(app)
     if state is None:
         state = _STATES[app] = BinState()
     return state
 
 
-def wants_bin(app: Any) -> bool:
+def wants_bin(app: Bench) -> bool:
     """RAM to remediate on an enrolled bench: the parts bin may hold the module."""
     state, settings = app.wf.state, app.settings
     criteria = state.verdict.criteria if state.verdict is not None else []
@@ -55,13 +56,13 @@ def wants_bin(app: Any) -> bool:
     return ram and bool(settings.ledger_url and settings.token) and not state.training
 
 
-def needs_lookup(app: Any) -> bool:
+def needs_lookup(app: Bench) -> bool:
     verdict = app.wf.state.verdict
     current = bin_state(app)
     return wants_bin(app) and not (current.looked and current.verdict_key == id(verdict))
 
 
-def look_up(app: Any) -> None:
+def look_up(app: Bench) -> None:
     """Ask the ledger's stock (worker thread) and keep the answer for this verdict."""
     from bench_agent.errors import BenchError
     from bench_agent.workflow.parts import bin_suggestion
@@ -77,7 +78,7 @@ def look_up(app: Any) -> None:
     current.looked = True
 
 
-def suggestion_line(app: Any) -> str:
+def suggestion_line(app: Bench) -> str:
     current = bin_state(app)
     if not wants_bin(app):
         return ""
@@ -90,7 +91,7 @@ def suggestion_line(app: Any) -> str:
     return "→ " + _("Parts bin: {suggestion}", suggestion=current.suggestion.text)
 
 
-def part_to_fit(app: Any) -> tuple[str, str, str] | None:
+def part_to_fit(app: Bench) -> tuple[str, str, str] | None:
     """(code, description, bin) of the module to take from the bin, if one fits."""
     current = bin_state(app)
     if not wants_bin(app) or current.verdict_key != id(app.wf.state.verdict):
@@ -101,7 +102,7 @@ def part_to_fit(app: Any) -> tuple[str, str, str] | None:
     return best.codes[0], best.description, best.bin
 
 
-def fit_then_reinventory(app: Any, code: str) -> None:
+def fit_then_reinventory(app: Bench, code: str) -> None:
     """(Step worker) Record the fit in the ledger, then inventory the machine again."""
     from bench_agent.sync.parts import fit_part
 
@@ -113,7 +114,7 @@ def fit_then_reinventory(app: Any, code: str) -> None:
     wf.remediation_done()
 
 
-def fitted_line(app: Any) -> str:
+def fitted_line(app: Bench) -> str:
     """On the verdict after the re-inventory: is the fitted module seen?"""
     fitted = bin_state(app).fitted
     inventory = app.wf.state.inventory
@@ -130,7 +131,7 @@ def fitted_line(app: Any) -> str:
 
 
 # ------------------------------------------------------------------------------ harvest
-def parts_to_keep(app: Any) -> list[Part]:
+def parts_to_keep(app: Bench) -> list[Part]:
     """At the end of a rejected machine's run on an enrolled bench: its parts worth keeping."""
     from bench_agent.inventory.parts import harvestable_parts
 
@@ -149,7 +150,7 @@ def parts_to_keep(app: Any) -> list[Part]:
     return harvestable_parts(state.inventory, wiped)
 
 
-def keep_parts(app: Any) -> None:
+def keep_parts(app: Bench) -> None:
     """(Step worker) Deliver the record, then keep the parts in the ledger (no bin yet: they
     are put in a bin later, ``bench-agent parts put``, by whoever shelves them)."""
     from bench_agent.sync import sync_once
@@ -164,7 +165,7 @@ def keep_parts(app: Any) -> None:
     current.kept, current.kept_from = kept, app.wf.state.asset_tag
 
 
-def kept_lines(app: Any) -> list[str]:
+def kept_lines(app: Bench) -> list[str]:
     current = bin_state(app)
     if current.kept_from != app.wf.state.asset_tag:
         return []
