@@ -38,9 +38,8 @@ from bench_agent.tui.widgets import status_text
 from tests.conftest import require_tool
 from tests.test_console_font import FONTS, psf2_table
 from tests.test_live_console import measure
+from tests.test_station import udevd  # noqa: F401 - fixture
 from tests.vm_support import plug_usb_disk, scenario_machine, send_chord, vbench
-
-pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 MiB = 1 << 20
 COLUMNS, ROWS = 80, 25
@@ -210,6 +209,27 @@ def tile_facts(drive: vbench.Drive, size_bytes: int) -> list[str]:
     ]
 
 
+@pytest.mark.device
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.usefixtures("udevd")
+async def test_station_opens_with_nothing_chosen(tmp_path: Path, anyio_backend: str) -> None:
+    """Seen on the live console: the station opened with "» Retour au banc" chosen (Textual's
+    auto-focus), against its rule that nothing is chosen before the operator moves (so a key
+    still held from the intake screen's "Poste d'effacement" went straight back)."""
+    from tests.test_tui_station import Keys, open_station, station_app
+
+    app = station_app(tmp_path, None)
+    async with app.run_test(size=(COLUMNS, ROWS)) as pilot:
+        keys = Keys(pilot)
+        screen = await open_station(pilot, keys)
+        assert screen.focused is None, screen.focused
+        await keys.press("right")  # the operator's first move chooses
+        assert keys.focused() == "act-leave"
+
+
+@pytest.mark.vm
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_disk_station_tiles_on_the_live_console(live_i686: Path, tmp_path: Path) -> None:
     require_tool("qemu-system-i386")

@@ -56,6 +56,10 @@ class StationProgress(Message):
 class StationScreen(Screen[None]):
     """Poste d'effacement / Disk station."""
 
+    # Nothing is chosen before the operator moves: Textual's auto-focus chose "Back to the
+    # bench" (seen on the live console), so a stray or repeated Enter left the station.
+    AUTO_FOCUS = ""
+
     def __init__(self) -> None:
         super().__init__()
         self.tiles: dict[str, DiskTile] = {}  # by uid
