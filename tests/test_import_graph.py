@@ -9,7 +9,6 @@ PACKAGES once its loops are broken.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
 
 import grimp
@@ -75,7 +74,6 @@ def describe(graph: grimp.ImportGraph, loop: list[str]) -> str:
 
 @pytest.fixture(scope="module")
 def graph() -> grimp.ImportGraph:
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
     return grimp.build_graph("bench_agent", cache_dir=None)
 
 
