@@ -11,6 +11,7 @@ from textual.widgets import Input, Label, Static
 
 from bench_agent.i18n import _, format_size, get_language
 from bench_agent.tui.contracts import Bench
+from bench_agent.tui.operators import list_operators
 from bench_agent.tui.station import StationScreen
 from bench_agent.tui.step_base import Action, StepScreen
 from bench_agent.tui.widgets import TagInput, Tile
@@ -27,8 +28,6 @@ class OperatorScreen(StepScreen):
         return _("Who is at the bench? Choose your profile.")
 
     def actions(self) -> list[Action]:
-        from bench_agent.tui.operators import list_operators
-
         self._profiles = {p.name: p for p in list_operators()}
         # The station's current profile (set at start-up) is the one chosen by default.
         current = self.bench.operator.name
