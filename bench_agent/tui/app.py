@@ -29,13 +29,11 @@ from bench_agent.errors import BenchError
 from bench_agent.i18n import N_, _, set_language
 from bench_agent.progress import ProgressEvent
 from bench_agent.tui import console
-from bench_agent.tui.help_call import HelpCallScreen
 from bench_agent.tui.modals import ErrorModal
 from bench_agent.tui.operators import OperatorProfile, default_operator, load_operator
 from bench_agent.tui.screens import screen_for
 from bench_agent.tui.step_base import StepScreen
 from bench_agent.tui.themes import BENCH_THEMES, theme_name
-from bench_agent.tui.training import training_session
 from bench_agent.tui.widgets import BenchHeader, StepTrail
 from bench_agent.workflow.engines import Engines
 from bench_agent.workflow.machine import Workflow, now
@@ -295,6 +293,9 @@ class BenchApp(App[int]):
             focused.press()
 
     def action_call_help(self) -> None:
+        # Imported on the first call (downwards, never back up): start-up stays lean.
+        from bench_agent.tui.help_call import HelpCallScreen
+
         if not isinstance(self.screen, HelpCallScreen):
             self.push_screen(HelpCallScreen())
 
@@ -420,6 +421,8 @@ def launch(args: argparse.Namespace) -> int:
     settings = load_settings()
     operator = load_operator(args.operator_profile) if args.operator_profile else None
     if getattr(args, "training", False):
+        from bench_agent.tui.training import training_session  # training mode only
+
         with training_session(settings, args.evidence) as session:
             app = BenchApp(
                 settings,

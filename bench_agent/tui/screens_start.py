@@ -12,7 +12,6 @@ from textual.widgets import Input, Label, Static
 from bench_agent.i18n import _, format_size, get_language
 from bench_agent.tui.contracts import Bench
 from bench_agent.tui.operators import list_operators
-from bench_agent.tui.station import StationScreen
 from bench_agent.tui.step_base import Action, StepScreen
 from bench_agent.tui.widgets import TagInput, Tile
 from bench_agent.workflow.state import Step
@@ -86,6 +85,9 @@ class IntakeScreen(StepScreen):
 
     def act(self, action_id: str) -> None:
         if action_id == "station":
+            # Imported when chosen (downwards, never back up): start-up stays lean.
+            from bench_agent.tui.station import StationScreen
+
             self.app.push_screen(StationScreen())
             return
         asset = "" if action_id == "generate" else self.query_one("#asset", Input).value
