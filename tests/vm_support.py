@@ -238,9 +238,10 @@ def send_chord(sock_path: Path, *keys: str) -> None:
 def plug_usb_disk(sock_path: Path, index: int, image: Path, drive: vbench.Drive) -> None:
     """A disk plugged into a USB dock of the running guest (the kernel sees a hot-plug and
     udev an ``add``): a raw ``image`` behind a USB mass-storage bridge (``usb-bot``) whose
-    SCSI disk reports ``drive.model`` and ``drive.serial``, the bridge reporting the same
-    serial as the docks that pass the disk's own through. The guest needs a USB controller
-    (``-device qemu-xhci``)."""
+    SCSI disk reports ``drive.model`` and ``drive.serial``. The bridge reports the same serial
+    (as docks that pass the disk's own through do): the bench reads a USB disk's serial from
+    the bridge (udev's ID_SERIAL_SHORT), so a dock with a serial of its own would name every
+    disk in it by the dock's. The guest needs a USB controller (``-device qemu-xhci``)."""
     node, bridge = f"dock{index}", f"bot{index}"
     qmp_call(
         sock_path,
