@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 import grimp
 import pytest
 
-PACKAGES = ("bench_agent.tui", "bench_agent.ledger")
+PACKAGES = ("bench_agent",)
 
 
 def import_loops(adjacency: Mapping[str, Iterable[str]]) -> list[list[str]]:

@@ -145,7 +145,9 @@ class BenchApp(App[int]):
             Step.OPERATOR,
             Step.INTAKE,
         )
-        self.operator = operator or default_operator(self.settings.operator, self.settings.language)
+        self.operator = operator or default_operator(
+            self.settings.operator, self.settings.language, self.settings.home
+        )
         for theme in BENCH_THEMES:
             self.register_theme(theme)
         self.apply_operator(self.operator)
@@ -419,7 +421,9 @@ def _alsa_cue(attention: bool) -> None:
 def launch(args: argparse.Namespace) -> int:
     """``bench-agent tui``: start the app (the training mode prepares its throwaway disks)."""
     settings = load_settings()
-    operator = load_operator(args.operator_profile) if args.operator_profile else None
+    operator = (
+        load_operator(args.operator_profile, settings.home) if args.operator_profile else None
+    )
     if getattr(args, "training", False):
         from bench_agent.tui.training import training_session  # training mode only
 

@@ -27,7 +27,7 @@ class OperatorScreen(StepScreen):
         return _("Who is at the bench? Choose your profile.")
 
     def actions(self) -> list[Action]:
-        self._profiles = {p.name: p for p in list_operators()}
+        self._profiles = {p.name: p for p in list_operators(self.bench.settings.home)}
         # The station's current profile (set at start-up) is the one chosen by default.
         current = self.bench.operator.name
         primary = current if current in self._profiles else next(iter(self._profiles), "")
