@@ -41,6 +41,9 @@ CERTIFICATE_KIND = "bench-agent/sanitization-certificate"
 CERTIFICATE_VERSION = 2
 ATTACHMENT_NAME = "certificate.json"
 STANDARD = NIST_REV2
+# A plan note (in the report's ``plan_notes``) the certificate repeats beside the serial: the
+# drive behind a USB bridge did not give its own, so the serial is the bridge's.
+BRIDGE_SERIAL_NOTE = "serial read from the USB bridge, not the drive"
 
 
 @dataclass
@@ -91,6 +94,7 @@ def build_certificate(
     bad_ranges = list(r.get("bad_ranges") or [])
     extra = r.get("extra") or {}
     bad_bytes = sum(int(b["length"]) for b in bad_ranges)
+    serial_note = BRIDGE_SERIAL_NOTE if BRIDGE_SERIAL_NOTE in extra.get("plan_notes", []) else ""
     return {
         "kind": CERTIFICATE_KIND,
         "version": CERTIFICATE_VERSION,
@@ -104,6 +108,7 @@ def build_certificate(
             "media_type": r.get("media_type", ""),
             "size_bytes": r.get("size_bytes", 0),
             "device": r["device"],
+            **({"serial_note": serial_note} if serial_note else {}),
         },
         "source": {"asset_tag": context.asset_tag, "lot": context.lot},
         "sanitization": {
@@ -152,6 +157,15 @@ HIDDEN_AREAS_UNCHECKED: dict[str, Any] = {
     "erased": False,
     "note": "",
 }
+
+
+def _serial_text(media: Mapping[str, Any], tr: Callable[[str], str]) -> str:
+    """The serial as the PDF states it, with the reason it is only the USB bridge's."""
+    serial = str(media.get("serial") or "")
+    if media.get("serial_note") == BRIDGE_SERIAL_NOTE:
+        why = tr(N_("read from the USB bridge, not the drive"))
+        return f"{serial} ({why})"
+    return serial
 
 
 def technique_block(r: Mapping[str, Any]) -> dict[str, Any]:
@@ -310,7 +324,7 @@ def render_pdf(certificate: dict[str, Any]) -> bytes:
     rows = [
         (tr(N_("Manufacturer")), media.get("manufacturer")),
         (tr(N_("Model")), media.get("model")),
-        (tr(N_("Serial number")), media.get("serial")),
+        (tr(N_("Serial number")), _serial_text(media, tr)),
         (tr(N_("Media type")), media.get("media_type")),
         (tr(N_("Capacity (bytes)")), media.get("size_bytes")),
         (tr(N_("Asset tag")), source.get("asset_tag")),

@@ -34,7 +34,12 @@ from bench_agent.errors import BenchError
 from bench_agent.home import agent_home
 from bench_agent.progress import ProgressCallback, ProgressEvent
 from bench_agent.sanitize.blockio import SAMPLE_WORKERS, BadSpan, DeviceIO, PassOutcome
-from bench_agent.sanitize.certificate import CertificateContext, build_certificate, serialize
+from bench_agent.sanitize.certificate import (
+    BRIDGE_SERIAL_NOTE,
+    CertificateContext,
+    build_certificate,
+    serialize,
+)
 from bench_agent.sanitize.pattern import Pattern
 from bench_agent.sanitize.readback import bad_ranges_exception, judge_read_back
 from bench_agent.sanitize.sampling import full_plan, nist_sample_plan, plan_summary
@@ -183,7 +188,10 @@ def new_report(dev: BlockDevice, verify: str) -> dict[str, Any]:
         "certificate_id": "",
         "extra": {
             "method_description": METHOD_DESCRIPTIONS["zero"],
-            "plan_notes": ["wipe-only path: this CPU has no SSE2"],
+            # This path does not ask the drive behind a USB bridge for its serial: lsblk's is
+            # the bridge's, and the certificate says so.
+            "plan_notes": ["wipe-only path: this CPU has no SSE2"]
+            + ([BRIDGE_SERIAL_NOTE] if dev.tran == "usb" else []),
             "bench_agent_version": __version__,
             "wipe_path": "wipe-only (no SSE2)",
         },

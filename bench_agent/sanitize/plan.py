@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench_agent.devices.guard import GuardPolicy, check_target
-from bench_agent.errors import InputError
+from bench_agent.errors import InputError, ToolMissing
 from bench_agent.i18n import _
 from bench_agent.models.inventory import Disk
 
@@ -20,7 +20,8 @@ from bench_agent.models.wipe import FIRMWARE_METHODS as FIRMWARE_METHODS
 from bench_agent.models.wipe import HiddenAreas, VerifyMode
 from bench_agent.models.wipe import MethodOption as MethodOption
 from bench_agent.models.wipe import WipePlan as WipePlan
-from bench_agent.sanitize import ata, nvme
+from bench_agent.sanitize import ata, commands, nvme
+from bench_agent.sanitize.certificate import BRIDGE_SERIAL_NOTE
 from bench_agent.sanitize.journal import Journal
 
 RequestedMethod = Literal["auto", "zero", "random", "firmware"]
@@ -180,6 +181,66 @@ def select_method(
     return chosen, fallback, options
 
 
+# How the serial of a disk behind a USB bridge was read, strongest first: the drive's own
+# ATA IDENTIFY relayed by a SAT bridge (read-only), then the SCSI unit serial number (VPD page
+# 0x80, which some bridges fill with the drive's and others with their own).
+USB_SERIAL_PROBES = (
+    ("ata-identify-sat", ["smartctl", "-i", "-d", "sat"]),
+    ("scsi-vpd-80", ["smartctl", "-i", "-d", "scsi"]),
+)
+
+
+def pick_usb_serial(outputs: list[tuple[str, str]], bridge_serial: str) -> dict[str, str]:
+    """The drive's own serial (and model) from the read-only identify outputs of a disk behind
+    a USB bridge, ``[(probe, smartctl text)]`` in the order tried; ``bridge_serial`` is what
+    the bridge reports (lsblk's SERIAL: udev's, from the USB descriptor).
+
+    A junk serial ("--", zeros), an IDENTIFY the bridge answered itself (its own model
+    string), or a VPD serial equal to the bridge's own is not the drive's. Without one, the
+    bridge's serial stays, said so: ``source`` is then ``"bridge"``.
+    """
+    from bench_agent.inventory.smartctl import parse_smartctl
+    from bench_agent.inventory.system import is_junk_identifier
+
+    bridge = bridge_serial.strip()
+    for probe, text in outputs:
+        result = parse_smartctl(text)
+        serial = result.serial.strip()
+        if not serial or is_junk_identifier(serial) or result.bridge:
+            continue
+        if probe == "ata-identify-sat" and result.device_type == "ata":
+            # The drive itself answered IDENTIFY: its serial even when the bridge relays it.
+            return {"serial": serial, "model": result.model, "source": probe}
+        if probe == "scsi-vpd-80" and serial.lower() != bridge.lower():
+            return {"serial": serial, "model": "", "source": probe}
+    return {"serial": bridge, "model": "", "source": "bridge"}
+
+
+def _usb_identity(path: str, bridge_serial: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Ask the drive behind the bridge who it is (read-only identify commands only; nothing
+    destructive is ever sent through a bridge); (picked identity, evidence)."""
+    outputs: list[tuple[str, str]] = []
+    evidence: list[dict[str, Any]] = []
+    for probe, argv in USB_SERIAL_PROBES:
+        try:
+            result = commands.run([*argv, path], timeout=30.0)
+        except ToolMissing:
+            break
+        evidence.append(result.evidence())
+        outputs.append((probe, result.stdout))
+        picked = pick_usb_serial(outputs, bridge_serial)
+        if picked["source"] != "bridge":
+            return picked, evidence
+    return pick_usb_serial(outputs, bridge_serial), evidence
+
+
+def serial_is_the_drives(plan: WipePlan) -> bool:
+    """False when the plan's serial is only a USB bridge's (two disks in docks with the same
+    bridge serial are different disks): it names no disk, so it never matches another."""
+    usb: dict[str, Any] = plan.detection.get("usb") or {}
+    return usb.get("serial_source") != "bridge"
+
+
 def plan_one(
     device: str,
     *,
@@ -209,6 +270,21 @@ def plan_one(
     elif dev.tran == "usb":
         notes.append("behind a USB bridge: firmware commands are never sent through it")
         support = {m: "behind a USB bridge" for m in FIRMWARE_METHODS}
+        picked, log_usb = _usb_identity(path, disk.serial)
+        evidence.extend(log_usb)
+        detection["usb"] = {
+            "bridge_serial": disk.serial,
+            "serial_source": picked["source"],
+            "drive_serial": "" if picked["source"] == "bridge" else picked["serial"],
+        }
+        if picked["source"] == "bridge":
+            notes.append(BRIDGE_SERIAL_NOTE)
+        else:
+            serial, model = picked["serial"], picked["model"] or model
+            notes.append(
+                f"serial read from the drive behind the USB bridge ({picked['source']}); "
+                f"the bridge reports {disk.serial or 'no serial'}"
+            )
     elif probe_firmware and (dev.tran == "nvme" or dev.kernel_name.startswith("nvme")):
         caps, log = nvme.detect(dev.kernel_name)
         evidence.extend(r.evidence() for r in log)
@@ -322,8 +398,8 @@ def plan_wipes(
 def _attach_resume(plan: WipePlan, journal: Journal) -> None:
     """Resume an interrupted overwrite only when it is safe: same disk, same overwrite method,
     a flushed checkpoint, and the same pattern (seed) regenerated."""
-    if plan.is_firmware:
-        return
+    if plan.is_firmware or not serial_is_the_drives(plan):
+        return  # a bridge's serial cannot tell this disk from another in the same dock
     for entry in journal.interrupted():
         if (
             entry.same_disk(plan.serial, plan.size_bytes, plan.kname)

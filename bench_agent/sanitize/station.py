@@ -49,6 +49,9 @@ class StationDisk:
     state: str = "planning"  # planning, refused, wiping, erased, ..., failed, aborted
     detail: str = ""
     serial: str = ""
+    # False when the serial is only the USB bridge's (the drive behind it gave none): it then
+    # names the dock, not the disk, and is never matched against another disk's.
+    serial_names_disk: bool = True
     model: str = ""
     size_bytes: int = 0
     method: str = ""
@@ -286,7 +289,7 @@ class DiskStation:
                 return
         # Under the directory named with --loop-backing-dir: a loop device named explicitly.
         policy = replace(self.policy, allow_loop=named)
-        from bench_agent.sanitize.plan import plan_one
+        from bench_agent.sanitize.plan import plan_one, serial_is_the_drives
 
         try:
             plan = plan_one(
@@ -299,15 +302,12 @@ class DiskStation:
             self._refuse(disk, exc.message)
             return
         disk.serial, disk.model, disk.size_bytes = plan.serial, plan.model, plan.size_bytes
+        disk.serial_names_disk = serial_is_the_drives(plan)
         disk.method = plan.method
         disk.health, disk.health_reasons = smart_health(disk.device)
         with self._lock:
             twin = next(
-                (
-                    d
-                    for d in self.disks.values()
-                    if d is not disk and d.serial and d.serial == disk.serial
-                ),
+                (d for d in self.disks.values() if d is not disk and same_serial(d, disk)),
                 None,
             )
         if twin is not None:
@@ -321,7 +321,7 @@ class DiskStation:
                 ),
             )
             return
-        if disk.serial and disk.serial in self.certified_serials:
+        if disk.serial_names_disk and disk.serial in self.certified_serials:
             self._refuse(
                 disk,
                 _(
@@ -433,7 +433,7 @@ class DiskStation:
         disk.certificate = certificate
         if certificate is not None:
             disk.certificate_id = str(certificate.get("certificate_id", ""))
-            if disk.serial:
+            if disk.serial and disk.serial_names_disk:
                 self.certified_serials[disk.serial] = disk.certificate_id
         self._done(disk)
 
@@ -451,6 +451,18 @@ class DiskStation:
             except Exception as exc:  # recorded in words; the wipe's own files are written
                 disk.detail += f" (not queued for the ledger: {exc})"
         self._emit("finished", disk)
+
+
+def same_serial(one: StationDisk, other: StationDisk) -> bool:
+    """Two disks with the same serial of their own. Disks whose serial is only their USB
+    bridge's (docks of one make often share one) are told apart by their device (kernel name)
+    and never taken for one another: re-wiping a disk is safe, refusing a different one is not."""
+    return (
+        bool(one.serial)
+        and one.serial == other.serial
+        and one.serial_names_disk
+        and other.serial_names_disk
+    )
 
 
 def smart_health(device: str) -> tuple[str, dict[str, list[str]]]:
