@@ -19,8 +19,14 @@ on each tile, the tie dialog, the two-input confirmation and the erased disk are
 - each tile shows its disk's model, serial, size and SMART health in words; the focused choice
   is on screen, its frame whole.
 
-Then the second disk is tied to a lot and erased with the two inputs: its donor data is gone
-and the first disk, never confirmed, still holds its own.
+The two docks are of one make and report the same USB serial (``DOCK_SERIAL``, found on the
+live console: both tiles showed the dock's number and the second disk was refused as a twin):
+each tile names its own disk's serial, read behind the bridge (SCSI VPD page 0x80), and both
+disks are accepted.
+
+Then the second disk is tied to a lot and erased with the two inputs: its donor data is gone,
+its tile names its certificate beside its own serial (the serial its certificate states: both
+are the plan's), and the first disk, never confirmed, still holds its own.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ DISKS = (
     vbench.Drive("usb", 64, "5JV0DOCK01", "ST380011A"),
     vbench.Drive("usb", 96, "WMAD0CK0002", "WD400BB-00DEA0"),
 )
+DOCK_SERIAL = "DOCKBRIDGE01"  # both docks' own USB serial (one make of dock)
 LOT = "LOTB"  # letters that are the same keys on the French (AZERTY) and US keyboards
 BAR_TRACK = set("━╸╺")  # the progress bar's empty track: panel colour, see the docstring
 FRAME = "│║┃"
@@ -271,7 +278,7 @@ def test_disk_station_tiles_on_the_live_console(live_i686: Path, tmp_path: Path)
         # Docked one after the other (plugged together, either may get its tile first).
         for index, (image, drive) in enumerate(zip(images, DISKS, strict=True)):
             seen = len(console.screens())
-            plug_usb_disk(qmp, index, image, drive)
+            plug_usb_disk(qmp, index, image, drive, bridge_serial=DOCK_SERIAL)
             tiles = console.wait(drive.model, after=seen)
         console.shot("tiles", tiles)
 
@@ -288,6 +295,7 @@ def test_disk_station_tiles_on_the_live_console(live_i686: Path, tmp_path: Path)
             tile = tile_of(screen, drive.model)
             for fact in tile_facts(drive, drive.size_mib * MiB):
                 assert fact in tile, f"{fact!r} not on the tile of {drive.model}:\n{screen}"
+            assert DOCK_SERIAL not in tile, f"the dock's serial names the disk:\n{screen}"
 
         # Tie the second disk to a lot (typed as a barcode reader would) and erase it: the
         # label field has the focus in the dialog, Enter moves on to what the label is.
@@ -316,6 +324,9 @@ def test_disk_station_tiles_on_the_live_console(live_i686: Path, tmp_path: Path)
             erased = status_text("erased")
         done = console.press("ret", expect=erased, where=DISKS[1].model, timeout_s=180)
         console.shot("erased", done)
+        tile = tile_of(done, DISKS[1].model)
+        assert fr("Serial {serial}", serial=DISKS[1].serial) in tile, done
+        assert fr("certificate {id}", id="") in tile and DOCK_SERIAL not in tile, done
         whole_s = time.monotonic() - started
 
     keep = Path(__file__).resolve().parents[1] / "build" / "live-station-console"

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench_agent.devices.lsblk import BlockDevice
 from bench_agent.i18n import translate
-from bench_agent.models.wipe import WipePlan
+from bench_agent.models.wipe import WipePlan, WipeReport
 from bench_agent.sanitize import lite
 from bench_agent.sanitize.certificate import (
     BRIDGE_SERIAL_NOTE,
@@ -29,7 +30,7 @@ from bench_agent.sanitize.certificate import (
     _serial_text,
     build_certificate,
 )
-from bench_agent.sanitize.plan import _usb_identity, pick_usb_serial, serial_is_the_drives
+from bench_agent.sanitize.plan import pick_usb_serial, serial_is_the_drives, usb_identity
 from bench_agent.sanitize.station import StationDisk, same_serial
 from tests.conftest import FIXTURES, LoopFactory, require_tool
 
@@ -103,7 +104,7 @@ def test_no_answer_at_all_keeps_the_bridge_serial_or_none() -> None:
 
 
 @pytest.mark.device
-def test_usb_identity_probes_are_read_only_and_kept_as_evidence(
+def testusb_identity_probes_are_read_only_and_kept_as_evidence(
     make_loop: LoopFactory,
 ) -> None:
     """Real smartctl on a device that answers neither probe (a loop device, as a bridge
@@ -111,7 +112,7 @@ def test_usb_identity_probes_are_read_only_and_kept_as_evidence(
     require_tool("smartctl")
     device = str(make_loop(8 << 20, fill="random"))
     before = Path(device).read_bytes()
-    picked, evidence = _usb_identity(device, DOCK)
+    picked, evidence = usb_identity(device, DOCK)
     assert picked == {"serial": DOCK, "model": "", "source": "bridge"}
     assert [e["argv"] for e in evidence] == [
         ["smartctl", "-i", "-d", "sat", device],
@@ -186,3 +187,50 @@ def test_the_wipe_only_path_says_a_usb_serial_is_the_bridges() -> None:
     sata = BlockDevice(name="sda", kname="sda", path="/dev/sda", type="disk", size=1 << 26,
                        serial="5JV0OLD1", tran="sata")  # fmt: skip
     assert BRIDGE_SERIAL_NOTE not in lite.new_report(sata, "sample")["extra"]["plan_notes"]
+
+
+@pytest.mark.device
+def test_the_wipe_asks_the_drive_behind_the_bridge_again(
+    make_loop: LoopFactory, tmp_path: Path
+) -> None:
+    """A plan that read the drive's serial behind a bridge is run only on that drive: at the
+    wipe's start the drive is asked again (real smartctl; a loop device names no drive, as a
+    dock whose disk was swapped for one that answers nothing). A plan that only had the
+    bridge's serial wipes, and its signed certificate says the serial is the bridge's."""
+    from bench_agent.config import load_settings
+    from bench_agent.sanitize.engine import run_wipes
+    from bench_agent.sanitize.plan import plan_wipes
+
+    require_tool("smartctl")
+    device = make_loop(4 << 20, fill="random")
+    before = device.read_bytes()
+
+    def wipe(plan: WipePlan) -> tuple[WipeReport, dict[str, Any] | None]:
+        ((report, cert),) = run_wipes(
+            [plan],
+            settings=load_settings(),
+            context=CertificateContext(operator="alice", station="bench-1"),
+            progress=lambda _e: None,
+            report_dir=tmp_path / "reports",
+        )
+        return report, cert
+
+    [swapped] = plan_wipes([str(device)], method="zero", verify="sample")
+    swapped.serial = "5JV0DOCK01"
+    swapped.detection["usb"] = {
+        "bridge_serial": "",
+        "serial_source": "scsi-vpd-80",
+        "drive_serial": "5JV0DOCK01",
+    }
+    report, cert = wipe(swapped)
+    assert cert is None and report.status == "failed"
+    assert "behind the USB bridge changed" in report.status_detail
+    assert device.read_bytes() == before  # nothing written
+
+    [bridged] = plan_wipes([str(device)], method="zero", verify="sample")
+    bridged.detection["usb"] = {"bridge_serial": "", "serial_source": "bridge", "drive_serial": ""}
+    bridged.notes.append(BRIDGE_SERIAL_NOTE)
+    report, cert = wipe(bridged)
+    assert cert is not None, report.status_detail
+    assert cert["media"]["serial_note"] == BRIDGE_SERIAL_NOTE
+    assert device.read_bytes() == bytes(len(before))

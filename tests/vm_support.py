@@ -235,13 +235,16 @@ def send_chord(sock_path: Path, *keys: str) -> None:
     )
 
 
-def plug_usb_disk(sock_path: Path, index: int, image: Path, drive: vbench.Drive) -> None:
+def plug_usb_disk(
+    sock_path: Path, index: int, image: Path, drive: vbench.Drive, bridge_serial: str = ""
+) -> None:
     """A disk plugged into a USB dock of the running guest (the kernel sees a hot-plug and
     udev an ``add``): a raw ``image`` behind a USB mass-storage bridge (``usb-bot``) whose
-    SCSI disk reports ``drive.model`` and ``drive.serial``. The bridge reports the same serial
-    (as docks that pass the disk's own through do): the bench reads a USB disk's serial from
-    the bridge (udev's ID_SERIAL_SHORT), so a dock with a serial of its own would name every
-    disk in it by the dock's. The guest needs a USB controller (``-device qemu-xhci``)."""
+    SCSI disk reports ``drive.model`` and ``drive.serial`` (its unit serial number, VPD page
+    0x80). The bridge's own USB serial (what lsblk and udev's ID_SERIAL_SHORT show) is
+    ``bridge_serial``, the disk's when not given (as docks that pass the disk's own through
+    do); docks of one make often all report the same one. The guest needs a USB controller
+    (``-device qemu-xhci``)."""
     node, bridge = f"dock{index}", f"bot{index}"
     qmp_call(
         sock_path,
@@ -255,7 +258,11 @@ def plug_usb_disk(sock_path: Path, index: int, image: Path, drive: vbench.Drive)
         },
         {
             "execute": "device_add",
-            "arguments": {"driver": "usb-bot", "id": bridge, "serial": drive.serial},
+            "arguments": {
+                "driver": "usb-bot",
+                "id": bridge,
+                "serial": bridge_serial or drive.serial,
+            },
         },
         {
             "execute": "device_add",

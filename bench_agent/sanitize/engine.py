@@ -44,7 +44,7 @@ from bench_agent.sanitize.certificate import (
 from bench_agent.sanitize.commands import tool_version
 from bench_agent.sanitize.journal import Journal, JournalEntry
 from bench_agent.sanitize.pattern import Pattern
-from bench_agent.sanitize.plan import REACHES_HIDDEN, WipePlan
+from bench_agent.sanitize.plan import REACHES_HIDDEN, WipePlan, serial_is_the_drives, usb_identity
 from bench_agent.sanitize.readback import bad_ranges_exception, judge_read_back
 from bench_agent.sanitize.sampling import SamplePlan, full_plan, nist_sample_plan, plan_summary
 from bench_agent.sanitize.techniques import METHOD_DESCRIPTIONS
@@ -149,16 +149,29 @@ class DiskWipe:
     def _run(self) -> WipeReport:
         plan = self.plan
         dev = check_target(plan.device, plan.policy())
-        # The same disk as planned (lsblk may not know a serial the drive itself reported).
-        if (dev.serial and dev.serial != plan.serial) or dev.size != plan.size_bytes:
+        # The same disk as planned (lsblk may not know a serial the drive itself reported;
+        # behind a USB bridge lsblk shows the bridge's, and the drive is asked again).
+        usb: dict[str, Any] = plan.detection.get("usb") or {}
+        listed = str(usb.get("bridge_serial", "")) if usb else plan.serial
+        if (dev.serial and dev.serial != listed) or dev.size != plan.size_bytes:
             return self._fail("the disk changed since the plan was made (serial or size)")
+        if usb.get("drive_serial"):
+            again, _log = usb_identity(plan.device, dev.serial)
+            if again["serial"] != usb["drive_serial"]:
+                return self._fail(
+                    "the disk behind the USB bridge changed since the plan was made (its "
+                    f"serial reads {again['serial'] or 'nothing'}, planned {usb['drive_serial']})"
+                )
         pattern_kind = (
             plan.method if plan.method in ("zero", "random") else (plan.fallback or "zero")
         )
         seed = bytes.fromhex(plan.seed) if plan.seed else None
         pattern = Pattern("random" if pattern_kind == "random" else "zero", seed)
         for old in self.journal.interrupted():
-            if old.same_disk(plan.serial, plan.size_bytes, plan.kname):
+            # A bridge's serial names the dock: another disk's interrupted wipe stays as it was.
+            if serial_is_the_drives(plan) and old.same_disk(
+                plan.serial, plan.size_bytes, plan.kname
+            ):
                 self.report.extra.setdefault("restarted_after", []).append(
                     {
                         "journal": old.id,

@@ -216,7 +216,7 @@ def pick_usb_serial(outputs: list[tuple[str, str]], bridge_serial: str) -> dict[
     return {"serial": bridge, "model": "", "source": "bridge"}
 
 
-def _usb_identity(path: str, bridge_serial: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+def usb_identity(path: str, bridge_serial: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Ask the drive behind the bridge who it is (read-only identify commands only; nothing
     destructive is ever sent through a bridge); (picked identity, evidence)."""
     outputs: list[tuple[str, str]] = []
@@ -270,7 +270,7 @@ def plan_one(
     elif dev.tran == "usb":
         notes.append("behind a USB bridge: firmware commands are never sent through it")
         support = {m: "behind a USB bridge" for m in FIRMWARE_METHODS}
-        picked, log_usb = _usb_identity(path, disk.serial)
+        picked, log_usb = usb_identity(path, disk.serial)
         evidence.extend(log_usb)
         detection["usb"] = {
             "bridge_serial": disk.serial,
