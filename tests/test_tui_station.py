@@ -491,3 +491,53 @@ async def test_finished_disks_taken_out_keep_only_the_last_tiles(tmp_path: Path)
         # The waiting disk stays; of the finished ones taken out, the newest.
         assert kept == ["/dev/sdw"] + [f"/dev/sd{n}" for n in range(3, KEEP_FINISHED + 3)]
         assert len(screen.query(".disk-tile")) == len(kept)
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+async def test_a_serial_read_from_the_usb_bridge_is_marked_on_its_tile(
+    tmp_path: Path, language: str
+) -> None:
+    """A disk whose serial is only its USB bridge's says so next to the serial, whole on one
+    line of its tile at 80x25; a drive's own serial carries no marker."""
+    from rich.cells import cell_len
+
+    from bench_agent.i18n import get_language, set_language
+    from bench_agent.tui.station import StationEvent, StationScreen
+
+    before = get_language()
+    try:
+        app = station_app(tmp_path, "four-keys")
+        async with app.run_test(size=CONSOLE) as pilot:
+            await settle(pilot)
+            set_language(language)  # after the operator's own, chosen at start
+            screen = StationScreen()
+            await app.push_screen(screen)
+            for kname, serial, own in (("sdv", "DOCKBRIDGE01", False), ("sdw", "5JV0DOCK01", True)):
+                event = {
+                    "event": "ready",
+                    "kname": kname,
+                    "device": f"/dev/{kname}",
+                    "model": "ST380011A",
+                    "serial": serial,
+                    "serial_names_disk": own,
+                    "size_bytes": 80_026_361_856,
+                    "health": "unknown",
+                }
+                screen.on_station_event(StationEvent(event))
+            await pilot.pause(0.3)
+            bridge, drive = (screen.tile_for(k) for k in ("sdv", "sdw"))
+            assert bridge is not None and drive is not None
+            marker = {"en": "(USB bridge)", "fr": "(pont USB)"}[language]
+            words = {"en": "Serial", "fr": "N° de série"}[language]
+            shown = {}
+            for tile in (bridge, drive):
+                facts = tile.query_one(".disk-facts")
+                lines = [facts.render_line(y).text for y in range(facts.size.height)]
+                shown[tile.kname] = lines
+                assert all(cell_len(line.rstrip()) <= facts.size.width for line in lines)
+            # The serial and its marker whole, on one line.
+            assert any(f"{words} DOCKBRIDGE01 {marker}" in line for line in shown["sdv"]), shown
+            assert not any(marker in line for line in shown["sdw"]), shown
+            assert any("5JV0DOCK01" in line for line in shown["sdw"]), shown
+    finally:
+        set_language(before)

@@ -151,6 +151,7 @@ class DiskStation:
                 device=disk.device,
                 kname=disk.kname,
                 serial=disk.serial,
+                serial_names_disk=disk.serial_names_disk,
                 model=disk.model,
                 size_bytes=disk.size_bytes,
                 state=disk.state,
@@ -304,7 +305,7 @@ class DiskStation:
         disk.serial, disk.model, disk.size_bytes = plan.serial, plan.model, plan.size_bytes
         disk.serial_names_disk = serial_is_the_drives(plan)
         disk.method = plan.method
-        disk.health, disk.health_reasons = smart_health(disk.device)
+        disk.health, disk.health_reasons = smart_health(disk.device, usb=plan.transport == "usb")
         with self._lock:
             twin = next(
                 (d for d in self.disks.values() if d is not disk and same_serial(d, disk)),
@@ -465,22 +466,33 @@ def same_serial(one: StationDisk, other: StationDisk) -> bool:
     )
 
 
-def smart_health(device: str) -> tuple[str, dict[str, list[str]]]:
+def smart_health(
+    device: str, *, usb: bool = False, run: Callable[[list[str]], str] | None = None
+) -> tuple[str, dict[str, list[str]]]:
     """The disk's SMART health as the bench grades it (``unknown`` with the reason in words
-    when the dock or bridge reports no SMART), reasons by language."""
-    import subprocess
-
+    when the dock or bridge reports no SMART), reasons by language. A USB disk is asked
+    through SAT pass-through first, as the inventory does (smartctl only guesses it for
+    bridges it knows), then by smartctl's own guess when the bridge passes no SAT."""
     from bench_agent.inventory.health import assess_disk_i18n
     from bench_agent.inventory.smartctl import parse_smartctl
 
-    try:
-        out = subprocess.run(
-            ["smartctl", "-x", device], capture_output=True, text=True, timeout=30, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        out = f"smartctl: {exc}"
-    level, reasons = assess_disk_i18n(parse_smartctl(out).smart)
+    run = run or _smartctl_text
+    result = None
+    if usb:
+        result = parse_smartctl(run(["smartctl", "-x", "-d", "sat", device]))
+    if result is None or not result.smart.available:
+        result = parse_smartctl(run(["smartctl", "-x", device]))
+    level, reasons = assess_disk_i18n(result.smart)
     return level, {lang: [r[lang] for r in reasons] for lang in ("en", "fr")}
+
+
+def _smartctl_text(argv: list[str]) -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"smartctl: {exc}"
 
 
 def queue_record(

@@ -42,6 +42,8 @@ class DiskTile(Vertical):
         self.device = str(event.get("device", ""))
         self.model = str(event.get("model", "") or "–")
         self.serial = str(event.get("serial", "") or "")
+        # The serial is only the USB bridge's (the drive behind it gave none): said on the tile.
+        self.serial_is_bridges = event.get("serial_names_disk", True) is False
         self.size_bytes = int(event.get("size_bytes", 0) or 0)
         self.health = str(event.get("health", "") or "unknown")
         self.health_reasons: list[str] = []
@@ -78,6 +80,8 @@ class DiskTile(Vertical):
 
     def facts(self) -> str:
         serial = _("Serial {serial}", serial=self.serial) if self.serial else _("No serial")
+        if self.serial and self.serial_is_bridges:
+            serial += " " + _("(USB bridge)")
         health = status_text(self.health)
         if self.health_reasons:
             smart = _("SMART {health}: {reason}", health=health, reason=self.health_reasons[0])
