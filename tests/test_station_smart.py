@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +78,32 @@ def test_the_real_smartctl_falls_back_from_sat_on_a_loop_device(make_loop: LoopF
     assert calls == [["smartctl", "-x", "-d", "sat", device], ["smartctl", "-x", device]]
     assert level == "unknown"
     assert reasons["en"] == ["no SMART data (smartctl cannot detect the device type)"]
+
+
+def test_the_station_tells_its_tile_when_a_serial_is_only_the_bridges(agent_home: Path) -> None:
+    """The event the station sends its screen says whose serial it is; the tile built from it
+    marks the bridge's and leaves a drive's own alone."""
+    from bench_agent.config import load_settings
+    from bench_agent.devices.guard import GuardPolicy
+    from bench_agent.i18n import set_language
+    from bench_agent.sanitize.certificate import CertificateContext
+    from bench_agent.sanitize.station import DiskStation, StationDisk
+    from bench_agent.tui.station_widgets import DiskTile
+
+    set_language("en")
+    events: list[dict[str, Any]] = []
+    station = DiskStation(
+        settings=load_settings(),
+        context=CertificateContext(operator="op", station="st"),
+        policy=GuardPolicy(),
+        allowed_methods=None,
+        verify="sample",
+        listener=events.append,
+    )
+    dock = StationDisk("sdb", "/dev/sdb", "now", serial="DOCKBRIDGE01", serial_names_disk=False)
+    drive = StationDisk("sdc", "/dev/sdc", "now", serial="5JV0DOCK01")
+    station._emit("ready", dock)
+    station._emit("ready", drive)
+    assert [e["serial_names_disk"] for e in events] == [False, True]
+    assert DiskTile("1", events[0]).facts().startswith("Serial DOCKBRIDGE01 (USB bridge) · ")
+    assert DiskTile("2", events[1]).facts().startswith("Serial 5JV0DOCK01 · ")
