@@ -68,3 +68,37 @@ def test_a_disk_the_profile_grades_failing_is_not_chosen_for_the_image(
     wf.state.wipes = [erased("/dev/sda"), erased("/dev/sdb")]
     wf._plan_image()
     assert wf.state.image_target == "/dev/sdb"
+
+
+def test_the_check_command_shows_and_grades_the_profiles_health(tmp_path: Path) -> None:
+    """``bench-agent check`` says what the workflow says: the disk list and the verdict carry
+    the grading profile's health, not the inventory's default limits."""
+    import json
+    import subprocess
+    import sys
+
+    profile, bundle = strict_profile(tmp_path), bundle_with_healthy_sdb(tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench_agent.cli.main",
+            "check",
+            "--json",
+            "--quick",
+            "--profile",
+            str(profile),
+            "--evidence",
+            str(bundle),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    document = json.loads(done.stdout)
+    health = {d["path"]: (d["health"], d["health_reasons"]) for d in document["disks"]}
+    # sda's one reallocated sector: "warn" with the default limits, "fail" with the profile's.
+    assert health["/dev/sda"] == ("fail", ["1 reallocated sector (more than 0)"])
+    criteria = {c["id"]: c for c in document["verdict"]["criteria"]}
+    assert criteria["disk.sda.health"]["status"] != "pass"

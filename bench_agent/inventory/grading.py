@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from bench_agent.i18n import N_, _, both, get_language
+from bench_agent.i18n import N_, SUPPORTED, _, both, get_language
 from bench_agent.inventory.criteria import (
     Grader,
     eligible_disks,
@@ -201,7 +201,7 @@ def grade_inventory(
                 "rejected: {reasons}",
                 reasons="; ".join(c.messages.get(lang, c.message) for c in failed),
             )[lang]
-            for lang in ("en", "fr")
+            for lang in SUPPORTED
         }
     elif len(actions) > profile.max_actions:
         outcome = "rejected"
@@ -217,7 +217,7 @@ def grade_inventory(
                 "kept after: {actions}",
                 actions="; ".join(c.actions.get(lang, c.action) for c in actions),
             )[lang]
-            for lang in ("en", "fr")
+            for lang in SUPPORTED
         }
     else:
         outcome = "kept"

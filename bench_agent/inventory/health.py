@@ -160,4 +160,4 @@ def judge_disk(disk: Disk, thresholds: HealthThresholds | None = None) -> None:
     level, reasons = assess_disk_i18n(disk.smart, thresholds)
     disk.health = level
     disk.health_reasons = [r["en"] for r in reasons]
-    disk.health_reasons_i18n = {lang: [r[lang] for r in reasons] for lang in ("en", "fr")}
+    disk.health_reasons_i18n = {lang: [r[lang] for r in reasons] for lang in SUPPORTED}

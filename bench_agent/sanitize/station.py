@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench_agent.devices.guard import GuardPolicy
 from bench_agent.errors import BenchError
-from bench_agent.i18n import _
+from bench_agent.i18n import SUPPORTED, _
 from bench_agent.models.wipe import WipeReport
 from bench_agent.progress import ProgressCallback, ProgressEvent
 from bench_agent.sanitize.certificate import CertificateContext
@@ -483,7 +483,7 @@ def smart_health(
     if result is None or not result.smart.available:
         result = parse_smartctl(run(["smartctl", "-x", device]))
     level, reasons = assess_disk_i18n(result.smart)
-    return level, {lang: [r[lang] for r in reasons] for lang in ("en", "fr")}
+    return level, {lang: [r[lang] for r in reasons] for lang in SUPPORTED}
 
 
 def _smartctl_text(argv: list[str]) -> str:

@@ -93,7 +93,7 @@ def self_test_disks(inventory: Inventory, progress: ProgressCallback) -> None:
     """Run each disk's SMART short self-test and grade its health again with the result; a disk
     that cannot run one gets a warning in the inventory instead."""
     from bench_agent.errors import BenchError
-    from bench_agent.inventory.health import assess_disk_i18n
+    from bench_agent.inventory.health import judge_disk
     from bench_agent.inventory.selftest import run_short_self_test
 
     for disk in inventory.disks:
@@ -104,10 +104,7 @@ def self_test_disks(inventory: Inventory, progress: ProgressCallback) -> None:
         except BenchError as exc:
             inventory.warnings.append(f"{disk.name}: {exc.message}")
             continue
-        level, reasons = assess_disk_i18n(disk.smart)
-        disk.health = level
-        disk.health_reasons = [r["en"] for r in reasons]
-        disk.health_reasons_i18n = {lang: [r[lang] for r in reasons] for lang in ("en", "fr")}
+        judge_disk(disk)  # check_machine grades it again with the profile's limits
 
 
 def check_machine(
@@ -117,5 +114,15 @@ def check_machine(
     from bench_agent.inventory.checks import run_auto_checks
     from bench_agent.inventory.profiles import grade_inventory
 
+    judge_disks(inventory, profile)
     checks = run_auto_checks(inventory, quick=quick, progress=progress)
     return checks, grade_inventory(inventory, profile, auto_checks=checks)
+
+
+def judge_disks(inventory: Inventory, profile: Profile) -> None:
+    """One health value per disk: the grading profile's limits (shown, graded, and deciding
+    which disk gets the image), in the check command as in the workflow."""
+    from bench_agent.inventory.health import judge_disk
+
+    for disk in inventory.disks:
+        judge_disk(disk, profile.health)

@@ -199,12 +199,9 @@ class Workflow(WipeSteps, ImageSteps):
             inventory = self.engines.collect_inventory(save_evidence=saved)
             if saved.is_dir():
                 self.state.evidence_sha256 = evidence_digest(saved)
-        from bench_agent.inventory.health import judge_disk
+        from bench_agent.workflow.commands import judge_disks
 
-        # One health value per disk: the grading profile's limits, from here on (shown, graded,
-        # and deciding which disk gets the image).
-        for disk in inventory.disks:
-            judge_disk(disk, self.profile().health)
+        judge_disks(inventory, self.profile())  # the profile's limits from here on
         self.state.inventory = inventory
         self._goto(Step.AUTO_CHECKS)
         return self.state.inventory
