@@ -100,7 +100,7 @@ def measure(image: Path, cell: str) -> tuple[float, str]:
 
 
 def _screendump(session: vbench.QemuSession, path: Path) -> Path:
-    vbench._qmp(session.qmp_sock, {"execute": "screendump", "arguments": {"filename": str(path)}})
+    vbench.qmp(session.qmp_sock, {"execute": "screendump", "arguments": {"filename": str(path)}})
     return path
 
 

@@ -112,7 +112,7 @@ class Console:
         """Screendump of the screen ``text`` was copied from: the newest copy (one is sent
         once the screen holds still for 2 s; the screens shot here wait for a key)."""
         image = self.workdir / f"{name}.ppm"
-        vbench._qmp(
+        vbench.qmp(
             self.session.qmp_sock,
             {"execute": "screendump", "arguments": {"filename": str(image)}},
         )

@@ -126,14 +126,14 @@ def boot_disk(
                     break
             if ready_s is not None:
                 time.sleep(75)
-                vbench._qmp(
+                vbench.qmp(
                     qmp,
                     {
                         "execute": "screendump",
                         "arguments": {"filename": str(workdir / "login.png"), "format": "png"},
                     },
                 )
-                vbench._qmp(qmp, {"execute": "system_powerdown"})
+                vbench.qmp(qmp, {"execute": "system_powerdown"})
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=180)
         finally:

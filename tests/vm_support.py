@@ -203,25 +203,11 @@ def boot_scenario(
 # --- QMP calls with their answers, and disks plugged into a running guest -------------------
 def qmp_call(sock_path: Path, *commands: dict[str, Any]) -> list[Any]:
     """Run QMP ``commands`` in order on one connection: their ``return`` values; an error
-    reply fails the test with QEMU's own words (``vbench._qmp`` ignores answers)."""
-    import socket
-
-    answers: list[Any] = []
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(30)
-        sock.connect(str(sock_path))
-        reader = sock.makefile("r")
-        reader.readline()  # greeting
-        for command in ({"execute": "qmp_capabilities"}, *commands):
-            sock.sendall(json.dumps(command).encode() + b"\n")
-            while True:
-                reply = json.loads(reader.readline())
-                if "error" in reply:
-                    raise AssertionError(f"QMP {command['execute']}: {reply['error']}")
-                if "return" in reply:
-                    answers.append(reply["return"])
-                    break
-    return answers[1:]
+    reply fails the test with QEMU's own words (vbench's client, strict)."""
+    try:
+        return vbench.qmp(sock_path, *commands, strict=True)
+    except RuntimeError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def send_chord(sock_path: Path, *keys: str) -> None:

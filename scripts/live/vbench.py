@@ -737,9 +737,12 @@ def screens_in(text: str) -> list[str]:
     return found
 
 
-def _qmp(sock_path: Path, *commands: dict[str, Any]) -> None:
+def qmp(sock_path: Path, *commands: dict[str, Any], strict: bool = False) -> list[Any]:
+    """Run QMP ``commands`` in order on one connection: their ``return`` values (None for an
+    error reply). ``strict`` raises RuntimeError with QEMU's own words on an error reply."""
     import socket
 
+    answers: list[Any] = []
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(30)
         sock.connect(str(sock_path))
@@ -749,8 +752,12 @@ def _qmp(sock_path: Path, *commands: dict[str, Any]) -> None:
             sock.sendall(json.dumps(command).encode() + b"\n")
             while True:
                 reply = json.loads(reader.readline())
+                if "error" in reply and strict:
+                    raise RuntimeError(f"QMP {command['execute']}: {reply['error']}")
                 if "return" in reply or "error" in reply:
+                    answers.append(reply.get("return"))
                     break
+    return answers[1:]
 
 
 def boot_image(
@@ -835,7 +842,7 @@ class QemuSession:
                 seen = time.monotonic() - self.start
                 screenshot = self.workdir / f"tty1-{int(seen)}s.png"
                 try:
-                    _qmp(
+                    qmp(
                         self.qmp_sock,
                         {
                             "execute": "screendump",
@@ -855,7 +862,7 @@ class QemuSession:
     def keys(self, *names: str) -> None:
         """Press keys on the machine's keyboard (QEMU key codes: "w", "y", "ret"...)."""
         for name in names:
-            _qmp(
+            qmp(
                 self.qmp_sock,
                 {"execute": "send-key", "arguments": {"keys": [{"type": "qcode", "data": name}]}},
             )
