@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_agent.errors import BenchError
-from bench_agent.i18n import _, get_language, set_language
+from bench_agent.i18n import SUPPORTED, _, get_language, set_language
 from bench_agent.progress import ProgressEvent
 from bench_agent.resources import bundled_operators
 from bench_agent.sanitize import lite
@@ -478,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu", default="unknown processor", help="the processor's name")
     parser.add_argument("--missing", default="sse2", help="the CPU flags it lacks")
     parser.add_argument("--operator", default="", help="operator profile (default: the station's)")
-    parser.add_argument("--lang", choices=("en", "fr"), default=None)
+    parser.add_argument("--lang", choices=SUPPORTED, default=None)
     parser.add_argument("--verify", choices=("sample", "full"), default="sample")
     parser.add_argument("--asset", default="")
     parser.add_argument("--lot", default="")
